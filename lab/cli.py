@@ -1,0 +1,58 @@
+"""The ``stblab`` command.
+
+Each command group lives beside the code it drives and is imported only when used, so
+``stblab rma ...`` does not pay for OpenCV and ``stblab video ...`` does not pay for SQLAlchemy.
+
+Example::
+
+    stblab emulate rigs/emulated.yaml
+    stblab firmware build --model STB-4K-X1 --version 2.1.0 --key vendor_ed25519 -o fw.img
+    stblab video scan clip.ts --json
+    stblab rma faults --status open --json
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+# group name -> (module holding a typer ``app``, one-line help)
+GROUPS: dict[str, tuple[str, str]] = {
+    "lab": ("lab.runner", "run the main job: emulated lab, scenario suite, report and RMA entries"),
+    "emulate": ("lab.emulator.cli", "start emulated STBs for the emulated rigs of a rig file"),
+    "firmware": ("lab.firmware.cli", "build, inspect and gate signed firmware images"),
+    "video": ("lab.video.cli", "offline video checks (scan a recorded clip)"),
+    "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
+    "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
+    "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
+}
+
+
+def _usage() -> str:
+    width = max(map(len, GROUPS))
+    lines = ["usage: stblab COMMAND [ARGS]...", "", "commands:"]
+    lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in GROUPS.items()]
+    lines += ["", "`stblab COMMAND --help` tells more."]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of the ``stblab`` console script."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if not args or args[0] in {"-h", "--help", "help"}:
+        print(_usage())
+        raise SystemExit(0)
+    if args[0] in {"--version", "version"}:
+        from lab import __version__
+
+        print(f"stblab {__version__}")
+        raise SystemExit(0)
+    if args[0] not in GROUPS:
+        print(f"stblab: unknown command '{args[0]}'\n\n{_usage()}", file=sys.stderr)
+        raise SystemExit(2)
+    module = importlib.import_module(GROUPS[args[0]][0])
+    module.app(args[1:], prog_name=f"stblab {args[0]}")
+
+
+if __name__ == "__main__":
+    main()
