@@ -84,9 +84,7 @@ class SerialConfig(_Model):
             raise ValueError("must not be empty")
         scheme = urlparse(v).scheme
         if scheme and scheme not in _SERIAL_SCHEMES and not v.startswith("/"):
-            raise ValueError(
-                f"unsupported pyserial URL scheme '{scheme}' (socket://, rfc2217://, or a device path)"
-            )
+            raise ValueError(f"unsupported pyserial URL scheme '{scheme}' (socket://, rfc2217://, or a device path)")
         return v
 
 

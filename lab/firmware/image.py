@@ -60,9 +60,7 @@ def generate_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     key = Ed25519PrivateKey.generate()
-    pem = key.private_bytes(
-        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-    )
+    pem = key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
     fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "wb") as fh:
         fh.write(pem)
@@ -137,9 +135,7 @@ class FirmwareImage:
         by_id = {key_id(k): k for k in trusted}
         key = by_id.get(str(kid))
         if key is None:
-            raise ImageError(
-                "untrusted-key", f"image is signed with key {kid}, which this box does not trust"
-            )
+            raise ImageError("untrusted-key", f"image is signed with key {kid}, which this box does not trust")
         try:
             key.verify(self.signature, self.signed_part)
         except InvalidSignature as exc:
@@ -202,9 +198,7 @@ def parse_image(data: bytes) -> FirmwareImage:
         raise ImageError("bad-manifest", "payload_size must be a non-negative integer")
     pend = start + mlen + size
     if len(data) < pend:
-        raise ImageError(
-            "truncated", f"image is truncated: payload needs {size} bytes, has {len(data) - start - mlen}"
-        )
+        raise ImageError("truncated", f"image is truncated: payload needs {size} bytes, has {len(data) - start - mlen}")
     tail = data[pend:]
     signature: bytes | None
     if not tail:
