@@ -7,23 +7,33 @@ increases by one per frame the source produced; a gap in ``seq`` is a dropped fr
 Example::
 
     frame = Frame(image=np.zeros((720, 1280, 3), np.uint8), time=12.04, seq=301)
+    frame = load_frame("screenshot.png")          # time 0.0, seq 0
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
 
+import cv2
 import numpy as np
 
 
 @dataclass(frozen=True, slots=True)
 class Frame:
-    """A BGR ``uint8`` image (H x W x 3) with its capture time (s) and sequence number."""
+    """A BGR ``uint8`` image (H x W x 3) with its capture time (s) and sequence number.
+
+    Checks share derived pictures (grey, pyramid levels, small copies) through :meth:`derived`,
+    so running several checks on one frame converts it to grey once.
+    """
 
     image: np.ndarray
     time: float
     seq: int
     meta: dict[str, object] = field(default_factory=dict, compare=False)
+    _cache: dict[Any, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def height(self) -> int:
@@ -32,3 +42,45 @@ class Frame:
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
+
+    def derived(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
+        """Return the cached picture ``key`` derived from this frame, computing it once with ``make``."""
+        value = self._cache.get(key)
+        if value is None:
+            value = make()
+            self._cache[key] = value
+        return value
+
+    def grey(self) -> np.ndarray:
+        """The frame in 8-bit luma (BT.601 weights, as OpenCV computes it), computed once."""
+        return self.derived("grey", lambda: cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
+
+    def grey_level(self, level: int) -> np.ndarray:
+        """The grey picture reduced ``level`` times by ``cv2.pyrDown`` (level 0 = full size)."""
+        if level <= 0:
+            return self.grey()
+        return self.derived(("grey", level), lambda: cv2.pyrDown(self.grey_level(level - 1)))
+
+
+def as_frame(frame: Frame | np.ndarray, *, time: float = 0.0, seq: int = 0) -> Frame:
+    """Wrap a bare BGR (or grey) array as a :class:`Frame`; a Frame is returned unchanged."""
+    if isinstance(frame, Frame):
+        return frame
+    if not isinstance(frame, np.ndarray):
+        raise TypeError(f"expected a Frame or a numpy image, got {type(frame).__name__}")
+    image = frame
+    if image.ndim == 2:
+        image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+    elif image.ndim == 3 and image.shape[2] == 4:
+        image = cv2.cvtColor(image, cv2.COLOR_BGRA2BGR)
+    if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected an 8-bit BGR image, got dtype {image.dtype} shape {image.shape}")
+    return Frame(image=image, time=time, seq=seq)
+
+
+def load_frame(path: str | Path, *, time: float = 0.0, seq: int = 0) -> Frame:
+    """Read an image file (PNG, JPEG, ...) as a Frame; a missing or unreadable file raises ``ValueError``."""
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise ValueError(f"cannot read image {path}: missing or not an image")
+    return Frame(image=image, time=time, seq=seq, meta={"source": str(path)})

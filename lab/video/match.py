@@ -1,0 +1,302 @@
+"""Template match: find a reference picture (a logo, a button, a menu item) in a frame.
+
+Three passes, learned from stb-tester and from its grey-on-blue false positives (its issue 793):
+
+1. **Coarse**: normalised cross-correlation (``TM_CCOEFF_NORMED``) of the grey frame and the grey
+   reference on a Gaussian pyramid level where the reference is still at least ~12 px high;
+   the best few peaks become candidates.
+2. **Refine**: each candidate is followed down the pyramid to full resolution in a small window,
+   giving the exact position and the grey ``score``.
+3. **Confirm in colour**: the matched patch and the reference are compared pixel by pixel in BGR
+   (largest per-channel difference), eroded to forgive edge and JPEG noise; any difference left
+   above ``confirm_threshold`` rejects the match. A grey logo therefore does not match the same
+   shape drawn in blue, even where their luma is identical.
+
+A mask (``Mask``, PNG, array) or a transparent reference PNG limits all three passes to the
+reference's opaque pixels.
+
+Example::
+
+    result = match("images/logo-bbc1.png", frame, region=Region(1080, 20, 200, 120))
+    if result:
+        print(result.region, result.score)
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from lab.video.frame import Frame, as_frame
+from lab.video.region import Region
+from lab.video.result import CheckResult
+
+MIN_COARSE_SIDE = 12
+MAX_LEVELS = 4
+
+
+@dataclass(frozen=True)
+class MatchParameters:
+    """Thresholds of the three passes.
+
+    ``match_threshold``: grey correlation (0-1) a position needs at full resolution.
+    ``confirm_threshold``: colour difference (0-1 of the 0-255 range) a pixel may show after erosion.
+    ``erode_passes``: 3x3 erosions of the difference image before confirming (edge/JPEG noise).
+    ``candidates``: coarse peaks refined.
+    """
+
+    match_threshold: float = 0.85
+    confirm_threshold: float = 0.25
+    erode_passes: int = 1
+    candidates: int = 3
+
+
+class MatchResult(CheckResult):
+    """Truthy when the reference was found and confirmed in colour.
+
+    ``region`` is where the best candidate sits (also when not confirmed), ``score`` its grey
+    correlation; ``details`` carry ``confirm_diff`` (colour difference left after erosion, 0-1)
+    and ``reference`` (its file name when it came from a file).
+    """
+
+    @property
+    def symptom(self) -> str:
+        name = self.details.get("reference", "reference")
+        return f"match:{name}" if self.ok else f"no-match:{name}"
+
+    @property
+    def position(self) -> tuple[int, int] | None:
+        return None if self.region is None else (self.region.x, self.region.y)
+
+
+class Template:
+    """A reference picture prepared for matching: BGR, grey pyramid, and mask pyramid when masked.
+
+    Build it once and reuse it across frames (``match`` caches templates made from file paths).
+    """
+
+    def __init__(self, image: np.ndarray, mask: np.ndarray | None = None, *, name: str = "reference") -> None:
+        if image.ndim == 3 and image.shape[2] == 4:
+            alpha = image[:, :, 3]
+            image = np.ascontiguousarray(image[:, :, :3])
+            if mask is None and (alpha < 255).any():
+                mask = alpha
+        if image.ndim == 2:
+            image = cv2.cvtColor(image, cv2.COLOR_GRAY2BGR)
+        if image.dtype != np.uint8 or image.ndim != 3 or image.shape[2] != 3:
+            raise ValueError(f"reference {name}: expected an 8-bit BGR/BGRA image, got {image.dtype} {image.shape}")
+        if image.shape[0] < 2 or image.shape[1] < 2:
+            raise ValueError(f"reference {name} is too small: {image.shape[1]}x{image.shape[0]}")
+        self.name = name
+        self.image = image
+        self.mask: np.ndarray | None = None
+        if mask is not None:
+            if mask.shape[:2] != image.shape[:2]:
+                raise ValueError(f"reference {name}: mask {mask.shape[:2]} does not fit image {image.shape[:2]}")
+            binary = np.where(mask > 0, 255, 0).astype(np.uint8)
+            if not binary.any():
+                raise ValueError(f"reference {name}: its mask/alpha hides every pixel")
+            self.mask = None if binary.all() else binary
+        grey = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
+        self.grey = [grey]
+        self.masks: list[np.ndarray | None] = [self.mask]
+        while len(self.grey) <= MAX_LEVELS and min(self.grey[-1].shape) // 2 >= MIN_COARSE_SIDE:
+            self.grey.append(cv2.pyrDown(self.grey[-1]))
+            m = self.masks[-1]
+            self.masks.append(None if m is None else _shrink_mask(m, self.grey[-1].shape))
+        self.flat = [float(g.std()) < 1.0 for g in self.grey]
+
+    @property
+    def width(self) -> int:
+        return int(self.image.shape[1])
+
+    @property
+    def height(self) -> int:
+        return int(self.image.shape[0])
+
+    @classmethod
+    def load(cls, path: str | Path) -> Template:
+        """Read a PNG/JPEG reference; a transparent PNG's alpha becomes its mask."""
+        image = cv2.imread(str(path), cv2.IMREAD_UNCHANGED)
+        if image is None:
+            raise ValueError(f"cannot read reference image {path}: missing or not an image")
+        if image.dtype == np.uint16:
+            image = (image // 257).astype(np.uint8)
+        return cls(image, name=Path(path).name)
+
+
+def _shrink_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
+    small = cv2.resize(mask, (shape[1], shape[0]), interpolation=cv2.INTER_AREA)
+    small = np.where(small >= 250, 255, 0).astype(np.uint8)  # only pixels wholly inside the mask
+    return small if small.any() else np.where(cv2.resize(mask, (shape[1], shape[0])) > 0, 255, 0).astype(np.uint8)
+
+
+_TEMPLATE_CACHE: dict[tuple[str, float, int], Template] = {}
+
+
+def as_template(reference: Template | np.ndarray | str | Path, mask: np.ndarray | None = None) -> Template:
+    """Turn a path, an array or a Template into a Template (file templates are cached by path and mtime)."""
+    if isinstance(reference, Template):
+        return reference if mask is None else Template(reference.image, mask, name=reference.name)
+    if isinstance(reference, np.ndarray):
+        return Template(reference, mask)
+    path = Path(reference)
+    try:
+        stat = os.stat(path)
+    except OSError as exc:
+        raise ValueError(f"cannot read reference image {path}: {exc.strerror}") from None
+    key = (str(path.resolve()), stat.st_mtime, stat.st_size)
+    template = _TEMPLATE_CACHE.get(key)
+    if template is None:
+        if len(_TEMPLATE_CACHE) > 256:
+            _TEMPLATE_CACHE.clear()
+        template = _TEMPLATE_CACHE[key] = Template.load(path)
+    return template if mask is None else Template(template.image, mask, name=template.name)
+
+
+def _ncc(image: np.ndarray, templ: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    if mask is None:
+        scores = cv2.matchTemplate(image, templ, cv2.TM_CCOEFF_NORMED)
+    else:
+        scores = cv2.matchTemplate(image, templ, cv2.TM_CCOEFF_NORMED, mask=mask)
+    return np.nan_to_num(scores, nan=0.0, posinf=0.0, neginf=0.0, copy=False)
+
+
+def _sqdiff_score(image: np.ndarray, templ: np.ndarray, mask: np.ndarray | None) -> np.ndarray:
+    """For flat (single-colour) references, where correlation is undefined: 1 - normalised squared difference."""
+    scores = cv2.matchTemplate(image, templ, cv2.TM_SQDIFF, mask=mask) if mask is not None else None
+    if scores is None:
+        scores = cv2.matchTemplate(image, templ, cv2.TM_SQDIFF)
+    n = float(templ.size if mask is None else np.count_nonzero(mask))
+    return 1.0 - np.sqrt(np.maximum(scores, 0) / max(1.0, n)) / 255.0
+
+
+def _scores(image: np.ndarray, template: Template, level: int) -> np.ndarray:
+    templ, mask = template.grey[level], template.masks[level]
+    if template.flat[level]:
+        return _sqdiff_score(image, templ, mask)
+    return _ncc(image, templ, mask)
+
+
+def _peaks(scores: np.ndarray, count: int, tw: int, th: int) -> list[tuple[int, int]]:
+    """The ``count`` best positions, each at least half a template apart."""
+    scores = scores.copy()
+    found: list[tuple[int, int]] = []
+    for _ in range(count):
+        _, best, _, (x, y) = cv2.minMaxLoc(scores)
+        if best <= -1.0 or (found and best <= 0.0):
+            break
+        found.append((x, y))
+        scores[max(0, y - th // 2) : y + th // 2 + 1, max(0, x - tw // 2) : x + tw // 2 + 1] = -2.0
+    return found
+
+
+def _refine(frame: Frame, template: Template, region: Region, level: int, x: int, y: int) -> tuple[int, int, float]:
+    """Follow a candidate (x, y at ``level``, relative to ``region``) down to full resolution."""
+    score = -1.0
+    for lv in range(level - 1, -1, -1):
+        x, y = 2 * x, 2 * y
+        image = frame.grey_level(lv)
+        scale = 1 << lv
+        rx0, ry0 = region.x // scale, region.y // scale
+        rx1, ry1 = rx0 + region.width // scale, ry0 + region.height // scale
+        th, tw = template.grey[lv].shape
+        margin = 2
+        wx0, wy0 = max(rx0, rx0 + x - margin), max(ry0, ry0 + y - margin)
+        wx1, wy1 = min(rx1, rx0 + x + tw + margin), min(ry1, ry0 + y + th + margin)
+        if wx1 - wx0 < tw or wy1 - wy0 < th:
+            return x, y, -1.0
+        scores = _scores(image[wy0:wy1, wx0:wx1], template, lv)
+        _, score, _, (bx, by) = cv2.minMaxLoc(scores)
+        x, y = wx0 + bx - rx0, wy0 + by - ry0
+    return x, y, float(score)
+
+
+def _confirm(frame: Frame, template: Template, box: Region, params: MatchParameters) -> float:
+    """Largest colour difference (0-1) between patch and reference left after erosion (masked pixels ignored)."""
+    patch = frame.image[box.slices()]
+    diff = cv2.absdiff(patch, template.image)
+    b, g, r = cv2.split(diff)
+    diff = cv2.max(cv2.max(b, g), r)
+    if template.mask is not None:
+        diff = cv2.bitwise_and(diff, template.mask)
+    if params.erode_passes > 0:
+        diff = cv2.erode(diff, np.ones((3, 3), np.uint8), iterations=params.erode_passes)
+    return float(diff.max()) / 255.0
+
+
+def _fits(area: Region, template: Template, level: int) -> bool:
+    th, tw = template.grey[level].shape
+    return area.width >> level > tw and area.height >> level > th
+
+
+def match(
+    reference: Template | np.ndarray | str | Path,
+    frame: Frame | np.ndarray,
+    *,
+    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    mask: np.ndarray | None = None,
+    params: MatchParameters | None = None,
+    match_threshold: float | None = None,
+    confirm_threshold: float | None = None,
+) -> MatchResult:
+    """Find ``reference`` in ``frame`` (inside ``region``); truthy when found and confirmed in colour.
+
+    ``reference`` is a file path (a transparent PNG's alpha is its mask), a BGR/BGRA array or a
+    :class:`Template`; ``mask`` (an array of the reference's size, non-zero = compare) overrides
+    the alpha. ``match_threshold``/``confirm_threshold`` override ``params``.
+    """
+    params = params or MatchParameters()
+    if match_threshold is not None or confirm_threshold is not None:
+        params = MatchParameters(
+            match_threshold if match_threshold is not None else params.match_threshold,
+            confirm_threshold if confirm_threshold is not None else params.confirm_threshold,
+            params.erode_passes,
+            params.candidates,
+        )
+    template = as_template(reference, mask)
+    frame = as_frame(frame)
+    area = region.clip(frame.width, frame.height)
+    name = template.name
+    if area is None or area.width < template.width or area.height < template.height:
+        why = "region smaller than reference"
+        return MatchResult("match", False, frame, area, 0.0, {"reference": name, "why": why})
+    # coarsest level where the reference keeps its detail and the search area still holds it
+    level = len(template.grey) - 1
+    while level > 0 and not _fits(area, template, level):
+        level -= 1
+    scale = 1 << level
+    image = frame.grey_level(level)
+    ax0, ay0 = area.x // scale, area.y // scale
+    crop = image[ay0 : ay0 + area.height // scale, ax0 : ax0 + area.width // scale]
+    coarse = _scores(crop, template, level)
+    th, tw = template.grey[level].shape
+    best: tuple[float, int, int, float] | None = None
+    for cx, cy in _peaks(coarse, params.candidates, tw, th):
+        coarse_score = float(coarse[cy, cx])
+        x, y, score = _refine(frame, template, area, level, cx, cy) if level else (cx, cy, coarse_score)
+        if best is None or score > best[0]:
+            best = (score, x, y, coarse_score)
+        if score >= 0.98:
+            break
+    if best is None:
+        return MatchResult("match", False, frame, area, 0.0, {"reference": name, "why": "no candidate"})
+    score, x, y, coarse_score = best
+    box = Region(area.x + x, area.y + y, template.width, template.height)
+    box = box.clip(frame.width, frame.height) or box
+    details: dict[str, object] = {"reference": name, "coarse_score": coarse_score, "level": level}
+    if box.width != template.width or box.height != template.height:
+        return MatchResult("match", False, frame, box, score, {**details, "why": "candidate off the frame"})
+    if score < params.match_threshold:
+        details["why"] = f"grey score {score:.3f} < {params.match_threshold}"
+        return MatchResult("match", False, frame, box, score, details)
+    diff = _confirm(frame, template, box, params)
+    details["confirm_diff"] = diff
+    ok = diff <= params.confirm_threshold
+    if not ok:
+        details["why"] = f"colour differs by {diff:.3f} > {params.confirm_threshold}"
+    return MatchResult("match", ok, frame, box, score, details)
