@@ -1,0 +1,340 @@
+"""The emulated box's IPTV receiver: IGMP join, TS demux, H.264 decode, pictures to the HDMI output.
+
+``tune(n)`` leaves the current group and joins channel n's group with a real IGMP join
+(``IP_ADD_MEMBERSHIP`` on a socket that lives in the box's network namespace); a worker thread
+reads the datagrams, demultiplexes the video PID from PAT/PMT, feeds the elementary stream to
+PyAV's parser and decoder, and hands each decoded picture (BGR ``uint8``) to ``on_frame``. Packets
+lost on the network are simply missing from the elementary stream, so the decoder shows what a
+real box shows: blocks and smears until the next IDR, or a frozen picture. No datagram for
+``no_signal_after`` seconds makes the state ``no_signal`` (the box shows its "no signal on this
+channel" screen); data coming back makes it ``tuning`` then ``playing`` again.
+
+What the box core wires (lab/emulator/box.py)::
+
+    rx = IptvReceiver(ChannelMap.default(), namespace=rig.network.namespace,   # None: loopback
+                      on_state=lambda s: box.iptv_state_changed(s))
+    state = state.replace(kind="live", channel=n, live_frame=rx.latest_frame)
+    rx.tune(n)          # on every zap;  rx.stop() on standby / power off
+    # on_state("no_signal") -> ScreenState kind "no_channel"; on_state("playing") -> kind "live"
+
+Example::
+
+    with IptvReceiver(cmap, namespace="stblab-stb-a") as rx:
+        rx.tune(1)
+        assert rx.wait_state("playing", timeout=3)
+        img = rx.latest_frame()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import socket
+import struct
+import threading
+import time
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from lab.emulator.headend import ChannelMap
+from lab.network import ts
+from lab.network.netns import in_netns
+
+log = logging.getLogger("stblab.iptv")
+
+FrameCallback = Callable[[np.ndarray], None]
+StateCallback = Callable[[str], None]
+STATES = ("idle", "tuning", "playing", "no_signal")
+
+
+class _Demux:
+    """PAT -> PMT -> video PID; returns elementary-stream bytes of the video PID, counts CC gaps."""
+
+    def __init__(self) -> None:
+        self.pmt_pid: int | None = None
+        self.video_pid: int | None = None
+        self.codec: str | None = None
+        self.cc: dict[int, int] = {}
+        self.cc_errors = 0
+        self._pat = ts.SectionAssembler()
+        self._pmt = ts.SectionAssembler()
+
+    def feed(self, data: bytes) -> bytes:
+        out = bytearray()
+        for off in range(0, len(data) - ts.PACKET + 1, ts.PACKET):
+            pkt = data[off : off + ts.PACKET]
+            if pkt[0] != ts.SYNC:
+                continue
+            info = ts.TsPacket.parse(pkt)
+            pid = info.pid
+            if info.has_payload and pid != ts.NULL_PID:
+                last = self.cc.get(pid)
+                if last is not None and info.cc != (last + 1) & 0x0F and info.cc != last:
+                    self.cc_errors += 1
+                self.cc[pid] = info.cc
+            if pid == 0:
+                for sec in self._pat.push(pkt, info):
+                    if sec[0] == 0 and ts.crc32_mpeg(sec) == 0:
+                        progs = ts.parse_pat(sec)
+                        if progs:
+                            self.pmt_pid = next(iter(progs.values()))
+            elif pid == self.pmt_pid:
+                for sec in self._pmt.push(pkt, info):
+                    if sec[0] == 2 and ts.crc32_mpeg(sec) == 0:
+                        _, streams = ts.parse_pmt(sec)
+                        for es, stype in streams.items():
+                            if stype in ts.VIDEO_STREAM_TYPES:
+                                self.video_pid, self.codec = es, ts.VIDEO_STREAM_TYPES[stype]
+                                break
+            elif pid == self.video_pid and info.has_payload:
+                p = info.payload_offset
+                if info.pusi and pkt[p : p + 3] == b"\x00\x00\x01" and p + 9 <= ts.PACKET:
+                    p += 9 + pkt[p + 8]
+                out += pkt[p:]
+        return bytes(out)
+
+
+class IptvReceiver:
+    """The box's IPTV front end. Thread-safe ``tune``/``stop``; pictures go to ``on_frame``.
+
+    channel_map:     the line-up (channel number -> multicast group:port)
+    namespace:       the box's network namespace (None = this one, e.g. loopback-only rigs)
+    interface_ip:    address of the interface to join on ("0.0.0.0" = by route)
+    on_frame:        called with every decoded picture (BGR uint8, stream resolution)
+    on_state:        called with "idle" | "tuning" | "playing" | "no_signal" when the state changes
+    no_signal_after: seconds without a datagram before the state is "no_signal"
+    """
+
+    def __init__(
+        self,
+        channel_map: ChannelMap,
+        *,
+        namespace: str | None = None,
+        interface_ip: str = "0.0.0.0",
+        on_frame: FrameCallback | None = None,
+        on_state: StateCallback | None = None,
+        no_signal_after: float = 1.5,
+    ) -> None:
+        self.channel_map = channel_map
+        self.namespace = namespace
+        self.interface_ip = interface_ip
+        self.on_frame = on_frame
+        self.on_state = on_state
+        self.no_signal_after = no_signal_after
+        self.state = "idle"
+        self.channel: int | None = None
+        self._lock = threading.Lock()
+        self._cond = threading.Condition(self._lock)
+        self._wanted: int | None = None
+        self._generation = 0
+        self._latest: np.ndarray | None = None
+        self._running = False
+        self._thread: threading.Thread | None = None
+        self._mreq = b""
+        self.stats: dict[str, Any] = {
+            "datagrams": 0,
+            "bytes": 0,
+            "frames": 0,
+            "cc_errors": 0,
+            "decode_errors": 0,
+            "zaps": 0,
+            "zap_times": [],
+        }
+
+    # -- public ---------------------------------------------------------------------------------
+    def start(self) -> IptvReceiver:
+        if not self._running:
+            self._running = True
+            self._thread = threading.Thread(target=self._run, name="iptv-rx", daemon=True)
+            self._thread.start()
+        return self
+
+    def tune(self, number: int) -> None:
+        """Zap to channel ``number`` (leave the old group, join the new one). Starts the receiver."""
+        self.start()
+        with self._cond:
+            self._wanted = number
+            self._generation += 1
+            self.stats["zaps"] += 1
+            self._cond.notify_all()
+        self._set_state("tuning")
+
+    def stop(self) -> None:
+        """Leave the channel (IGMP leave) and go idle; the worker keeps running for the next tune."""
+        with self._cond:
+            self._wanted = None
+            self._generation += 1
+            self._cond.notify_all()
+        self._set_state("idle")
+
+    def close(self) -> None:
+        """Stop and end the worker thread."""
+        self.stop()
+        self._running = False
+        if self._thread:
+            self._thread.join(timeout=2)
+            self._thread = None
+
+    def latest_frame(self) -> np.ndarray | None:
+        """The last decoded picture of the tuned channel (None before the first one); a ScreenState
+        ``live_frame`` provider."""
+        return self._latest
+
+    def wait_state(self, state: str, timeout: float) -> bool:
+        """Block until the receiver is in ``state`` (True) or ``timeout`` passes (False)."""
+        end = time.monotonic() + timeout
+        with self._cond:
+            while self.state != state:
+                left = end - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def __enter__(self) -> IptvReceiver:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # -- worker ---------------------------------------------------------------------------------
+    def _set_state(self, state: str) -> None:
+        with self._cond:
+            if self.state == state:
+                return
+            self.state = state
+            self._cond.notify_all()
+        log.debug("iptv channel %s: %s", self.channel, state)
+        if self.on_state:
+            try:
+                self.on_state(state)
+            except Exception:  # the box's callback must not kill the receiver
+                log.exception("on_state callback failed")
+
+    def _open(self, number: int) -> socket.socket | None:
+        entry = self.channel_map.get(number)
+        if entry is None:
+            return None
+        with in_netns(self.namespace):
+            sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "IP_MULTICAST_ALL"):
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_MULTICAST_ALL, 0)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 1 << 21)
+        sock.bind((entry.group, entry.port))
+        mreq = struct.pack("4s4s", socket.inet_aton(entry.group), socket.inet_aton(self.interface_ip))
+        sock.setsockopt(socket.IPPROTO_IP, socket.IP_ADD_MEMBERSHIP, mreq)  # the IGMP join
+        sock.settimeout(0.1)
+        self._mreq = mreq
+        return sock
+
+    def _close(self, sock: socket.socket | None) -> None:
+        if sock is None:
+            return
+        with contextlib.suppress(OSError):
+            sock.setsockopt(socket.IPPROTO_IP, socket.IP_DROP_MEMBERSHIP, self._mreq)  # the IGMP leave
+        sock.close()
+
+    def _run(self) -> None:
+        import av
+
+        sock: socket.socket | None = None
+        generation = -1
+        demux = _Demux()
+        codec: Any = None
+        seen_key = False
+        last_data = time.monotonic()
+        joined_at = last_data
+        first_frame = False
+        while self._running:
+            with self._cond:
+                if generation != self._generation:
+                    generation = self._generation
+                    wanted = self._wanted
+                    changed = True
+                else:
+                    changed = False
+            if changed:
+                self._close(sock)
+                sock = None
+                self._latest = None if wanted != self.channel else self._latest
+                self.channel = wanted
+                demux, codec, seen_key, first_frame = _Demux(), None, False, False
+                if wanted is None:
+                    self._set_state("idle")
+                else:
+                    try:
+                        sock = self._open(wanted)
+                    except OSError as exc:
+                        log.warning("iptv: cannot join channel %s: %s", wanted, exc)
+                        sock = None
+                    joined_at = last_data = time.monotonic()
+                    self._set_state("tuning")
+            if sock is None:
+                if self.channel is not None and time.monotonic() - joined_at > self.no_signal_after:
+                    self._set_state("no_signal")
+                with self._cond:
+                    if generation == self._generation and self._running:
+                        self._cond.wait(0.1)
+                continue
+            try:
+                data = sock.recv(65536)
+            except TimeoutError:
+                if time.monotonic() - last_data > self.no_signal_after:
+                    self._set_state("no_signal")
+                    seen_key = False
+                continue
+            except OSError:
+                continue
+            last_data = time.monotonic()
+            if self.state == "no_signal":
+                self._set_state("tuning")
+            self.stats["datagrams"] += 1
+            self.stats["bytes"] += len(data)
+            before = demux.cc_errors
+            es = demux.feed(data)
+            self.stats["cc_errors"] += demux.cc_errors - before
+            if not es:
+                continue
+            if codec is None:
+                if demux.codec is None:
+                    continue
+                codec = av.CodecContext.create(demux.codec, "r")
+                codec.thread_type = "NONE"
+            try:
+                packets = codec.parse(es)
+            except av.error.FFmpegError:
+                self.stats["decode_errors"] += seen_key
+                continue
+            for packet in packets:
+                try:
+                    frames = codec.decode(packet)
+                except av.error.FFmpegError:
+                    self.stats["decode_errors"] += seen_key  # errors before the first IDR are normal
+                    continue
+                if generation != self._generation:
+                    break  # zapped meanwhile: these pictures belong to the old channel
+                for frame in frames:
+                    if not seen_key:
+                        if not frame.key_frame:
+                            continue
+                        seen_key = True
+                    image = frame.to_ndarray(format="bgr24")
+                    self._latest = image
+                    self.stats["frames"] += 1
+                    if not first_frame:
+                        first_frame = True
+                        self.stats["zap_times"].append(round(time.monotonic() - joined_at, 3))
+                    self._set_state("playing")
+                    if self.on_frame:
+                        try:
+                            self.on_frame(image)
+                        except Exception:
+                            log.exception("on_frame callback failed")
+        self._close(sock)
+        self._set_state("idle")
+
+
+__all__ = ["STATES", "IptvReceiver"]
