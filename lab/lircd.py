@@ -478,11 +478,28 @@ class Remote:
         return all(abs(g - w) <= max(w * eps, aeps) for g, w in zip(got, want, strict=True))
 
     def _match_full(self, frame: list[int]) -> tuple[str, int | None] | None:
+        """The key (and toggle) whose frame is nearest to ``frame`` within tolerance, or None."""
         assert self._templates is not None
+        best: tuple[float, str, int | None] | None = None
         for key, toggle, tpl in self._templates.get(len(frame), ()):
-            if self._close(frame, tpl):
-                return key, toggle
-        return None
+            score = self._distance(frame, tpl)
+            if score is not None and (best is None or score < best[0]):
+                best = (score, key, toggle)
+                if score == 0:
+                    break
+        return (best[1], best[2]) if best else None
+
+    def _distance(self, got: Sequence[int], want: Sequence[int]) -> float | None:
+        """Sum of deviations in units of the allowed tolerance; None when any duration is out of it."""
+        eps, aeps = self.eps / 100, self.aeps
+        total = 0.0
+        for g, w in zip(got, want, strict=True):
+            allowed = max(w * eps, aeps, 1)
+            dev = abs(g - w)
+            if dev > allowed:
+                return None
+            total += dev / allowed
+        return total
 
     def _match_repeat(self, frame: list[int], current: str | None) -> bool:
         assert self._repeat_templates is not None
@@ -571,9 +588,36 @@ def _num(text: str) -> int:
     return int(text, 0)
 
 
-def _strip_comment(line: str) -> str:
-    pos = line.find("#")
-    return line if pos < 0 else line[:pos]
+def _words(line: str, in_codes: bool) -> list[str]:
+    """The tokens of a line without comments, as lircd reads them.
+
+    A line whose first token starts with ``#`` is a comment, except in a codes section where a key
+    may be called ``#`` (``#   0x178E``); a later token starting with ``#`` starts a trailing comment.
+    """
+    words = line.split()
+    if not words:
+        return []
+    if words[0].startswith("#"):
+        is_key = in_codes and words[0] == "#" and len(words) > 1 and _is_num(words[1]) and not line.startswith("#")
+        if not is_key:
+            return []
+        return [words[0]] + _until_comment(words[1:])
+    return _until_comment(words)
+
+
+def _until_comment(words: list[str]) -> list[str]:
+    for i, w in enumerate(words):
+        if w.startswith("#"):
+            return words[:i]
+    return words
+
+
+def _is_num(text: str) -> bool:
+    try:
+        _num(text)
+    except ValueError:
+        return False
+    return True
 
 
 def parse_remotes(text: str, source: str = "<string>") -> list[Remote]:
@@ -587,13 +631,14 @@ def parse_remotes(text: str, source: str = "<string>") -> list[Remote]:
     raw: dict[str, list[int]] = {}
     section: str | None = None  # None, "codes" or "raw_codes"
     raw_key: str | None = None
+    sink: list[int] = []
     remote_line = 0
 
     def err(line_no: int, problem: str) -> LircdError:
         return LircdError(f"{source}:{line_no}: {problem}")
 
     for line_no, line in enumerate(text.splitlines(), start=1):
-        words = _strip_comment(line).split()
+        words = _words(line, section == "codes")
         if not words:
             continue
         head = words[0].lower()
@@ -637,17 +682,13 @@ def parse_remotes(text: str, source: str = "<string>") -> list[Remote]:
                 values = [_num(w) for w in words[1:]]
             except ValueError:
                 raise err(line_no, f"key {words[0]!r}: code {' '.join(words[1:])!r} is not a number") from None
-            if words[0] in codes:
-                raise err(line_no, f"key {words[0]!r} defined twice")
-            codes[words[0]] = values
+            codes.setdefault(words[0], values)  # a key listed twice: lircd sends the first
         elif section == "raw_codes":
             if head == "name":
                 if len(words) != 2:
                     raise err(line_no, "'name' in raw_codes needs exactly one key name")
                 raw_key = words[1]
-                if raw_key in raw:
-                    raise err(line_no, f"raw key {raw_key!r} defined twice")
-                raw[raw_key] = []
+                sink = raw.setdefault(raw_key, []) if raw_key not in raw else []  # a repeated name: first wins
                 continue
             if raw_key is None:
                 raise err(line_no, "raw timings before any 'name KEY' line")
@@ -657,13 +698,17 @@ def parse_remotes(text: str, source: str = "<string>") -> list[Remote]:
                 raise err(line_no, f"raw key {raw_key!r}: {' '.join(words)!r} is not a list of durations") from None
             if any(n <= 0 for n in nums):
                 raise err(line_no, f"raw key {raw_key!r}: durations must be positive")
-            raw[raw_key].extend(nums)
+            sink.extend(nums)
         else:
             key = head
+            if key == "repeat_bit":  # the old name of toggle_bit
+                key = "toggle_bit"
             if key in params:
                 raise err(line_no, f"parameter {key!r} given twice (first on line {params[key][0]})")
             params[key] = (line_no, words[1:])
     if params is not None:
+        if section is None:  # report a bad value on its own line before the missing end
+            _build_remote(params, codes, raw, source, remote_line)
         raise LircdError(f"{source}:{remote_line}: 'begin remote' never ended (missing 'end remote')")
     if section is not None:
         raise LircdError(f"{source}: 'begin {section}' never ended")
