@@ -1,14 +1,635 @@
-"""stblab's pytest plugin (registered through the ``pytest11`` entry point).
+"""stblab's pytest plugin (registered through the ``pytest11`` entry point ``stblab``).
 
-Adds ``--rigs FILE`` and ``--rig NAME|SELECTOR``; fixtures and outcome handling are built on top.
+What it gives a scenario writer::
+
+    @pytest.mark.stb(features=["ir", "hdmi"])
+    def test_zap(shell, remote, capture, stb):
+        remote.press("KEY_CHANNELUP")
+        ...
+
+Options: ``--rigs FILE`` (or env ``STBLAB_RIGS``) turns the lab on; ``--rig NAME|model=...``
+selects rigs; ``--emulate auto|always|never`` (auto: start ``stblab emulate`` for an emulated rig
+whose console port is not listening, for the session); ``--run-dir`` (default
+``reports/<UTC timestamp>/``: console logs, evidence, ``junit.xml``, ``allure-results/``,
+``summary.json``/``.md``); ``--rma-db URL``; ``--file-faults/--no-file-faults``;
+``--reproduce N``; ``--seed N``; ``--boot-timeout S``; ``--trust-new-ssh-key``.
+
+Fixtures: ``rig``, ``stb``, ``console``, ``shell`` (logged-in console), ``remote``, ``power``,
+``capture``, ``run_dir``, ``seed``, ``lab_session``.
+
+Outcomes (stb-tester's red/yellow, LAVA's taxonomy): a :class:`~lab.errors.DeviceFault` (or any
+assertion) is a *failure* and is filed into the RMA database with its evidence; an
+:class:`~lab.errors.InfraError` is an *error* naming rig and instrument, marks the rig unhealthy
+so later tests on it error at once, and is never filed; a :class:`~lab.errors.TestError` or any
+other exception in a lab test is an *error* of the scenario. Each carries a one-line reason.
+
+With pytest-xdist each worker takes its own rig (worker ``gwN`` -> N-th selected rig).
 """
 
 from __future__ import annotations
 
+import contextlib
+import importlib.util
+import os
+import random
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
 import pytest
+
+from lab.errors import DeviceFault, InfraError, RigFileError, TestError
+from lab.plugin.evidence import attach_to_allure, collect_evidence, slug
+from lab.plugin.filing import FaultContext, FaultFiler, FiledFault, Reproduction, params_of
+from lab.plugin.session import EMULATE_MODES, LabSession, worker_identity
+from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, SessionSummary
+from lab.rig import Rig, load_rigs, select_rigs
+from lab.steps import STEPS, StepRecord
+
+if importlib.util.find_spec("lab.network.pytest_fixtures") is not None:
+    pytest_plugins = ["lab.network.pytest_fixtures"]
+
+LAB_FIXTURES = frozenset({"rig", "stb", "console", "shell", "remote", "power", "capture", "lab_session"})
+
+
+@dataclass
+class TestRun:
+    """Per-test bookkeeping (console mark, steps, start time, reruns)."""
+
+    __test__ = False
+
+    started: float
+    console_mark: Any = None
+    steps: list[StepRecord] = field(default_factory=list)
+    unsubscribe: Any = None
+    rerun: bool = False
+    filed: FiledFault | None = None
+    fault_ctx: FaultContext | None = None
+    last_fault: DeviceFault | None = None
+
+
+@dataclass
+class LabState:
+    """The plugin's state for one pytest process (stored on the config, never global)."""
+
+    rigs_file: Path
+    selector: str | None
+    run_dir: Path
+    emulate: str
+    seed: int
+    file_faults: bool
+    rma_db: str | None
+    reproduce: int
+    boot_timeout: float
+    trust_new_ssh_key: bool
+    summary_path: Path
+    is_worker: bool
+    session: LabSession | None = None
+    filer: FaultFiler | None = None
+    summary: SessionSummary = field(default_factory=SessionSummary)
+
+    def lab(self) -> LabSession:
+        if self.session is None:
+            wid, count = worker_identity()
+            self.session = LabSession(
+                rigs_file=self.rigs_file,
+                selector=self.selector,
+                run_dir=self.run_dir,
+                emulate=self.emulate,
+                worker_id=wid,
+                worker_count=count,
+                boot_timeout=self.boot_timeout,
+                trust_new_ssh_key=self.trust_new_ssh_key,
+            )
+        return self.session
+
+    def fault_filer(self) -> FaultFiler:
+        if self.filer is None:
+            self.filer = FaultFiler(self.rma_db, artifact_root=None)
+        return self.filer
+
+
+LAB_KEY = pytest.StashKey[LabState]()
+RUN_KEY = pytest.StashKey[TestRun]()
+
+
+# -- options and configuration ---------------------------------------------------------------
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stblab", "stblab set-top-box lab")
-    group.addoption("--rigs", metavar="FILE", default=None, help="rig file (rigs/*.yaml)")
-    group.addoption("--rig", metavar="NAME", default=None, help="rig name or selector such as model=STB-4K-X1")
+    group.addoption(
+        "--rigs",
+        dest="stblab_rigs",
+        metavar="FILE",
+        default=None,
+        help="rig file (rigs/*.yaml); turns the lab on (env STBLAB_RIGS)",
+    )
+    group.addoption(
+        "--rig",
+        dest="stblab_rig",
+        metavar="NAME",
+        default=None,
+        help="rig name or selector such as model=STB-4K-X1 or feature=iptv",
+    )
+    group.addoption(
+        "--emulate",
+        dest="stblab_emulate",
+        choices=EMULATE_MODES,
+        default="auto",
+        help="start `stblab emulate` for emulated rigs: auto (when not listening), always, never",
+    )
+    group.addoption(
+        "--run-dir",
+        dest="stblab_run_dir",
+        metavar="DIR",
+        default=None,
+        help="where logs, evidence and results go (default reports/<UTC timestamp>/)",
+    )
+    group.addoption(
+        "--rma-db",
+        dest="stblab_rma_db",
+        metavar="URL",
+        default=None,
+        help="RMA database URL or SQLite path (default: lab.rma's default)",
+    )
+    group.addoption(
+        "--file-faults",
+        dest="stblab_file_faults",
+        action="store_true",
+        default=True,
+        help="file device faults into the RMA database (default)",
+    )
+    group.addoption(
+        "--no-file-faults", dest="stblab_file_faults", action="store_false", help="do not file device faults"
+    )
+    group.addoption(
+        "--reproduce",
+        dest="stblab_reproduce",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rerun a test that found a device fault up to N times (max 10; stop at 3 hits)",
+    )
+    group.addoption("--seed", dest="stblab_seed", type=int, default=None, help="seed for scenario randomness")
+    group.addoption(
+        "--boot-timeout",
+        dest="stblab_boot_timeout",
+        type=float,
+        default=60.0,
+        help="seconds from power-on to login prompt",
+    )
+    group.addoption(
+        "--trust-new-ssh-key",
+        dest="stblab_trust_new_ssh_key",
+        action="store_true",
+        default=False,
+        help="accept and record an unknown SSH host key (never a changed one)",
+    )
+    group.addoption(
+        "--summary",
+        dest="stblab_summary",
+        metavar="FILE",
+        default=None,
+        help="where the session summary JSON goes (default <run-dir>/summary.json)",
+    )
+
+
+def _default_run_dir() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / stamp
+
+
+_CONFIGS: list[pytest.Config] = []
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    _CONFIGS.append(config)
+    config.addinivalue_line(
+        "markers", "stb(model=None, features=()): the rig model/features a test needs; rigs lacking them skip the test"
+    )
+    rigs_file = config.getoption("stblab_rigs", None) or os.environ.get("STBLAB_RIGS")
+    if not rigs_file:
+        return
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput and "stblab_run_dir" in workerinput:
+        run_dir = Path(workerinput["stblab_run_dir"])
+        seed = int(workerinput["stblab_seed"])
+    else:
+        run_dir = Path(config.getoption("stblab_run_dir") or _default_run_dir()).absolute()
+        seed = config.getoption("stblab_seed")
+        seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+    selector = config.getoption("stblab_rig")
+    if workerinput is None:
+        # Validate before touching hardware: the file, the selector, workers vs rigs.
+        try:
+            selected = select_rigs(load_rigs(rigs_file), selector)
+        except RigFileError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        workers = getattr(config.option, "numprocesses", None)
+        if isinstance(workers, int) and workers > len(selected):
+            raise pytest.UsageError(
+                f"-n {workers} xdist workers but only {len(selected)} rig(s) selected "
+                f"({', '.join(r.name for r in selected)}): each worker needs its own rig"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if hasattr(config.option, "xmlpath") and not config.option.xmlpath:
+            config.option.xmlpath = str(run_dir / "junit.xml")
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(run_dir / "allure-results")
+    summary = config.getoption("stblab_summary")
+    reproduce = max(0, min(int(config.getoption("stblab_reproduce") or 0), 10))
+    config.stash[LAB_KEY] = LabState(
+        rigs_file=Path(rigs_file),
+        selector=selector,
+        run_dir=run_dir,
+        emulate=config.getoption("stblab_emulate"),
+        seed=seed,
+        file_faults=config.getoption("stblab_file_faults"),
+        rma_db=config.getoption("stblab_rma_db") or os.environ.get("STBLAB_RMA_URL"),
+        reproduce=reproduce,
+        boot_timeout=config.getoption("stblab_boot_timeout"),
+        trust_new_ssh_key=config.getoption("stblab_trust_new_ssh_key"),
+        summary_path=Path(summary) if summary else run_dir / "summary.json",
+        is_worker=workerinput is not None,
+    )
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the controller's run folder and seed to each worker."""
+    state = node.config.stash.get(LAB_KEY, None)
+    if state is not None:
+        node.workerinput["stblab_run_dir"] = str(state.run_dir)
+        node.workerinput["stblab_seed"] = state.seed
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(LAB_KEY, None)
+    if state is None:
+        return None
+    return [
+        f"stblab: rigs {state.rigs_file} select={state.selector or 'all'} run-dir {state.run_dir} "
+        f"seed {state.seed} emulate={state.emulate} file-faults={state.file_faults}"
+    ]
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if config in _CONFIGS:
+        _CONFIGS.remove(config)
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(LAB_KEY, None)
+    if state is None:
+        return
+    if state.session is not None:
+        state.session.close()
+        state.session = None
+    if state.filer is not None:
+        with contextlib.suppress(Exception):
+            state.filer.close()
+    if not state.is_worker:
+        state.summary.write(state.summary_path)
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(LAB_KEY, None)
+    if state is None or state.is_worker:
+        return
+    terminalreporter.section("stblab summary")
+    for line in state.summary.lines():
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"run folder: {state.run_dir}")
+
+
+# -- fixtures --------------------------------------------------------------------------------
+
+
+def _state(request: pytest.FixtureRequest) -> LabState:
+    state = request.config.stash.get(LAB_KEY, None)
+    if state is None:
+        raise TestError("this test needs a rig: run pytest with --rigs FILE (e.g. --rigs rigs/emulated.yaml)")
+    return state
+
+
+@pytest.fixture(scope="session")
+def run_dir(request: pytest.FixtureRequest) -> Path:
+    """The run folder (console logs, evidence, JUnit, Allure, summary)."""
+    return _state(request).run_dir
+
+
+@pytest.fixture(scope="session")
+def seed(request: pytest.FixtureRequest) -> int:
+    """The session's seed (recorded in the report header; reruns use the same one)."""
+    state = request.config.stash.get(LAB_KEY, None)
+    return state.seed if state is not None else 0
+
+
+@pytest.fixture(scope="session")
+def lab_session(request: pytest.FixtureRequest) -> Iterator[LabSession]:
+    """This process's :class:`~lab.plugin.session.LabSession` (rig, emulator, Stb, health)."""
+    state = _state(request)
+    yield state.lab()
+
+
+@pytest.fixture(scope="session")
+def rig(lab_session: LabSession) -> Rig:
+    """The rig this process drives (from ``--rigs``/``--rig``; one per xdist worker)."""
+    return lab_session.rig
+
+
+@pytest.fixture
+def stb(lab_session: LabSession, request: pytest.FixtureRequest) -> Iterator[Any]:
+    """The box (:class:`lab.device.Stb`), console open; errors at once when the rig is unhealthy."""
+    box = lab_session.stb()
+    box.current_test = request.node.nodeid
+    run = request.node.stash.get(RUN_KEY, None)
+    if run is not None:
+        try:
+            run.console_mark = box.console.mark()
+        except Exception:  # noqa: BLE001 - a mark is for evidence only
+            run.console_mark = None
+    yield box
+    box.current_test = None
+
+
+@pytest.fixture
+def console(stb: Any) -> Any:
+    """The serial console of the box (whatever state the box is in)."""
+    return stb.console
+
+
+@pytest.fixture
+def shell(stb: Any) -> Any:
+    """The serial console with the box booted and logged in (``stb.to("shell")``)."""
+    stb.to("shell")
+    stb.collect_info()
+    return stb.console
+
+
+@pytest.fixture
+def remote(stb: Any) -> Any:
+    """The IR remote pointed at the box."""
+    return stb.remote
+
+
+@pytest.fixture
+def power(stb: Any) -> Any:
+    """The box's PDU outlet."""
+    return stb.power
+
+
+@pytest.fixture
+def capture(stb: Any) -> Any:
+    """The HDMI capture of the box (running for the rest of the session)."""
+    return stb.capture
+
+
+# -- markers and per-test bookkeeping ------------------------------------------------------
+
+
+def _uses_lab(item: pytest.Item) -> bool:
+    return bool(LAB_FIXTURES & set(getattr(item, "fixturenames", ())))
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    state = item.config.stash.get(LAB_KEY, None)
+    if state is None or not _uses_lab(item):
+        return
+    marker = item.get_closest_marker("stb")
+    if marker is not None:
+        rig = state.lab().rig
+        model = marker.kwargs.get("model")
+        features = list(marker.kwargs.get("features", ()))
+        if model and rig.model != model:
+            pytest.skip(f"rig {rig.name} is a {rig.model}, this test needs model {model}")
+        missing = [f for f in features if f not in rig.features]
+        if missing:
+            pytest.skip(f"rig {rig.name} lacks feature(s): {', '.join(missing)}")
+    run = item.stash.get(RUN_KEY, None)
+    rerun = bool(run and run.rerun)
+    run = TestRun(started=time.time(), rerun=rerun)
+    rig_name = state.lab().rig.name
+
+    def keep(rec: StepRecord) -> None:
+        if rec.rig in (None, rig_name):
+            run.steps.append(rec)
+
+    run.unsubscribe = STEPS.subscribe(keep)
+    item.stash[RUN_KEY] = run
+    if not any(k == "rig" for k, _ in item.user_properties):
+        item.user_properties.append(("rig", rig_name))
+        item.user_properties.append(("model", state.lab().rig.model))
+        item.user_properties.append(("seed", state.seed))
+
+
+def _one_line(exc: BaseException) -> str:
+    msg = getattr(exc, "message", None) or str(exc) or type(exc).__name__
+    return str(msg).strip().splitlines()[0][:300] if str(msg).strip() else type(exc).__name__
+
+
+def _classify(exc: BaseException | None) -> str | None:
+    if exc is None:
+        return None
+    if isinstance(exc, InfraError):
+        return INFRA_ERROR
+    if isinstance(exc, AssertionError):  # DeviceFault subclasses AssertionError
+        return DEVICE_FAULT
+    if isinstance(exc, pytest.skip.Exception | pytest.fail.Exception | pytest.xfail.Exception):
+        return None
+    return TEST_ERROR
+
+
+def _add_prop(item: pytest.Item, report: pytest.TestReport, name: str, value: Any) -> None:
+    item.user_properties.append((name, value))
+    report.user_properties.append((name, value))
+
+
+def _info_props(item: pytest.Item, state: LabState) -> None:
+    stb = state.session.stb_if_open if state.session is not None else None
+    if stb is None:
+        return
+    try:
+        info = stb.collect_info()
+    except Exception:  # noqa: BLE001 - properties must not change the outcome
+        info = stb.info()
+    have = {k for k, _ in item.user_properties}
+    for key, prop in (
+        ("firmware_version", "firmware_version"),
+        ("serial", "device_serial"),
+        ("firmware_build", "firmware_build"),
+    ):
+        if info.get(key) and prop not in have:
+            item.user_properties.append((prop, info[key]))
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    state = item.config.stash.get(LAB_KEY, None)
+    active = state is not None and _uses_lab(item)
+    if active and call.when == "teardown":
+        _info_props(item, state)
+    outcome = yield
+    if not active:
+        return
+    report: pytest.TestReport = outcome.get_result()
+    run = item.stash.get(RUN_KEY, None)
+    if call.when == "teardown" and run is not None and run.unsubscribe is not None:
+        run.unsubscribe()
+        run.unsubscribe = None
+    exc = call.excinfo.value if call.excinfo is not None else None
+    kind = _classify(exc)
+    if kind is None or report.passed or report.skipped:
+        return
+    assert state is not None and exc is not None
+    lab = state.lab()
+    if kind == INFRA_ERROR:
+        assert isinstance(exc, InfraError)
+        lab.health.mark_bad(exc.rig or lab.rig.name, exc, test=item.nodeid)
+    if run is not None and run.rerun:
+        if call.when == "call" and isinstance(exc, DeviceFault):
+            run.last_fault = exc
+        return
+    if kind == INFRA_ERROR:
+        _add_prop(item, report, "instrument", getattr(exc, "instrument", None) or "")
+    reason = _one_line(exc)
+    _add_prop(item, report, "stblab_outcome", kind)
+    _add_prop(item, report, "stblab_reason", reason)
+    if kind != DEVICE_FAULT and report.when == "call":
+        # An instrument (or the scenario) failed, not the box: report it as an error, not a failure.
+        report.when = "setup"  # type: ignore[misc]
+    if call.when != "call" and kind != INFRA_ERROR:
+        return
+    ev = None
+    stb = lab.stb_if_open
+    if stb is not None and run is not None:
+        funcargs = getattr(item, "funcargs", None) or {}
+        profile = None
+        net = funcargs.get("net_profile")
+        if net is not None and hasattr(net, "as_record"):
+            profile = net.as_record()
+        ev = collect_evidence(
+            stb,
+            test_dir=state.run_dir / lab.rig.name / slug(item.nodeid),
+            error=exc,
+            console_mark=run.console_mark,
+            steps=run.steps,
+            profile=profile,
+        )
+        attach_to_allure(ev)
+        report.sections.append(("stblab evidence", "\n".join(f"{k}: {v}" for k, v in ev.files.items())))
+    if kind == DEVICE_FAULT and isinstance(exc, DeviceFault) and run is not None and state.file_faults:
+        _file(item, report, state, lab, run, exc, ev.files if ev else {})
+
+
+def _file(
+    item: pytest.Item,
+    report: pytest.TestReport,
+    state: LabState,
+    lab: LabSession,
+    run: TestRun,
+    exc: DeviceFault,
+    artifacts: dict[str, Path],
+) -> None:
+    stb = lab.stb_if_open
+    info = stb.info() if stb is not None else {"rig": lab.rig.name, "model": lab.rig.model}
+    console_text = ""
+    if stb is not None and stb._console is not None:
+        try:
+            console_text = str(stb.console.since(run.console_mark)) if run.console_mark is not None else ""
+        except Exception:  # noqa: BLE001
+            console_text = ""
+    funcargs = getattr(item, "funcargs", None) or {}
+    net = funcargs.get("net_profile")
+    ctx = FaultContext(
+        nodeid=item.nodeid,
+        scenario=item.nodeid.split("[", 1)[0],
+        fault=exc,
+        rig=lab.rig.name,
+        model=lab.rig.model,
+        device_serial=info.get("serial"),
+        firmware_version=info.get("firmware_version"),
+        firmware_build=info.get("firmware_build"),
+        seed=state.seed,
+        params=params_of(item),
+        network_profile=net.as_record() if net is not None and hasattr(net, "as_record") else None,
+        started=run.started,
+        ended=time.time(),
+        console_text=console_text,
+        artifacts=dict(artifacts),
+    )
+    run.fault_ctx = ctx
+    try:
+        filed = state.fault_filer().file(ctx)
+    except Exception as err:  # noqa: BLE001 - a filing problem must not turn a fault into a pass
+        _add_prop(item, report, "filing_error", _one_line(err))
+        report.sections.append(("stblab filing", f"not filed: {err}"))
+        return
+    run.filed = filed
+    _add_prop(item, report, "fault_id", filed.fault_id)
+    _add_prop(item, report, "fault_new", filed.is_new)
+    report.sections.append(
+        ("stblab filing", f"{'new' if filed.is_new else 'known'} fault #{filed.fault_id} ({filed.status})")
+    )
+
+
+# -- reproduction: rerun a test that found a device fault -----------------------------------
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> bool | None:
+    state = item.config.stash.get(LAB_KEY, None)
+    if state is None or state.reproduce <= 0 or not _uses_lab(item):
+        return None
+    from _pytest.runner import call_and_report, runtestprotocol
+
+    item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
+    reports = runtestprotocol(item, nextitem=item, log=False)
+    run = item.stash.get(RUN_KEY, None)
+    call_rep = next((r for r in reports if r.when in ("call", "setup") and r.failed), None)
+    if run is not None and run.fault_ctx is not None and call_rep is not None:
+        first = run.fault_ctx
+        repro = Reproduction(state.reproduce)
+        while not repro.done and not item.session.shouldstop:
+            item.stash[RUN_KEY] = TestRun(started=time.time(), rerun=True)
+            runtestprotocol(item, nextitem=item, log=False)
+            again = item.stash[RUN_KEY]
+            hit = again.last_fault is not None and (again.last_fault.symptom or "") == (first.fault.symptom or "")
+            repro.record(hit)
+            if state.lab().health.status(first.rig) == "bad":
+                break
+        text = repro.as_text()
+        for r in reports:
+            if r is call_rep:
+                r.user_properties.append(("reproduction", text))
+                r.sections.append(("stblab reproduction", f"reproduced {text} with seed {first.seed}"))
+        item.user_properties.append(("reproduction", text))
+        if run.filed is not None:
+            try:
+                state.fault_filer().record_reproduction(run.filed, repro.hits, repro.runs, repro.verdict, first)
+            except Exception as err:  # noqa: BLE001
+                call_rep.sections.append(("stblab reproduction", f"not recorded: {err}"))
+    final = call_and_report(item, "teardown", log=False, nextitem=nextitem)
+    for rep in reports:
+        if rep.when == "teardown" and final.failed:
+            continue
+        item.ihook.pytest_runtest_logreport(report=rep)
+    if final.failed:
+        item.ihook.pytest_runtest_logreport(report=final)
+    item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
+    return True
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    """Feed the session summary (on the controller under xdist)."""
+    config = _CONFIGS[-1] if _CONFIGS else None
+    state = config.stash.get(LAB_KEY, None) if config is not None else None
+    if state is not None and not state.is_worker:
+        state.summary.add_report(report)

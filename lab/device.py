@@ -1,0 +1,432 @@
+"""The set-top box under test: one rig's drivers behind one object, and the states it moves through.
+
+``Stb`` composes the drivers of a rig (serial console, SSH, IR remote, power switch, HDMI capture)
+and moves the box between the states ``off``, ``bootloader`` and ``shell``, labgrid-strategy
+style: ask for a state with :meth:`Stb.to` and the box is driven there from wherever it is. Every
+transition is a logged step (lab.steps) with its timing.
+
+The console is opened *before* the box is powered and stays open for the whole session; its log
+(``<run_dir>/<rig>/console.log``) is the source of truth and death strings seen there raise a
+:class:`~lab.errors.DeviceFault` from whatever call is waiting. An instrument failure is an
+:class:`~lab.errors.InfraError`: it marks the rig *bad* in the session's :class:`RigHealth` and
+every later call on this ``Stb`` errors at once with the original reason.
+
+Example::
+
+    from lab.rig import load_rigs
+    from lab.device import Stb
+
+    rig = load_rigs("rigs/emulated.yaml")["stb-a"]
+    with Stb(rig, run_dir="reports/manual") as stb:
+        stb.to("shell")
+        print(stb.firmware_version(), stb.serial_number())
+        stb.remote.press("KEY_CHANNELUP")
+        stb.reboot()
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import json
+import re
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, ParamSpec, TypeVar
+
+from lab.device_health import RigHealth
+from lab.drivers.result import CommandResult
+from lab.errors import DeviceFault, InfraError, TestError
+from lab.rig import Rig
+from lab.steps import step
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+STATES = ("off", "bootloader", "shell")
+LOGIN_PROMPT = r"login: ?$"
+
+
+def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
+    """Refuse to touch a bad rig, and mark the rig bad when an instrument fails inside ``fn``."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        self = args[0]
+        assert isinstance(self, Stb)
+        self.health.check(self.rig_name)
+        try:
+            return fn(*args, **kwargs)
+        except InfraError as exc:
+            if exc.rig is None:
+                exc.rig = self.rig_name
+            self.health.mark_bad(self.rig_name, exc, test=self.current_test)
+            raise
+
+    return wrapper
+
+
+class Stb:
+    """One box and its instruments, from a rig (see module docstring).
+
+    ``run_dir`` receives ``<rig>/console.log`` and evidence. ``health`` is the session's
+    :class:`RigHealth` (a private one when omitted). ``boot_timeout`` bounds power-on to login
+    prompt; ``trust_new_ssh_key`` explicitly accepts an unknown SSH host key.
+    """
+
+    def __init__(
+        self,
+        rig: Rig,
+        *,
+        run_dir: str | Path,
+        health: RigHealth | None = None,
+        boot_timeout: float = 60.0,
+        trust_new_ssh_key: bool = False,
+    ) -> None:
+        self.rig = rig
+        self.rig_name = rig.name
+        self.run_dir = Path(run_dir)
+        self.dir = self.run_dir / rig.name
+        self.health = health or RigHealth()
+        self.boot_timeout = boot_timeout
+        self.trust_new_ssh_key = trust_new_ssh_key
+        self.state = "unknown"
+        self.current_test: str | None = None
+        self._console: Any = None
+        self._ssh: Any = None
+        self._remote: Any = None
+        self._power: Any = None
+        self._capture: Any = None
+        self._info: dict[str, str] = {}
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    def __enter__(self) -> Stb:
+        return self.open()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @_guarded
+    def open(self) -> Stb:
+        """Open the console (and its log) before anything powers the box. Idempotent."""
+        if self._console is None:
+            if self.rig.serial is None:
+                raise TestError(f"rig {self.rig_name} has no serial console in its rig file")
+            from lab.drivers.serial import SerialConsole
+
+            self.dir.mkdir(parents=True, exist_ok=True)
+            cfg = self.rig.serial
+            kwargs: dict[str, Any] = dict(
+                rig_name=self.rig_name,
+                log_path=self.console_log_path,
+                baudrate=cfg.baudrate,
+                char_delay=cfg.char_delay,
+                prompt=cfg.prompt,
+            )
+            if cfg.death_strings is not None:
+                kwargs["death_strings"] = cfg.death_strings
+            console = SerialConsole(cfg.url, **kwargs)
+            console.open()
+            self._console = console
+        return self
+
+    def close(self) -> None:
+        """Close every driver that was opened (the console last, so its log sees everything)."""
+        for name in ("_capture", "_ssh", "_remote", "_power", "_console"):
+            drv = getattr(self, name)
+            setattr(self, name, None)
+            if drv is None:
+                continue
+            closer = getattr(drv, "close", None) or getattr(drv, "stop", None)
+            if closer is not None:
+                with contextlib.suppress(Exception):  # closing must not hide the test's outcome
+                    closer()
+
+    @property
+    def console_log_path(self) -> Path:
+        """Where this rig's console log is written."""
+        return self.dir / "console.log"
+
+    # -- instruments ---------------------------------------------------------------------------
+
+    @property
+    def console(self) -> Any:
+        """The serial console (opened on first use, kept for the session)."""
+        if self._console is None:
+            self.open()
+        return self._console
+
+    @property
+    def power(self) -> Any:
+        """The network PDU outlet of this box."""
+        if self._power is None:
+            self._power = self._make("power", "lab.drivers.power", "PowerSwitch")
+        return self._power
+
+    @property
+    def remote(self) -> Any:
+        """The IR remote (blaster) pointed at this box."""
+        if self._remote is None:
+            self._remote = self._make("ir", "lab.drivers.ir", "IrRemote")
+        return self._remote
+
+    @property
+    def capture(self) -> Any:
+        """The HDMI capture, started on first use and kept running (its ring buffer feeds clips)."""
+        if self._capture is None:
+            cap = self._make("video", "lab.drivers.capture", "Capture")
+            starter = getattr(cap, "start", None) or getattr(cap, "open", None)
+            if starter is not None:
+                self._call_guarded(starter)
+            self._capture = cap
+        return self._capture
+
+    @property
+    def ssh(self) -> Any:
+        """SSH to the box, connected lazily; host key verified against the rig's known_hosts."""
+        if self._ssh is None:
+            cfg = self.rig.ssh
+            if cfg is None:
+                raise TestError(f"rig {self.rig_name} has no ssh section in its rig file")
+            from lab.drivers.ssh import SshClient
+
+            client = SshClient(
+                cfg.host,
+                cfg.port,
+                cfg.user,
+                cfg.key,
+                cfg.known_hosts,
+                rig_name=self.rig_name,
+                trust_new_key=self.trust_new_ssh_key,
+            )
+            self._call_guarded(lambda: client.connect(timeout=15))
+            self._ssh = client
+        return self._ssh
+
+    def drop_ssh(self) -> None:
+        """Forget the SSH connection (after a reboot or power cycle it is dead)."""
+        ssh, self._ssh = self._ssh, None
+        if ssh is not None:
+            with contextlib.suppress(Exception):
+                ssh.close()
+
+    def _make(self, section: str, module: str, cls_name: str) -> Any:
+        cfg = getattr(self.rig, section)
+        if cfg is None:
+            raise TestError(f"rig {self.rig_name} has no '{section}' section in its rig file")
+        import importlib
+
+        cls = getattr(importlib.import_module(module), cls_name)
+        return self._call_guarded(lambda: cls.from_rig(self.rig))
+
+    def _call_guarded(self, fn: Callable[[], R]) -> R:
+        self.health.check(self.rig_name)
+        try:
+            return fn()
+        except InfraError as exc:
+            if exc.rig is None:
+                exc.rig = self.rig_name
+            self.health.mark_bad(self.rig_name, exc, test=self.current_test)
+            raise
+
+    # -- states ----------------------------------------------------------------------------
+
+    @_guarded
+    @step("stb")
+    def to(self, state: str) -> None:
+        """Drive the box to ``off``, ``bootloader`` or ``shell`` from wherever it is."""
+        if state not in STATES:
+            raise TestError(f"unknown state {state!r}; known states: {', '.join(STATES)}")
+        if state == "off":
+            self.power_off()
+        elif state == "bootloader":
+            self._to_bootloader()
+        elif self.state != "shell" or not self._shell_alive():
+            self._to_shell()
+
+    def _to_bootloader(self) -> None:
+        if self.state == "bootloader":
+            return
+        self.power_off()
+        self.console.mark()
+        self.power.on()
+        self.console.interrupt_bootloader(timeout=self.boot_timeout)
+        self.state = "bootloader"
+
+    def _to_shell(self) -> None:
+        if self.state == "bootloader":
+            self.console.sendline("boot")
+            self._wait_login()
+            return
+        # Powered already: a live shell or a login prompt avoids a reboot.
+        if self.state == "unknown" and self.power.status() and self._shell_alive():
+            return
+        if self.state != "off":
+            self.power_off()
+        self.power_on()
+
+    def _shell_alive(self) -> bool:
+        """True when the console answers a command now (logging in first if it shows login:)."""
+        console = self.console
+        console.sendline("")
+        try:
+            m = console.expect([console.prompt if hasattr(console, "prompt") else r"[#$] $", LOGIN_PROMPT], timeout=3)
+        except DeviceFault:
+            return False
+        if getattr(m, "index", 0) == 1:
+            self.login()
+        try:
+            ok = bool(console.run("true", timeout=5))
+        except DeviceFault:
+            return False
+        if ok:
+            self.state = "shell"
+            self.health.mark_good(self.rig_name)
+        return ok
+
+    @_guarded
+    @step("stb")
+    def power_on(self) -> None:
+        """Switch the outlet on and wait for the box to boot to a logged-in shell."""
+        self.console.mark()
+        self.power.on()
+        self._wait_login()
+
+    @_guarded
+    @step("stb")
+    def power_off(self) -> None:
+        """Switch the outlet off (console stays open: the log keeps what the box said last)."""
+        self.drop_ssh()
+        self.power.off()
+        self.state = "off"
+
+    @_guarded
+    @step("stb")
+    def reboot(self, *, hard: bool = False) -> float:
+        """Reboot to a logged-in shell (``reboot`` on the console, or a power cycle when ``hard``).
+
+        Returns the seconds from the request to the shell prompt.
+        """
+        t0 = time.monotonic()
+        self.drop_ssh()
+        if hard or self.state != "shell":
+            self.power_off()
+            self.power_on()
+        else:
+            self.console.mark()
+            self.console.sendline("reboot")
+            self.state = "booting"
+            self._wait_login()
+        return time.monotonic() - t0
+
+    def _wait_login(self) -> None:
+        self.state = "booting"
+        self.login(timeout=self.boot_timeout)
+
+    @_guarded
+    @step("stb")
+    def login(self, timeout: float = 30.0) -> None:
+        """Log in on the console with the rig's user (password from its environment variable)."""
+        cfg = self.rig.serial
+        assert cfg is not None
+        self.console.login(user=cfg.login.user, password=cfg.login.password(), timeout=timeout)
+        self.state = "shell"
+        self.health.mark_good(self.rig_name)
+
+    # -- queries -----------------------------------------------------------------------------
+
+    @_guarded
+    def run(self, cmd: str, timeout: float = 30.0) -> CommandResult:
+        """Run ``cmd`` on the console shell (brings the box to the shell first)."""
+        if self.state != "shell":
+            self.to("shell")
+        return self.console.run(cmd, timeout=timeout)
+
+    def firmware_version(self, *, via: str = "console") -> str:
+        """Running firmware version from ``fw version`` (``via="ssh"`` asks over SSH)."""
+        out = self._query("fw version", via)
+        m = re.search(r"version=(\S+)", out)
+        if not m:
+            raise DeviceFault(
+                f"`fw version` printed no version: {out.strip()[:200]!r}",
+                rig=self.rig_name,
+                symptom="bad-fw-version-output",
+            )
+        self._info["firmware_version"] = m.group(1)
+        build = re.search(r"build=(\S+)", out)
+        if build:
+            self._info["firmware_build"] = build.group(1)
+        return m.group(1)
+
+    def diag(self, *, via: str = "console") -> dict[str, Any]:
+        """The box's ``diag --json`` document (serial, model, firmware, uptime, history...)."""
+        out = self._query("diag --json", via)
+        start, end = out.find("{"), out.rfind("}")
+        try:
+            data = json.loads(out[start : end + 1])
+        except ValueError as exc:
+            raise DeviceFault(
+                f"`diag --json` printed invalid JSON: {exc}",
+                rig=self.rig_name,
+                symptom="bad-diag-output",
+                excerpt=out[-500:],
+            ) from exc
+        if not isinstance(data, dict):
+            raise DeviceFault("`diag --json` did not print an object", rig=self.rig_name, symptom="bad-diag-output")
+        return data
+
+    def serial_number(self) -> str:
+        """The device's serial number (from ``diag --json``)."""
+        if "serial" not in self._info:
+            self._info["serial"] = str(self.diag().get("serial", ""))
+        return self._info["serial"]
+
+    def uptime(self, *, via: str = "console") -> float:
+        """Seconds since the box booted, from ``/proc/uptime``."""
+        out = self._query("cat /proc/uptime", via)
+        m = re.search(r"(\d+(?:\.\d+)?)\s+\d+(?:\.\d+)?", out)
+        if not m:
+            raise DeviceFault(
+                f"/proc/uptime unreadable: {out.strip()[:200]!r}", rig=self.rig_name, symptom="bad-uptime-output"
+            )
+        return float(m.group(1))
+
+    def _query(self, cmd: str, via: str) -> str:
+        if via == "ssh":
+            res = self._call_guarded(lambda: self.ssh.run(cmd, timeout=15))
+        elif via == "console":
+            res = self.run(cmd, timeout=15)
+        else:
+            raise TestError(f"via must be 'console' or 'ssh', not {via!r}")
+        if res.exit_code != 0:
+            raise DeviceFault(
+                f"`{cmd}` exited {res.exit_code} over {via}",
+                rig=self.rig_name,
+                symptom="command-failed",
+                excerpt=(res.output + res.stderr)[-500:],
+            )
+        return res.output
+
+    def info(self) -> dict[str, str]:
+        """Rig, model, firmware version and serial known so far (for report properties)."""
+        out = {"rig": self.rig_name, "model": self.rig.model}
+        out.update(self._info)
+        return out
+
+    def collect_info(self) -> dict[str, str]:
+        """Ask the box for firmware version and serial once (when it is in a shell) and return :meth:`info`."""
+        if self.state == "shell" and ("firmware_version" not in self._info or "serial" not in self._info):
+            try:
+                self.firmware_version()
+                self.serial_number()
+            except DeviceFault:
+                pass
+        return self.info()
+
+    def __repr__(self) -> str:
+        return f"Stb({self.rig_name!r}, model={self.rig.model!r}, state={self.state!r})"
+
+
+__all__ = ["STATES", "RigHealth", "Stb"]

@@ -1,0 +1,242 @@
+"""One lab session: which rig this pytest process drives, its emulator (if any), its Stb and health.
+
+Validate before touching hardware (LAVA): the rig file is loaded and the rig chosen when the
+session starts; a bad file, an unknown selector or more xdist workers than rigs is a clear usage
+error before any test runs.
+
+With pytest-xdist each worker takes its own rig: worker ``gwN`` drives the N-th selected rig.
+Without xdist the session drives the first selected rig.
+
+Example::
+
+    lab = LabSession(rigs_file="rigs/emulated.yaml", selector="stb-a", run_dir=Path("reports/x"))
+    stb = lab.stb()          # starts the emulator when needed, opens the console
+    ...
+    lab.close()
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lab.device import Stb
+from lab.device_health import RigHealth
+from lab.errors import InfraError, RigFileError
+from lab.rig import Rig, load_rigs, select_rigs
+
+EMULATE_MODES = ("auto", "always", "never")
+
+
+def assign_rig(selected: list[Rig], worker_id: str | None, worker_count: int | None) -> Rig:
+    """The rig a process drives: ``gwN`` takes the N-th selected rig; no xdist takes the first.
+
+    Raises :class:`RigFileError` when there are more workers than rigs.
+    """
+    if not selected:
+        raise RigFileError("no rig selected")
+    if not worker_id:
+        return selected[0]
+    count = worker_count or 1
+    if count > len(selected):
+        names = ", ".join(r.name for r in selected)
+        raise RigFileError(
+            f"{count} xdist workers but only {len(selected)} rig(s) selected ({names}): each worker needs its own "
+            f"rig; run with -n {len(selected)} or fewer"
+        )
+    index = int(worker_id.removeprefix("gw")) if worker_id.removeprefix("gw").isdigit() else 0
+    return selected[index]
+
+
+def _listening(url: str, timeout: float = 0.5) -> bool:
+    p = urlparse(url)
+    if p.scheme not in ("socket", "rfc2217", "http", "https") or not p.hostname or not p.port:
+        return False
+    try:
+        with socket.create_connection((p.hostname, p.port), timeout=timeout):
+            return True
+    except OSError:
+        return False
+
+
+class _SubprocessEmulator:
+    """``stblab emulate RIGFILE --rig NAME`` as a child process, ready when it prints ``ready NAME``."""
+
+    def __init__(self, rig_file: Path, names: list[str], log_path: Path, timeout: float = 60.0) -> None:
+        self.names = names
+        self.log_path = log_path
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the emulator
+        exe = shutil.which("stblab")
+        cmd = [exe] if exe else [sys.executable, "-m", "lab.cli"]
+        cmd += ["emulate", str(rig_file)]
+        for n in names:
+            cmd += ["--rig", n]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
+        ready: set[str] = set()
+        deadline = time.monotonic() + timeout
+        assert self.proc.stdout is not None
+        lines: list[bytes] = []
+        done = threading.Event()
+
+        def pump() -> None:
+            assert self.proc.stdout is not None
+            for line in self.proc.stdout:
+                self._log.write(line)
+                self._log.flush()
+                lines.append(line)
+                words = line.decode(errors="replace").split()
+                if len(words) >= 2 and words[0] == "ready":
+                    ready.add(words[1])
+                    if ready >= set(names):
+                        done.set()
+            done.set()
+
+        threading.Thread(target=pump, daemon=True, name="stblab-emulate-log").start()
+        while not done.wait(0.1):
+            if time.monotonic() > deadline:
+                break
+        if not ready >= set(names):
+            self.stop()
+            tail = b"".join(lines[-10:]).decode(errors="replace").strip()
+            raise InfraError(
+                f"emulator did not become ready within {timeout:.0f} s (log {log_path}): {tail[-400:]}",
+                rig=",".join(names),
+                instrument="emulator",
+            )
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self._log.close()
+
+
+class LabSession:
+    """The rig this process drives and everything attached to it, for one pytest session."""
+
+    def __init__(
+        self,
+        *,
+        rigs_file: str | Path,
+        selector: str | None,
+        run_dir: Path,
+        emulate: str = "auto",
+        worker_id: str | None = None,
+        worker_count: int | None = None,
+        boot_timeout: float = 60.0,
+        trust_new_ssh_key: bool = False,
+    ) -> None:
+        if emulate not in EMULATE_MODES:
+            raise RigFileError(f"--emulate must be one of {', '.join(EMULATE_MODES)}, not {emulate!r}")
+        self.rigs_file = Path(rigs_file)
+        self.rigs = load_rigs(self.rigs_file)
+        self.selected = select_rigs(self.rigs, selector)
+        self.rig = assign_rig(self.selected, worker_id, worker_count)
+        self.run_dir = run_dir
+        self.emulate = emulate
+        self.boot_timeout = boot_timeout
+        self.trust_new_ssh_key = trust_new_ssh_key
+        self.health = RigHealth()
+        self._emulator: Any = None
+        self._stb: Stb | None = None
+        self._lock = threading.Lock()
+
+    # -- emulator --------------------------------------------------------------------------
+
+    def needs_emulator(self) -> bool:
+        """True when this session must start the rig's emulator (per ``--emulate``)."""
+        if not self.rig.emulated or self.emulate == "never":
+            return False
+        if self.emulate == "always":
+            return True
+        serial = self.rig.serial.url if self.rig.serial else None
+        return not (serial and _listening(serial))
+
+    def start_emulator(self) -> None:
+        """Start ``stblab emulate`` for this session's rig (stopped again by :meth:`close`)."""
+        log_path = self.run_dir / self.rig.name / "emulator.log"
+        try:
+            from lab.emulator.testing import EmulatedLab
+        except ImportError:
+            self._emulator = _SubprocessEmulator(self.rigs_file, [self.rig.name], log_path)
+            return
+        emu = EmulatedLab(self.rigs_file, rigs=[self.rig.name])
+        try:
+            emu.__enter__()
+        except InfraError:
+            raise
+        except Exception as exc:  # the launcher's own error types: this is the lab failing
+            raise InfraError(f"could not start the emulator: {exc}", rig=self.rig.name, instrument="emulator") from exc
+        self._emulator = emu
+
+    @property
+    def emulator(self) -> Any:
+        """The running emulator handle (``EmulatedLab`` or a subprocess wrapper), or None."""
+        return self._emulator
+
+    # -- device ----------------------------------------------------------------------------
+
+    def stb(self) -> Stb:
+        """The session's :class:`Stb` (emulator started and console opened on first call).
+
+        Raises :class:`InfraError` at once when the rig went bad earlier in the session.
+        """
+        with self._lock:
+            self.health.check(self.rig.name)
+            if self._stb is None:
+                try:
+                    if self.needs_emulator():
+                        self.start_emulator()
+                except InfraError as exc:
+                    self.health.mark_bad(self.rig.name, exc, test="session start")
+                    raise
+                stb = Stb(
+                    self.rig,
+                    run_dir=self.run_dir,
+                    health=self.health,
+                    boot_timeout=self.boot_timeout,
+                    trust_new_ssh_key=self.trust_new_ssh_key,
+                )
+                stb.open()
+                self._stb = stb
+            return self._stb
+
+    @property
+    def stb_if_open(self) -> Stb | None:
+        """The Stb when a test has opened it, else None (evidence must not start instruments)."""
+        return self._stb
+
+    def close(self) -> None:
+        """Close the Stb and stop the emulator this session started."""
+        stb, self._stb = self._stb, None
+        if stb is not None:
+            stb.close()
+        emu, self._emulator = self._emulator, None
+        if emu is not None:
+            if isinstance(emu, _SubprocessEmulator):
+                emu.stop()
+            else:
+                emu.__exit__(None, None, None)
+
+
+def worker_identity() -> tuple[str | None, int | None]:
+    """This process's xdist worker id and the worker count (None, None without xdist)."""
+    wid = os.environ.get("PYTEST_XDIST_WORKER")
+    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
+    return wid, int(count) if count and count.isdigit() else None
+
+
+__all__ = ["EMULATE_MODES", "LabSession", "assign_rig", "worker_identity"]
