@@ -1,0 +1,333 @@
+"""Filing a device fault: one occurrence stored exactly once, one fault per bug.
+
+``file_fault(engine, report)`` runs one short transaction:
+
+1. an occurrence with the report's key already stored -> return it (``replayed=True``): a retry or a
+   journal replay never doubles an occurrence;
+2. device, rig and firmware build rows are upserted (``INSERT ... ON CONFLICT DO NOTHING``);
+3. the fingerprint's signatures (primary and alternative titles, under this and earlier algorithm
+   versions) are looked up; the first that matches names the fault (followed through "duplicate
+   of" to the fault that stands). No match -> a new fault with its signatures. Signatures of this
+   report the fault did not have yet are added, so the next report with either title meets it;
+4. test run, occurrence and artifact links are inserted; the fault's counters move in one UPDATE;
+   a fault fixed in version V seeing an occurrence on firmware >= V (compared as versions) is
+   reopened as a regression.
+
+Concurrent filers meet at unique constraints (occurrence key, signature hash, audit sequence);
+the loser's transaction rolls back and is retried from the top, where it now finds the winner's
+rows. Deadlocks and serialisation failures are retried the same way. Nothing is locked in Python.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import random
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from sqlalchemy import Engine, case, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from lab.errors import InfraError
+from lab.firmware.version import version_key
+from lab.rma.artifacts import StoredArtifact
+from lab.rma.audit import append_audit
+from lab.rma.fingerprint import ALGORITHM_VERSION, ALGORITHMS, Fingerprint, Signature, fingerprint
+from lab.rma.models import (
+    Artifact,
+    Device,
+    Fault,
+    FaultSignature,
+    FirmwareBuild,
+    Occurrence,
+    OccurrenceArtifact,
+    Rig,
+    TestRun,
+    utcnow,
+)
+from lab.rma.report import FaultReport, FilingResult, redact, to_utc
+
+log = logging.getLogger("stblab.rma")
+
+MAX_ATTEMPTS = 30
+
+
+def report_fingerprint(report: FaultReport, algorithm_version: int = ALGORITHM_VERSION) -> Fingerprint:
+    """The fingerprint filing gives this report."""
+    return fingerprint(
+        console_log=report.console_log,
+        check=report.check,
+        test_id=report.test_id,
+        symptom=report.symptom,
+        title=report.title,
+        algorithm_version=algorithm_version,
+    )
+
+
+def _all_signatures(report: FaultReport) -> tuple[Fingerprint, list[Signature]]:
+    """Current fingerprint, and its signatures followed by those of older algorithm versions."""
+    current = report_fingerprint(report)
+    sigs = list(current.signatures)
+    for version in sorted(ALGORITHMS, reverse=True):
+        if version != current.algorithm_version:
+            sigs.extend(report_fingerprint(report, version).signatures)
+    return current, sigs
+
+
+def is_transient(exc: BaseException) -> bool:
+    """A conflict worth retrying at once: deadlock, serialisation failure, a busy SQLite database."""
+    orig = getattr(exc, "orig", None)
+    code = getattr(orig, "sqlstate", None) or getattr(getattr(orig, "diag", None), "sqlstate", None)
+    if code in {"40001", "40P01", "55P03"}:
+        return True
+    text = str(orig or exc).lower()
+    return "database is locked" in text or "database is busy" in text
+
+
+def _insert(session: Session, model: type, values: dict[str, Any]) -> None:
+    """INSERT ... ON CONFLICT DO NOTHING on either backend."""
+    dialect = session.get_bind().dialect.name
+    ins = (postgresql.insert if dialect == "postgresql" else sqlite.insert)(model).values(**values)
+    session.execute(ins.on_conflict_do_nothing())
+
+
+def _upsert_id(session: Session, model: Any, key: dict[str, Any], extra: dict[str, Any]) -> int:
+    where = [getattr(model, k) == v for k, v in key.items()]
+    found = session.execute(select(model.id).where(*where)).scalar()
+    if found is None:
+        _insert(session, model, {**key, **extra})
+        found = session.execute(select(model.id).where(*where)).scalar_one()
+    return int(found)
+
+
+def canonical_fault(session: Session, fault_id: int) -> Fault:
+    """The fault that stands for ``fault_id``, following "duplicate of" links (bounded)."""
+    fault = session.get(Fault, fault_id)
+    assert fault is not None
+    for _ in range(20):
+        if fault.status != "duplicate" or fault.duplicate_of_id is None:
+            break
+        nxt = session.get(Fault, fault.duplicate_of_id)
+        if nxt is None:
+            break
+        fault = nxt
+    return fault
+
+
+def file_fault(
+    engine: Engine,
+    report: FaultReport,
+    artifacts: Sequence[StoredArtifact] = (),
+    *,
+    actor: str = "stblab",
+) -> FilingResult:
+    """File one occurrence (see module docstring). Raises OperationalError when the database is gone."""
+    report.validate()
+    key = report.key()
+    current, sigs = _all_signatures(report)
+    delay = 0.005
+    for _attempt in range(MAX_ATTEMPTS):
+        try:
+            with Session(engine, expire_on_commit=False) as session, session.begin():
+                return _file_once(session, report, key, current, sigs, artifacts, actor)
+        except IntegrityError:
+            pass  # another filer won a unique key: look again
+        except OperationalError as exc:
+            if not is_transient(exc):
+                raise
+        time.sleep(delay * (0.5 + random.random()))
+        delay = min(delay * 2, 0.5)
+    raise InfraError(f"filing {key!r} kept conflicting after {MAX_ATTEMPTS} attempts", instrument="database")
+
+
+def _file_once(
+    session: Session,
+    report: FaultReport,
+    key: str,
+    current: Fingerprint,
+    sigs: list[Signature],
+    artifacts: Sequence[StoredArtifact],
+    actor: str,
+) -> FilingResult:
+    existing = session.execute(select(Occurrence).where(Occurrence.occurrence_key == key)).scalar_one_or_none()
+    if existing is not None:
+        fault = session.get(Fault, existing.fault_id)
+        assert fault is not None
+        return FilingResult(fault.id, False, existing.id, fault.status, existing.title, key, existing.regression, True)
+
+    seen_at = to_utc(report.started) or utcnow()
+    ended = to_utc(report.ended)
+    device_id = _upsert_id(
+        session,
+        Device,
+        {"serial": report.device_serial},
+        {
+            "model": report.model or "",
+            "hardware_revision": report.hardware_revision,
+            "production_lot": report.production_lot,
+            "created_at": utcnow(),
+        },
+    )
+    rig_id = _upsert_id(session, Rig, {"name": report.rig}, {"model": report.model or "", "created_at": utcnow()})
+    firmware_id: int | None = None
+    vkey: str | None = None
+    if report.firmware_version:
+        vkey = version_key(report.firmware_version)
+        firmware_id = _upsert_id(
+            session,
+            FirmwareBuild,
+            {
+                "version": report.firmware_version,
+                "build_id": report.firmware_build_id or "",
+                "sha256": report.firmware_sha256 or "",
+            },
+            {"version_key": vkey, "created_at": utcnow()},
+        )
+
+    # Which fault is this? First matching signature wins, in the fingerprint's order.
+    found: dict[tuple[int, str], int] = {}
+    for row in session.execute(
+        select(FaultSignature.algorithm_version, FaultSignature.hash, FaultSignature.fault_id).where(
+            FaultSignature.hash.in_([s.hash for s in sigs])
+        )
+    ):
+        found[(row.algorithm_version, row.hash)] = row.fault_id
+    fault: Fault | None = None
+    for sig in sigs:
+        if (sig.algorithm_version, sig.hash) in found:
+            fault = canonical_fault(session, found[(sig.algorithm_version, sig.hash)])
+            break
+
+    is_new = fault is None
+    if fault is None:
+        now = utcnow()
+        fault = Fault(
+            title=current.title,
+            kind=current.kind,
+            status="open",
+            regression=False,
+            first_seen=seen_at,
+            last_seen=seen_at,
+            occurrence_count=0,
+            algorithm_version=current.algorithm_version,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(fault)
+        session.flush()
+        for sig in current.signatures:
+            session.add(
+                FaultSignature(
+                    fault_id=fault.id,
+                    algorithm_version=sig.algorithm_version,
+                    hash=sig.hash,
+                    title=sig.title,
+                    role=sig.role,
+                    created_at=now,
+                )
+            )
+        session.flush()  # a concurrent filer with the same bug fails here and retries
+        append_audit(
+            session,
+            actor=actor,
+            action="fault.created",
+            entity="fault",
+            entity_id=fault.id,
+            detail={"title": fault.title, "occurrence_key": key},
+        )
+    else:
+        for sig in current.signatures:
+            if (sig.algorithm_version, sig.hash) not in found:
+                _insert(
+                    session,
+                    FaultSignature,
+                    {
+                        "fault_id": fault.id,
+                        "algorithm_version": sig.algorithm_version,
+                        "hash": sig.hash,
+                        "title": sig.title,
+                        "role": "alternative",
+                        "created_at": utcnow(),
+                    },
+                )
+
+    run = TestRun(
+        run_key=key,
+        rig_id=rig_id,
+        device_id=device_id,
+        firmware_id=firmware_id,
+        test_id=report.test_id,
+        params=json.dumps(redact(report.params), sort_keys=True, default=str),
+        seed=None if report.seed is None else str(report.seed),
+        network_profile=None
+        if report.network_profile is None
+        else json.dumps(redact(report.network_profile), sort_keys=True, default=str),
+        outcome=report.outcome,
+        started=seen_at,
+        ended=ended,
+    )
+    session.add(run)
+    session.flush()
+
+    regression = False
+    if vkey and fault.status == "fixed" and fault.fixed_in_key and vkey >= fault.fixed_in_key:
+        res = session.execute(
+            update(Fault)
+            .where(Fault.id == fault.id, Fault.status == "fixed", Fault.fixed_in_key == fault.fixed_in_key)
+            .values(status="open", regression=True, updated_at=utcnow())
+        )
+        regression = res.rowcount == 1
+        if regression:
+            append_audit(
+                session,
+                actor=actor,
+                action="fault.regression",
+                entity="fault",
+                entity_id=fault.id,
+                detail={"fixed_in": fault.fixed_in, "seen_on": report.firmware_version, "occurrence_key": key},
+            )
+
+    occ = Occurrence(
+        occurrence_key=key,
+        fault_id=fault.id,
+        test_run_id=run.id,
+        device_id=device_id,
+        rig_id=rig_id,
+        firmware_id=firmware_id,
+        seen_at=seen_at,
+        title=current.title,
+        signature_hash=current.hash,
+        symptom=report.symptom,
+        message=report.message,
+        excerpt=report.excerpt,
+        regression=regression,
+        filed_at=utcnow(),
+    )
+    session.add(occ)
+    session.flush()  # a concurrent filer of the same occurrence fails here and retries
+
+    for art in artifacts:
+        art_id = _upsert_id(
+            session,
+            Artifact,
+            {"sha256": art.sha256},
+            {"size": art.size, "media_type": art.media_type, "path": art.path, "created_at": utcnow()},
+        )
+        _insert(session, OccurrenceArtifact, {"occurrence_id": occ.id, "name": art.name, "artifact_id": art_id})
+
+    session.execute(
+        update(Fault)
+        .where(Fault.id == fault.id)
+        .values(
+            occurrence_count=Fault.occurrence_count + 1,
+            last_seen=case((Fault.last_seen < seen_at, seen_at), else_=Fault.last_seen),
+            first_seen=case((Fault.first_seen > seen_at, seen_at), else_=Fault.first_seen),
+            updated_at=utcnow(),
+        )
+    )
+    status = session.execute(select(Fault.status).where(Fault.id == fault.id)).scalar_one()
+    return FilingResult(fault.id, is_new, occ.id, status, current.title, key, regression, False)
