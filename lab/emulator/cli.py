@@ -1,0 +1,112 @@
+"""``stblab emulate RIGFILE [--rig NAME]...``: one emulated STB per emulated rig, each its own process.
+
+Prints ``ready NAME`` per rig once all its instruments listen (launchers wait for these lines),
+runs until Ctrl-C or SIGTERM, then stops the children cleanly. If a child dies (or cannot bind
+a port) the others are stopped and the command exits non-zero with the reason on stderr.
+
+Example::
+
+    $ stblab emulate rigs/emulated.yaml
+    ready stb-a
+    ready stb-b
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import typer
+
+from lab.emulator.config import load_emulated
+from lab.errors import RigFileError
+
+app = typer.Typer(add_completion=False, help="Start emulated STBs for the emulated rigs of a rig file.")
+
+EXIT_RIGFILE = 2
+EXIT_CHILD = 1
+
+
+def _reader(name: str, proc: subprocess.Popen[bytes], events: queue.Queue[tuple[str, str]]) -> None:
+    assert proc.stdout is not None
+    for raw in proc.stdout:
+        line = raw.decode("utf-8", "replace").strip()
+        if line == f"ready {name}":
+            events.put(("ready", name))
+        elif line:
+            print(f"{name}: {line}", flush=True)
+    events.put(("eof", name))
+
+
+def _stop(procs: dict[str, subprocess.Popen[bytes]], grace: float = 5.0) -> None:
+    for proc in procs.values():
+        if proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    for proc in procs.values():
+        try:
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+@app.command()
+def emulate(
+    rig_file: Path = typer.Argument(..., help="rig file (YAML) listing the rigs"),
+    rig: list[str] = typer.Option(None, "--rig", help="emulate only this rig (repeatable)"),
+) -> None:
+    """Start one emulated STB per emulated rig (rigs with an `emulate:` section)."""
+    try:
+        pairs = load_emulated(rig_file, rig or None)
+    except RigFileError as exc:
+        print(f"stblab emulate: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_RIGFILE) from exc
+    events: queue.Queue[tuple[str, str]] = queue.Queue()
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), events.put(("stop", ""))))
+    signal.signal(signal.SIGINT, lambda *_: (stop.set(), events.put(("stop", ""))))
+    procs: dict[str, subprocess.Popen[bytes]] = {}
+    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    for r, _ in pairs:
+        procs[r.name] = subprocess.Popen(
+            [sys.executable, "-m", "lab.emulator.process", str(rig_file), r.name],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            env=env,
+        )
+        threading.Thread(target=_reader, args=(r.name, procs[r.name], events), daemon=True).start()
+    code = 0
+    try:
+        while not stop.is_set():
+            try:
+                kind, name = events.get(timeout=0.5)
+            except queue.Empty:
+                kind, name = "", ""
+            if kind == "ready":
+                print(f"ready {name}", flush=True)
+            dead = [(n, p) for n, p in procs.items() if p.poll() is not None]
+            if dead and not stop.is_set():
+                n, p = dead[0]
+                print(
+                    f"stblab emulate: rig {n}: emulator process exited with status {p.returncode}; stopping the others",
+                    file=sys.stderr,
+                    flush=True,
+                )
+                code = EXIT_CHILD
+                break
+    finally:
+        _stop(procs)
+    if code:
+        raise typer.Exit(code)
+
+
+__all__ = ["app"]

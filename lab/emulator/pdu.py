@@ -1,0 +1,197 @@
+"""An emulated network PDU speaking the NETIO JSON API over HTTP (see docs/wire.md).
+
+``GET /netio.json`` describes the outlets; ``POST /netio.json`` with
+``{"Outputs": [{"ID": 1, "Action": 1}]}`` switches them (0 off, 1 on, 2 short off = power cycle,
+3 short on, 4 toggle, 5 no change). One outlet drives the emulated box through ``on_change``.
+
+Example::
+
+    pdu = PduServer("127.0.0.1", 0, outlet=1, on_change=box.set_power, names={1: "stb-a"})
+    pdu.start()
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import threading
+import time
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+
+
+class PduServer:
+    """NETIO-style PDU with ``outlets`` outputs; ``outlet`` is the one wired to the box."""
+
+    MODEL = "NETIO 4"
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        *,
+        outlet: int,
+        on_change: Callable[[bool], None],
+        outlets: int = 4,
+        names: dict[int, str] | None = None,
+        serial_number: str = "24A42C390000",
+        auth: tuple[str, str] | None = None,
+        initially_on: bool = False,
+    ) -> None:
+        self.outlet = outlet
+        self.on_change = on_change
+        self.count = max(outlets, outlet)
+        self.names = names or {}
+        self.serial_number = serial_number
+        self.auth = auth
+        self.state = {i: (initially_on if i == outlet else False) for i in range(1, self.count + 1)}
+        self.delay_ms = {i: 2000 for i in self.state}
+        self._lock = threading.RLock()
+        self._httpd = _Server((host, port), self._handler())
+        self.port = self._httpd.server_address[1]
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        """Serve in a background thread."""
+        self._thread = threading.Thread(target=self._httpd.serve_forever, name="pdu", daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        """Stop serving and close the socket."""
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def document(self) -> dict[str, Any]:
+        """The NETIO JSON document (Agent + Outputs)."""
+        with self._lock:
+            outputs = [
+                {
+                    "ID": i,
+                    "Name": self.names.get(i, f"output_{i}"),
+                    "State": int(self.state[i]),
+                    "Action": 6,
+                    "Delay": self.delay_ms[i],
+                    "Current": 120 if self.state[i] and i == self.outlet else 0,
+                    "PowerFactor": 0.9 if self.state[i] and i == self.outlet else 0,
+                    "Load": 26 if self.state[i] and i == self.outlet else 0,
+                    "Energy": 0,
+                }
+                for i in sorted(self.state)
+            ]
+        return {
+            "Agent": {
+                "Model": self.MODEL,
+                "Version": "3.4.0",
+                "JSONVer": "2.1",
+                "DeviceName": "stblab-pdu",
+                "SerialNumber": self.serial_number,
+                "NumOutputs": self.count,
+                "Uptime": int(time.monotonic()),
+            },
+            "GlobalMeasure": {"Voltage": 230.1, "Frequency": 50.0},
+            "Outputs": outputs,
+        }
+
+    def _set(self, outlet: int, on: bool) -> None:
+        with self._lock:
+            if self.state[outlet] == on:
+                return
+            self.state[outlet] = on
+        if outlet == self.outlet:
+            self.on_change(on)
+
+    def apply(self, outlet: int, action: int, delay_ms: int | None = None) -> None:
+        """Perform a NETIO action on an outlet; short off/on restore the state after ``Delay`` ms."""
+        if delay_ms is not None:
+            self.delay_ms[outlet] = delay_ms
+        delay = self.delay_ms[outlet] / 1000.0
+        if action == 0:
+            self._set(outlet, False)
+        elif action == 1:
+            self._set(outlet, True)
+        elif action in (2, 3):
+            first = action == 3
+            self._set(outlet, first)
+            timer = threading.Timer(delay, self._set, (outlet, not first))
+            timer.daemon = True
+            timer.start()
+        elif action == 4:
+            self._set(outlet, not self.state[outlet])
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        pdu = self
+
+        class Handler(BaseHTTPRequestHandler):
+            server_version = "NETIO-HTTP/3.4"
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, fmt: str, *args: Any) -> None:  # quiet
+                pass
+
+            def _send(self, code: int, body: dict[str, Any]) -> None:
+                data = json.dumps(body).encode()
+                self.send_response(code)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                if code == 401:
+                    self.send_header("WWW-Authenticate", 'Basic realm="netio"')
+                self.end_headers()
+                self.wfile.write(data)
+
+            def _authorised(self) -> bool:
+                if pdu.auth is None:
+                    return True
+                want = "Basic " + base64.b64encode(f"{pdu.auth[0]}:{pdu.auth[1]}".encode()).decode()
+                if self.headers.get("Authorization") == want:
+                    return True
+                self._send(401, {"error": "authentication required"})
+                return False
+
+            def do_GET(self) -> None:  # noqa: N802 - http.server API
+                if not self._authorised():
+                    return
+                if self.path.split("?")[0] != "/netio.json":
+                    self._send(404, {"error": f"no such resource: {self.path}"})
+                    return
+                self._send(200, pdu.document())
+
+            def do_POST(self) -> None:  # noqa: N802 - http.server API
+                if not self._authorised():
+                    return
+                if self.path.split("?")[0] != "/netio.json":
+                    self._send(404, {"error": f"no such resource: {self.path}"})
+                    return
+                try:
+                    length = int(self.headers.get("Content-Length") or 0)
+                    if length > 65536:
+                        raise ValueError("request too large")
+                    body = json.loads(self.rfile.read(length) or b"null")
+                    outputs = body["Outputs"]
+                    if not isinstance(outputs, list):
+                        raise ValueError("'Outputs' must be a list")
+                    todo = []
+                    for item in outputs:
+                        oid, action = int(item["ID"]), int(item.get("Action", 5))
+                        if oid not in pdu.state:
+                            raise ValueError(f"unknown output ID {oid}")
+                        if action not in range(0, 7):
+                            raise ValueError(f"unknown action {action}")
+                        delay = item.get("Delay")
+                        todo.append((oid, action, int(delay) if delay is not None else None))
+                except (ValueError, KeyError, TypeError) as exc:
+                    self._send(400, {"error": f"bad request: {exc}"})
+                    return
+                for oid, action, delay in todo:
+                    pdu.apply(oid, action, delay)
+                self._send(200, pdu.document())
+
+        return Handler
+
+
+__all__ = ["PduServer"]

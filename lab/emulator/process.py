@@ -1,0 +1,250 @@
+"""One emulated rig in its own OS process: provision keys, bind every port, run the box.
+
+Run as ``python -m lab.emulator.process RIGFILE RIG``. Prints ``ready RIG`` on stdout once every
+instrument listens; exits 0 on SIGTERM/SIGINT or when stdin closes (the parent ``stblab emulate``
+died); exits 3 with ``stblab emulate: RIG: ...`` on stderr when a port is in use or the rig cannot
+be emulated.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import signal
+import socket
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+from lab.emulator.box import Box
+from lab.emulator.config import EmulateSettings, load_emulated
+from lab.emulator.console import ConsoleHub
+from lab.emulator.pdu import PduServer
+from lab.emulator.provision import ensure_client_key, ensure_host_key, ensure_known_host, ensure_vendor_keys
+from lab.emulator.sshd import SshServer
+from lab.errors import RigFileError
+from lab.rig import Rig
+
+EXIT_SETUP = 3
+
+
+class SetupError(Exception):
+    """The rig cannot be emulated (port in use, unsupported URL)."""
+
+
+def _hostport(url: str, what: str) -> tuple[str, int]:
+    p = urlparse(url)
+    if not p.hostname or p.port is None:
+        raise SetupError(f"{what} {url!r}: needs host:port")
+    return p.hostname, p.port
+
+
+def _bind(host: str, port: int, what: str) -> socket.socket:
+    try:
+        return ConsoleHub.bind(host, port)
+    except OSError as exc:
+        if exc.errno == errno.EADDRINUSE:
+            raise SetupError(f"cannot listen on {host}:{port} for {what}: address already in use") from exc
+        raise SetupError(f"cannot listen on {host}:{port} for {what}: {exc.strerror or exc}") from exc
+
+
+def _port_error(exc: OSError, host: str, port: int, what: str) -> SetupError:
+    if exc.errno == errno.EADDRINUSE:
+        return SetupError(f"cannot listen on {host}:{port} for {what}: address already in use")
+    return SetupError(f"cannot listen on {host}:{port} for {what}: {exc.strerror or exc}")
+
+
+class EmulatedRig:
+    """The box of one rig plus all its instrument servers."""
+
+    def __init__(self, rig: Rig, settings: EmulateSettings) -> None:
+        self.rig = rig
+        self.settings = settings
+        self.box: Box | None = None
+        self._stoppers: list[Any] = []
+
+    def start(self) -> None:
+        """Provision, bind every port (SetupError naming the first that fails), start serving."""
+        rig, settings = self.rig, self.settings
+        trusted = ensure_vendor_keys(list(settings.trusted_keys))
+        box = Box(rig, settings, trusted_keys=trusted)
+        self.box = box
+        self._stoppers.append(box.close)
+
+        # Serial console: raw TCP and/or RFC 2217.
+        urls: list[tuple[str, str]] = []
+        if rig.serial is not None:
+            urls.append((rig.serial.url, "serial.url"))
+        if settings.rfc2217_url:
+            urls.append((settings.rfc2217_url, "emulate.rfc2217_url"))
+        if not urls:
+            raise SetupError("no serial.url: the emulator needs a socket:// or rfc2217:// console URL")
+        for url, what in urls:
+            scheme = urlparse(url).scheme
+            if scheme not in ("socket", "rfc2217"):
+                raise SetupError(f"{what} {url!r}: the emulator serves only socket:// and rfc2217:// consoles")
+            host, port = _hostport(url, what)
+            sock = _bind(host, port, what)
+            if scheme == "socket":
+                box.hub.listen_raw(sock)
+            else:
+                box.hub.listen_rfc2217(sock)
+
+        # SSH.
+        if rig.ssh is not None:
+            client_pub = ensure_client_key(Path(rig.ssh.key))
+            host_key = ensure_host_key(box.state.host_key_path)
+            sock = _bind(rig.ssh.host, rig.ssh.port, "ssh.port")
+            sshd = SshServer(sock, box, host_key, [client_pub])
+            sshd.start()
+            self._stoppers.append(sshd.close)
+            ensure_known_host(Path(rig.ssh.known_hosts), rig.ssh.host, rig.ssh.port, host_key)
+
+        # PDU.
+        if rig.power is not None:
+            host, port = _hostport(rig.power.url, "power.url")
+            auth = None
+            if rig.power.user:
+                auth = (rig.power.user, rig.power.password() or "")
+            try:
+                pdu = PduServer(
+                    host,
+                    port,
+                    outlet=rig.power.outlet,
+                    on_change=box.set_power,
+                    outlets=settings.pdu_outlets,
+                    names={rig.power.outlet: rig.name},
+                    auth=auth,
+                    initially_on=settings.power_on_at_start,
+                )
+            except OSError as exc:
+                raise _port_error(exc, host, port, "power.url") from exc
+            pdu.start()
+            self._stoppers.append(pdu.stop)
+            if settings.power_on_at_start:
+                box.set_power(True)
+
+        self._start_video(box)
+        self._start_ir(box)
+
+    def _start_video(self, box: Box) -> None:
+        rig, settings = self.rig, self.settings
+        if rig.video is None or not rig.video.url.startswith("http"):
+            return
+        try:
+            from lab.emulator.mjpeg import HdmiServer
+        except ImportError:
+            logging.getLogger("stblab.emulator").warning("HDMI output not available (lab.emulator.mjpeg missing)")
+            return
+        host, port = _hostport(rig.video.url, "video.url")
+        width, height = settings.resolution or (rig.video.width or 1280, rig.video.height or 720)
+        fps = settings.fps or rig.video.fps or 25
+        try:
+            server = HdmiServer(host, port, box.screen_state, width, height, fps)
+            server.start()
+        except OSError as exc:
+            raise _port_error(exc, host, port, "video.url") from exc
+        self._stoppers.append(server.stop)
+
+    def _start_ir(self, box: Box) -> None:
+        rig, settings = self.rig, self.settings
+        if rig.ir is None:
+            return
+        endpoints = [(rig.ir.url, "ir.url")]
+        if settings.itach_url:
+            endpoints.append((settings.itach_url, "emulate.itach_url"))
+        if settings.lirc_url:
+            endpoints.append((settings.lirc_url, "emulate.lirc_url"))
+        for url, what in endpoints:
+            server = self._ir_server(url, what, box)
+            if server is not None:
+                self._stoppers.append(server.stop)
+
+    def _ir_server(self, url: str, what: str, box: Box) -> Any:
+        assert self.rig.ir is not None
+        remote = Path(self.rig.ir.remote)
+        try:
+            if url.startswith("itach://"):
+                from lab.emulator.ir_itach import ItachServer
+
+                host, port = _hostport(url, what)
+                try:
+                    server = ItachServer(host, port, remote, box.press_key)
+                    server.start()
+                except OSError as exc:
+                    raise _port_error(exc, host, port, what) from exc
+                return server
+            from lab.emulator.ir_lircd import LircdServer
+
+            if url.startswith("/"):
+                server = LircdServer(url, None, remote, box.press_key)
+            else:
+                host, port = _hostport(url, what)
+                try:
+                    server = LircdServer(host, port, remote, box.press_key)
+                except OSError as exc:
+                    raise _port_error(exc, host, port, what) from exc
+            server.start()
+            return server
+        except ImportError:
+            logging.getLogger("stblab.emulator").warning("IR receiver for %s not available yet", url)
+            return None
+
+    def stop(self) -> None:
+        """Stop every server and the box (reverse order of start)."""
+        for stop in reversed(self._stoppers):
+            with contextlib.suppress(Exception):
+                stop()
+        self._stoppers.clear()
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of one rig's emulator process."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    if len(args) != 2:
+        print("usage: python -m lab.emulator.process RIGFILE RIG", file=sys.stderr)
+        return 2
+    rig_file, name = args
+    logging.basicConfig(level=logging.WARNING, format=f"{name}: %(levelname)s %(name)s: %(message)s")
+    logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # garbage on the SSH port is not news
+    try:
+        [(rig, settings)] = load_emulated(rig_file, [name])
+    except RigFileError as exc:
+        print(f"stblab emulate: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    emulated = EmulatedRig(rig, settings)
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    signal.signal(signal.SIGINT, lambda *_: done.set())
+    try:
+        emulated.start()
+    except (SetupError, OSError, ValueError) as exc:
+        emulated.stop()
+        print(f"stblab emulate: {name}: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+    except Exception as exc:
+        emulated.stop()
+        logging.getLogger("stblab.emulator").exception("start failed")
+        print(f"stblab emulate: {name}: cannot start: {type(exc).__name__}: {exc}", file=sys.stderr)
+        return EXIT_SETUP
+
+    def watch_stdin() -> None:
+        with contextlib.suppress(Exception):
+            while sys.stdin.buffer.read(1024):
+                pass
+        done.set()
+
+    if not sys.stdin.isatty():
+        threading.Thread(target=watch_stdin, daemon=True).start()
+    print(f"ready {name}", flush=True)
+    while not done.wait(0.5):
+        pass
+    emulated.stop()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
