@@ -150,48 +150,37 @@ class EmulatedRig:
         self._stoppers.append(server.stop)
 
     def _start_ir(self, box: Box) -> None:
+        """IR receiver behind every blaster endpoint (ir.url, emulate.itach_url, emulate.lirc_url)."""
         rig, settings = self.rig, self.settings
         if rig.ir is None:
             return
+        try:
+            from lab.emulator.ir_itach import ItachServer
+            from lab.emulator.ir_lircd import IrReceiver, LircdServer
+        except ImportError:
+            logging.getLogger("stblab.emulator").warning("IR receiver not available (lab.emulator.ir_* missing)")
+            return
+        remote = Path(rig.ir.remote)
+        receiver = IrReceiver(remote, box.press_key)
         endpoints = [(rig.ir.url, "ir.url")]
         if settings.itach_url:
             endpoints.append((settings.itach_url, "emulate.itach_url"))
         if settings.lirc_url:
             endpoints.append((settings.lirc_url, "emulate.lirc_url"))
         for url, what in endpoints:
-            server = self._ir_server(url, what, box)
-            if server is not None:
-                self._stoppers.append(server.stop)
-
-    def _ir_server(self, url: str, what: str, box: Box) -> Any:
-        assert self.rig.ir is not None
-        remote = Path(self.rig.ir.remote)
-        try:
+            server: Any
             if url.startswith("itach://"):
-                from lab.emulator.ir_itach import ItachServer
-
-                host, port = _hostport(url, what)
-                try:
-                    server = ItachServer(host, port, remote, box.press_key)
-                    server.start()
-                except OSError as exc:
-                    raise _port_error(exc, host, port, what) from exc
-                return server
-            from lab.emulator.ir_lircd import LircdServer
-
-            if url.startswith("/"):
-                server = LircdServer(url, None, remote, box.press_key)
+                server = ItachServer.from_url(url, remote, receiver=receiver)
             else:
+                server = LircdServer.from_url(url, remote, receiver=receiver)
+            try:
+                server.start()
+            except OSError as exc:
+                if url.startswith("/"):
+                    raise SetupError(f"cannot listen on {url} for {what}: {exc.strerror or exc}") from exc
                 host, port = _hostport(url, what)
-                try:
-                    server = LircdServer(host, port, remote, box.press_key)
-                except OSError as exc:
-                    raise _port_error(exc, host, port, what) from exc
-            server.start()
-            return server
-        except ImportError:
-            logging.getLogger("stblab.emulator").warning("IR receiver for %s not available yet", url)
-            return None
+                raise _port_error(exc, host, port, what) from exc
+            self._stoppers.append(server.stop)
 
     def stop(self) -> None:
         """Stop every server and the box (reverse order of start)."""
