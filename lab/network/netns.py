@@ -117,6 +117,37 @@ def in_netns(namespace: str | None) -> Iterator[None]:
         os.close(own)
 
 
+_OFFLOADS = (
+    "tx-checksum-ip-generic",
+    "tx-generic-segmentation",
+    "tx-tcp-segmentation",
+    "tx-tcp6-segmentation",
+    "tx-tcp-ecn-segmentation",
+    "tx-tcp-mangleid-segmentation",
+    "tx-udp-segmentation",
+    "rx-gro",
+    "rx-gro-list",
+    "rx-udp-gro-forwarding",
+)
+
+
+def disable_offloads(ifname: str, namespace: str | None = None) -> None:
+    """Turn off checksum and segmentation offloads so a userspace bridge sees finished, MTU-sized
+    frames (a veth otherwise hands AF_PACKET partial checksums and 64 KiB super-packets)."""
+    from pyroute2 import Ethtool
+
+    with in_netns(namespace):
+        eth = Ethtool()
+        try:
+            feats = eth.get_features(ifname)
+            for name in _OFFLOADS:
+                if name in feats.features:
+                    feats.features[name].enable = False
+            eth.set_features(ifname, feats)
+        finally:
+            eth.close()
+
+
 def _names(namespace: str) -> dict[str, str]:
     tag = hashlib.sha1(namespace.encode()).hexdigest()[:6]
     return {"box_peer": f"sl{tag}b", "mid": f"sl{tag}m", "lab": f"sl{tag}l", "bridge": f"sl{tag}k"}
@@ -298,6 +329,9 @@ def create_link(rig_name: str, config: NetworkConfig) -> RigLink:
         _ip("-n", ns, "link", "set", "lo", "up", rig=rig_name)
         _ip("-n", ns, "link", "set", "eth0", "up", rig=rig_name)
         _ip("-n", ns, "route", "add", "default", "via", str(lab.ip), rig=rig_name)
+        for name in (names["box_peer"], names["mid"], names["lab"]):
+            disable_offloads(name)
+        disable_offloads("eth0", ns)
         link.bridge_up()
     except BaseException:
         link.down()
@@ -334,6 +368,7 @@ __all__ = [
     "RigLink",
     "cleanup_stale",
     "create_link",
+    "disable_offloads",
     "in_netns",
     "link_exists",
     "loopback_link",

@@ -144,7 +144,7 @@ class Profile(_Model):
     duplicate: Percent = 0.0
     reorder: Percent = 0.0
     corrupt: Percent = 0.0
-    rate: Annotated[float | None, BeforeValidator(_kbit), Field(gt=0, le=100_000_000)] = None
+    rate: Annotated[float, BeforeValidator(_kbit), Field(gt=0, le=100_000_000)] | None = None
     queue: int = Field(1000, gt=0, le=1_000_000)
     outages: list[Outage] = []
     direction: Literal["both", "downstream", "upstream"] = "both"
