@@ -1,0 +1,301 @@
+"""Real-socket peers for the driver tests: a ser2net-like console server, a NETIO-style PDU.
+
+These play the box's side of the wire over real TCP (nothing mocked): the tests use them for
+cases that need precise control of the byte stream (a death string split across chunks, a drop
+at a chosen moment); the emulator tests cover the same drivers against the emulated STB.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+
+class ConsolePeer:
+    """A TCP server standing in for ser2net: one client at a time, bytes both ways.
+
+    ``on_line`` (optional) is called with each line the client typed and returns bytes to send
+    back; without it the test drives the stream with :meth:`send`.
+    """
+
+    def __init__(self, on_line: Callable[[str], bytes] | None = None, *, echo: bool = True) -> None:
+        self.on_line = on_line
+        self.echo = echo
+        self._srv = socket.create_server(("127.0.0.1", 0))
+        self.port = self._srv.getsockname()[1]
+        self.url = f"socket://127.0.0.1:{self.port}"
+        self.received = bytearray()
+        self.arrivals: list[float] = []
+        self.connections = 0
+        self._conn: socket.socket | None = None
+        self._cond = threading.Condition()
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            with self._cond:
+                self._conn = conn
+                self.connections += 1
+                self._cond.notify_all()
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: socket.socket) -> None:
+        line = bytearray()
+        while True:
+            try:
+                data = conn.recv(4096)
+            except OSError:
+                return
+            if not data:
+                return
+            now = time.monotonic()
+            with self._cond:
+                self.received += data
+                self.arrivals.extend([now] * len(data))
+                self._cond.notify_all()
+            if self.on_line is None:
+                continue
+            for b in data:
+                if b in (10, 13):
+                    if self.echo:
+                        self._send_to(conn, bytes(line) + b"\r\n")
+                    reply = self.on_line(line.decode("utf-8", "replace"))
+                    line.clear()
+                    if reply:
+                        self._send_to(conn, reply)
+                else:
+                    line.append(b)
+
+    @staticmethod
+    def _send_to(conn: socket.socket, data: bytes) -> None:
+        try:
+            conn.sendall(data)
+        except OSError:
+            pass
+
+    def wait_connected(self, n: int = 1, timeout: float = 5.0) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self.connections >= n, timeout):
+                raise AssertionError(f"no console client connected (wanted {n}, have {self.connections})")
+
+    def send(self, data: bytes | str) -> None:
+        """Send bytes to the connected client, as the box's UART would."""
+        self.wait_connected()
+        assert self._conn is not None
+        self._conn.sendall(data.encode() if isinstance(data, str) else data)
+
+    def wait_input(self, pattern: bytes, timeout: float = 5.0) -> bytes:
+        """Wait until the client has typed something matching ``pattern``; returns all input so far."""
+        rx = re.compile(pattern)
+        with self._cond:
+            if not self._cond.wait_for(lambda: rx.search(bytes(self.received)), timeout):
+                raise AssertionError(f"client never sent {pattern!r}; got {bytes(self.received)!r}")
+            return bytes(self.received)
+
+    def drop(self) -> None:
+        """Close the current client connection (ser2net restarted, cable pulled); keep listening."""
+        with self._cond:
+            conn, self._conn = self._conn, None
+        if conn is not None:
+            conn.shutdown(socket.SHUT_RDWR)
+            conn.close()
+
+    def stop(self) -> None:
+        """The instrument is gone: stop listening and drop the client."""
+        self._closed = True
+        try:
+            self._srv.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
+        except OSError:
+            pass
+        self._srv.close()
+        self.drop()
+
+
+class MiniShell:
+    """Answers the lines a console driver types the way a busybox shell on a serial console does.
+
+    Knows ``echo``, ``true``, ``false``, ``cat <name>`` (from ``files``), ``printf``, ``$?`` and
+    ``;``. Optional ``kernel_noise`` is printed in the middle of a command's output, as kernel
+    messages interrupt output on real consoles.
+    """
+
+    def __init__(self, prompt: str = "root@stb:~# ", files: dict[str, str] | None = None) -> None:
+        self.prompt = prompt
+        self.files = files or {}
+        self.status = 0
+        self.kernel_noise: bytes = b""
+
+    def __call__(self, line: str) -> bytes:
+        out = b""
+        for part in line.split(";"):
+            part = part.strip()
+            if not part:
+                continue
+            words = part.split()
+            cmd, args = words[0], words[1:]
+            if cmd == "echo":
+                text = " ".join(args).replace("$?", str(self.status))
+                out += text.encode() + b"\r\n"
+                self.status = 0
+            elif cmd == "printf":
+                out += " ".join(args).encode()
+                self.status = 0
+            elif cmd == "true":
+                self.status = 0
+            elif cmd == "false":
+                self.status = 1
+            elif cmd == "cat" and args and args[0] in self.files:
+                body = self.files[args[0]].encode().replace(b"\n", b"\r\n")
+                if self.kernel_noise:
+                    half = len(body) // 2
+                    body = body[:half] + self.kernel_noise + body[half:]
+                out += body
+                self.status = 0
+            else:
+                out += f"-sh: {cmd}: not found\r\n".encode()
+                self.status = 127
+        return out + self.prompt.encode()
+
+
+@pytest.fixture
+def mini_shell() -> type[MiniShell]:
+    """The MiniShell class (tests build one with their own files)."""
+    return MiniShell
+
+
+@pytest.fixture
+def console_peer() -> Iterator[ConsolePeer]:
+    peer = ConsolePeer()
+    yield peer
+    peer.stop()
+
+
+class PduState:
+    """Outlets of the fake NETIO PDU (state and how many times each action was asked)."""
+
+    def __init__(self, outputs: int = 4, *, user: str | None = None, password: str | None = None) -> None:
+        self.states = {i: 0 for i in range(1, outputs + 1)}
+        self.delay_ms = 300
+        self.user = user
+        self.password = password
+        self.actions: list[tuple[int, int]] = []
+        self.auth_headers: list[str | None] = []
+        self.fail_with: int | None = None
+        self.lock = threading.Lock()
+
+    def document(self) -> dict[str, object]:
+        return {
+            "Agent": {"Model": "NETIO 4 (test)", "SerialNumber": "TEST-PDU", "NumOutputs": len(self.states)},
+            "Outputs": [
+                {"ID": i, "Name": f"out{i}", "State": s, "Action": 6, "Delay": self.delay_ms}
+                for i, s in self.states.items()
+            ],
+        }
+
+
+def _pdu_handler(state: PduState) -> type[BaseHTTPRequestHandler]:
+    import base64
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args: object) -> None:
+            pass
+
+        def _reply(self, code: int, doc: object) -> None:
+            body = json.dumps(doc).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def _authorised(self) -> bool:
+            header = self.headers.get("Authorization")
+            state.auth_headers.append(header)
+            if state.user is None:
+                return True
+            want = "Basic " + base64.b64encode(f"{state.user}:{state.password}".encode()).decode()
+            if header != want:
+                self._reply(401, {"error": "unauthorised"})
+                return False
+            return True
+
+        def do_GET(self) -> None:  # noqa: N802
+            if not self._authorised():
+                return
+            if state.fail_with:
+                self._reply(state.fail_with, {"error": "internal"})
+                return
+            if self.path != "/netio.json":
+                self._reply(404, {"error": "not found"})
+                return
+            with state.lock:
+                self._reply(200, state.document())
+
+        def do_POST(self) -> None:  # noqa: N802
+            if not self._authorised():
+                return
+            length = int(self.headers.get("Content-Length") or 0)
+            raw = self.rfile.read(length)
+            try:
+                req = json.loads(raw)
+                outs = req["Outputs"]
+            except (ValueError, KeyError, TypeError):
+                self._reply(400, {"error": "bad JSON"})
+                return
+            with state.lock:
+                for out in outs:
+                    oid, action = out.get("ID"), out.get("Action")
+                    if oid not in state.states:
+                        self._reply(400, {"error": f"unknown output ID {oid}"})
+                        return
+                    state.actions.append((oid, action))
+                    if action == 0:
+                        state.states[oid] = 0
+                    elif action == 1:
+                        state.states[oid] = 1
+                    elif action == 2:
+                        state.states[oid] = 0
+
+                        def back_on(o: int = oid) -> None:
+                            with state.lock:
+                                state.states[o] = 1
+
+                        threading.Timer(state.delay_ms / 1000, back_on).start()
+                    elif action == 4:
+                        state.states[oid] ^= 1
+                self._reply(200, state.document())
+
+    return Handler
+
+
+class PduPeer:
+    """A NETIO-style JSON PDU over real HTTP on a free loopback port."""
+
+    def __init__(self, **kwargs: object) -> None:
+        self.state = PduState(**kwargs)  # type: ignore[arg-type]
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), _pdu_handler(self.state))
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def pdu_peer() -> Iterator[PduPeer]:
+    peer = PduPeer()
+    yield peer
+    peer.stop()

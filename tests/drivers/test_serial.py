@@ -1,0 +1,337 @@
+"""SerialConsole against a ser2net-like TCP peer and a real pty: expect, deaths, run, login, drops."""
+
+from __future__ import annotations
+
+import os
+import pty
+import re
+import threading
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from lab.drivers.serial import ConsoleDeath, ExpectTimeout, SerialConsole, clean_output
+from lab.errors import DeviceFault, InfraError
+
+if TYPE_CHECKING:
+    from conftest import ConsolePeer
+
+PANIC = (
+    b"[   42.000100] Unable to handle kernel NULL pointer dereference at virtual address 00000008\r\n"
+    b"[   42.000200] Internal error: Oops: 96000005 [#1] PREEMPT SMP\r\n"
+    b"[   42.000300] Call trace:\r\n"
+    b"[   42.000400]  dvb_demux_feed+0x44/0x120\r\n"
+    b"[   42.000500]  dmx_section_filter+0x1c/0x80\r\n"
+    b"[   42.000600] Kernel panic - not syncing: Fatal exception\r\n"
+)
+
+
+@pytest.fixture
+def con(console_peer: ConsolePeer, tmp_path: Path):
+    c = SerialConsole(console_peer.url, rig_name="rig-t", log_path=tmp_path / "console.log")
+    c.open()
+    console_peer.wait_connected()
+    yield c
+    c.close()
+
+
+def test_expect_returns_earliest_match_with_text_before(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    console_peer.send(b"U-Boot 2024.01\r\nstb login: ")
+    m = con.expect([r"login: $", r"U-Boot \d+"], timeout=5)
+    assert m.index == 1  # earlier in the stream wins over list order
+    assert m.text == "U-Boot 2024"
+    m = con.expect([rb"login: $"], timeout=5)  # bytes patterns work on the same stream
+    assert m.index == 0 and m.before == ".01\r\nstb "
+
+
+def test_expect_wakes_on_bytes_arriving_later(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    threading.Timer(0.2, console_peer.send, args=(b"Starting kernel ...\r\n",)).start()
+    m = con.expect(re.compile(r"Starting (\w+)"), timeout=5)
+    assert m.group(1) == "kernel"
+
+
+def test_timeout_is_a_device_fault_with_tail_and_log_path(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    console_peer.send(b"line one\r\nline two\r\nstuck here")
+    with pytest.raises(ExpectTimeout) as err:
+        con.expect("login: ", timeout=0.4)
+    exc = err.value
+    assert isinstance(exc, DeviceFault) and not isinstance(exc, InfraError)
+    assert "line two" in exc.tail and "stuck here" in exc.tail
+    assert str(con.log_path) in str(exc)
+    assert exc.rig == "rig-t"
+
+
+def test_death_string_raises_from_waiting_expect_with_call_trace(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    def crash() -> None:
+        console_peer.send(b"[   41.9] eth0: link up\r\n")
+        console_peer.send(PANIC[:100])  # the Oops line arrives split across chunks
+        time.sleep(0.05)
+        console_peer.send(PANIC[100:])
+
+    threading.Timer(0.1, crash).start()
+    t0 = time.monotonic()
+    with pytest.raises(ConsoleDeath) as err:
+        con.expect("login: ", timeout=10)
+    assert time.monotonic() - t0 < 5  # raised by the death, not by the 10 s timeout
+    exc = err.value
+    assert exc.symptom == "kernel-oops"  # the first death line wins
+    assert "dvb_demux_feed+0x44/0x120" in exc.excerpt  # the call trace after the line
+    assert "eth0: link up" in exc.excerpt  # and context before it
+    assert [d.symptom for d in con.deaths] == ["kernel-oops", "kernel-panic"]
+    # each event is raised once: the next call does not raise the panic line again
+    console_peer.send(b"U-Boot 2024.01\r\n")
+    con.expect("U-Boot", timeout=5)
+
+
+def test_death_with_nobody_waiting_is_raised_by_the_next_call(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    console_peer.send(b"stb login: root\r\n[  9.1] app[231]: segfault at 0 ip 0000 sp 0000\r\n")
+    time.sleep(0.3)
+    # text printed before the death line still matches first
+    assert con.expect("login: ", timeout=2).text == "login: "
+    with pytest.raises(ConsoleDeath) as err:
+        con.expect("never", timeout=2)
+    assert err.value.symptom == "segfault"
+    with pytest.raises(ExpectTimeout):  # remembered once, not forever
+        con.expect("never", timeout=0.2)
+
+
+def test_expecting_death_lets_a_test_provoke_a_crash(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    with con.expecting_death() as seen:
+        console_peer.send(PANIC)
+        con.expect("Kernel panic", timeout=5)
+    assert [d.symptom for d in seen] == ["kernel-oops", "kernel-panic"]
+    con.check_death()  # nothing pending afterwards
+
+
+def test_custom_death_strings(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    with SerialConsole(console_peer.url, death_strings={"hdmi-crash": r"hdmi: fatal"}) as c:
+        console_peer.send(b"Kernel panic - not syncing: x\r\nhdmi: fatal error\r\n")
+        with pytest.raises(ConsoleDeath) as err:
+            c.expect("nothing", timeout=5)
+        assert err.value.symptom == "hdmi-crash"
+        assert [d.symptom for d in c.deaths] == ["hdmi-crash"]
+
+
+def test_binary_garbage_survives_and_the_log_keeps_raw_bytes(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    garbage = bytes(range(256)) * 4 + b"\xff\xfe\xc3(\xe2\x82"  # invalid UTF-8, truncated sequences
+    console_peer.send(b"before ")
+    console_peer.send(garbage)
+    console_peer.send(b"\r\nstb login: ")
+    m = con.expect(r"login: $", timeout=5)
+    assert "\ufffd" in m.before  # undecodable bytes shown as replacement characters
+    con.close()
+    raw = Path(con.log_path).read_bytes()
+    assert b"before " + garbage + b"\r\nstb login: " in raw
+
+
+def test_mark_since_and_tail(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    console_peer.send(b"old line\r\n")
+    con.expect("old line", timeout=5)
+    mark = con.mark()
+    console_peer.send(b"new line 1\r\nnew line 2\r\n")
+    con.expect("new line 2", timeout=5)
+    assert con.since(mark) == "new line 1\r\nnew line 2\r\n"
+    assert con.tail(2) == "new line 1\nnew line 2"
+
+
+def test_run_frames_output_and_exit_code(console_peer: ConsolePeer, mini_shell: type) -> None:
+    shell = mini_shell(files={"/proc/version": "Linux version 5.15.0\nsecond line\n"})
+    shell.kernel_noise = b"[   12.345678] usb 1-1: new high-speed USB device\r\n"
+    console_peer.on_line = shell
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+        r = c.run("cat /proc/version")
+        assert r.exit_code == 0 and bool(r)
+        assert r.output == "Linux version 5.15.0\nsecond line\n"  # kernel line cut out, echo not in it
+        r = c.run("false")
+        assert r.exit_code == 1 and not r
+        r = c.run("nosuchcmd --x")
+        assert r.exit_code == 127 and "not found" in r.output
+        r = c.run("printf abc")  # no trailing newline: the end marker follows on the same line
+        assert r.output == "abc"
+
+
+def test_run_timeout_interrupts_the_command(console_peer: ConsolePeer) -> None:
+    console_peer.on_line = lambda line: b""  # a shell that never finishes anything
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+        with pytest.raises(ExpectTimeout) as err:
+            c.run("sleep 100", timeout=0.5)
+        assert "`sleep 100` did not finish" in str(err.value)
+        console_peer.wait_input(rb"\x03")  # Ctrl-C sent to get the prompt back
+
+
+def test_login_with_password(console_peer: ConsolePeer) -> None:
+    prompt = "root@stb:~# "
+
+    def box(line: str) -> bytes:
+        if line == "":
+            return b"\r\nstb login: "
+        if line == "root":
+            return b"Password: "
+        if line == "s3cret":
+            return prompt.encode()
+        return b"\r\nLogin incorrect\r\nstb login: "
+
+    console_peer.on_line = box
+    console_peer.echo = False
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+        console_peer.send(b"\r\nstb login: ")
+        c.login("root", "s3cret", timeout=10)
+    assert b"s3cret\n" in console_peer.received
+
+
+def test_login_refused_is_an_infra_error(console_peer: ConsolePeer) -> None:
+    console_peer.on_line = lambda line: b"Password: " if line == "root" else b"\r\nLogin incorrect\r\nstb login: "
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+        console_peer.send(b"stb login: ")
+        with pytest.raises(InfraError) as err:
+            c.login("root", "wrong", timeout=10)
+        assert err.value.instrument == "serial" and "refused" in str(err.value)
+
+
+def test_login_waits_for_a_boot_in_progress(console_peer: ConsolePeer, mini_shell: type) -> None:
+    console_peer.on_line = mini_shell()
+    with SerialConsole(console_peer.url) as c:
+
+        def boot() -> None:
+            for i in range(5):
+                console_peer.send(f"[    {i}.000000] booting step {i}\r\n".encode())
+                time.sleep(0.05)
+            console_peer.send(b"\r\nstb login: ")
+
+        threading.Thread(target=boot).start()
+        c.login(timeout=10)
+        assert console_peer.wait_input(rb"root\n")
+
+
+def test_interrupt_bootloader_and_bootloader_run(console_peer: ConsolePeer) -> None:
+    stopped = threading.Event()
+
+    def uboot(line: str) -> bytes:
+        stopped.set()
+        if line == "printenv bootcmd":
+            return b"bootcmd=run distro_bootcmd\r\n=> "
+        if line and line.split()[0] not in ("printenv", "version"):
+            return f"Unknown command '{line.split()[0]}' - try 'help'\r\n=> ".encode()
+        return b"=> "
+
+    console_peer.on_line = uboot
+
+    def countdown() -> None:
+        console_peer.send(b"U-Boot 2024.01 (stblab)\r\nHit any key to stop autoboot:  3")
+        for n in (2, 1, 0):
+            if stopped.wait(0.3):
+                return
+            console_peer.send(f"\b\b\b {n}".encode())
+        console_peer.send(b"\r\nStarting kernel ...\r\n")
+
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+        threading.Thread(target=countdown).start()
+        c.interrupt_bootloader(timeout=5)
+        r = c.bootloader_run("printenv bootcmd")
+        assert r.output == "bootcmd=run distro_bootcmd\n" and r.exit_code == 0
+        r = c.bootloader_run("frobnicate")
+        assert r.exit_code == 127
+
+
+def test_bootloader_missed_is_an_infra_error(console_peer: ConsolePeer) -> None:
+    # the countdown runs but our keys never reach the box (broken TX line): lab problem
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+
+        def boot() -> None:
+            console_peer.send(b"Hit any key to stop autoboot:  1")
+            time.sleep(0.3)
+            console_peer.send(b"\r\nStarting kernel ...\r\n")
+
+        threading.Thread(target=boot).start()
+        with pytest.raises(InfraError, match="not interrupted"):
+            c.interrupt_bootloader(timeout=5)
+
+
+def test_char_delay_paces_writes(console_peer: ConsolePeer) -> None:
+    with SerialConsole(console_peer.url, char_delay=0.02) as c:
+        console_peer.wait_connected()
+        c.write("abcdef")
+        console_peer.wait_input(b"abcdef")
+    gaps = [b - a for a, b in zip(console_peer.arrivals, console_peer.arrivals[1:], strict=False)]
+    assert len(console_peer.arrivals) == 6 and min(gaps) >= 0.015
+
+
+def test_reconnect_after_drop_keeps_one_log(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    with SerialConsole(console_peer.url, rig_name="rig-t", log_path=log) as c:
+        console_peer.send(b"first session\r\n")
+        c.expect("first session", timeout=5)
+        console_peer.drop()
+        console_peer.wait_connected(2)
+        console_peer.send(b"second session\r\n")
+        c.expect("second session", timeout=5)
+        c.sendline("hello")
+        console_peer.wait_input(b"hello\n")
+    text = log.read_text()
+    assert text.index("first session") < text.index("connection lost") < text.index("reconnected")
+    assert text.index("reconnected") < text.index("second session")
+
+
+def test_instrument_gone_during_expect_is_infra_error_within_timeout(console_peer: ConsolePeer) -> None:
+    with SerialConsole(console_peer.url, rig_name="rig-t", reconnect_delays=(0.1, 0.2, 0.3)) as c:
+        console_peer.wait_connected()
+        threading.Timer(0.3, console_peer.stop).start()
+        t0 = time.monotonic()
+        with pytest.raises(InfraError) as err:
+            c.expect("login: ", timeout=8)
+        assert time.monotonic() - t0 < 8
+        assert err.value.rig == "rig-t" and err.value.instrument == "serial"
+        with pytest.raises(InfraError):
+            c.sendline("anything")
+
+
+def test_drop_during_short_expect_is_not_blamed_on_the_box(console_peer: ConsolePeer) -> None:
+    with SerialConsole(console_peer.url, rig_name="rig-t", reconnect_delays=(2.0,)) as c:
+        console_peer.wait_connected()
+        threading.Timer(0.1, console_peer.stop).start()
+        with pytest.raises(InfraError) as err:
+            c.expect("login: ", timeout=0.6)
+        assert not isinstance(err.value, DeviceFault)
+
+
+def test_open_refused_is_infra_error() -> None:
+    import socket
+
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    with pytest.raises(InfraError) as err:
+        SerialConsole(f"socket://127.0.0.1:{port}", rig_name="rig-x").open(timeout=0.3)
+    assert err.value.instrument == "serial" and err.value.rig == "rig-x"
+
+
+def test_pty_device_path(tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+    path = os.ttyname(slave)
+    try:
+        with SerialConsole(path, rig_name="rig-pty", log_path=tmp_path / "pty.log") as c:
+            os.write(master, b"U-Boot on a tty\r\n=> ")
+            c.expect(r"=> $", timeout=5)
+            c.sendline("version")
+            deadline = time.monotonic() + 5
+            got = b""
+            while b"version" not in got and time.monotonic() < deadline:
+                got += os.read(master, 100)
+            assert b"version" in got
+    finally:
+        os.close(master)
+        os.close(slave)
+    assert b"U-Boot on a tty" in (tmp_path / "pty.log").read_bytes()
+
+
+def test_clean_output_removes_kernel_lines_wherever_they_start() -> None:
+    text = "abc[   1.500000] eth0: up\r\ndef\r\n[ 2.0] x\r\nghi\r\n"
+    assert clean_output(text) == "abcdef\nghi\n"
+
+
+def test_bad_pattern_type_is_rejected(con: SerialConsole) -> None:
+    with pytest.raises(TypeError):
+        con.expect(42, timeout=0.1)  # type: ignore[arg-type]
