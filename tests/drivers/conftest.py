@@ -7,6 +7,7 @@ at a chosen moment); the emulator tests cover the same drivers against the emula
 
 from __future__ import annotations
 
+import contextlib
 import json
 import re
 import socket
@@ -80,10 +81,8 @@ class ConsolePeer:
 
     @staticmethod
     def _send_to(conn: socket.socket, data: bytes) -> None:
-        try:
+        with contextlib.suppress(OSError):
             conn.sendall(data)
-        except OSError:
-            pass
 
     def wait_connected(self, n: int = 1, timeout: float = 5.0) -> None:
         with self._cond:
@@ -115,10 +114,8 @@ class ConsolePeer:
     def stop(self) -> None:
         """The instrument is gone: stop listening and drop the client."""
         self._closed = True
-        try:
-            self._srv.shutdown(socket.SHUT_RDWR)  # wakes the blocked accept() (close alone does not)
-        except OSError:
-            pass
+        with contextlib.suppress(OSError):  # shutdown wakes the blocked accept(); close alone does not
+            self._srv.shutdown(socket.SHUT_RDWR)
         self._srv.close()
         self.drop()
 
