@@ -93,7 +93,7 @@ class ArtifactDetector:
         block_size: int = 16,
         window: int = 50,
         warmup: int = 5,
-        min_rise: float = 0.012,
+        min_rise: float = 0.06,
         mad_factor: float = 4.0,
     ) -> None:
         self.region, self.block_size = region, block_size
