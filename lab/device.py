@@ -46,6 +46,7 @@ R = TypeVar("R")
 
 STATES = ("off", "bootloader", "shell")
 LOGIN_PROMPT = r"login: ?$"
+REBOOTING = r"reboot: Restarting|Restarting system|U-Boot \d|Hit any key to stop autoboot"
 
 
 def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
@@ -117,17 +118,7 @@ class Stb:
             from lab.drivers.serial import SerialConsole
 
             self.dir.mkdir(parents=True, exist_ok=True)
-            cfg = self.rig.serial
-            kwargs: dict[str, Any] = dict(
-                rig_name=self.rig_name,
-                log_path=self.console_log_path,
-                baudrate=cfg.baudrate,
-                char_delay=cfg.char_delay,
-                prompt=cfg.prompt,
-            )
-            if cfg.death_strings is not None:
-                kwargs["death_strings"] = cfg.death_strings
-            console = SerialConsole(cfg.url, **kwargs)
+            console = SerialConsole.from_rig(self.rig, log_path=self.console_log_path)
             console.open()
             self._console = console
         return self
@@ -250,13 +241,14 @@ class Stb:
         if self.state == "bootloader":
             return
         self.power_off()
-        self.console.mark()
+        self.console.drain()
         self.power.on()
         self.console.interrupt_bootloader(timeout=self.boot_timeout)
         self.state = "bootloader"
 
     def _to_shell(self) -> None:
         if self.state == "bootloader":
+            self.console.drain()
             self.console.sendline("boot")
             self._wait_login()
             return
@@ -269,17 +261,20 @@ class Stb:
 
     def _shell_alive(self) -> bool:
         """True when the console answers a command now (logging in first if it shows login:)."""
+        from lab.drivers.serial import ExpectTimeout
+
         console = self.console
+        console.drain()
         console.sendline("")
         try:
-            m = console.expect([console.prompt if hasattr(console, "prompt") else r"[#$] $", LOGIN_PROMPT], timeout=3)
-        except DeviceFault:
+            m = console.expect([console.prompt, LOGIN_PROMPT], timeout=3)
+        except ExpectTimeout:
             return False
-        if getattr(m, "index", 0) == 1:
+        if m.index == 1:
             self.login()
         try:
             ok = bool(console.run("true", timeout=5))
-        except DeviceFault:
+        except ExpectTimeout:
             return False
         if ok:
             self.state = "shell"
@@ -290,7 +285,7 @@ class Stb:
     @step("stb")
     def power_on(self) -> None:
         """Switch the outlet on and wait for the box to boot to a logged-in shell."""
-        self.console.mark()
+        self.console.drain()
         self.power.on()
         self._wait_login()
 
@@ -315,9 +310,10 @@ class Stb:
             self.power_off()
             self.power_on()
         else:
-            self.console.mark()
+            self.console.drain()
             self.console.sendline("reboot")
             self.state = "booting"
+            self.console.expect(REBOOTING, timeout=30)
             self._wait_login()
         return time.monotonic() - t0
 

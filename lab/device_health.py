@@ -65,6 +65,13 @@ class RigHealth:
                 )
             return self._bad[rig]
 
+    def absolve(self, rig: str) -> None:
+        """Undo :meth:`mark_bad` when the scenario proved the box, not the lab, was at fault
+        (e.g. the box's sshd died while its console still answers)."""
+        with self._lock:
+            self._bad.pop(rig, None)
+            self._status[rig] = UNKNOWN
+
     def record(self, rig: str) -> HealthRecord | None:
         """The record that made ``rig`` bad, or None."""
         with self._lock:

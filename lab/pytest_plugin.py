@@ -612,7 +612,7 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         item.user_properties.append(("reproduction", text))
         if run.filed is not None:
             try:
-                state.fault_filer().record_reproduction(run.filed, repro.hits, repro.runs, repro.verdict, first)
+                state.fault_filer().record_reproduction(run.filed, repro, first)
             except Exception as err:  # noqa: BLE001
                 call_rep.sections.append(("stblab reproduction", f"not recorded: {err}"))
     final = call_and_report(item, "teardown", log=False, nextitem=nextitem)

@@ -101,6 +101,8 @@ def collect_evidence(
     # Deciding frame: from the fault, else the capture's latest frame.
     capture = getattr(stb, "_capture", None) if stb is not None else None
     frame_obj = fault_evidence.get("frame")
+    if frame_obj is None and getattr(error, "result", None) is not None:
+        frame_obj = error.result  # lab.video's VideoCheckFailed keeps the deciding result
     if frame_obj is None and capture is not None:
         try:
             frame_obj = capture.latest()

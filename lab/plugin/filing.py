@@ -7,21 +7,19 @@ the same bug on another rig, device or firmware meets the same fault.
 
 Example::
 
-    filer = FaultFiler(db_url=None)        # lab.rma's default database
-    result = filer.file(fault_context)     # -> FiledFault(fault_id=12, is_new=True, ...)
+    filer = FaultFiler(db_url=None)        # lab.rma's default database (reports/rma.sqlite)
+    filed = filer.file(fault_context)      # -> FiledFault(fault_id=12, is_new=True, ...)
 """
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
-import inspect
 import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.errors import DeviceFault, InfraError
+from lab.errors import DeviceFault
 
 _DEATH_MARKERS = ("Kernel panic", "Oops", "watchdog", "Out of memory", "segfault", "Call trace", "BUG:")
 
@@ -81,17 +79,12 @@ class FiledFault:
     journaled: bool = False
 
 
-def _call_with_known(fn: Any, values: dict[str, Any]) -> Any:
-    """Call ``fn`` (a class or function) with only the keyword arguments it accepts."""
-    if dataclasses.is_dataclass(fn):
-        names = {f.name for f in dataclasses.fields(fn)}
-    else:
-        names = set(inspect.signature(fn).parameters)
-    return fn(**{k: v for k, v in values.items() if k in names})
-
-
 class FaultFiler:
-    """Files device faults through ``lab.rma.RmaStore`` (opened lazily, once per session)."""
+    """Files device faults through :class:`lab.rma.RmaStore` (opened lazily, once per session).
+
+    A database that cannot be reached does not lose the filing: lab.rma keeps it in its local
+    journal (``FiledFault.journaled``) and replays it once the database is back.
+    """
 
     def __init__(self, db_url: str | None = None, *, artifact_root: Path | None = None) -> None:
         self.db_url = db_url
@@ -100,140 +93,102 @@ class FaultFiler:
 
     def store(self) -> Any:
         if self._store is None:
-            from lab import rma
+            from lab.rma import RmaStore
 
-            opener = rma.RmaStore
-            kwargs: dict[str, Any] = {}
-            params = inspect.signature(opener).parameters
-            if self.artifact_root is not None and "artifact_root" in params:
-                kwargs["artifact_root"] = self.artifact_root
-            self._store = opener(self.db_url, **kwargs) if self.db_url or "url" not in params else opener(**kwargs)
+            self._store = RmaStore(self.db_url, artifact_root=self.artifact_root)
         return self._store
 
     def report_for(self, ctx: FaultContext) -> Any:
-        """Build lab.rma's ``FaultReport`` from the context."""
-        from lab.rma import FaultReport
+        """Build lab.rma's :class:`~lab.rma.FaultReport` from the context."""
+        from lab.rma import CheckDescriptor, FaultReport
 
         console_sig = ctx.console_signature_text()
-        values: dict[str, Any] = {
-            "rig": ctx.rig,
-            "device_serial": ctx.device_serial,
-            "serial": ctx.device_serial,
-            "model": ctx.model,
-            "firmware_version": ctx.firmware_version,
-            "firmware": ctx.firmware_version,
-            "build_id": ctx.firmware_build,
-            "firmware_build_id": ctx.firmware_build,
-            "test_id": ctx.nodeid,
-            "params": ctx.params,
-            "parameters": ctx.params,
-            "seed": ctx.seed,
-            "network_profile": ctx.network_profile,
-            "profile": ctx.network_profile,
-            "outcome": "device-fault",
-            "started": ctx.started,
-            "ended": ctx.ended,
-            "console_log": console_sig if console_sig is not None else None,
-            "console_text": console_sig,
-            "check": None if console_sig is not None else ctx.check_descriptor(),
-            "check_descriptor": None if console_sig is not None else ctx.check_descriptor(),
-            "title": ctx.fault.message.splitlines()[0][:200],
-            "message": str(ctx.fault),
-            "symptom": ctx.fault.symptom,
-            "artifacts": {k: str(v) for k, v in ctx.artifacts.items()},
-            "occurrence_key": ctx.occurrence_key(),
-            "key": ctx.occurrence_key(),
-        }
-        return _call_with_known(FaultReport, values)
-
-    def file(self, ctx: FaultContext) -> FiledFault:
-        """File one occurrence; a database that cannot be reached is lab.rma's journal's business."""
-        try:
-            report = self.report_for(ctx)
-            result = self.store().file(report)
-        except ImportError as exc:
-            raise InfraError(f"RMA filing unavailable: {exc}", rig=ctx.rig, instrument="database") from exc
-        return FiledFault(
-            fault_id=getattr(result, "fault_id", None),
-            is_new=bool(getattr(result, "is_new", False)),
-            occurrence_id=getattr(result, "occurrence_id", None),
-            status=str(getattr(result, "status", "")),
-            title=getattr(result, "title", None),
-            journaled=bool(getattr(result, "journaled", False)),
+        desc = ctx.check_descriptor()
+        return FaultReport(
+            rig=ctx.rig,
+            device_serial=ctx.device_serial or f"unknown@{ctx.rig}",
+            model=ctx.model,
+            test_id=ctx.nodeid,
+            firmware_version=ctx.firmware_version,
+            firmware_build_id=ctx.firmware_build,
+            params=ctx.params,
+            seed=ctx.seed,
+            network_profile=ctx.network_profile,
+            outcome="device-fault",
+            started=ctx.started,
+            ended=ctx.ended,
+            console_log=console_sig,
+            check=None if console_sig else CheckDescriptor(desc["scenario"], desc["check"], desc["target"]),
+            title=None,
+            symptom=ctx.fault.symptom,
+            message=ctx.fault.message.splitlines()[0][:500],
+            excerpt=(ctx.fault.excerpt or "")[-4000:] or None,
+            artifacts={k: str(v) for k, v in ctx.artifacts.items()},
+            occurrence_key=ctx.occurrence_key(),
         )
 
-    def record_reproduction(self, filed: FiledFault, hits: int, runs: int, verdict: str, ctx: FaultContext) -> None:
-        """Store k of n for the fault (when lab.rma offers a way to)."""
-        store = self.store()
-        for name in ("record_reproduction", "set_reproduction", "reproduction"):
-            fn = getattr(store, name, None)
-            if callable(fn):
-                values = {
-                    "fault_id": filed.fault_id,
-                    "hits": hits,
-                    "k": hits,
-                    "runs": runs,
-                    "n": runs,
-                    "verdict": verdict,
-                    "rig": ctx.rig,
-                    "seed": ctx.seed,
-                    "firmware_version": ctx.firmware_version,
-                    "network_profile": ctx.network_profile,
-                    "test_id": ctx.nodeid,
-                }
-                _call_with_known(fn, values)
-                return
+    def file(self, ctx: FaultContext) -> FiledFault:
+        """File one occurrence and say whether its fault is new or known."""
+        result = self.store().file(self.report_for(ctx))
+        return FiledFault(
+            fault_id=result.fault_id,
+            is_new=bool(result.is_new),
+            occurrence_id=result.occurrence_id,
+            status=str(result.status),
+            title=result.title or None,
+            journaled=bool(result.journaled),
+        )
+
+    def record_reproduction(self, filed: FiledFault, repro: Reproduction, ctx: FaultContext) -> None:
+        """Store k of n for the fault, with the rig, firmware, seed and profile of the reruns."""
+        if filed.fault_id is None:
+            return
+        profile = json.dumps(ctx.network_profile, sort_keys=True, default=str) if ctx.network_profile else None
+        self.store().record_reproduction(
+            filed.fault_id,
+            repro.policy,
+            rig=ctx.rig,
+            firmware_version=ctx.firmware_version,
+            seed=ctx.seed,
+            network_profile=profile,
+        )
 
     def close(self) -> None:
         store, self._store = self._store, None
-        closer = getattr(store, "close", None)
-        if callable(closer):
-            closer()
+        if store is not None:
+            store.close()
 
 
 class Reproduction:
-    """k of n reruns, stopping per lab.rma's ``ReproductionPolicy`` (syzbot: 10 runs, 3 hits, 0.15)."""
+    """k of n reruns driven by lab.rma's :class:`~lab.rma.ReproductionPolicy` (syzbot: up to 10
+    runs, stop at 3 hits, below 0.15 not reproducible); ``max_runs`` caps it lower (``--reproduce``)."""
 
     def __init__(self, max_runs: int) -> None:
-        self.max_runs = max_runs
-        self.hits = 0
-        self.runs = 0
-        self._policy: Any = None
-        try:
-            from lab.rma import ReproductionPolicy
+        from lab.rma import ReproductionPolicy
 
-            try:
-                self._policy = ReproductionPolicy(max_runs=min(max_runs, 10))
-            except TypeError:
-                self._policy = ReproductionPolicy()
-        except ImportError:
-            self._policy = None
+        self.policy = ReproductionPolicy(max_runs=max(1, min(max_runs, 10)))
 
     def record(self, hit: bool) -> None:
-        self.runs += 1
-        self.hits += int(hit)
-        if self._policy is not None:
-            self._policy.record(hit)
+        self.policy.record(hit)
 
     @property
     def done(self) -> bool:
-        if self.runs >= self.max_runs:
-            return True
-        if self._policy is not None:
-            return bool(self._policy.done)
-        return self.hits >= 3 or self.runs >= 10
+        return bool(self.policy.done)
+
+    @property
+    def hits(self) -> int:
+        return int(self.policy.hits)
+
+    @property
+    def runs(self) -> int:
+        return int(self.policy.runs)
 
     @property
     def verdict(self) -> str:
-        if self._policy is not None:
-            v = self._policy.verdict
-            return str(getattr(v, "value", v))
-        if self.runs == 0:
-            return "not-run"
-        return "reproducible" if self.hits / self.runs >= 0.15 else "not-reproducible"
+        return str(self.policy.verdict)
 
     def as_text(self) -> str:
-        return f"{self.hits} of {self.runs} ({self.verdict})"
+        return f"{self.hits} of {self.runs} ({self.verdict.replace('_', ' ')})"
 
 
 def params_of(item: Any) -> dict[str, Any]:

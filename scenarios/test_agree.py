@@ -1,0 +1,39 @@
+"""Console and SSH tell the same story: firmware version, serial number and uptime."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from lab.errors import DeviceFault, InfraError
+
+
+@pytest.mark.stb(features=["ssh"])
+def test_console_and_ssh_agree(shell, stb):
+    console_version = stb.firmware_version(via="console")
+    t0 = time.monotonic()
+    console_uptime = stb.uptime(via="console")
+    try:
+        ssh_version = stb.firmware_version(via="ssh")
+        ssh_uptime = stb.uptime(via="ssh")
+        ssh_serial = stb.diag(via="ssh").get("serial")
+    except InfraError as exc:
+        # SSH failed while the console answers: the box's sshd is the culprit, not the lab.
+        if stb.run("true").exit_code == 0 and exc.instrument == "ssh":
+            stb.health.absolve(stb.rig_name)
+            raise DeviceFault(
+                f"SSH does not answer while the console does: {exc.message}", symptom="sshd-dead"
+            ) from exc
+        raise
+    elapsed = time.monotonic() - t0
+    if ssh_version != console_version:
+        raise DeviceFault(
+            f"firmware version differs: console {console_version}, ssh {ssh_version}", symptom="version-mismatch"
+        )
+    if not (console_uptime - 1.0 <= ssh_uptime <= console_uptime + elapsed + 2.0):
+        raise DeviceFault(
+            f"uptime differs: console {console_uptime:.1f} s, ssh {ssh_uptime:.1f} s ({elapsed:.1f} s apart)",
+            symptom="uptime-mismatch",
+        )
+    assert ssh_serial == stb.serial_number(), "serial number differs between console and SSH"
