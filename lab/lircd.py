@@ -259,6 +259,16 @@ class Remote:
                 _append(out, gaps[i], pulse=False)
         return out
 
+    def frames(
+        self, key: str, *, repeat: int = 0, toggle: int | bool | None = None
+    ) -> tuple[list[list[int]], list[int]]:
+        """The frames of one press (full frame, then repeat frames) and the gap after each (µs).
+
+        What :meth:`encode` joins into one list; blasters that replay a repeat frame themselves
+        (an iTach ``sendir`` with an offset) need them apart.
+        """
+        return self._frames(key, repeat=repeat, toggle=toggle)
+
     def frame_gap(self) -> int:
         """Silence (µs) to leave after a single frame before the next press starts."""
         frame = self._frame_for(self.keys[0], toggle=None, repeat=False) if self.keys else []
