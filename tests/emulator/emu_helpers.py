@@ -1,0 +1,158 @@
+"""Helpers for the emulator's tests: plain-socket console, PDU over urllib, paramiko SSH.
+
+Nothing here uses stblab's drivers: the tests talk to the emulator the way any tool would.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Any
+
+import paramiko
+
+from lab.rig import Rig
+
+FAST_BOOT = {"bootdelay": 1, "countdown_step": 0.5, "kernel_seconds": 0.3, "init_seconds": 0.2, "kmsg_interval": 0}
+
+
+class RawConsole:
+    """A ser2net-style raw TCP console client with a tiny expect()."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("socket://").rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=5)
+        self.sock.settimeout(0.05)
+        self.buf = b""
+        self.seen = b""
+
+    def read(self, seconds: float) -> bytes:
+        """Everything that arrives within ``seconds``."""
+        end = time.monotonic() + seconds
+        got = b""
+        while time.monotonic() < end:
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                break
+            got += data
+        self.buf += got
+        self.seen += got
+        return got
+
+    def expect(self, pattern: str, timeout: float = 10.0) -> re.Match[str]:
+        """Wait for ``pattern`` (regex) in the output; consumes up to the end of the match."""
+        rx = re.compile(pattern)
+        end = time.monotonic() + timeout
+        while True:
+            text = self.buf.decode("utf-8", "replace")
+            m = rx.search(text)
+            if m:
+                self.buf = text[m.end() :].encode()
+                return m
+            if time.monotonic() > end:
+                raise AssertionError(f"timeout waiting for {pattern!r}; tail: {text[-600:]!r}")
+            try:
+                data = self.sock.recv(65536)
+            except TimeoutError:
+                continue
+            if not data:
+                raise AssertionError(f"console closed while waiting for {pattern!r}")
+            self.buf += data
+            self.seen += data
+
+    def send(self, text: str | bytes) -> None:
+        self.sock.sendall(text.encode() if isinstance(text, str) else text)
+
+    def login(self, timeout: float = 15.0) -> None:
+        self.expect(r"login: $", timeout)
+        self.send("root\r")
+        self.expect(r"# $", 5)
+
+    def run(self, command: str, timeout: float = 10.0) -> str:
+        """Run a shell command; returns its output (echo and prompt stripped)."""
+        self.buf = b""
+        self.send(command + "\r")
+        self.expect(re.escape(command) + r"\r\n", timeout)
+        m = self.expect(r"(?s)(.*?)root@[\w.-]+:~# $", timeout)
+        return m.group(1).replace("\r\n", "\n")
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def pdu(rig: Rig, action: int | None = None, outlet: int | None = None, **extra: Any) -> dict[str, Any]:
+    """GET the PDU document, or POST an action for the rig's outlet; returns the JSON answer."""
+    url = rig.power.url + "/netio.json"  # type: ignore[union-attr]
+    if action is None:
+        with urllib.request.urlopen(url, timeout=5) as resp:
+            return json.load(resp)
+    body = {"Outputs": [{"ID": outlet or rig.power.outlet, "Action": action, **extra}]}  # type: ignore[union-attr]
+    req = urllib.request.Request(url, data=json.dumps(body).encode(), method="POST")
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        return json.load(resp)
+
+
+def outlet_state(rig: Rig) -> int:
+    doc = pdu(rig)
+    return next(o["State"] for o in doc["Outputs"] if o["ID"] == rig.power.outlet)  # type: ignore[union-attr]
+
+
+def ssh_client(rig: Rig, *, timeout: float = 5.0, key: Path | None = None) -> paramiko.SSHClient:
+    """A paramiko client that verifies the host key against the rig's known_hosts (RejectPolicy)."""
+    assert rig.ssh is not None
+    client = paramiko.SSHClient()
+    client.load_host_keys(str(rig.ssh.known_hosts))
+    client.set_missing_host_key_policy(paramiko.RejectPolicy())
+    client.connect(
+        rig.ssh.host,
+        port=rig.ssh.port,
+        username=rig.ssh.user,
+        key_filename=str(key or rig.ssh.key),
+        look_for_keys=False,
+        allow_agent=False,
+        timeout=timeout,
+        banner_timeout=timeout,
+        auth_timeout=timeout,
+    )
+    return client
+
+
+def ssh_run(client: paramiko.SSHClient, command: str, timeout: float = 10.0) -> tuple[int, str]:
+    _, stdout, _ = client.exec_command(command, timeout=timeout)
+    out = stdout.read().decode()
+    return stdout.channel.recv_exit_status(), out
+
+
+def wait_ssh(rig: Rig, timeout: float = 15.0) -> paramiko.SSHClient:
+    """Connect once sshd accepts (after boot)."""
+    end = time.monotonic() + timeout
+    while True:
+        try:
+            return ssh_client(rig)
+        except (paramiko.SSHException, OSError, EOFError):
+            if time.monotonic() > end:
+                raise
+            time.sleep(0.2)
+
+
+def boot_to_shell(rig: Rig) -> RawConsole:
+    """Power on over the PDU and log in on the console (a fresh console client)."""
+    con = RawConsole(rig.serial.url)  # type: ignore[union-attr]
+    if outlet_state(rig) == 0:
+        pdu(rig, 1)
+    else:
+        con.send("\r")
+    con.login(20)
+    return con
+
+
+def power_off(rig: Rig) -> None:
+    pdu(rig, 0)

@@ -1,0 +1,136 @@
+"""Power over the PDU, the serial console (raw TCP and RFC 2217), bootloader, login and shell."""
+
+from __future__ import annotations
+
+import json
+import re
+import time
+import urllib.error
+import urllib.request
+
+import pytest
+import serial
+from emu_helpers import RawConsole, boot_to_shell, outlet_state, pdu
+
+
+def test_pdu_document_and_power_on_boots_to_login(rig):
+    doc = pdu(rig)
+    assert doc["Agent"]["NumOutputs"] >= 1
+    assert outlet_state(rig) == 0
+    con = RawConsole(rig.serial.url)
+    assert con.read(0.5) == b"", "a powered-off box must be silent"
+    t0 = time.monotonic()
+    answer = pdu(rig, 1)
+    assert next(o for o in answer["Outputs"] if o["ID"] == 1)["State"] == 1
+    con.expect(r"U-Boot 2023\.04", 5)
+    con.expect(r"Hit any key to stop autoboot:\s+1", 5)
+    con.expect(r"\[\s+\d+\.\d{6}\] Linux version 5\.15", 10)
+    con.expect(r"stb-a login: $", 10)
+    assert time.monotonic() - t0 < 10
+    con.send("root\r")
+    con.expect(r"root@stb-a:~# $")
+    assert con.run("uname -r").strip() == "5.15.104-stb"
+    up = float(con.run("cat /proc/uptime").split()[0])
+    assert 0 < up < 30
+    assert re.fullmatch(r"version=2\.0\.0 build=\S+ slot=A\n", con.run("fw version"))
+    assert "MemTotal:" in con.run("cat /proc/meminfo")
+    assert "-sh: nosuchcmd: not found" in con.run("nosuchcmd")
+    assert con.run("echo $?").strip() == "127"
+    assert con.run("false || echo fallback; true && echo both").split() == ["fallback", "both"]
+    diag = json.loads(con.run("diag --json"))
+    assert diag["serial"] == "SN-STB-A" and diag["model"] == "STB-4K-X1"
+    assert diag["reboot_reasons"]["power-on"] >= 1
+    # Power off silences the console at once.
+    pdu(rig, 0)
+    con.read(0.3)
+    con.send("echo still-there\r")
+    assert con.read(0.8) == b""
+    con.close()
+
+
+def test_interrupt_bootloader_and_its_commands(rig):
+    con = RawConsole(rig.serial.url)
+    pdu(rig, 1)
+    con.expect(r"Hit any key to stop autoboot", 5)
+    con.send(" ")
+    con.expect(r"=> $", 5)
+    con.send("printenv bootdelay\r")
+    con.expect(r"bootdelay=1\r\n", 3)
+    con.send("setenv myvar hello\r")
+    con.expect(r"=> $", 3)
+    con.send("printenv myvar\r")
+    con.expect(r"myvar=hello\r\n", 3)
+    con.send("version\r")
+    con.expect(r"U-Boot 2023\.04", 3)
+    con.send("frobnicate\r")
+    con.expect(r"Unknown command 'frobnicate' - try 'help'", 3)
+    con.send("boot\r")
+    con.expect(r"Starting kernel", 5)
+    con.login()
+    assert "slot=A" in con.run("fw version")
+    con.close()
+
+
+def test_reboot_from_shell_and_kernel_messages_in_dmesg(rig):
+    con = boot_to_shell(rig)
+    assert "Booting Linux" in con.run("dmesg")
+    con.send("reboot\r")
+    con.expect(r"The system is going down NOW!", 5)
+    con.expect(r"U-Boot 2023\.04", 5)
+    con.login()
+    diag = json.loads(con.run("diag --json"))
+    assert diag["reboot_reasons"].get("reboot", 0) >= 1
+    con.close()
+
+
+def test_rfc2217_client_sees_the_same_console_and_can_type(lab, rig):
+    import yaml
+
+    raw = yaml.safe_load(lab.rig_file.read_text())["rigs"][0]
+    port = serial.serial_for_url(raw["emulate"]["rfc2217_url"], baudrate=115200, timeout=0.2)
+    try:
+        con = boot_to_shell(rig)
+        port.reset_input_buffer()
+        port.write(b"echo via-rfc2217\r")
+        got = b""
+        end = time.monotonic() + 5
+        while b"via-rfc2217\r\nroot@" not in got and time.monotonic() < end:
+            got += port.read(4096)
+        assert b"via-rfc2217\r\nroot@stb-a:~# " in got
+        # The raw client sees what the RFC 2217 client typed and its output.
+        con.expect(r"via-rfc2217\r\n", 3)
+        port.baudrate = 9600  # RFC 2217 SET-BAUDRATE negotiation is answered
+        assert port.baudrate == 9600
+    finally:
+        port.close()
+
+
+def test_power_cycle_short_off_reboots(rig):
+    con = boot_to_shell(rig)
+    pdu(rig, 2, Delay=300)
+    assert outlet_state(rig) == 0
+    con.expect(r"U-Boot 2023\.04", 5)
+    assert outlet_state(rig) == 1
+    con.login()
+    con.close()
+
+
+def test_pdu_rejects_bad_requests_with_json_errors(rig):
+    url = rig.power.url + "/netio.json"
+    for body in (b"{not json", json.dumps({"Outputs": [{"ID": 99, "Action": 1}]}).encode(), b"[]"):
+        req = urllib.request.Request(url, data=body, method="POST")
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(req, timeout=5)
+        assert err.value.code == 400
+        assert "error" in json.load(err.value)
+    assert outlet_state(rig) == 0, "a rejected request switches nothing"
+
+
+def test_ctrl_c_interrupts_a_long_command(rig):
+    con = boot_to_shell(rig)
+    con.send("sleep 30\r")
+    time.sleep(0.3)
+    con.send(b"\x03")
+    con.expect(r"\^C|# $", 3)
+    assert con.run("echo $?").strip() == "130"
+    con.close()
