@@ -137,7 +137,7 @@ def title_hash(title: str, algorithm_version: int = ALGORITHM_VERSION) -> str:
 _TS = re.compile(r"^\s*(?:<\d+>)?\[\s*\d+\.\d+\]\s?")  # [   12.345678] kernel timestamps
 _SYSLOG_TS = re.compile(r"^(?:\d{4}-\d\d-\d\dT\S+|[A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d)\s+(?:\S+\s+)?")
 _HEX = re.compile(r"\b(?:0x)?[0-9a-fA-F]{8,}\b|\b0x[0-9a-fA-F]+\b")
-_NUM = re.compile(r"(?<![A-Za-z_])\d+(?![A-Za-z_])")
+_NUM = re.compile(r"(?<!\w)\d+")  # a number on its own, not the digits of an identifier (mt7601u)
 _OFFSET = re.compile(r"\+0x[0-9a-f]+/0x[0-9a-f]+", re.I)
 _WS = re.compile(r"\s+")
 _CTRL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f]")
@@ -336,7 +336,7 @@ def _finish(c: _Crash) -> tuple[str, list[str]]:
         title = f"{c.title} in {where}"
         alts.append(f"{c.kind} in {where}")
     elif c.kind == "watchdog" and c.title.startswith("soft lockup") and where:
-        alts.append(f"soft lockup in {where}")
+        title = f"soft lockup in {where}"  # the process (often a kworker) names no bug; the code does
     elif c.kind == "panic" and where and c.generic:
         title = f"{c.title} in {where}"
     stack = _meaningful(([c.pc] if c.pc else []) + c.frames)
@@ -466,5 +466,6 @@ def fingerprint(
     if check is not None:
         return check_fn(CheckDescriptor.coerce(check))
     if title and title.strip():
-        return Fingerprint("titled", normalise(title), (), algorithm_version)
+        # The caller chose this title: it is kept verbatim (the caller owns its stability).
+        return Fingerprint("titled", title.strip(), (), algorithm_version)
     return other_fn(test_id, symptom)

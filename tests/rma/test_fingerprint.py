@@ -1,0 +1,152 @@
+"""Fingerprints: one bug -> one title across boxes, firmware and architectures; different bugs apart."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from lab.rma import fingerprint_check, fingerprint_log
+from lab.rma.fingerprint import ALGORITHM_VERSION, ALGORITHMS, fingerprint, normalise, title_hash
+
+from .conftest import LOGS, log_text
+
+
+def fp(name: str):
+    result = fingerprint_log(log_text(name))
+    assert result is not None, f"{name}: no crash found"
+    return result
+
+
+@pytest.mark.parametrize(
+    ("log", "kind", "title"),
+    [
+        ("arm_oops_decoder.log", "oops", "NULL pointer dereference in mpeg_decode_slice"),
+        ("emulator_oops_menu.log", "oops", "NULL pointer dereference in stb_osd_menu_select"),
+        ("arm64_paging_hdmi.log", "oops", "unable to handle kernel paging request in hdmi_cec_rx"),
+        ("oom_stb_app.log", "oom", "out of memory: killed stb_app"),
+        ("segfault_dvbd.log", "segfault", "segfault in dvbd in libdvbpsi.so.N.N.N"),
+        ("softlockup.log", "watchdog", "soft lockup in hdmi_hpd_poll"),
+        ("panic_init.log", "panic", "kernel panic: Attempted to kill init! exitcode=ADDR"),
+        ("watchdog_only.log", "watchdog", "watchdog reset"),
+        ("warning_ir.log", "warning", "WARNING in stb_ir_keydown"),
+    ],
+)
+def test_each_crash_kind_gets_a_normalised_title(log: str, kind: str, title: str) -> None:
+    result = fp(log)
+    assert (result.kind, result.title) == (kind, title)
+    assert result.algorithm_version == ALGORITHM_VERSION
+    # nothing that changes between two hits of one bug survives in a title
+    for s in [result.title, *result.alternatives]:
+        assert not any(tok.isdigit() and len(tok) > 1 for tok in s.replace(":", " ").split())
+
+
+def test_a_clean_log_has_no_title() -> None:
+    assert fingerprint_log(log_text("clean_boot.log")) is None
+
+
+def test_same_bug_with_other_addresses_pids_times_and_firmware_gets_the_same_fingerprint() -> None:
+    a, b = fp("arm_oops_decoder.log"), fp("arm_oops_decoder_2.log")
+    assert a.hash == b.hash
+    assert a.signatures == b.signatures
+    assert fp("oom_stb_app.log").hash == fp("oom_stb_app_2.log").hash
+
+
+def test_arm_and_x86_reports_of_one_bug_meet() -> None:
+    arm, x86 = fp("arm_oops_decoder.log"), fp("x86_oops_decoder.log")
+    assert arm.title == x86.title
+    assert "stack: mpeg_decode_slice < decoder_ioctl < do_vfs_ioctl" in arm.alternatives
+    assert "stack: mpeg_decode_slice < decoder_ioctl < do_vfs_ioctl" in x86.alternatives
+
+
+def test_a_report_that_lost_its_first_line_meets_through_an_alternative_title() -> None:
+    full, cut = fp("arm_oops_decoder.log"), fp("trace_only_decoder.log")
+    assert full.title != cut.title
+    assert {s.hash for s in full.signatures} & {s.hash for s in cut.signatures}
+
+
+def test_generic_panic_lines_do_not_name_the_bug() -> None:
+    # Both logs end in "Kernel panic - not syncing: Fatal exception...": the oops before it names the bug.
+    a, b = fp("arm_oops_decoder.log"), fp("emulator_oops_menu.log")
+    assert "Fatal exception" not in a.title and "Fatal exception" not in b.title
+    assert {s.hash for s in a.signatures}.isdisjoint({s.hash for s in b.signatures})
+
+
+def test_different_bugs_stay_apart() -> None:
+    names = [
+        "arm_oops_decoder.log",
+        "emulator_oops_menu.log",
+        "arm64_paging_hdmi.log",
+        "oom_stb_app.log",
+        "oom_epg.log",
+        "segfault_dvbd.log",
+        "softlockup.log",
+        "panic_init.log",
+        "watchdog_only.log",
+        "warning_ir.log",
+    ]
+    sigsets = {n: {s.hash for s in fp(n).signatures} for n in names}
+    for i, a in enumerate(names):
+        for b in names[i + 1 :]:
+            assert sigsets[a].isdisjoint(sigsets[b]), f"{a} and {b} would be filed as one fault"
+
+
+def test_check_fingerprint_ignores_score_and_parameters_but_not_target() -> None:
+    base = {"scenario": "scenarios/test_zap.py::test_zap[stb-a-seed1]", "check": "motion", "target": "channel 5"}
+    a = fingerprint_check({**base, "detail": {"score": 0.01}})
+    b = fingerprint_check(
+        {**base, "scenario": "scenarios/test_zap.py::test_zap[stb-b-seed9]", "detail": {"score": 0.4}}
+    )
+    c = fingerprint_check({**base, "target": "channel 6"})
+    d = fingerprint_check({**base, "check": "black"})
+    assert a.hash == b.hash
+    assert a.title == "check motion failed on channel 5 in scenarios/test_zap.py::test_zap"
+    assert len({a.hash, c.hash, d.hash}) == 3
+    with pytest.raises(ValueError, match="scenario"):
+        fingerprint_check({"check": "motion"})
+
+
+def test_console_crash_wins_over_the_check_that_noticed_it() -> None:
+    result = fingerprint(
+        console_log=log_text("emulator_oops_menu.log"),
+        check={"scenario": "t::x", "check": "motion", "target": "screen"},
+    )
+    assert result.kind == "oops"
+    assert (
+        fingerprint(console_log=log_text("clean_boot.log"), check={"scenario": "t", "check": "black"}).kind == "check"
+    )
+
+
+def test_hash_includes_algorithm_version_so_a_new_algorithm_never_collides_with_old_hashes() -> None:
+    assert title_hash("x", 1) != title_hash("x", 2)
+    assert set(ALGORITHMS) >= {1}
+
+
+def test_normalise_strips_numbers_but_keeps_identifiers() -> None:
+    assert normalise("i2c_transfer+0x1c/0x40 at 0xdeadbeef pid 1234 mt7601u") == "i2c_transfer at ADDR pid N mt7601u"
+
+
+def test_title_command_prints_title_alternatives_and_fingerprint_for_files_and_stdin() -> None:
+    cmd = [sys.executable, "-m", "lab.cli", "rma", "title"]
+    res = subprocess.run(
+        [*cmd, str(LOGS / "arm_oops_decoder.log"), str(LOGS / "clean_boot.log"), "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert res.returncode == 0, res.stderr
+    out = json.loads(res.stdout)
+    assert out[0]["title"] == "NULL pointer dereference in mpeg_decode_slice"
+    assert out[0]["fingerprint"] == fp("arm_oops_decoder.log").hash
+    assert out[0]["alternatives"]
+    assert out[1]["title"] is None
+    res = subprocess.run(
+        [*cmd, "-"], input=log_text("x86_oops_decoder.log"), capture_output=True, text=True, timeout=60
+    )
+    assert res.returncode == 0
+    assert "title        NULL pointer dereference in mpeg_decode_slice" in res.stdout
+    assert fp("x86_oops_decoder.log").hash in res.stdout
+    res = subprocess.run([*cmd, "/nonexistent/console.log"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 2 and "cannot read /nonexistent/console.log" in res.stderr
