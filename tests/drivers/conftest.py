@@ -15,7 +15,9 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 
+import paramiko
 import pytest
 
 
@@ -294,5 +296,110 @@ class PduPeer:
 @pytest.fixture
 def pdu_peer() -> Iterator[PduPeer]:
     peer = PduPeer()
+    yield peer
+    peer.stop()
+
+
+class _SshServer(paramiko.ServerInterface):
+    def __init__(self, allowed: paramiko.PKey) -> None:
+        self.allowed = allowed
+
+    def get_allowed_auths(self, username: str) -> str:
+        return "publickey"
+
+    def check_auth_publickey(self, username: str, key: paramiko.PKey) -> int:
+        ok = username == "root" and key.asbytes() == self.allowed.asbytes()
+        return paramiko.AUTH_SUCCESSFUL if ok else paramiko.AUTH_FAILED
+
+    def check_channel_request(self, kind: str, chanid: int) -> int:
+        return paramiko.OPEN_SUCCEEDED if kind == "session" else paramiko.OPEN_FAILED_ADMINISTRATIVELY_PROHIBITED
+
+    def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
+        threading.Thread(target=self._exec, args=(channel, command.decode()), daemon=True).start()
+        return True
+
+    @staticmethod
+    def _exec(chan: paramiko.Channel, command: str) -> None:
+        """Tiny command set: ``out TEXT``, ``err TEXT``, ``exit N``, ``sleep S``, joined by ``;``."""
+        time.sleep(0.02)  # as sshd: the exec reply goes out before the command's output
+        code = 0
+        for part in command.split(";"):
+            word, _, arg = part.strip().partition(" ")
+            if word == "out":
+                chan.sendall(arg.encode() + b"\n")
+            elif word == "err":
+                chan.sendall_stderr(arg.encode() + b"\n")
+            elif word == "exit":
+                code = int(arg)
+            elif word == "sleep":
+                time.sleep(float(arg))
+            else:
+                chan.sendall_stderr(f"sh: {word}: not found\n".encode())
+                code = 127
+        with contextlib.suppress(OSError, EOFError):
+            chan.send_exit_status(code)
+            chan.shutdown_write()
+            chan.close()
+
+
+class SshPeer:
+    """A real paramiko SSH server on a free loopback port (exec only) with its own Ed25519 host key.
+
+    ``client_key`` is the lab key it accepts (written to ``dir/lab_key``); ``known_hosts`` is
+    empty until a test writes it.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.host_key = paramiko.Ed25519Key.from_private_key_file(str(_new_ed25519(directory / "host_key")))
+        self.client_key_path = _new_ed25519(directory / "lab_key")
+        self.client_key = paramiko.PKey.from_path(self.client_key_path)
+        self.known_hosts = directory / "known_hosts"
+        self._srv = socket.create_server(("127.0.0.1", 0))
+        self.port = self._srv.getsockname()[1]
+        self.transports: list[paramiko.Transport] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                conn, _ = self._srv.accept()
+            except OSError:
+                return
+            t = paramiko.Transport(conn)
+            t.add_server_key(self.host_key)
+            self.transports.append(t)
+            with contextlib.suppress(Exception):
+                t.start_server(server=_SshServer(self.client_key))
+
+    def known_hosts_line(self, key: paramiko.PKey | None = None) -> str:
+        key = key or self.host_key
+        return f"[127.0.0.1]:{self.port} {key.get_name()} {key.get_base64()}\n"
+
+    def kill_connections(self) -> None:
+        for t in self.transports:
+            t.close()
+
+    def stop(self) -> None:
+        with contextlib.suppress(OSError):
+            self._srv.shutdown(socket.SHUT_RDWR)
+        self._srv.close()
+        self.kill_connections()
+
+
+def _new_ed25519(path: Path) -> Path:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    pem = Ed25519PrivateKey.generate().private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.OpenSSH, serialization.NoEncryption()
+    )
+    path.write_bytes(pem)
+    path.chmod(0o600)
+    return path
+
+
+@pytest.fixture
+def ssh_peer(tmp_path: Path) -> Iterator[SshPeer]:
+    peer = SshPeer(tmp_path)
     yield peer
     peer.stop()

@@ -1,0 +1,447 @@
+"""SSH driver (paramiko): host keys checked, commands with exit codes, verified SFTP transfers.
+
+* Host keys are verified against the rig's ``known_hosts`` (OpenSSH format, hashed entries
+  too). An unknown host is refused unless ``trust_new_key=True``, which appends exactly that
+  host's key to ``known_hosts``. A key that differs from the one on file is an ``InfraError``
+  naming both fingerprints (``SHA256:...``, as ``ssh-keygen -lf`` prints them): the lab cannot
+  be sure it is talking to the box, so nothing runs.
+* Public-key login only, with the lab key (``key``, optional ``passphrase``); no agent, no
+  other keys from ``~/.ssh``. The key file's content and passphrase never reach a log.
+* ``run`` returns :class:`CommandResult` (stdout, stderr separately, exit code); ``put``/``get``
+  use SFTP and compare sha256 on both sides (the box's ``sha256sum``, or a read-back when it has
+  none). ``wait_for_reconnect`` waits (bounded) for the box to come back after a reboot.
+
+Outcomes: a connection that is refused, times out, drops, or fails authentication is an
+``InfraError(instrument="ssh")``. A command that does not finish while the connection is alive is
+a :class:`CommandTimeout` (a ``DeviceFault``: the box hung). A file whose sha256 on the box differs
+from what was sent is a ``DeviceFault`` (SSH's transport is integrity-protected, so the box
+stored something else).
+
+Example::
+
+    ssh = SshClient("127.0.0.1", 17022, "root", "keys/lab_ed25519", "known_hosts", rig_name="stb-a")
+    ssh.connect(timeout=10)
+    assert ssh.run("fw version").output.startswith("version=")
+    ssh.put("fw.img", "/tmp/fw.img")
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import select
+import socket
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import paramiko
+
+from lab.drivers.result import CommandResult
+from lab.errors import DeviceFault, InfraError
+from lab.steps import step
+
+if TYPE_CHECKING:
+    from lab.rig import Rig
+
+INSTRUMENT = "ssh"
+
+
+def fingerprint(key: paramiko.PKey) -> str:
+    """OpenSSH-style fingerprint of a public key: ``SHA256:<base64 without padding>``."""
+    digest = hashlib.sha256(key.asbytes()).digest()
+    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
+
+
+def _host_id(host: str, port: int) -> str:
+    return host if port == 22 else f"[{host}]:{port}"
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+class CommandTimeout(DeviceFault):
+    """A command over SSH did not finish in time although the connection was alive."""
+
+
+class HostKeyError(InfraError):
+    """The box's host key is unknown or differs from the one in known_hosts."""
+
+    def __init__(self, message: str, *, rig: str | None, offered: str, known: list[str]) -> None:
+        self.offered = offered
+        self.known = known
+        super().__init__(message, rig=rig, instrument=INSTRUMENT)
+
+
+class SshClient:
+    """An SSH connection to one box (see the module docstring)."""
+
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        user: str,
+        key: str | os.PathLike[str],
+        known_hosts: str | os.PathLike[str],
+        *,
+        rig_name: str | None = None,
+        trust_new_key: bool = False,
+        keepalive: int = 10,
+        passphrase: str | None = None,
+    ) -> None:
+        self.host = host
+        self.port = port
+        self.user = user
+        self.key_path = Path(key)
+        self.known_hosts = Path(known_hosts)
+        self.rig_name = rig_name
+        self.trust_new_key = trust_new_key
+        self.keepalive = keepalive
+        self._passphrase = passphrase
+        self._pkey: paramiko.PKey | None = None
+        self._transport: paramiko.Transport | None = None
+        self._sftp: paramiko.SFTPClient | None = None
+        self._has_sha256sum: bool | None = None
+
+    @classmethod
+    def from_rig(cls, rig: Rig, *, trust_new_key: bool = False, keepalive: int = 10) -> SshClient:
+        """The SSH connection of ``rig`` (its ``ssh:`` section; passphrase from ``passphrase_env``)."""
+        cfg = rig.ssh
+        if cfg is None:
+            raise InfraError("rig has no ssh section", rig=rig.name, instrument=INSTRUMENT)
+        passphrase = os.environ.get(cfg.passphrase_env) if cfg.passphrase_env else None
+        return cls(
+            cfg.host,
+            cfg.port,
+            cfg.user,
+            cfg.key,
+            cfg.known_hosts,
+            rig_name=rig.name,
+            trust_new_key=trust_new_key,
+            keepalive=keepalive,
+            passphrase=passphrase,
+        )
+
+    def __repr__(self) -> str:  # never the key or passphrase
+        return f"SshClient({self.user}@{self.host}:{self.port}, rig={self.rig_name!r})"
+
+    def _infra(self, message: str) -> InfraError:
+        return InfraError(f"{self.user}@{self.host}:{self.port}: {message}", rig=self.rig_name, instrument=INSTRUMENT)
+
+    # -- keys ----------------------------------------------------------------------------------
+
+    def _load_key(self) -> paramiko.PKey:
+        if self._pkey is None:
+            try:
+                self._pkey = paramiko.PKey.from_path(
+                    self.key_path, password=self._passphrase.encode() if self._passphrase is not None else None
+                )
+            except FileNotFoundError:
+                raise self._infra(f"lab key file {self.key_path} does not exist") from None
+            except (paramiko.PasswordRequiredException, TypeError) as exc:
+                if self._passphrase is None:
+                    raise self._infra("lab key is encrypted and no passphrase is configured") from None
+                raise self._infra(f"cannot load lab key {self.key_path}: {type(exc).__name__}") from None
+            except (paramiko.SSHException, ValueError, OSError) as exc:
+                raise self._infra(f"cannot load lab key {self.key_path}: {type(exc).__name__}") from None
+        return self._pkey
+
+    def _known_keys(self) -> dict[str, paramiko.PKey]:
+        hk = paramiko.HostKeys()
+        if self.known_hosts.exists():
+            try:
+                hk.load(str(self.known_hosts))
+            except (OSError, paramiko.SSHException) as exc:
+                raise self._infra(f"cannot read known_hosts {self.known_hosts}: {exc}") from None
+        entry = hk.lookup(_host_id(self.host, self.port))
+        return dict(entry) if entry else {}
+
+    def _trust(self, key: paramiko.PKey) -> None:
+        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+        line = f"{_host_id(self.host, self.port)} {key.get_name()} {key.get_base64()}\n"
+        prefix = ""
+        if self.known_hosts.exists() and self.known_hosts.stat().st_size:
+            with open(self.known_hosts, "rb") as f:
+                f.seek(-1, os.SEEK_END)
+                prefix = "" if f.read(1) == b"\n" else "\n"
+        with open(self.known_hosts, "a", encoding="utf-8") as f:
+            f.write(prefix + line)
+
+    def _verify_host_key(self, key: paramiko.PKey) -> None:
+        known = self._known_keys()
+        offered = fingerprint(key)
+        if not known:
+            if self.trust_new_key:
+                self._trust(key)
+                return
+            raise HostKeyError(
+                f"host key of {_host_id(self.host, self.port)} is not in {self.known_hosts} "
+                f"(offered {key.get_name()} {offered}); add it or connect once with trust_new_key=True",
+                rig=self.rig_name,
+                offered=offered,
+                known=[],
+            )
+        same_type = known.get(key.get_name())
+        if same_type is not None and same_type.asbytes() == key.asbytes():
+            return
+        known_fps = [f"{k.get_name()} {fingerprint(k)}" for k in known.values()]
+        raise HostKeyError(
+            f"HOST KEY MISMATCH for {_host_id(self.host, self.port)}: the box offered {key.get_name()} {offered}, "
+            f"known_hosts {self.known_hosts} has {', '.join(known_fps)}. Not connecting; if the box was "
+            f"re-provisioned on purpose, remove the old entry.",
+            rig=self.rig_name,
+            offered=offered,
+            known=[fingerprint(k) for k in known.values()],
+        )
+
+    # -- connection ----------------------------------------------------------------------------
+
+    @property
+    def connected(self) -> bool:
+        return self._transport is not None and self._transport.is_active()
+
+    def _open(self, timeout: float) -> None:
+        pkey = self._load_key()
+        known = self._known_keys()
+        try:
+            sock = socket.create_connection((self.host, self.port), timeout=timeout)
+        except OSError as exc:
+            raise self._infra(f"cannot connect: {exc.strerror or exc}") from None
+        transport = paramiko.Transport(sock)
+        try:
+            if known:  # ask for the key type we know, so a box with several keys offers that one
+                opts = transport.get_security_options()
+                first = next(iter(known))
+                opts.key_types = [first, *[k for k in opts.key_types if k != first]]
+            transport.banner_timeout = timeout
+            transport.start_client(timeout=timeout)
+            self._verify_host_key(transport.get_remote_server_key())
+            transport.auth_publickey(self.user, pkey)
+        except HostKeyError:
+            transport.close()
+            raise
+        except paramiko.AuthenticationException as exc:
+            transport.close()
+            raise self._infra(f"public-key login as {self.user!r} refused: {exc}") from None
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            transport.close()
+            raise self._infra(f"SSH handshake failed: {exc or type(exc).__name__}") from None
+        if self.keepalive:
+            transport.set_keepalive(self.keepalive)
+        self._transport = transport
+        self._sftp = None
+
+    @step(INSTRUMENT)
+    def connect(self, timeout: float = 10.0) -> SshClient:
+        """Connect, verify the host key, log in with the lab key. Returns self."""
+        if not self.connected:
+            self._drop()
+            self._open(timeout)
+        return self
+
+    def _drop(self) -> None:
+        if self._sftp is not None:
+            with contextlib.suppress(Exception):
+                self._sftp.close()
+        if self._transport is not None:
+            with contextlib.suppress(Exception):
+                self._transport.close()
+        self._sftp = None
+        self._transport = None
+
+    @step(INSTRUMENT)
+    def close(self) -> None:
+        """Close the connection (safe to call twice)."""
+        self._drop()
+
+    def __enter__(self) -> SshClient:
+        return self.connect()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _live(self) -> paramiko.Transport:
+        if self._transport is None:
+            self.connect()
+        assert self._transport is not None
+        if not self._transport.is_active():
+            self._drop()
+            raise self._infra("connection is down (box rebooted or network lost?); call wait_for_reconnect()")
+        return self._transport
+
+    @step(INSTRUMENT)
+    def wait_for_reconnect(self, timeout: float = 60.0, *, attempt_timeout: float = 5.0) -> SshClient:
+        """After a reboot: drop the old connection and retry until the box answers again (bounded).
+
+        A host key mismatch is raised at once (waiting will not fix it).
+        """
+        self._drop()
+        deadline = time.monotonic() + timeout
+        delay = 0.2
+        last = ""
+        while True:
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise self._infra(f"box not reachable over SSH again within {timeout:.0f} s (last: {last})")
+            try:
+                self._open(min(attempt_timeout, max(left, 0.1)))
+                return self
+            except HostKeyError:
+                raise
+            except InfraError as exc:
+                last = exc.message
+            time.sleep(min(delay, max(0.0, deadline - time.monotonic())))
+            delay = min(delay * 1.5, 2.0)
+
+    # -- commands ------------------------------------------------------------------------------
+
+    def _exec(self, cmd: str, timeout: float) -> tuple[bytes, bytes, int]:
+        transport = self._live()
+        try:
+            chan = transport.open_session(timeout=timeout)
+            chan.exec_command(cmd)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            self._drop()
+            raise self._infra(f"cannot start a command: {exc or type(exc).__name__}") from None
+        out, err = bytearray(), bytearray()
+        deadline = time.monotonic() + timeout
+        try:
+            while True:
+                while chan.recv_ready():
+                    out += chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    err += chan.recv_stderr(65536)
+                drained = not chan.recv_ready() and not chan.recv_stderr_ready()
+                if chan.exit_status_ready() and drained and (chan.eof_received or chan.closed):
+                    break
+                if chan.closed and not chan.exit_status_ready():
+                    self._drop()
+                    raise self._infra(f"connection lost while `{cmd}` ran")
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    if not transport.is_active():
+                        self._drop()
+                        raise self._infra(f"connection lost while `{cmd}` ran")
+                    raise CommandTimeout(
+                        f"`{cmd}` did not finish within {timeout:.1f} s over SSH",
+                        rig=self.rig_name,
+                        symptom="command-timeout",
+                        excerpt=(out + err).decode("utf-8", "replace")[-2000:] or None,
+                    )
+                if not transport.is_active():
+                    self._drop()
+                    raise self._infra(f"connection lost while `{cmd}` ran")
+                select.select([chan], [], [], min(left, 0.2))
+            return bytes(out), bytes(err), chan.recv_exit_status()
+        finally:
+            chan.close()
+
+    @step(INSTRUMENT)
+    def run(self, cmd: str, timeout: float = 30.0) -> CommandResult:
+        """Run ``cmd`` on the box; stdout, stderr and exit code (-1 if the box sent none).
+
+        Example::
+
+            r = ssh.run("cat /proc/uptime")
+            if r: print(r.output)
+        """
+        t0 = time.monotonic()
+        out, err, code = self._exec(cmd, timeout)
+        return CommandResult(
+            cmd, out.decode("utf-8", "replace"), code, time.monotonic() - t0, stderr=err.decode("utf-8", "replace")
+        )
+
+    # -- files ---------------------------------------------------------------------------------
+
+    def _sftp_client(self) -> paramiko.SFTPClient:
+        transport = self._live()
+        if self._sftp is None:
+            try:
+                self._sftp = paramiko.SFTPClient.from_transport(transport)
+            except (paramiko.SSHException, OSError, EOFError) as exc:
+                raise self._infra(f"cannot open SFTP: {exc or type(exc).__name__}") from None
+            if self._sftp is None:
+                raise self._infra("cannot open SFTP")
+        return self._sftp
+
+    def remote_sha256(self, remote: str, timeout: float = 60.0) -> str:
+        """sha256 of a file on the box: its ``sha256sum`` when it has one, else read back over SFTP."""
+        if self._has_sha256sum is not False:
+            quoted = "'" + remote.replace("'", "'\"'\"'") + "'"
+            out, _err, code = self._exec(f"sha256sum {quoted}", timeout)
+            first = out.decode("utf-8", "replace").split()
+            if code == 0 and first and len(first[0]) == 64:
+                self._has_sha256sum = True
+                return first[0].lower()
+            if code == 127:
+                self._has_sha256sum = False
+            else:
+                raise self._infra(f"sha256sum {remote} failed with exit code {code}")
+        h = hashlib.sha256()
+        try:
+            with self._sftp_client().open(remote, "rb") as f:
+                f.prefetch()
+                for chunk in iter(lambda: f.read(1 << 20), b""):
+                    h.update(chunk)
+        except OSError as exc:
+            raise self._infra(f"cannot read back {remote}: {exc}") from None
+        return h.hexdigest()
+
+    @step(INSTRUMENT)
+    def put(self, local: str | os.PathLike[str], remote: str) -> str:
+        """Copy a local file to the box over SFTP and check its sha256 there; returns the sha256."""
+        local = Path(local)
+        if not local.is_file():
+            raise FileNotFoundError(f"no such local file: {local}")
+        want = _sha256_file(local)
+        try:
+            self._sftp_client().put(str(local), remote)
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            if not self.connected:
+                raise self._infra(f"connection lost while uploading {local.name}") from None
+            raise self._infra(f"upload of {local.name} to {remote} failed: {exc}") from None
+        got = self.remote_sha256(remote)
+        if got != want:
+            raise DeviceFault(
+                f"{remote} on the box has sha256 {got}, sent {want}",
+                rig=self.rig_name,
+                symptom="file-corrupted",
+            )
+        return want
+
+    @step(INSTRUMENT)
+    def get(self, remote: str, local: str | os.PathLike[str]) -> str:
+        """Copy a file from the box over SFTP, checked against its sha256 on the box; returns the sha256.
+
+        Written to a temporary name first and renamed, so a failed copy never leaves a partial file.
+        """
+        local = Path(local)
+        want = self.remote_sha256(remote)
+        tmp = local.with_name(f".{local.name}.part")
+        try:
+            self._sftp_client().get(remote, str(tmp))
+        except (OSError, paramiko.SSHException, EOFError) as exc:
+            tmp.unlink(missing_ok=True)
+            if isinstance(exc, FileNotFoundError):
+                raise self._infra(f"no such file on the box: {remote}") from None
+            raise self._infra(f"download of {remote} failed: {exc}") from None
+        got = _sha256_file(tmp)
+        if got != want:
+            tmp.unlink(missing_ok=True)
+            raise DeviceFault(
+                f"{remote} read from the box has sha256 {got}, the box says {want}",
+                rig=self.rig_name,
+                symptom="file-corrupted",
+            )
+        tmp.replace(local)
+        return got
+
+
+__all__ = ["CommandTimeout", "HostKeyError", "SshClient", "fingerprint"]
