@@ -7,7 +7,8 @@ Speaks the iTach TCP API (port 4998 on real units; commands and replies end in `
   real time; then ``completeir,M:C,ID``. A sendir with the same ID on the same connection while
   it is still sending extends it (how a held key is sent); anything else on a busy connector
   gets ``busyIR,M:C,ID``.
-* ``stopir,M:C`` -> ``stopir,M:C`` (a repeating send stops at the next frame boundary).
+* ``stopir,M:C`` -> ``stopir,M:C`` (a repeating send stops at the next frame boundary; the send
+  it cut short gets no ``completeir``).
 * ``getdevices`` -> ``device,0,0 ETHERNET``, ``device,1,3 IR``, ``endlistdevices``;
   ``getversion`` -> the firmware version; ``get_IR,M:C`` -> ``IR,M:C,IR``.
 * Errors as the device answers them: ``ERR_M:C,NNN`` (``ERR_0:0,001`` for an unknown command).
@@ -380,7 +381,8 @@ class ItachServer:
                 with self._lock:
                     if self._active.get(cmd.connector, (None, None, None))[2] is seg_box[0]:
                         del self._active[cmd.connector]
-                conn.send(f"completeir,{cmd.address},{cmd.ident}")
+                if completed:  # a send cut short by stopir is answered by stopir alone
+                    conn.send(f"completeir,{cmd.address},{cmd.ident}")
 
             seg_box: list[Any] = [None]
             seg = emitter.play(split_frames(cmd.microseconds()), done=done, tag=object())
