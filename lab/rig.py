@@ -173,6 +173,14 @@ class NetworkConfig(_Model):
         return v
 
 
+class FirmwareConfig(_Model):
+    """What the lab knows about a rig's firmware: the vendor keys images must be signed with, and
+    where the firmware gate uploads an image on the box before installing it."""
+
+    trusted_keys: list[Path] = []
+    upload_dir: str = "/data"
+
+
 class EmulateConfig(BaseModel):
     """Read only by the emulator: seed, state folder, firmware, hardware history, defects.
 
@@ -197,6 +205,7 @@ class Rig(_Model):
     video: VideoConfig | None = None
     power: PowerConfig | None = None
     network: NetworkConfig | None = None
+    firmware: FirmwareConfig | None = None
     emulate: EmulateConfig | None = None
     source: Path | None = Field(None, exclude=True)
 
@@ -227,6 +236,11 @@ _PATH_KEYS = {("ssh", "key"), ("ssh", "known_hosts"), ("ir", "remote"), ("emulat
 
 
 def _resolve_paths(raw: dict[str, Any], base: Path) -> None:
+    fw = raw.get("firmware")
+    if isinstance(fw, dict) and isinstance(fw.get("trusted_keys"), list):
+        fw["trusted_keys"] = [
+            os.path.normpath(base / os.path.expanduser(k)) if isinstance(k, str) else k for k in fw["trusted_keys"]
+        ]
     for section, key in _PATH_KEYS:
         sec = raw.get(section)
         if isinstance(sec, dict) and isinstance(sec.get(key), str):
@@ -270,7 +284,7 @@ def load_rigs(path: str | os.PathLike[str]) -> dict[str, Rig]:
         if not isinstance(raw, dict):
             raise RigFileError(f"{path}: {label}: must be a mapping, got {type(raw).__name__}")
         raw = dict(raw)
-        for section in {s for s, _ in _PATH_KEYS}:
+        for section in {s for s, _ in _PATH_KEYS} | {"firmware"}:
             if isinstance(raw.get(section), dict):
                 raw[section] = dict(raw[section])
         _resolve_paths(raw, path.resolve().parent)
@@ -300,6 +314,7 @@ def select_rigs(rigs: dict[str, Rig], selector: str | None) -> list[Rig]:
 
 __all__ = [
     "EmulateConfig",
+    "FirmwareConfig",
     "IrConfig",
     "Login",
     "NetworkConfig",
