@@ -32,7 +32,8 @@ DEFAULT_FREEZE_NOISE = 12
 
 class FreezeResult(CheckResult):
     """Truthy when frozen; ``details['since']`` is the time of the first frame of the still run,
-    ``score`` the still duration so far (s)."""
+    ``score`` the still duration so far (s), counting the current frame's display period as
+    ffmpeg freezedetect does."""
 
     @property
     def symptom(self) -> str:
@@ -58,10 +59,13 @@ class FreezeDetector:
         self._comparer = _Comparer(region, mask, noise_threshold, min_size, scale)
         self._reference: np.ndarray | None = None
         self._since: Frame | None = None
+        self._last_time: float | None = None
+        self._period = 0.0
 
     def reset(self) -> None:
         self._reference = None
         self._since = None
+        self._last_time = None
 
     @property
     def since(self) -> Frame | None:
@@ -76,10 +80,14 @@ class FreezeDetector:
             changed, where = True, None
         else:
             changed, where, _ = self._comparer.compare(self._reference, current)
+        if self._last_time is not None and frame.time > self._last_time:
+            self._period = frame.time - self._last_time
+        self._last_time = frame.time
         if changed:
             self._reference, self._since = current, frame
-        still = frame.time - self._since.time
-        frozen = still >= self.duration and not changed and self._since is not frame
+        # a still frame stays on screen for one frame period: 25 identical frames at 25 fps are 1.0 s still
+        still = frame.time - self._since.time + self._period
+        frozen = still >= self.duration - 1e-6 and not changed and self._since is not frame
         details = {"since": self._since.time, "since_seq": self._since.seq, "still_for": still}
         return FreezeResult("freeze", frozen, frame, where or self._comparer.box, still, details)
 

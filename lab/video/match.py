@@ -8,7 +8,8 @@ Three passes, learned from stb-tester and from its grey-on-blue false positives 
 2. **Refine**: each candidate is followed down the pyramid to full resolution in a small window,
    giving the exact position and the grey ``score``.
 3. **Confirm in colour**: the matched patch and the reference are compared pixel by pixel in BGR
-   (largest per-channel difference), eroded to forgive edge and JPEG noise; any difference left
+   (largest per-channel difference, after a 3x3 blur of both), eroded to forgive edge and JPEG
+   noise; any difference left
    above ``confirm_threshold`` rejects the match. A grey logo therefore does not match the same
    shape drawn in blue, even where their luma is identical.
 
@@ -37,6 +38,7 @@ from lab.video.result import CheckResult
 
 MIN_COARSE_SIDE = 12
 MAX_LEVELS = 4
+MIN_MASKED_PIXELS = 150
 
 
 @dataclass(frozen=True)
@@ -50,7 +52,7 @@ class MatchParameters:
     """
 
     match_threshold: float = 0.85
-    confirm_threshold: float = 0.25
+    confirm_threshold: float = 0.30
     erode_passes: int = 1
     candidates: int = 3
 
@@ -105,10 +107,15 @@ class Template:
         self.grey = [grey]
         self.masks: list[np.ndarray | None] = [self.mask]
         while len(self.grey) <= MAX_LEVELS and min(self.grey[-1].shape) // 2 >= MIN_COARSE_SIDE:
-            self.grey.append(cv2.pyrDown(self.grey[-1]))
+            smaller = cv2.pyrDown(self.grey[-1])
             m = self.masks[-1]
-            self.masks.append(None if m is None else _shrink_mask(m, self.grey[-1].shape))
-        self.flat = [float(g.std()) < 1.0 for g in self.grey]
+            small_mask = None if m is None else _shrink_mask(m, smaller.shape)
+            if small_mask is not None and np.count_nonzero(small_mask) < MIN_MASKED_PIXELS:
+                break  # too few reference pixels left to search with
+            self.grey.append(smaller)
+            self.masks.append(small_mask)
+        self.blurred = cv2.GaussianBlur(image, (3, 3), 0)
+        self.flat = [_is_flat(g, m) for g, m in zip(self.grey, self.masks, strict=True)]
 
     @property
     def width(self) -> int:
@@ -127,6 +134,12 @@ class Template:
         if image.dtype == np.uint16:
             image = (image // 257).astype(np.uint8)
         return cls(image, name=Path(path).name)
+
+
+def _is_flat(grey: np.ndarray, mask: np.ndarray | None) -> bool:
+    """A single-colour reference (in its mask) has no correlation to speak of: it is matched by difference."""
+    values = grey if mask is None else grey[mask > 0]
+    return float(values.std()) < 1.0
 
 
 def _shrink_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -218,8 +231,9 @@ def _refine(frame: Frame, template: Template, region: Region, level: int, x: int
 
 def _confirm(frame: Frame, template: Template, box: Region, params: MatchParameters) -> float:
     """Largest colour difference (0-1) between patch and reference left after erosion (masked pixels ignored)."""
-    patch = frame.image[box.slices()]
-    diff = cv2.absdiff(patch, template.image)
+    # a light blur on both sides forgives JPEG ringing and chroma subsampling, not a change of colour
+    patch = cv2.GaussianBlur(frame.image[box.slices()], (3, 3), 0)
+    diff = cv2.absdiff(patch, template.blurred)
     b, g, r = cv2.split(diff)
     diff = cv2.max(cv2.max(b, g), r)
     if template.mask is not None:
