@@ -16,8 +16,10 @@ import pytest
 
 _HERE = Path(__file__).resolve().parent
 
+# pytester drives the plugin's own tests (tests/plugin/) in real pytest subprocesses.
+pytest_plugins = ["pytester"]
 if not any(ep.name == "stblab" for ep in entry_points(group="pytest11")):
-    pytest_plugins = ["lab.pytest_plugin"]
+    pytest_plugins.append("lab.pytest_plugin")
 
 
 @pytest.hookimpl(tryfirst=True)

@@ -330,6 +330,17 @@ def seed(request: pytest.FixtureRequest) -> int:
     return state.seed if state is not None else 0
 
 
+@pytest.fixture
+def record_measurement(request: pytest.FixtureRequest) -> Any:
+    """``record_measurement(name, value)``: a figure of this test (boot time, zap time) that goes
+    into the JUnit properties and the Allure result (works with every junit_family)."""
+
+    def record(name: str, value: Any) -> None:
+        request.node.user_properties.append((name, value))
+
+    return record
+
+
 @pytest.fixture(scope="session")
 def lab_session(request: pytest.FixtureRequest) -> Iterator[LabSession]:
     """This process's :class:`~lab.plugin.session.LabSession` (rig, emulator, Stb, health)."""

@@ -13,13 +13,13 @@ BOOT_BOUND_S = 45.0
 
 
 @pytest.mark.stb(features=[])
-def test_boot_to_shell(stb, rig, record_property):
+def test_boot_to_shell(stb, rig, record_measurement):
     """Power-cycle the box: it reaches a shell within the bound and identifies itself."""
     stb.to("off")
     t0 = time.monotonic()
     stb.to("shell")
     boot_s = time.monotonic() - t0
-    record_property("boot_seconds", f"{boot_s:.2f}")
+    record_measurement("boot_seconds", f"{boot_s:.2f}")
     if boot_s > BOOT_BOUND_S:
         raise DeviceFault(f"boot to shell took {boot_s:.1f} s (bound {BOOT_BOUND_S:.0f} s)", symptom="slow-boot")
     version = stb.firmware_version()

@@ -8,7 +8,7 @@ REBOOTS = 3
 REBOOT_BOUND_S = 45.0
 
 
-def test_reboot_loop(shell, stb, record_property):
+def test_reboot_loop(shell, stb, record_measurement):
     version = stb.firmware_version()
     times = []
     for i in range(REBOOTS):
@@ -27,4 +27,4 @@ def test_reboot_loop(shell, stb, record_property):
         now = stb.firmware_version()
         if now != version:
             raise DeviceFault(f"firmware changed across reboot {i + 1}: {version} -> {now}", symptom="firmware-changed")
-    record_property("reboot_seconds_max", f"{max(times):.2f}")
+    record_measurement("reboot_seconds_max", f"{max(times):.2f}")

@@ -1,0 +1,83 @@
+"""The plugin against emulated rigs: pass, device fault (failed, filed, evidence), JUnit properties.
+
+Each test runs a real pytest session in a subprocess (pytester) with ``--rigs`` pointing at the
+module's emulated lab: console, power, SSH over their real protocols.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from lab.rma import RmaStore
+
+GOOD_TEST = """
+def test_firmware(shell, stb):
+    assert stb.firmware_version() == "2.0.0"
+    assert stb.run("echo hello").output.strip() == "hello"
+"""
+
+# Zapping with `tune` on the defective firmware leaks memory until the OOM killer fires: the
+# console's death string must surface as a DeviceFault from the call that is waiting.
+LEAK_TEST = """
+def test_zap_until_it_breaks(shell, stb):
+    for i in range(30):
+        stb.run(f"tune {1 + i % 8}")
+"""
+
+
+@pytest.fixture
+def good_file(pytester):
+    return pytester.makepyfile(test_good=GOOD_TEST)
+
+
+@pytest.fixture
+def leak_file(pytester):
+    return pytester.makepyfile(test_leak=LEAK_TEST)
+
+
+def test_good_rig_passes_and_junit_names_rig_model_firmware_serial(two_rigs, run_inner, good_file):
+    run = run_inner(two_rigs, "--rig", "good")
+    run.result.assert_outcomes(passed=1)
+    props = run.properties("test_firmware")
+    assert props["rig"] == "good"
+    assert props["model"] == "STB-4K-X1"
+    assert props["firmware_version"] == "2.0.0"
+    assert props["device_serial"] == "SN-GOOD"
+    assert (run.run_dir / "good" / "console.log").read_bytes(), "console log must be written to the run folder"
+    assert run.summary()["outcome"] == "ok"
+
+
+def test_defective_firmware_fails_with_a_filed_device_fault_and_evidence(two_rigs, run_inner, leak_file):
+    first = run_inner(two_rigs, "--rig", "bad")
+    first.result.assert_outcomes(failed=1)
+    assert "Out of memory" in first.output
+    entries = first.summary()["entries"]
+    assert [e["kind"] for e in entries] == ["device-fault"]
+    assert entries[0]["fault_new"] is True and entries[0]["fault_id"] is not None
+    props = first.properties("test_zap_until_it_breaks")
+    assert props["firmware_version"] == "2.3.0" and props["stblab_outcome"] == "device-fault"
+    # The fault is in the RMA database, with the occurrence's rig and firmware.
+    with RmaStore(first.db) as store:
+        faults = store.faults()
+        assert len(faults) == 1
+        occ = store.occurrences()
+        assert len(occ) == 1
+    # Allure got the evidence of the failure: console excerpt and step log with timings.
+    [result] = first.allure_results()
+    assert result["status"] == "failed"
+    names = {a["name"] for a in result.get("attachments", [])}
+    assert {"console log excerpt", "step log with timings"} <= names
+    excerpt = (first.run_dir / "bad" / "test_zap_until_it_breaks" / "console-excerpt.txt").read_text()
+    assert "Out of memory" in excerpt
+    # The same bug again is a known fault, not a new one.
+    second = run_inner(two_rigs, "--rig", "bad", db=first.db)
+    second.result.assert_outcomes(failed=1)
+    again = second.summary()["entries"][0]
+    assert again["fault_new"] is False and again["fault_id"] == entries[0]["fault_id"]
+    assert "known faults:" in second.output
+
+
+def test_no_file_faults_keeps_the_database_empty(two_rigs, run_inner, leak_file):
+    run = run_inner(two_rigs, "--rig", "bad", "--no-file-faults")
+    run.result.assert_outcomes(failed=1)
+    assert not run.db.exists() or not RmaStore(run.db).faults()
