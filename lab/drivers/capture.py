@@ -1,0 +1,541 @@
+"""HDMI capture: frames from a capture card or an HDMI-to-IP encoder, with time, sequence and a ring.
+
+``Capture(url)`` runs ``cv2.VideoCapture`` on the rig's ``video.url`` -- a device index (``0``),
+a file, an HTTP MJPEG stream, ``udp://``/``rtp://`` MPEG-TS, ``rtsp://`` -- in a grabber thread:
+
+* Every frame is a :class:`~lab.video.frame.Frame` with its capture time (``time.monotonic()`` at
+  grab; the stream's presentation time for a file) and a sequence number that counts the frames
+  the source produced: when the frame rate is known (``fps_hint``, the rig's ``video.fps``, or a
+  file's rate) a gap in arrival times that frames should have filled shows as a gap in ``seq``
+  and is counted in :attr:`Capture.dropped`. Frames a consumer was too slow to take are skipped
+  (so it stays live) and counted in :attr:`Capture.consumer_dropped`.
+* :meth:`next_frame` / :meth:`frames` wait for new frames on a condition variable;
+  :meth:`latest` gives the newest.
+* "No signal" (no frames for ``no_signal_after`` seconds: the box is off, the encoder has no
+  input) is told apart from a black picture (frames that are black): :meth:`has_signal`,
+  :attr:`signal`. A stream that ends is reopened with backoff, so the picture comes back when
+  the box powers on again.
+* An instrument that cannot be reached (connection refused, device missing) for ``lost_after``
+  seconds is "lost": waiting calls raise :class:`~lab.errors.InfraError` (instrument ``video``).
+* The last ``ring_seconds`` are kept compressed (an MJPEG source's own JPEG bytes, untouched;
+  other sources re-encoded) for :meth:`save_clip`, so 10 s of 720p25 stays in the tens of MB.
+
+Example::
+
+    with Capture.from_rig(rig) as cap:
+        frame = cap.next_frame(timeout=5)
+        for frame in cap.frames(timeout=10):
+            if not is_black(frame):
+                break
+        assert cap.has_signal()
+        cap.save_clip("reports/run/stb-a/last5s.avi", seconds=5)
+"""
+
+from __future__ import annotations
+
+import collections
+import contextlib
+import math
+import os
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import cv2
+import numpy as np
+
+from lab.drivers.ring import FrameRing, RingEntry
+from lab.errors import InfraError, StblabError, TestError
+from lab.steps import step
+from lab.video.frame import Frame
+
+__all__ = ["Capture", "CaptureTimeout", "SIGNAL", "NO_SIGNAL", "LOST"]
+
+SIGNAL = "signal"
+NO_SIGNAL = "no-signal"
+LOST = "lost"
+
+_NETWORK_SCHEMES = {"http", "https", "rtsp", "rtsps", "tcp", "rtmp", "srt"}
+_DECODED_CACHE = 4
+
+
+class CaptureTimeout(StblabError, TimeoutError):
+    """No new frame arrived in time (the capture itself is reachable: no signal from the box)."""
+
+
+class _SeqClock:
+    """Numbers live frames by the source's frame slots, from arrival times at a known frame rate.
+
+    Network delay only ever makes frames late, so the earliest arrivals (the lower envelope of
+    ``t - seq / fps`` over recent frames) mark where the slots are. A frame arriving well past the
+    next free slot means the source produced frames in between that never reached us.
+    """
+
+    def __init__(self, fps: float | None) -> None:
+        self.fps = fps if fps and fps > 0 else None
+        self.last: int | None = None
+        self._offsets: collections.deque[float] = collections.deque(maxlen=64)
+
+    def next(self, t: float) -> tuple[int, int]:
+        """(sequence number, frames missed before it) for a frame that arrived at ``t``."""
+        if self.last is None:
+            seq, missed = 0, 0
+        elif self.fps is None or not self._offsets:
+            seq, missed = self.last + 1, 0
+        else:
+            slots = (t - min(self._offsets)) * self.fps
+            missed = max(0, math.floor(slots - (self.last + 1) + 0.25))
+            seq = self.last + 1 + missed
+        if self.fps is not None:
+            self._offsets.append(t - seq / self.fps)
+        self.last = seq
+        return seq, missed
+
+
+class Capture:
+    """A running HDMI capture (see the module docstring).
+
+    ``fps_hint`` is the source's nominal frame rate (for drop counting on live streams);
+    ``max_lag`` how far (seconds) a consumer may fall behind before frames are skipped for it.
+    """
+
+    def __init__(
+        self,
+        url: str | int,
+        *,
+        rig_name: str | None = None,
+        ring_seconds: float = 10.0,
+        no_signal_after: float = 1.0,
+        fps_hint: float | None = None,
+        open_timeout: float = 5.0,
+        read_timeout: float = 2.0,
+        lost_after: float = 5.0,
+        max_lag: float = 0.5,
+        jpeg_quality: int = 85,
+    ) -> None:
+        if no_signal_after <= 0 or lost_after < 0 or open_timeout <= 0 or read_timeout <= 0:
+            raise TestError("capture timeouts must be positive")
+        if fps_hint is not None and fps_hint <= 0:
+            raise TestError(f"fps_hint must be > 0, got {fps_hint}")
+        self.url = url
+        self.rig_name = rig_name
+        self.no_signal_after = float(no_signal_after)
+        self.fps_hint = fps_hint
+        self.open_timeout = float(open_timeout)
+        self.read_timeout = float(read_timeout)
+        self.lost_after = float(lost_after)
+        self.max_lag = float(max_lag)
+        self.jpeg_quality = int(jpeg_quality)
+        self.ring = FrameRing(ring_seconds)
+        self.kind = _kind_of(url)
+
+        self.frames_received = 0
+        self.dropped = 0  # frames the source produced that never reached us
+        self.consumer_dropped = 0  # frames we had but a consumer was too slow to take
+        self.opens = 0
+        self.open_failures = 0
+        self.ended = False  # a file source reached its end
+        self.raw_jpeg = False  # the ring holds the source's own JPEGs
+        self.last_error = ""
+
+        self._cond = threading.Condition()
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+        self._cursor = -1  # next_frame's position
+        self._last_frame_at = -math.inf  # monotonic time of the newest frame
+        self._unreachable_since: float | None = None
+        self._decoded: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
+        self._decoded_lock = threading.Lock()
+
+    # ------------------------------------------------------------------------------- lifecycle
+
+    @classmethod
+    def from_rig(cls, rig: Any, **overrides: Any) -> Capture:
+        """The capture of a rig's ``video`` section (url, fps, no_signal_after, ring_seconds)."""
+        cfg = rig.video
+        if cfg is None:
+            raise TestError(f"rig {rig.name} has no 'video' section in its rig file")
+        kwargs: dict[str, Any] = {
+            "rig_name": rig.name,
+            "ring_seconds": cfg.ring_seconds,
+            "no_signal_after": cfg.no_signal_after,
+            "fps_hint": cfg.fps,
+        }
+        kwargs.update(overrides)
+        return cls(cfg.url, **kwargs)
+
+    @step("video")
+    def start(self) -> Capture:
+        """Start the grabber thread (idempotent). A file that does not exist is an InfraError."""
+        if self.kind == "file" and not Path(str(self.url)).is_file():
+            raise InfraError(f"capture file {self.url} does not exist", rig=self.rig_name, instrument="video")
+        with contextlib.suppress(AttributeError):  # a closed stream while the box is off is expected, not news
+            cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
+        with self._cond:
+            if self._thread is None or not self._thread.is_alive():
+                self._stop.clear()
+                self._thread = threading.Thread(target=self._run, name=f"capture-{self.rig_name or self.url}")
+                self._thread.daemon = True
+                self._thread.start()
+        return self
+
+    def close(self) -> None:
+        """Stop grabbing and release the source (the ring stays readable)."""
+        self._stop.set()
+        with self._cond:
+            self._cond.notify_all()
+        thread = self._thread
+        if thread is not None and thread is not threading.current_thread():
+            thread.join(self.open_timeout + self.read_timeout + 1)
+        self._thread = None
+
+    stop = close
+
+    def __enter__(self) -> Capture:
+        return self.start()
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
+    def _ensure_started(self) -> None:
+        if self._thread is None:
+            self.start()
+
+    # ------------------------------------------------------------------------------- grabber
+
+    def _open(self) -> cv2.VideoCapture | None:
+        src: str | int = self.url
+        if self.kind == "device":
+            cap = cv2.VideoCapture(int(src))
+        elif self.kind == "device_path":
+            cap = cv2.VideoCapture(str(src))
+        else:
+            params = [
+                cv2.CAP_PROP_OPEN_TIMEOUT_MSEC,
+                int(self.open_timeout * 1000),
+                cv2.CAP_PROP_READ_TIMEOUT_MSEC,
+                int(self.read_timeout * 1000),
+            ]
+            cap = cv2.VideoCapture(str(src), cv2.CAP_FFMPEG, params)
+        if not cap.isOpened():
+            cap.release()
+            return None
+        return cap
+
+    def _run(self) -> None:
+        backoff = 0.1
+        while not self._stop.is_set():
+            cap = self._open()
+            if cap is None:
+                self.open_failures += 1
+                self._note_unreachable()
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.1
+            self.opens += 1
+            self._unreachable_since = None
+            try:
+                self._read_stream(cap)
+            except Exception as exc:  # noqa: BLE001 - a broken decoder must not kill the thread silently
+                self.last_error = f"{type(exc).__name__}: {exc}"
+            finally:
+                cap.release()
+            if self.kind == "file":
+                self.ended = True
+                with self._cond:
+                    self._cond.notify_all()
+                return
+
+    def _read_stream(self, cap: cv2.VideoCapture) -> None:
+        width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
+        height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        fourcc = int(cap.get(cv2.CAP_PROP_FOURCC)).to_bytes(4, "little", signed=False)
+        file_fps = cap.get(cv2.CAP_PROP_FPS) if self.kind == "file" else 0.0
+        raw = fourcc.upper() in (b"MJPG", b"JPEG") and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
+        clock = _SeqClock(self.fps_hint)
+        base_seq = 0 if self.ring.newest() is None else self.ring.newest().seq + 1  # type: ignore[union-attr]
+        wall0: float | None = None
+        pts0 = 0.0
+        last_file_seq = -1
+        while not self._stop.is_set():
+            ok, data = cap.read()
+            now = time.monotonic()
+            if not ok or data is None or data.size == 0:
+                return
+            image: np.ndarray | None = None
+            if raw and data.ndim <= 2 and data.dtype == np.uint8 and data.size > 2 and data.flat[0] == 0xFF:
+                jpeg = data.tobytes()
+                self.raw_jpeg = True
+            else:
+                image = data if data.ndim == 3 else cv2.cvtColor(data, cv2.COLOR_GRAY2BGR)
+                height, width = image.shape[:2]
+                okj, enc = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, self.jpeg_quality])
+                if not okj:
+                    continue
+                jpeg = enc.tobytes()
+            if self.kind == "file":
+                pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                if wall0 is None:
+                    wall0, pts0 = now, pts
+                # play a file in real time, as a capture card would see it
+                self._stop.wait(max(0.0, wall0 + (pts - pts0) - time.monotonic()))
+                t = pts
+                seq = round(pts * file_fps) if file_fps > 0 else last_file_seq + 1
+                seq = max(seq, last_file_seq + 1)
+                missed = seq - last_file_seq - 1 if last_file_seq >= 0 else 0
+                last_file_seq = seq
+            else:
+                t = now
+                seq, missed = clock.next(now)
+                seq += base_seq
+            entry = self.ring.add(seq, t, jpeg, width, height)
+            if image is not None:
+                self._remember(entry.seq, image)
+            with self._cond:
+                self.frames_received += 1
+                self.dropped += missed
+                self._last_frame_at = time.monotonic()
+                self._cond.notify_all()
+
+    def _note_unreachable(self) -> None:
+        reachable = self._probe()
+        if reachable is False:
+            if self._unreachable_since is None:
+                self._unreachable_since = time.monotonic()
+        else:
+            self._unreachable_since = None
+        with self._cond:
+            self._cond.notify_all()
+
+    def _probe(self) -> bool | None:
+        """Can the instrument be reached? None when there is no way to tell (udp, a device)."""
+        if self.kind in ("device", "device_path"):
+            return False
+        if self.kind == "file":
+            return Path(str(self.url)).is_file()
+        p = urlparse(str(self.url))
+        if p.scheme not in _NETWORK_SCHEMES or not p.hostname:
+            return None
+        port = p.port or {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322}.get(p.scheme)
+        if port is None:
+            return None
+        try:
+            with socket.create_connection((p.hostname, port), timeout=1.0):
+                return True
+        except OSError as exc:
+            self.last_error = f"{p.hostname}:{port}: {exc.strerror or exc}"
+            return False
+
+    # ------------------------------------------------------------------------------- state
+
+    @property
+    def signal(self) -> str:
+        """``"signal"`` (frames arriving), ``"no-signal"`` (none for no_signal_after s) or ``"lost"``."""
+        if self._lost():
+            return LOST
+        return SIGNAL if self.has_signal() else NO_SIGNAL
+
+    def has_signal(self) -> bool:
+        """True while frames arrive (black frames too); False when none came for no_signal_after s."""
+        self._ensure_started()
+        return time.monotonic() - self._last_frame_at <= self.no_signal_after
+
+    def _lost(self) -> bool:
+        since = self._unreachable_since
+        return since is not None and time.monotonic() - since >= self.lost_after
+
+    def _raise_if_lost(self) -> None:
+        if self._lost():
+            why = f" ({self.last_error})" if self.last_error else ""
+            raise InfraError(
+                f"capture {self.url} unreachable for {time.monotonic() - (self._unreachable_since or 0):.1f} s{why}",
+                rig=self.rig_name,
+                instrument="video",
+            )
+
+    def wait_for_signal(self, timeout: float = 10.0) -> Frame:
+        """Wait until frames arrive; the first new frame. CaptureTimeout / InfraError otherwise."""
+        return self.next_frame(timeout)
+
+    def wait_for_no_signal(self, timeout: float = 10.0) -> float:
+        """Wait until no frame has come for no_signal_after seconds; returns the seconds waited."""
+        self._ensure_started()
+        t0 = time.monotonic()
+        with self._cond:
+            while self.has_signal():
+                left = t0 + timeout - time.monotonic()
+                if left <= 0:
+                    raise CaptureTimeout(
+                        f"capture {self.url}: frames still arriving after {timeout} s (expected no signal)"
+                    )
+                self._cond.wait(min(left, 0.05))
+        return time.monotonic() - t0
+
+    def stats(self) -> dict[str, Any]:
+        """Counters for reports: frames, drops, opens, ring size, signal."""
+        return {
+            "frames": self.frames_received,
+            "dropped": self.dropped,
+            "consumer_dropped": self.consumer_dropped,
+            "opens": self.opens,
+            "open_failures": self.open_failures,
+            "ring_frames": len(self.ring),
+            "ring_bytes": self.ring.nbytes,
+            "raw_jpeg": self.raw_jpeg,
+            "signal": self.signal,
+        }
+
+    # ------------------------------------------------------------------------------- frames
+
+    def _remember(self, seq: int, image: np.ndarray) -> None:
+        with self._decoded_lock:
+            self._decoded[seq] = image
+            while len(self._decoded) > _DECODED_CACHE:
+                self._decoded.popitem(last=False)
+
+    def _frame(self, entry: RingEntry) -> Frame:
+        with self._decoded_lock:
+            image = self._decoded.get(entry.seq)
+        if image is None:
+            try:
+                image = entry.decode()
+            except ValueError as exc:
+                raise InfraError(f"capture {self.url}: {exc}", rig=self.rig_name, instrument="video") from None
+            self._remember(entry.seq, image)
+        return Frame(image=image, time=entry.time, seq=entry.seq, meta={"rig": self.rig_name})
+
+    def latest(self, max_age: float | None = None) -> Frame | None:
+        """The newest frame (None before the first one, or when older than ``max_age`` seconds)."""
+        self._ensure_started()
+        entry = self.ring.newest()
+        if entry is None:
+            return None
+        if max_age is not None and time.monotonic() - self._last_frame_at > max_age:
+            return None
+        return self._frame(entry)
+
+    def _take_after(self, cursor: int) -> tuple[RingEntry | None, int]:
+        """The next entry after ``cursor`` for a consumer, skipping what is older than max_lag."""
+        newer = self.ring.after(cursor)
+        if self.kind != "file":
+            # frames that were already stale when the consumer came asking are not "next" frames
+            stale = time.monotonic() - self.max_lag
+            newer = [e for e in newer if e.time >= stale]
+        if not newer:
+            return None, 0
+        skipped = 0
+        limit = newer[-1].time - self.max_lag
+        while len(newer) > 1 and newer[0].time < limit:
+            newer.pop(0)
+            skipped += 1
+        return newer[0], skipped
+
+    def _wait_entry(self, cursor: int, deadline: float | None) -> RingEntry | None:
+        """Block until an entry after ``cursor`` exists; None at the deadline or the end of a file."""
+        self._ensure_started()
+        with self._cond:
+            while True:
+                entry, skipped = self._take_after(cursor)
+                if entry is not None:
+                    self.consumer_dropped += skipped
+                    return entry
+                self._raise_if_lost()
+                if self.ended or self._stop.is_set():
+                    return None
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    return None
+                self._cond.wait(0.25 if left is None else min(left, 0.25))
+
+    def next_frame(self, timeout: float = 5.0) -> Frame:
+        """The next frame after the one this method last returned (waits up to ``timeout`` s).
+
+        Raises :class:`CaptureTimeout` when none comes (no signal) and InfraError when the
+        capture instrument is lost.
+        """
+        entry = self._wait_entry(self._cursor, time.monotonic() + timeout)
+        if entry is None:
+            self._raise_if_lost()
+            state = "the file ended" if self.ended else f"signal: {self.signal}"
+            raise CaptureTimeout(f"capture {self.url}: no new frame within {timeout} s ({state})")
+        self._cursor = entry.seq
+        return self._frame(entry)
+
+    def frames(self, timeout: float | None = None, *, since: float | None = None) -> Iterator[Frame]:
+        """Yield new frames as they arrive, for ``timeout`` seconds of wall time (None: until stopped).
+
+        Starts after the newest frame at the time of the call, or with the frames captured at or
+        after monotonic time ``since`` still in the ring. Each iterator has its own position;
+        frames it was too slow for are skipped and counted in :attr:`consumer_dropped`.
+        """
+        self._ensure_started()
+        deadline = None if timeout is None else time.monotonic() + timeout
+        newest = self.ring.newest()
+        cursor = newest.seq if newest is not None else -1
+        if since is not None:
+            kept = [e for e in self.ring.entries() if e.time >= since]
+            if kept:
+                cursor = kept[0].seq - 1
+        while True:
+            entry = self._wait_entry(cursor, deadline)
+            if entry is None:
+                return
+            cursor = entry.seq
+            yield self._frame(entry)
+
+    def __iter__(self) -> Iterator[Frame]:
+        return self.frames()
+
+    # ------------------------------------------------------------------------------- evidence
+
+    @step("video")
+    def save_frame(self, path: str | os.PathLike[str], frame: Frame | None = None) -> Path:
+        """Write ``frame`` (default: the newest) as an image; a .jpg of the newest keeps the source's bytes."""
+        out = Path(path)
+        out.parent.mkdir(parents=True, exist_ok=True)
+        if frame is None:
+            entry = self.ring.newest()
+            if entry is None:
+                raise CaptureTimeout(f"capture {self.url}: no frame captured yet")
+            if out.suffix.lower() in (".jpg", ".jpeg"):
+                out.write_bytes(entry.jpeg)
+                return out
+            frame = self._frame(entry)
+        if not cv2.imwrite(str(out), frame.image):
+            raise TestError(f"cannot write image {out} (unknown image suffix?)")
+        return out
+
+    @step("video")
+    def save_clip(self, path: str | os.PathLike[str], seconds: float | None = None) -> Path:
+        """Write the last ``seconds`` of the ring (all of it when None) as a Motion JPEG clip.
+
+        The suffix picks the container: .avi, .mkv, .mov or .mp4. Frames keep their capture times.
+        """
+        try:
+            return self.ring.save_clip(path, seconds)
+        except ValueError as exc:
+            raise TestError(f"cannot write clip {path}: {exc}") from None
+
+    def __repr__(self) -> str:
+        return f"Capture({self.url!r}, rig={self.rig_name!r}, signal={self.signal if self._thread else 'stopped'!r})"
+
+
+def _kind_of(url: str | int) -> str:
+    if isinstance(url, int) or (isinstance(url, str) and url.strip().isdigit()):
+        return "device"
+    text = str(url)
+    scheme = urlparse(text).scheme
+    if len(scheme) > 1:
+        return "stream"
+    if text.startswith("/dev/"):
+        return "device_path"
+    return "file"
