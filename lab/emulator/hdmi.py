@@ -4,7 +4,8 @@ Rendering is cheap by construction: every static part (channel backgrounds, logo
 menu screens, the boot splash, the no-signal screen) is drawn once per output size and cached;
 a live-TV frame is a copy of the channel's background plus a few small moving parts (a scrolling
 band, a bouncing ball, the clock) pasted in. A 720p live frame costs well under a millisecond
-to compose (JPEG encoding dominates; see benchmarks/emulator_hdmi.md).
+to compose; JPEG encoding dominates. Measure on this machine with ``python -m lab.emulator.hdmi``
+(compares against the same renderer with its cache disabled, i.e. drawing everything per frame).
 
 Layout is designed on a 1280x720 canvas and scaled to the output size, so every resolution
 shows the same screens.
@@ -435,6 +436,64 @@ def encode_jpeg(img: np.ndarray, quality: int = 80) -> bytes:
     if not ok:  # pragma: no cover - OpenCV only fails on invalid input
         raise ValueError("JPEG encoding failed")
     return buf.tobytes()
+
+
+def _bench(argv: list[str] | None = None) -> None:
+    """Per-frame cost of rendering and encoding, cached vs uncached, and one MJPEG stream's CPU."""
+    import argparse
+    import statistics
+    import urllib.request
+
+    ap = argparse.ArgumentParser(prog="python -m lab.emulator.hdmi", description=_bench.__doc__)
+    ap.add_argument("--size", default="1280x720")
+    ap.add_argument("--frames", type=int, default=250)
+    ap.add_argument("--runs", type=int, default=5)
+    ap.add_argument("--stream-seconds", type=float, default=4.0)
+    args = ap.parse_args(argv)
+    w, h = (int(v) for v in args.size.split("x"))
+    t0 = time.monotonic()
+    live = ScreenState(kind="live", channel=3, banner_until=t0 + 1e9)
+    guide = ScreenState(kind="guide")
+
+    def per_frame(renderer: Renderer, state: ScreenState, encode: bool) -> float:
+        start = time.perf_counter()
+        for i in range(args.frames):
+            img = renderer.render(state, t0 + i / 25)
+            if encode:
+                encode_jpeg(img)
+        return (time.perf_counter() - start) / args.frames * 1000
+
+    rows = {
+        "live render (cached)": lambda: per_frame(Renderer(w, h), live, False),
+        "live render (no cache, baseline)": lambda: per_frame(Renderer(w, h, cache_size=0), live, False),
+        "live render + JPEG q80 (cached)": lambda: per_frame(Renderer(w, h), live, True),
+        "live render + JPEG q80 (no cache, baseline)": lambda: per_frame(Renderer(w, h, cache_size=0), live, True),
+        "guide render + JPEG q80 (server reuses it)": lambda: per_frame(Renderer(w, h), guide, True),
+    }
+    print(f"{w}x{h}, {args.frames} frames per run, median of {args.runs} runs (ms per frame)")
+    for name, fn in rows.items():
+        values = [fn() for _ in range(args.runs)]
+        print(f"  {name:<46} {statistics.median(values):7.3f}  (min {min(values):.3f}, max {max(values):.3f})")
+
+    from lab.emulator.mjpeg import HdmiServer
+
+    server = HdmiServer("127.0.0.1", 0, lambda: live, w, h, 25)
+    server.start()
+    try:
+        with urllib.request.urlopen(server.url, timeout=5) as resp:
+            cpu0, wall0 = time.process_time(), time.monotonic()
+            while time.monotonic() - wall0 < args.stream_seconds:
+                resp.read(65536)
+            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
+        frames = server.frames_published
+    finally:
+        server.stop()
+    rate, load = frames / wall, 100 * cpu / wall
+    print(f"  MJPEG stream {w}x{h}@25 to one client: {rate:.1f} fps, process CPU {load:.1f} % of one core")
+
+
+if __name__ == "__main__":
+    _bench()
 
 
 __all__ = ["BANNER_BOX", "CLOCK_BOX", "LOGO_BOX", "Renderer", "encode_jpeg", "logo_image"]
