@@ -130,10 +130,16 @@ def file_fault(
     key = report.key()
     current, sigs = _all_signatures(report)
     delay = 0.005
+    refs: _Refs | None = None
     for _attempt in range(MAX_ATTEMPTS):
         try:
+            if refs is None:
+                # Device, rig and firmware rows are facts about the lab, not half of a filing: they get
+                # their own short transaction, so concurrent filers never wait on each other's new rows.
+                with Session(engine) as session, session.begin():
+                    refs = _references(session, report)
             with Session(engine, expire_on_commit=False) as session, session.begin():
-                return _file_once(session, report, key, current, sigs, artifacts, actor)
+                return _file_once(session, report, key, current, sigs, artifacts, actor, refs)
         except IntegrityError:
             pass  # another filer won a unique key: look again
         except OperationalError as exc:
@@ -144,23 +150,11 @@ def file_fault(
     raise InfraError(f"filing {key!r} kept conflicting after {MAX_ATTEMPTS} attempts", instrument="database")
 
 
-def _file_once(
-    session: Session,
-    report: FaultReport,
-    key: str,
-    current: Fingerprint,
-    sigs: list[Signature],
-    artifacts: Sequence[StoredArtifact],
-    actor: str,
-) -> FilingResult:
-    existing = session.execute(select(Occurrence).where(Occurrence.occurrence_key == key)).scalar_one_or_none()
-    if existing is not None:
-        fault = session.get(Fault, existing.fault_id)
-        assert fault is not None
-        return FilingResult(fault.id, False, existing.id, fault.status, existing.title, key, existing.regression, True)
+_Refs = tuple[int, int, int | None, str | None]
 
-    seen_at = to_utc(report.started) or utcnow()
-    ended = to_utc(report.ended)
+
+def _references(session: Session, report: FaultReport) -> _Refs:
+    """Upsert the device, rig and firmware build rows; return their ids and the version key."""
     device_id = _upsert_id(
         session,
         Device,
@@ -187,6 +181,28 @@ def _file_once(
             },
             {"version_key": vkey, "created_at": utcnow()},
         )
+    return device_id, rig_id, firmware_id, vkey
+
+
+def _file_once(
+    session: Session,
+    report: FaultReport,
+    key: str,
+    current: Fingerprint,
+    sigs: list[Signature],
+    artifacts: Sequence[StoredArtifact],
+    actor: str,
+    refs: _Refs,
+) -> FilingResult:
+    existing = session.execute(select(Occurrence).where(Occurrence.occurrence_key == key)).scalar_one_or_none()
+    if existing is not None:
+        fault = session.get(Fault, existing.fault_id)
+        assert fault is not None
+        return FilingResult(fault.id, False, existing.id, fault.status, existing.title, key, existing.regression, True)
+
+    seen_at = to_utc(report.started) or utcnow()
+    ended = to_utc(report.ended)
+    device_id, rig_id, firmware_id, vkey = refs
 
     # Which fault is this? First matching signature wins, in the fingerprint's order.
     found: dict[tuple[int, str], int] = {}
