@@ -2,8 +2,9 @@
 
 The difference is taken in colour (the largest per-channel difference of each pixel), so a change
 of hue at equal brightness counts. Pixels that differ by no more than ``noise_threshold`` (0-255)
-are noise; changed areas smaller than ``min_size`` (width, height in frame pixels) are ignored
-(JPEG shimmer, a blinking cursor when the scenario says so). For speed the comparison runs on a
+are noise; a changed area counts when its box is at least ``min_size`` (width, height in frame
+pixels) or it covers as many pixels as such a box (the thin leading and trailing edges of a
+slowly moving object count; JPEG shimmer and single pixels do not). For speed the comparison runs on a
 nearest-neighbour reduction of the frame (``scale``; 1080p is compared at 480x270 by default).
 
 Example::
@@ -101,7 +102,12 @@ class _Comparer:
             return False, None, 0.0
         fraction = changed / binary.size
         n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
-        keep = [i for i in range(1, n) if stats[i, 2] >= self._min_w and stats[i, 3] >= self._min_h]
+        min_area = self._min_w * self._min_h
+        keep = [
+            i
+            for i in range(1, n)
+            if (stats[i, 2] >= self._min_w and stats[i, 3] >= self._min_h) or stats[i, 4] >= min_area
+        ]
         if not keep:
             return False, None, fraction
         x0 = min(int(stats[i, 0]) for i in keep)

@@ -34,6 +34,9 @@ from lab.video.result import CheckResult
 from lab.video.source import FileSource, check_frame, iterate
 
 
+EPS = 1e-6  # frame times are sums of float periods: 42/25 - 17/25 must count as 1.0 s
+
+
 class WaitResult(CheckResult):
     """Result of :func:`wait_until`: ``value`` is what the predicate returned on the deciding frame."""
 
@@ -82,7 +85,7 @@ class _Watch:
             self.frames += 1
             self.last = frame
             yield frame
-            if frame.time - self.start >= self.timeout:
+            if frame.time - self.start >= self.timeout - EPS:
                 return
             if self._wall_limit is not None and time.monotonic() - self._wall0 > self._wall_limit:
                 raise InfraError(
@@ -198,10 +201,10 @@ def wait_until(
         last_value, last_frame = value, frame
         if value:
             if first is None:
-                if watch.start is not None and frame.time - watch.start > timeout_secs:
+                if watch.start is not None and frame.time - watch.start > timeout_secs + EPS:
                     break  # became true too late to be stable within the budget
                 first = (frame, value)
-            if frame.time - first[0].time >= stable_secs:
+            if frame.time - first[0].time >= stable_secs - EPS:
                 return _wait_result(True, first[0], first[1], watch, frame)
         else:
             first = None
@@ -277,7 +280,7 @@ def detect_transition(
             changed, _, _ = comparer.compare(previous, current)
             if changed:
                 still_since = frame
-            elif still_since is not None and frame.time - still_since.time >= stable_secs:
+            elif still_since is not None and frame.time - still_since.time >= stable_secs - EPS:
                 return _transition(True, still_since, press_time, start, watch, comparer.box)
             if still_since is not None and still_since.time - press_time > timeout_secs:
                 break

@@ -1,0 +1,47 @@
+"""`stblab video scan`: the command lab engineers and warranty staff run on recorded clips."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from clips import Clip
+
+STBLAB = [sys.executable, "-c", "from lab.cli import main; main()"]
+
+
+def _run(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([*STBLAB, "video", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_scan_json_reports_intervals(segments_clip: Clip) -> None:
+    done = _run("scan", str(segments_clip.path), "--json", "--freeze-duration", "1")
+    assert done.returncode == 0, done.stderr
+    report = json.loads(done.stdout)
+    assert report["frames"] == 263 and report["fps"] == 25.0 and report["dropped"] == 0
+    black = report["intervals"]["black"]
+    assert black[0] == {"start": 2.0, "end": 3.0, "duration": 1.0}
+    assert {"start": 4.0, "end": 6.0, "duration": 2.0} in report["intervals"]["frozen"]
+    assert set(report["intervals"]) == {"black", "frozen", "motion", "artifacts", "no_picture"}
+
+
+def test_scan_table_and_missing_pictures(ts_pair) -> None:
+    _, damaged, _ = ts_pair
+    done = _run("scan", str(damaged))
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert "1 missing" in lines[0]
+    assert any(line.startswith("no_picture") and "0.840" in line for line in lines), done.stdout
+    assert any(line.startswith("artifacts") and "0.800" in line for line in lines), done.stdout
+    assert any(line.startswith("black") and "none" in line for line in lines)
+
+
+def test_scan_refuses_bad_input_clearly(tmp_path) -> None:
+    done = _run("scan", str(tmp_path / "nope.ts"))
+    assert done.returncode == 2 and "no such file" in done.stderr
+    junk = tmp_path / "junk.ts"
+    junk.write_bytes(b"this is not video" * 100)
+    done = _run("scan", str(junk))
+    assert done.returncode == 2 and "junk.ts" in done.stderr and "Traceback" not in done.stderr
+    assert junk.read_bytes() == b"this is not video" * 100  # input untouched
