@@ -33,7 +33,6 @@ from lab.video.region import MaskLike, Region
 from lab.video.result import CheckResult
 from lab.video.source import FileSource, check_frame, iterate
 
-
 EPS = 1e-6  # frame times are sums of float periods: 42/25 - 17/25 must count as 1.0 s
 
 
