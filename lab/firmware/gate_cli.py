@@ -1,0 +1,57 @@
+"""``stblab firmware gate``: the command-line face of :mod:`lab.firmware.gate`."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from lab.errors import RigFileError
+from lab.firmware.gate import EXIT_REFUSED, EXIT_USAGE, run_gate
+from lab.firmware.image import ImageError
+
+
+def gate(
+    image: Path = typer.Argument(..., help="firmware image to gate"),
+    rigs: Path = typer.Option(..., "--rigs", help="rig file"),
+    select: str | None = typer.Option(None, "--select", help="rig name or selector, e.g. model=STB-4K-X1"),
+    suite: str = typer.Option("smoke", "--suite", help="smoke, full, or pytest arguments"),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="default reports/gate-<UTC timestamp>"),
+    rma_db: str | None = typer.Option(None, "--rma-db", help="RMA database URL or SQLite path"),
+    trusted_key: list[Path] = typer.Option([], "--trusted-key", help="extra vendor public key (repeatable)"),
+    emulate: str = typer.Option("auto", "--emulate", help="auto|always|never: start emulated rigs"),
+    as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+) -> None:
+    """Validate IMAGE, flash the selected rigs, run the suite and say whether the build may ship.
+
+    Exit codes: 0 may ship; 1 new device faults; 2 infra errors or a rig that did not run;
+    3 test errors; 4 bad input; 5 image refused.
+    """
+    echo = (lambda *_: None) if as_json else (lambda msg: typer.echo(msg))
+    try:
+        result = run_gate(
+            image, rigs, select=select, suite=suite, run_dir=run_dir, rma_db=rma_db,
+            extra_keys=list(trusted_key), emulate=emulate, echo=echo,
+        )  # fmt: skip
+    except ImageError as exc:
+        if as_json:
+            print(json.dumps({"refused": True, "reason": exc.reason, "message": str(exc)}))
+        print(f"stblab firmware gate: image refused ({exc.reason}): {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_REFUSED) from None
+    except RigFileError as exc:
+        print(f"stblab firmware gate: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    if as_json:
+        print(json.dumps(json.loads((Path(result.run_dir) / "gate.json").read_text()), indent=2))
+    else:
+        for line in result.lines():
+            typer.echo(line)
+        typer.echo(f"details: {result.run_dir}/gate.json; JUnit {result.run_dir}/<rig>/junit.xml")
+    raise typer.Exit(result.exit_code)
+
+
+def register(app: typer.Typer) -> None:
+    """Add the ``gate`` command to the ``stblab firmware`` group."""
+    app.command("gate")(gate)

@@ -1,0 +1,244 @@
+"""``stblab warranty check``: diagnose a returned device and record a verdict with its evidence.
+
+The flow, for an RMA case (device serial, complaint, received date) and the rig the unit sits on:
+
+1. the case moves to *diagnosing*; the unit on the rig must be the case's device (serial checked);
+2. evidence is collected over SSH (``diag --json``; the console when SSH is down, which is itself
+   noted) and the console (``dmesg``) and stored on the case;
+3. the functional scenarios that match the complaint run on the unit (up to ``runs`` times, stop
+   at the first hit), faults are filed as usual, and, where the lab has one, the same scenarios
+   run on a reference unit of the same model and firmware;
+4. :func:`lab.warranty.rules.decide` gives the verdict, stored with the evidence rows it used, the
+   rule set's version and a justification; the case moves to *diagnosed*.
+
+Example::
+
+    stblab warranty check 7 --rig rma-bench-1 --rigs rigs/warranty.yaml
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from lab.emulated_lab import ensure_emulated
+from lab.errors import DeviceFault, InfraError, TestError
+from lab.rig import Rig, load_rigs
+from lab.warranty.evidence import EvidenceItem, evidence_from_diag, evidence_from_dmesg, indicators_from
+from lab.warranty.rules import Decision, Findings, decide
+
+REPO = Path(__file__).resolve().parents[2]
+
+# complaint words -> scenario files that exercise them (first match wins per group; all groups add up)
+COMPLAINT_SCENARIOS: list[tuple[tuple[str, ...], str]] = [
+    (("black", "no picture", "no image", "no video", "standby", "resume", "wake"), "scenarios/test_standby.py"),
+    (("freez", "frozen", "stuck", "zap", "channel", "picture stops"), "scenarios/test_zapping.py"),
+    (("reboot", "restart", "crash", "turns off", "power cycle"), "scenarios/test_reboot.py"),
+    (("boot", "dead", "does not start", "won't start"), "scenarios/test_boot.py"),
+    (("update", "version", "ssh", "remote access"), "scenarios/test_agree.py"),
+]
+
+
+def scenarios_for(complaint: str) -> list[str]:
+    """Scenario files matching the complaint's words (all of the boot and smoke suite if none match)."""
+    text = complaint.lower()
+    chosen = [path for words, path in COMPLAINT_SCENARIOS if any(w in text for w in words)]
+    return chosen or [path for _, path in COMPLAINT_SCENARIOS]
+
+
+@dataclass
+class RunOutcome:
+    """The scenarios' result on one unit."""
+
+    rig: str
+    runs: int = 0
+    hits: int = 0
+    faults: list[dict[str, Any]] = field(default_factory=list)
+    infra: list[str] = field(default_factory=list)
+
+    @property
+    def reproduced(self) -> bool:
+        return self.hits > 0
+
+
+@dataclass
+class WarrantyResult:
+    """What the check decided for a case."""
+
+    case_id: int
+    decision: Decision
+    evidence_ids: list[int]
+    unit: RunOutcome
+    reference: RunOutcome | None
+    verdict_id: int
+
+
+def run_scenarios(rig_file: Path, rig: str, paths: list[str], run_dir: Path, rma_db: str | None,
+                  runs: int) -> RunOutcome:  # fmt: skip
+    """Run ``paths`` on ``rig`` up to ``runs`` times, stopping at the first device fault."""
+    from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, SessionSummary
+
+    out = RunOutcome(rig=rig)
+    for attempt in range(1, runs + 1):
+        adir = run_dir / rig / f"run{attempt}"
+        adir.mkdir(parents=True, exist_ok=True)
+        cmd = [sys.executable, "-m", "pytest", *[str(REPO / p) for p in paths], "-p", "no:cacheprovider", "-q"]
+        cmd += ["--rigs", str(rig_file), "--rig", rig, "--emulate", "never", "--run-dir", str(adir)]
+        cmd += ["--summary", str(adir / "summary.json"), "--junitxml", str(adir / "junit.xml")]
+        if rma_db:
+            cmd += ["--rma-db", rma_db]
+        with open(adir / "pytest.log", "wb") as log:
+            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        out.runs = attempt
+        path = adir / "summary.json"
+        if not path.exists():
+            out.infra.append(f"pytest exited {code} without a summary (see {adir / 'pytest.log'})")
+            break
+        summary = SessionSummary.read(path)
+        faults = [e for e in summary.entries if e.kind == DEVICE_FAULT]
+        out.infra += [e.reason for e in summary.entries if e.kind == INFRA_ERROR]
+        if faults:
+            out.hits += 1
+            out.faults += [{"test": e.nodeid, "reason": e.reason, "fault_id": e.fault_id} for e in faults]
+            break
+        if out.infra:
+            break
+    return out
+
+
+def find_reference(rigs: dict[str, Rig], unit: Rig) -> Rig | None:
+    """A rig marked with the ``reference`` feature, of the unit's model (not the unit itself)."""
+    for rig in rigs.values():
+        if rig.name != unit.name and rig.model == unit.model and "reference" in rig.features:
+            return rig
+    return None
+
+
+def collect_evidence(stb: Any) -> tuple[list[EvidenceItem], dict[str, Any]]:
+    """Evidence from the unit: ``diag --json`` over SSH (console if SSH fails) and ``dmesg``."""
+    items: list[EvidenceItem] = []
+    stb.to("shell")
+    try:
+        stb.ssh.wait_for_reconnect(timeout=20)
+        diag = stb.diag(via="ssh")
+        source = "ssh: diag --json"
+    except (InfraError, DeviceFault) as exc:
+        stb.drop_ssh()
+        items.append(EvidenceItem("ssh_unavailable", "lab: ssh", str(exc)[:500]))
+        diag = stb.diag(via="console")
+        source = "console: diag --json"
+    items += evidence_from_diag(diag, source)
+    dmesg = stb.run("dmesg", timeout=30)
+    items += evidence_from_dmesg(dmesg.output)
+    return items, diag
+
+
+def check_case(
+    case_id: int,
+    rig_name: str,
+    rig_file: Path,
+    *,
+    reference: str | None = None,
+    rma_db: str | None = None,
+    run_dir: Path | None = None,
+    runs: int = 3,
+    emulate: str = "auto",
+    actor: str = "warranty-check",
+    echo: Any = print,
+) -> WarrantyResult:
+    """Diagnose case ``case_id`` on rig ``rig_name`` and record the verdict (see module docstring)."""
+    from lab.device import Stb
+    from lab.rma import RmaStore
+
+    rigs = load_rigs(rig_file)
+    if rig_name not in rigs:
+        raise TestError(f"no rig named {rig_name!r} in {rig_file} (have: {', '.join(rigs)})")
+    unit = rigs[rig_name]
+    ref = rigs.get(reference) if reference else find_reference(rigs, unit)
+    if reference and ref is None:
+        raise TestError(f"no reference rig named {reference!r} in {rig_file}")
+    store = RmaStore.open(rma_db)
+    case = store.case(case_id)
+    if case is None:
+        raise TestError(f"no RMA case with id {case_id}")
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run = (run_dir or REPO / "reports" / f"warranty-{case_id}-{stamp}").absolute()
+    run.mkdir(parents=True, exist_ok=True)
+    if case["state"] in {"received", "diagnosed"}:
+        store.set_case_state(case_id, "diagnosing", note=f"on rig {rig_name}", actor=actor)
+    echo(f"case {case_id}: device {case['device']}, complaint {case['complaint']!r}; run folder {run}")
+    db = rma_db
+    if db is None and store.url.get_backend_name() == "sqlite" and store.url.database:
+        db = str(Path(store.url.database).absolute())  # the child resolves STBLAB_RMA_URL itself otherwise
+
+    with ensure_emulated(rig_file, [unit] + ([ref] if ref else []), emulate, echo=echo):
+        with Stb(unit, run_dir=run / "diagnose") as stb:
+            serial = stb.serial_number()
+            if serial != case["device"]:
+                raise TestError(f"rig {rig_name} holds device {serial}, not the case's device {case['device']}")
+            items, diag = collect_evidence(stb)
+        unit_fw = str((diag.get("firmware") or {}).get("version", "")) if isinstance(diag.get("firmware"), dict) else ""
+        evidence_ids = [
+            store.add_evidence(case_id, kind=i.kind, source=i.source, value=i.value, actor=actor,
+                               detail={"indicator": i.indicator.__dict__} if i.indicator else None)
+            for i in items
+        ]  # fmt: skip
+        paths = scenarios_for(case["complaint"])
+        echo(f"case {case_id}: running {', '.join(Path(p).name for p in paths)} on {rig_name} (up to {runs} runs)")
+        unit_run = run_scenarios(rig_file, rig_name, paths, run, db, runs)
+        if unit_run.infra:
+            reason = f"scenarios could not run on the unit: {unit_run.infra[0]}"
+            raise InfraError(reason, rig=rig_name, instrument="lab")
+        ref_run: RunOutcome | None = None
+        if ref is not None and unit_run.reproduced:
+            with Stb(ref, run_dir=run / "reference") as rstb:
+                ref_fw = rstb.firmware_version()
+            if unit_fw and ref_fw != unit_fw:
+                echo(f"case {case_id}: reference {ref.name} runs {ref_fw}, unit runs {unit_fw}: not comparable")
+            else:
+                echo(f"case {case_id}: running the same scenarios on reference unit {ref.name}")
+                ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs)
+                if ref_run.infra:
+                    echo(f"case {case_id}: reference unit did not run: {ref_run.infra[0]}")
+                    ref_run = None
+
+    for f in unit_run.faults:
+        fid = f" (fault #{f['fault_id']})" if f["fault_id"] is not None else ""
+        evidence_ids.append(store.add_evidence(case_id, kind="functional_fault", source=f"scenario {f['test']}",
+                                               value=f"{f['reason']}{fid}", actor=actor))  # fmt: skip
+    summary = f"{unit_run.hits} of {unit_run.runs} runs reproduced the complaint on the unit"
+    evidence_ids.append(store.add_evidence(case_id, kind="reproduction", source=f"rig {rig_name}", value=summary,
+                                           actor=actor))  # fmt: skip
+    if ref_run is not None:
+        rsum = f"{ref_run.hits} of {ref_run.runs} runs reproduced it on reference unit {ref_run.rig}"
+        evidence_ids.append(store.add_evidence(case_id, kind="reference_reproduction", source=f"rig {ref_run.rig}",
+                                               value=rsum, actor=actor))  # fmt: skip
+    findings = Findings(
+        reproduced=unit_run.reproduced,
+        reproduced_on_reference=None if ref_run is None else ref_run.reproduced,
+        indicators=indicators_from(items),
+        faults=sorted({f["reason"].splitlines()[0][:120] for f in unit_run.faults}),
+    )
+    decision = decide(findings)
+    verdict_id = store.record_verdict(
+        case_id,
+        decision.verdict.value,
+        rule_set_version=decision.ruleset,
+        justification=f"[{decision.rule}] {decision.justification}",
+        evidence_ids=evidence_ids,
+        actor=actor,
+    )
+    store.set_case_state(case_id, "diagnosed", note=f"verdict {decision.verdict.value}", actor=actor)
+    (run / "verdict.json").write_text(
+        json.dumps({"case": case_id, "verdict": decision.verdict.value, "rule": decision.rule,
+                    "ruleset": decision.ruleset, "justification": decision.justification,
+                    "needs_review": decision.needs_review, "evidence_ids": evidence_ids}, indent=2),
+        encoding="utf-8",
+    )  # fmt: skip
+    store.close()
+    return WarrantyResult(case_id, decision, evidence_ids, unit_run, ref_run, verdict_id)

@@ -1,0 +1,127 @@
+"""``stblab warranty``: receive a returned device, diagnose it, override or act on the verdict.
+
+Example::
+
+    stblab warranty receive --serial SN-SURGE01 --complaint "no picture after standby" --model STB-4K-X1
+    stblab warranty check 1 --rig rma-surge --rigs rigs/warranty.yaml
+    stblab rma case 1                       # the verdict and the evidence behind it
+    stblab warranty override 1 --verdict manufacturing_defect --reason "surge log from a faulty PSU" --actor alice
+    stblab warranty resolve 1 replace
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from pathlib import Path
+
+import typer
+
+from lab.errors import InfraError, RigFileError, TestError
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="Warranty verdicts for returned devices.")
+EXIT_INFRA, EXIT_USAGE = 2, 4
+
+
+def _store(db: str | None):  # noqa: ANN202
+    from lab.rma import RmaStore
+
+    return RmaStore.open(db)
+
+
+@app.command()
+def receive(
+    serial: str = typer.Option(..., "--serial", help="device serial number"),
+    complaint: str = typer.Option(..., "--complaint", help="the customer's complaint, in their words"),
+    received: str | None = typer.Option(None, "--received", help="date received (YYYY-MM-DD; default today)"),
+    model: str | None = typer.Option(None, "--model", help="device model"),
+    db: str | None = typer.Option(None, "--db", "--rma-db", help="RMA database URL or SQLite path"),
+    actor: str = typer.Option("warranty-desk", "--actor", help="who receives it"),
+) -> None:
+    """Open an RMA case for a returned device; prints the case id."""
+    try:
+        day = dt.date.fromisoformat(received) if received else dt.date.today()
+    except ValueError:
+        print(f"stblab warranty receive: --received {received!r} is not a date (YYYY-MM-DD)", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    with _store(db) as store:
+        case_id = store.create_case(serial, complaint, day, model=model, actor=actor)
+    typer.echo(case_id)
+
+
+@app.command()
+def check(
+    case: int = typer.Argument(..., help="RMA case id"),
+    rig: str = typer.Option(..., "--rig", help="the rig the returned unit sits on"),
+    rigs: Path = typer.Option(Path("rigs/warranty.yaml"), "--rigs", help="rig file"),
+    reference: str | None = typer.Option(None, "--reference", help="reference rig (default: a 'reference' rig)"),
+    runs: int = typer.Option(3, "--runs", min=1, max=10, help="scenario runs on the unit, stop at the first hit"),
+    run_dir: Path | None = typer.Option(None, "--run-dir", help="default reports/warranty-<case>-<time>"),
+    db: str | None = typer.Option(None, "--db", "--rma-db", help="RMA database URL or SQLite path"),
+    emulate: str = typer.Option("auto", "--emulate", help="auto|always|never: start emulated rigs"),
+    as_json: bool = typer.Option(False, "--json", help="print the verdict as JSON"),
+) -> None:
+    """Collect evidence, run the matching scenarios (and on a reference unit), record the verdict."""
+    from lab.warranty.check import check_case
+
+    echo = (lambda *_: None) if as_json else typer.echo
+    try:
+        res = check_case(case, rig, rigs, reference=reference, rma_db=db, run_dir=run_dir, runs=runs,
+                         emulate=emulate, echo=echo)  # fmt: skip
+    except (TestError, RigFileError) as exc:
+        print(f"stblab warranty check: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    except InfraError as exc:
+        print(f"stblab warranty check: lab failure, no verdict: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INFRA) from None
+    d = res.decision
+    if as_json:
+        print(json.dumps({"case": case, "verdict": d.verdict.value, "rule": d.rule, "ruleset": d.ruleset,
+                          "justification": d.justification, "needs_review": d.needs_review,
+                          "verdict_id": res.verdict_id, "evidence_ids": res.evidence_ids}, indent=2))  # fmt: skip
+        return
+    typer.echo(f"case {case}: verdict {d.verdict.value.upper().replace('_', ' ')} ({d.ruleset}, {d.rule})")
+    typer.echo(f"  {d.justification}")
+    if d.needs_review:
+        typer.echo("  review recommended before acting on it")
+    typer.echo(f"  evidence rows: {', '.join(map(str, res.evidence_ids))}; `stblab rma case {case}` shows them")
+
+
+@app.command()
+def override(
+    case: int = typer.Argument(..., help="RMA case id"),
+    verdict: str = typer.Option(..., "--verdict", help="user_damage, firmware_defect, manufacturing_defect, ..."),
+    reason: str = typer.Option(..., "--reason", help="why the person overrides the rules"),
+    actor: str = typer.Option(..., "--actor", help="who overrides"),
+    db: str | None = typer.Option(None, "--db", "--rma-db", help="RMA database URL or SQLite path"),
+) -> None:
+    """Override the current verdict with a person's decision (kept with its reason in the audit log)."""
+    if not reason.strip():
+        print("stblab warranty override: --reason must not be empty", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    try:
+        with _store(db) as store:
+            vid = store.override_verdict(case, verdict, reason=reason, actor=actor)
+    except (TestError, ValueError) as exc:
+        print(f"stblab warranty override: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(f"case {case}: verdict {verdict} by {actor} (verdict #{vid} supersedes the previous one)")
+
+
+@app.command()
+def resolve(
+    case: int = typer.Argument(..., help="RMA case id"),
+    action: str = typer.Argument(..., help="repair, replace, refund or closed"),
+    note: str = typer.Option("", "--note", help="a note for the audit log"),
+    actor: str = typer.Option("warranty-desk", "--actor", help="who decides"),
+    db: str | None = typer.Option(None, "--db", "--rma-db", help="RMA database URL or SQLite path"),
+) -> None:
+    """Move a diagnosed case on (repair, replace, refund) or close it."""
+    try:
+        with _store(db) as store:
+            store.set_case_state(case, action, note=note, actor=actor)
+    except (TestError, ValueError) as exc:
+        print(f"stblab warranty resolve: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE) from None
+    typer.echo(f"case {case}: {action}")
