@@ -117,3 +117,12 @@ def info(
 
 
 __all__ = ["app"]
+
+
+def _register_more() -> None:
+    from lab.firmware.gate_cli import register
+
+    register(app)
+
+
+_register_more()
