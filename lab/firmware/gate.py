@@ -44,7 +44,11 @@ from lab.rig import Rig, load_rigs, select_rigs
 EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
 REPO = Path(__file__).resolve().parents[2]
 _FWUPDATE_REFUSED = r"fwupdate: (?:error|refused)[^\r\n]*|fwupdate: [^\r\n]*No such file"
-SUITES = {"smoke": ["scenarios", "-m", "smoke"], "full": ["scenarios"]}
+SUITES = {
+    "smoke": ["scenarios/test_boot.py", "scenarios/test_agree.py", "scenarios/test_zapping.py",
+              "scenarios/test_standby.py"],
+    "full": ["scenarios"],
+}  # fmt: skip
 
 
 @dataclass
@@ -215,7 +219,7 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
 def suite_args(suite: str) -> list[str]:
     """pytest arguments for a suite name (``smoke``, ``full``) or a path/expression."""
     if suite in SUITES:
-        return [str(REPO / a) if a == "scenarios" else a for a in SUITES[suite]]
+        return [str(REPO / a) for a in SUITES[suite]]
     return shlex.split(suite)
 
 
