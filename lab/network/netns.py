@@ -148,6 +148,12 @@ def disable_offloads(ifname: str, namespace: str | None = None) -> None:
             eth.close()
 
 
+def _no_ipv6(ifname: str) -> None:
+    """No IPv6 on the rig's link: the lab is IPv4, and ND/MLD chatter would only add noise."""
+    with contextlib.suppress(OSError):
+        Path(f"/proc/sys/net/ipv6/conf/{ifname}/disable_ipv6").write_text("1")
+
+
 def _names(namespace: str) -> dict[str, str]:
     tag = hashlib.sha1(namespace.encode()).hexdigest()[:6]
     return {"box_peer": f"sl{tag}b", "mid": f"sl{tag}m", "lab": f"sl{tag}l", "bridge": f"sl{tag}k"}
@@ -329,6 +335,9 @@ def create_link(rig_name: str, config: NetworkConfig) -> RigLink:
         _ip("-n", ns, "link", "set", "lo", "up", rig=rig_name)
         _ip("-n", ns, "link", "set", "eth0", "up", rig=rig_name)
         _ip("-n", ns, "route", "add", "default", "via", str(lab.ip), rig=rig_name)
+        for name in (names["box_peer"], names["mid"], names["lab"], names["bridge"]):
+            _no_ipv6(name)
+        _ip("netns", "exec", ns, "sysctl", "-qw", "net.ipv6.conf.eth0.disable_ipv6=1", check=False)
         for name in (names["box_peer"], names["mid"], names["lab"]):
             disable_offloads(name)
         disable_offloads("eth0", ns)
@@ -341,10 +350,41 @@ def create_link(rig_name: str, config: NetworkConfig) -> RigLink:
     return link
 
 
-def open_link(rig: Rig | str, config: NetworkConfig | None = None) -> RigLink:
+def attach_link(rig: Rig | str, config: NetworkConfig | None = None) -> RigLink | None:
+    """The rig's link as someone else built it (the emulator, an earlier ``stblab net up``), or None.
+
+    An attached link is not removed by :meth:`RigLink.down`: its owner removes it.
+    """
+    name = rig.name if isinstance(rig, Rig) else rig
+    cfg = config or (rig.network if isinstance(rig, Rig) else None) or NetworkConfig()
+    if not cfg.namespace or not cfg.box_address or not cfg.lab_address or not netns_available():
+        return None
+    names = _names(cfg.namespace)
+    if cfg.namespace not in namespaces() or not all(link_exists(names[k]) for k in ("box_peer", "mid", "lab")):
+        return None
+    box = ipaddress.ip_interface(cfg.box_address)
+    lab = ipaddress.ip_interface(cfg.lab_address)
+    return RigLink(
+        name,
+        cfg.namespace,
+        str(box.ip),
+        str(lab.ip),
+        box.network.prefixlen,
+        "eth0",
+        names["box_peer"],
+        names["mid"],
+        names["lab"],
+        names["bridge"] if link_exists(names["bridge"]) else None,
+        cfg,
+        False,
+    )
+
+
+def open_link(rig: Rig | str, config: NetworkConfig | None = None, *, reuse: bool = True) -> RigLink:
     """The rig's link: a namespace when we can, else loopback-only (with a clear warning).
 
-    ``rig`` is a :class:`lab.rig.Rig` or a rig name plus ``config``.
+    ``rig`` is a :class:`lab.rig.Rig` or a rig name plus ``config``. With ``reuse`` (default) a link
+    that a live owner already built (e.g. the emulator) is attached to instead of rebuilt.
     """
     name = rig.name if isinstance(rig, Rig) else rig
     cfg = config or (rig.network if isinstance(rig, Rig) else None) or NetworkConfig()
@@ -354,6 +394,10 @@ def open_link(rig: Rig | str, config: NetworkConfig | None = None) -> RigLink:
         log.warning("rig %s: %s", name, NO_NETNS_REASON)
         return loopback_link(name, cfg)
     cleanup_stale()
+    if reuse:
+        existing = attach_link(name, cfg)
+        if existing is not None:
+            return existing
     return create_link(name, cfg)
 
 
@@ -364,6 +408,7 @@ def netns_exec(namespace: str | None, argv: list[str]) -> list[str]:
 
 __all__ = [
     "NO_NETNS_REASON",
+    "attach_link",
     "PREFIX",
     "RigLink",
     "cleanup_stale",

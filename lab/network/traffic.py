@@ -253,7 +253,7 @@ class TrafficGenerator:
 
     def igmp_frames(self, groups: Sequence[str], *, leave: bool = True) -> list[bytes]:
         """IGMPv2 membership reports (and leaves to 224.0.0.2) for ``groups``, as a storm repeats them."""
-        from scapy.contrib.igmp import IGMP
+        from scapy.layers.igmp import IGMP
         from scapy.layers.inet import IP
         from scapy.layers.l2 import Ether
 

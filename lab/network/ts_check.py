@@ -129,7 +129,7 @@ class TsChecker:
         self._last_pat: float | None = None
         self._last_pmt: dict[int, float] = {}
         self._pcr_pid: int | None = None
-        self._last_pcr: tuple[int, int] | None = None  # (pcr, byte position)
+        self._last_pcr: tuple[int, int, float] | None = None  # (pcr, byte position, clock)
         self._pid_checked_at = 0.0
 
     # -- input ---------------------------------------------------------------------------------
@@ -263,23 +263,27 @@ class TsChecker:
     def _pcr(self, info: ts.TsPacket, pid: int) -> None:
         pcr = info.pcr
         assert pcr is not None
-        if self._last_pcr is not None and not info.discontinuity:
-            last, last_pos = self._last_pcr
-            delta = (pcr - last) / ts.PCR_HZ
-            if delta < 0 or delta > PCR_JUMP_S:
-                self._event("pcr_discontinuity_error", pid, f"PCR jumped {delta * 1000:.1f} ms")
-            else:
-                ms = delta * 1000
-                self.r.pcr_interval_max_ms = max(self.r.pcr_interval_max_ms or 0.0, ms)
-                if delta > PCR_MAX_S:
-                    self._event("pcr_repetition_error", pid, f"PCR interval {ms:.1f} ms")
-                if self.bitrate:
+        now = self._clock()
+        if self._last_pcr is not None:
+            last, last_pos, last_time = self._last_pcr
+            # 2.3a: the time between two PCRs (stream clock: byte position or arrival)
+            gap = now - last_time
+            self.r.pcr_interval_max_ms = max(self.r.pcr_interval_max_ms or 0.0, gap * 1000)
+            if gap > PCR_MAX_S:
+                self._event("pcr_repetition_error", pid, f"PCR interval {gap * 1000:.1f} ms")
+            if not info.discontinuity:
+                # 2.3b: the PCR values themselves jump beyond 100 ms or go backwards
+                delta = (pcr - last) / ts.PCR_HZ
+                if delta < 0 or delta > PCR_JUMP_S:
+                    self._event("pcr_discontinuity_error", pid, f"PCR jumped {delta * 1000:.1f} ms")
+                elif self.bitrate:
+                    # 2.4: constant bitrate: the PCR must sit on the byte-position line within 500 ns
                     expected = (self._pos - last_pos) * 8 / self.bitrate * ts.PCR_HZ
                     off_ns = (pcr - last - expected) / ts.PCR_HZ * 1e9
                     self.r.pcr_accuracy_max_ns = max(self.r.pcr_accuracy_max_ns or 0.0, abs(off_ns))
                     if abs(off_ns) > PCR_ACCURACY_NS:
                         self._event("pcr_accuracy_error", pid, f"PCR off by {off_ns:.0f} ns")
-        self._last_pcr = (pcr, self._pos)
+        self._last_pcr = (pcr, self._pos, now)
 
     def _periodic(self, now: float) -> None:
         self._pid_checked_at = now

@@ -3,7 +3,8 @@
 The same engine drives the userspace bridge and the accuracy benchmark, so what a profile means
 is defined once. Order per packet, as netem does it: outage -> loss (random, then Gilbert-Elliott)
 -> duplicate -> corrupt -> reorder (sent now) or delay +/- jitter -> rate (serialised on a link of
-``rate`` kbit/s with a queue of ``queue`` packets, tail drop).
+``rate`` kbit/s with a queue of ``queue`` packets, tail drop). Random draws come from one seeded
+RNG per flow, so a seed replays the same losses on a stream whatever else shares the link.
 
 Example::
 
@@ -34,8 +35,12 @@ class Impairment:
     counters: Counter[str] = field(default_factory=Counter)
 
     def __post_init__(self) -> None:
+        # one RNG (and Gilbert-Elliott state) per flow: background chatter (ARP, IGMP) on the link
+        # does not shift the draws of the stream under test, so a seed replays the same losses
+        self._rngs: dict[bytes, random.Random] = {}
+        self._bad_by_flow: dict[bytes, bool] = {}
         self.rng = random.Random(f"{self.profile.seed}:{self.seed_salt}")
-        self._bad = False  # Gilbert-Elliott state
+        self._bad = False
         self._link_free = 0.0
         self._in_queue: list[float] = []  # departure times of packets still queued (rate only)
         p = self.profile
@@ -47,11 +52,24 @@ class Impairment:
         self._jitter = p.jitter / 1000.0
         self._rate = p.rate * 1000.0 if p.rate else None  # bit/s
         self._outages = [(o.start, o.start + o.duration) for o in p.outages]
+        self._key = b""
 
     def in_outage(self, now: float) -> bool:
         """True while one of the profile's outage windows is open."""
         t = now - self.start
         return any(a <= t < b for a, b in self._outages)
+
+    def _flow(self, data: bytes) -> None:
+        """Select the RNG and burst state of the frame's flow: EtherType, and for IPv4 the protocol,
+        destination address and port (the source port of a sender is often ephemeral)."""
+        key = data[12:14] + data[23:24] + data[30:34] + data[36:38] if data[12:14] == b"\x08\x00" else data[12:14]
+        rng = self._rngs.get(key)
+        if rng is None:
+            rng = self._rngs[key] = random.Random(f"{self.profile.seed}:{self.seed_salt}:{key.hex()}")
+        self._bad_by_flow[self._key] = self._bad
+        self._key = key
+        self.rng = rng
+        self._bad = self._bad_by_flow.get(key, False)
 
     def _lost(self) -> bool:
         rng = self.rng
@@ -77,6 +95,7 @@ class Impairment:
         if self._outages and self.in_outage(now):
             c["dropped_outage"] += 1
             return []
+        self._flow(data)
         if self._lost():
             c["dropped_loss"] += 1
             return []

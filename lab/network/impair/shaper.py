@@ -75,12 +75,12 @@ class Shaper:
             if self.backend == "netem":
                 self._netem = NetemBackend(self.link)
                 self._netem.apply(p)
+                self.applied_at = time.monotonic()
             else:
                 self.link.bridge_down()
                 try:
-                    self._bridge = UserspaceBridge(
-                        str(self.link.box_peer), str(self.link.mid_if), p, start=self.applied_at
-                    ).start()
+                    self._bridge = UserspaceBridge(str(self.link.box_peer), str(self.link.mid_if), p).start()
+                    self.applied_at = self._bridge.start_time
                 except OSError as exc:
                     self.link.bridge_up()
                     raise InfraError(

@@ -53,10 +53,12 @@ class UserspaceBridge:
     """
 
     def __init__(self, box_if: str, lab_if: str, profile: Profile, *, start: float | None = None) -> None:
+        """``start``: monotonic time the profile's clock (outage windows) starts; None = when the
+        bridge is ready."""
         self.box_if = box_if
         self.lab_if = lab_if
         self.profile = profile
-        self.start_time = time.monotonic() if start is None else start
+        self.start_time = 0.0 if start is None else start
         self._proc: subprocess.Popen[str] | None = None
         self._last: dict[str, Any] = {}
         self._lock = threading.Lock()
@@ -70,7 +72,9 @@ class UserspaceBridge:
         self._proc.stdin.write(json.dumps(self.profile.model_dump(mode="json")) + "\n")
         self._proc.stdin.flush()
         line = self._readline(timeout)
-        if line.strip() != "ready":
+        if line.startswith("ready "):
+            self.start_time = float(line.split()[1])  # the profile's clock starts when frames flow
+        else:
             err = self._proc.stderr.read() if self._proc.stderr and self._proc.poll() is not None else ""
             self.stop()
             raise OSError(f"userspace bridge failed to start: {(line or err).strip()[-500:]}")
@@ -135,7 +139,10 @@ def _bridge_main(box_if: str, lab_if: str, start: float) -> int:
     except Exception as exc:  # report why, the parent raises it
         print(f"{type(exc).__name__}: {exc}", flush=True)
         return 1
-    print("ready", flush=True)
+    if start <= 0:
+        start = time.monotonic()
+        down.start = up.start = start
+    print(f"ready {start!r}", flush=True)
     send_errors = 0
     heap: list[tuple[float, int, socket.socket, bytes]] = []
     seq = itertools.count()
