@@ -4,7 +4,8 @@ Speaks the iTach TCP API (port 4998 on real units; commands and replies end in `
 
 * ``sendir,M:C,ID,FREQ,REPEAT,OFFSET,ON1,OFF1,...`` -- timings in carrier periods at FREQ Hz.
   The sequence is sent once, then ``REPEAT - 1`` more times from the (1-based, odd) OFFSET, in
-  real time; then ``completeir,M:C,ID``. A sendir with the same ID on the same connection while
+  real time; then ``completeir,M:C,ID``. Global Caché compressed IR (repeated on/off pairs
+  written as the letters A..O) is accepted too. A sendir with the same ID on the same connection while
   it is still sending extends it (how a held key is sent); anything else on a busy connector
   gets ``busyIR,M:C,ID``.
 * ``stopir,M:C`` -> ``stopir,M:C`` (a repeating send stops at the next frame boundary; the send
@@ -63,8 +64,11 @@ ERR_UNEVEN = 10
 ERR_BUFFER_FULL = 15
 ERR_SYNTAX = 17
 ERR_PAIR_LIMIT = 20
+ERR_SYMBOL_BOUNDARY = 21
+ERR_SYMBOL_UNDEFINED = 22
 
 _ADDR = re.compile(r"^(\d+):(\d+)$")
+_TOKEN = re.compile(r"\d+|[A-Z]|.", re.S)
 
 
 class ItachError(ValueError):
@@ -126,6 +130,42 @@ def _int(text: str, address: str, code: int, lo: int, hi: int) -> int:
     return v
 
 
+def _periods(items: list[str], address: str) -> list[int]:
+    """On/off counts from the sendir fields, expanding Global Caché compressed IR.
+
+    In compressed form the first 15 distinct on/off pairs are named A..O in order of first
+    appearance, and a later pair may be written as its letter, with or without a comma:
+    ``96,24,48,24,24,24,48,24BCB`` sends the pairs (96,24) (48,24) (24,24) (48,24) (48,24)
+    (24,24) (48,24) -- A = (96,24), B = (48,24), C = (24,24).
+    """
+    periods: list[int] = []
+    table: list[tuple[int, int]] = []
+    for item in items:
+        text = item.strip()
+        if not text:
+            raise ItachError(address, ERR_PULSE_DATA)
+        for token in _TOKEN.findall(text):
+            if token.isdigit():
+                value = int(token)
+                if not 1 <= value <= 65535:
+                    raise ItachError(address, ERR_PULSE_DATA)
+                periods.append(value)
+                if len(periods) % 2 == 0:
+                    pair = (periods[-2], periods[-1])
+                    if pair not in table and len(table) < 15:
+                        table.append(pair)
+            elif token.isalpha() and token.isupper():
+                if len(periods) % 2:
+                    raise ItachError(address, ERR_SYMBOL_BOUNDARY)
+                index = ord(token) - ord("A")
+                if index >= len(table):
+                    raise ItachError(address, ERR_SYMBOL_UNDEFINED)
+                periods.extend(table[index])
+            else:
+                raise ItachError(address, ERR_PULSE_DATA)
+    return periods
+
+
 def parse_sendir(line: str) -> SendIr:
     """Parse and validate a ``sendir`` line as the iTach does; raises :class:`ItachError`.
 
@@ -144,12 +184,7 @@ def parse_sendir(line: str) -> SendIr:
     raw = parts[6:]
     if not raw or raw == [""]:
         raise ItachError(address, ERR_PULSE_COUNT)
-    periods: list[int] = []
-    for item in raw:
-        t = item.strip()
-        if not t.isdigit() or not 1 <= int(t) <= 65635:
-            raise ItachError(address, ERR_PULSE_DATA)
-        periods.append(int(t))
+    periods = _periods(raw, address)
     if len(periods) % 2:
         raise ItachError(address, ERR_UNEVEN)
     if len(periods) // 2 > MAX_PAIRS:

@@ -186,6 +186,34 @@ def test_itach_other_connectors_do_not_reach_the_box(rc1: Remote, keys: Keys, tc
     assert keys.keys == []
 
 
+def compress(periods: list[int]) -> str:
+    """Global Caché compressed IR: a pair seen before (one of the first 15) becomes its letter."""
+    table: list[tuple[int, int]] = []
+    out: list[str] = []
+    for i in range(0, len(periods), 2):
+        pair = (periods[i], periods[i + 1])
+        if pair in table:
+            out.append(chr(ord("A") + table.index(pair)))
+        else:
+            if len(table) < 15:
+                table.append(pair)
+            out.append(f",{pair[0]},{pair[1]}")
+    return "".join(out).lstrip(",")
+
+
+def test_itach_compressed_ir_is_expanded(rc1: Remote, keys: Keys, tcp_itach: Line) -> None:
+    periods = [max(1, round(t * 38000 / 1e6)) for t in rc1.encode("KEY_GREEN", trailing_gap=True)]
+    body = compress(periods)
+    assert len(body) < len(",".join(map(str, periods))) / 2  # really compressed (NEC bits repeat)
+    tcp_itach.send(f"sendir,1:1,12,38000,1,1,{body}")
+    assert tcp_itach.read() == "completeir,1:1,12"
+    assert keys.wait_for(1) == ["KEY_GREEN"]
+    tcp_itach.send("sendir,1:1,13,38000,1,1,342,171,21,21C")
+    assert tcp_itach.read() == "ERR_1:1,022"  # C names no pair yet
+    tcp_itach.send("sendir,1:1,14,38000,1,1,342,171,21A")
+    assert tcp_itach.read() == "ERR_1:1,021"  # a symbol in the middle of a pair
+
+
 def test_itach_device_queries(tcp_itach: Line) -> None:
     tcp_itach.send("getdevices")
     assert [tcp_itach.read() for _ in range(3)] == ["device,0,0 ETHERNET", "device,1,3 IR", "endlistdevices"]
