@@ -423,28 +423,37 @@ class Capture:
             return None
         return self._frame(entry)
 
-    def _take_after(self, cursor: int) -> tuple[RingEntry | None, int]:
-        """The next entry after ``cursor`` for a consumer, skipping what is older than max_lag."""
+    def _take_after(self, cursor: int, active: bool, live: bool = True) -> tuple[RingEntry | None, int]:
+        """The next entry after ``cursor`` for a consumer, skipping what is older than max_lag.
+
+        Frames skipped count as consumer drops for an ``active`` consumer (an iterator in use);
+        a caller coming back after a pause just gets a live frame.
+        """
         newer = self.ring.after(cursor)
-        if self.kind != "file":
-            # frames that were already stale when the consumer came asking are not "next" frames
-            stale = time.monotonic() - self.max_lag
-            newer = [e for e in newer if e.time >= stale]
-        if not newer:
-            return None, 0
         skipped = 0
+        if not live:  # replaying the ring from a point in the past: every frame, in order
+            return (newer[0] if newer else None), 0
+        if self.kind != "file":
+            # frames already stale when the consumer comes asking are not "next" frames
+            stale = time.monotonic() - self.max_lag
+            fresh = [e for e in newer if e.time >= stale]
+            if active:
+                skipped += len(newer) - len(fresh)
+            newer = fresh
+        if not newer:
+            return None, skipped
         limit = newer[-1].time - self.max_lag
         while len(newer) > 1 and newer[0].time < limit:
             newer.pop(0)
             skipped += 1
         return newer[0], skipped
 
-    def _wait_entry(self, cursor: int, deadline: float | None) -> RingEntry | None:
+    def _wait_entry(self, cursor: int, deadline: float | None, *, active: bool, live: bool = True) -> RingEntry | None:
         """Block until an entry after ``cursor`` exists; None at the deadline or the end of a file."""
         self._ensure_started()
         with self._cond:
             while True:
-                entry, skipped = self._take_after(cursor)
+                entry, skipped = self._take_after(cursor, active, live)
                 if entry is not None:
                     self.consumer_dropped += skipped
                     return entry
@@ -462,7 +471,7 @@ class Capture:
         Raises :class:`CaptureTimeout` when none comes (no signal) and InfraError when the
         capture instrument is lost.
         """
-        entry = self._wait_entry(self._cursor, time.monotonic() + timeout)
+        entry = self._wait_entry(self._cursor, time.monotonic() + timeout, active=False)
         if entry is None:
             self._raise_if_lost()
             state = "the file ended" if self.ended else f"signal: {self.signal}"
@@ -481,12 +490,14 @@ class Capture:
         deadline = None if timeout is None else time.monotonic() + timeout
         newest = self.ring.newest()
         cursor = newest.seq if newest is not None else -1
+        replay_to = -1  # frames up to this seq are replayed from the ring without skipping
         if since is not None:
             kept = [e for e in self.ring.entries() if e.time >= since]
             if kept:
                 cursor = kept[0].seq - 1
+                replay_to = kept[-1].seq
         while True:
-            entry = self._wait_entry(cursor, deadline)
+            entry = self._wait_entry(cursor, deadline, active=True, live=cursor >= replay_to)
             if entry is None:
                 return
             cursor = entry.seq
