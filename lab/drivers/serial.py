@@ -757,12 +757,16 @@ class SerialConsole:
                 raise self._infra(f"console login as {user!r} refused: {m.text!r} (check the rig's login settings)")
 
     @step(INSTRUMENT)
-    def run(self, cmd: str, timeout: float = 30.0, *, check_death: bool = True) -> CommandResult:
+    def run(
+        self, cmd: str, timeout: float = 30.0, *, check_death: bool = True, strip_kernel: bool | None = None
+    ) -> CommandResult:
         """Run a shell command on the console; output (kernel lines removed) and exit code.
 
         The command is framed by unique markers (``echo B; cmd; echo E$?``) so its echo, the
         prompt and kernel messages printed meanwhile don't end up in the output. A command that
         does not finish in time is interrupted (Ctrl-C) and raises :class:`ExpectTimeout`.
+        ``strip_kernel`` (default: yes, except for ``dmesg``, whose output *is* kernel lines)
+        controls the removal of ``[ 12.345] ...`` lines.
 
         Example::
 
@@ -794,7 +798,10 @@ class SerialConsole:
                 timeout=timeout,
             ) from None
         assert m is not None
-        return CommandResult(cmd, clean_output(m.before), int(m.group(1)), time.monotonic() - t0)
+        if strip_kernel is None:
+            strip_kernel = body.split()[0] not in ("dmesg", "journalctl")
+        output = clean_output(m.before) if strip_kernel else m.before.replace("\r\n", "\n").replace("\r", "")
+        return CommandResult(cmd, output, int(m.group(1)), time.monotonic() - t0)
 
     @step(INSTRUMENT)
     def interrupt_bootloader(self, timeout: float = 30.0, *, key: str | bytes = "\r") -> None:

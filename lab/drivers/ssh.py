@@ -277,13 +277,29 @@ class SshClient:
         return self._transport
 
     @step(INSTRUMENT)
-    def wait_for_reconnect(self, timeout: float = 60.0, *, attempt_timeout: float = 5.0) -> SshClient:
+    def wait_for_reconnect(
+        self, timeout: float = 60.0, *, attempt_timeout: float = 5.0, wait_drop: bool = False
+    ) -> SshClient:
         """After a reboot: drop the old connection and retry until the box answers again (bounded).
 
-        A host key mismatch is raised at once (waiting will not fix it).
+        ``wait_drop=True`` first waits (within ``timeout``) for the box to drop the current
+        connection, for callers that ask for a reboot and must not reconnect to the box before it
+        went down. A host key mismatch is raised at once (waiting will not fix it).
+
+        Example::
+
+            ssh.run("reboot")   # may also raise InfraError when the box drops the session first
+            ssh.wait_for_reconnect(timeout=90, wait_drop=True)
         """
-        self._drop()
         deadline = time.monotonic() + timeout
+        if wait_drop and self._transport is not None:
+            while self._transport.is_active():
+                if time.monotonic() >= deadline:
+                    raise self._infra(f"the box kept the connection for {timeout:.0f} s (did it reboot?)")
+                with contextlib.suppress(Exception):
+                    self._transport.send_ignore()  # makes a dead peer show up as a closed transport
+                time.sleep(0.1)
+        self._drop()
         delay = 0.2
         last = ""
         while True:
@@ -306,10 +322,19 @@ class SshClient:
         transport = self._live()
         try:
             chan = transport.open_session(timeout=timeout)
-            chan.exec_command(cmd)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._drop()
             raise self._infra(f"cannot start a command: {exc or type(exc).__name__}") from None
+        try:
+            chan.exec_command(cmd)
+        except (paramiko.SSHException, OSError, EOFError) as exc:
+            # A fast server may finish the command and close the channel before paramiko has seen
+            # the exec reply; the output and exit status have arrived all the same.
+            if not (chan.closed and chan.exit_status_ready()):
+                chan.close()
+                if not transport.is_active():
+                    self._drop()
+                raise self._infra(f"cannot start a command: {exc or type(exc).__name__}") from None
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
@@ -339,7 +364,12 @@ class SshClient:
                     self._drop()
                     raise self._infra(f"connection lost while `{cmd}` ran")
                 select.select([chan], [], [], min(left, 0.2))
-            return bytes(out), bytes(err), chan.recv_exit_status()
+            code = chan.recv_exit_status()
+            if code == -1:  # paramiko's value when the channel closed without an exit-status message
+                if not transport.is_active():
+                    self._drop()
+                raise self._infra(f"`{cmd}`: session closed without an exit status (box rebooting? sshd died?)")
+            return bytes(out), bytes(err), code
         finally:
             chan.close()
 

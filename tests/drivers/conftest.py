@@ -403,3 +403,24 @@ def ssh_peer(tmp_path: Path) -> Iterator[SshPeer]:
     peer = SshPeer(tmp_path)
     yield peer
     peer.stop()
+
+
+# -- the emulated STB (lab.emulator.testing) ------------------------------------------------------
+
+FAST_BOOT = {"bootdelay": 1, "countdown_step": 0.5, "kernel_seconds": 0.4, "init_seconds": 0.2, "kmsg_interval": 0}
+
+
+@pytest.fixture(scope="session")
+def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
+    """One emulated lab per session (per xdist worker): ``stb-a`` (good firmware), ``stb-x`` (boot panics)."""
+    import yaml
+
+    from lab.emulator.testing import EmulatedLab, rig_entry
+
+    directory = tmp_path_factory.mktemp("emu")
+    good = rig_entry(directory, "stb-a", boot=FAST_BOOT)
+    bad = rig_entry(directory, "stb-x", firmware="2.9.0", defects={"2.9.0": [{"kind": "boot_fail"}]}, boot=FAST_BOOT)
+    rig_file = directory / "rigs.yaml"
+    rig_file.write_text(yaml.safe_dump({"rigs": [good, bad]}, sort_keys=False))
+    with EmulatedLab(rig_file) as lab:
+        yield lab
