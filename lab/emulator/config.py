@@ -139,6 +139,9 @@ class EmulateSettings(_Strict):
     trusted_keys: list[Path] = []
     hardware_history: HardwareHistory = HardwareHistory()
     defects: dict[str, list[Defect]] = {}
+    # Faults of this unit's hardware (a damaged HDMI transmitter, a failing board): active on every
+    # firmware version, unlike the catalogue above. Returned units in warranty rigs use these.
+    hardware_faults: list[Defect] = []
     console_password_env: str | None = None
     resolution: tuple[int, int] | None = None
     fps: float | None = Field(None, gt=0, le=60)
@@ -168,9 +171,10 @@ class EmulateSettings(_Strict):
         return v
 
     def defects_for(self, version: str) -> list[Any]:
-        """Defects of firmware ``version`` (compared as versions: '2.1' equals '2.1.0' only if written so)."""
+        """Defects active on firmware ``version``: its catalogue entries plus the unit's hardware faults."""
         fv = FirmwareVersion(version)
-        return [d for key, items in self.defects.items() if FirmwareVersion(key) == fv for d in items]
+        catalogue = [d for key, items in self.defects.items() if FirmwareVersion(key) == fv for d in items]
+        return catalogue + list(self.hardware_faults)
 
     def password(self) -> str | None:
         """The console password, from the environment variable the rig names (never inline)."""
