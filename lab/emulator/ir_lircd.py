@@ -404,7 +404,7 @@ class _LircdHandler(socketserver.StreamRequestHandler):
                 if not line.strip():
                     continue
                 try:
-                    answer = lircd.handle_command(line)
+                    answer = lircd.handle_command(line, client=self.connection)
                 except Exception:  # never let a command take the socket down
                     log.exception("lircd: command %r failed", line)
                     answer = lircd.reply(line, False, ["internal error"])
@@ -466,7 +466,7 @@ class LircdServer:
         self._stopping = threading.Event()
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
-        self._repeating: tuple[str, str, _Segment] | None = None
+        self._repeating: tuple[str, str, _Segment, object] | None = None
 
     @classmethod
     def from_url(cls, url: str, remotes: RemotesArg, on_key: KeyCallback | None = None, **kw: Any) -> LircdServer:
@@ -556,6 +556,13 @@ class LircdServer:
         finally:
             with self._lock:
                 self._conns.discard(conn)
+                rep = self._repeating
+                owned = rep is not None and rep[3] is conn
+                if owned:
+                    self._repeating = None
+            if owned and rep is not None and self.emitter is not None:
+                # As lircd does: a client that goes away does not leave a key held down.
+                self.emitter.stop(tag=rep[2].tag)
 
     # -- protocol ---------------------------------------------------------------------------
     @staticmethod
@@ -576,8 +583,8 @@ class LircdServer:
                 return r
         return None
 
-    def handle_command(self, line: str) -> str:
-        """Answer one command line (without its newline); used by the socket handler."""
+    def handle_command(self, line: str, client: object = None) -> str:
+        """Answer one command line (without its newline); ``client`` owns a SEND_START it makes."""
         words = line.split()
         directive = words[0].upper() if words else ""
         args = words[1:]
@@ -586,7 +593,7 @@ class LircdServer:
         if directive == "LIST":
             return self._list(line, args)
         if directive in ("SEND_ONCE", "SEND_START", "SEND_STOP"):
-            return self._send(line, directive, args)
+            return self._send(line, directive, args, client)
         if directive == "SET_TRANSMITTERS":
             if not args or not all(a.isdigit() and 1 <= int(a) <= 32 for a in args):
                 return self.reply(line, False, ["invalid argument"])
@@ -610,7 +617,7 @@ class LircdServer:
             rows.append(f"{codes[0]:016x} {key}")
         return self.reply(line, True, rows)
 
-    def _send(self, line: str, directive: str, args: list[str]) -> str:
+    def _send(self, line: str, directive: str, args: list[str], client: object = None) -> str:
         if len(args) < 2 or len(args) > 3 or (len(args) == 3 and directive != "SEND_ONCE"):
             return self.reply(line, False, ["bad send packet"])
         remote = self._remote(args[0])
@@ -653,7 +660,7 @@ class LircdServer:
         seg = emitter.play(frames, tag=tag)
         if directive == "SEND_START":
             with self._lock:
-                self._repeating = (remote.name, key, seg)
+                self._repeating = (remote.name, key, seg, client)
             return self.reply(line, True)
         # lircd answers SEND_ONCE once the signal has gone out.
         seg.finished.wait()

@@ -363,6 +363,19 @@ def test_lircd_send_start_stop_is_a_held_key(keys: Keys, lircd: LircdServer, tcp
     assert keys.wait_for(n + 1)[-1] == "KEY_OK"
 
 
+def test_lircd_client_gone_releases_a_held_key(keys: Keys, lircd: LircdServer) -> None:
+    """A test that dies while holding a key must not leave the box seeing it held for a minute."""
+    with socket.create_connection(("127.0.0.1", lircd.port)) as s:
+        assert Line(s, b"\n").lircd("SEND_START STBLAB_RC1 KEY_VOLUMEDOWN")[2] == "SUCCESS"
+        keys.wait_for(1)
+    time.sleep(0.3)
+    n = len(keys.keys)
+    time.sleep(0.5)
+    assert len(keys.keys) == n and n >= 1
+    with socket.create_connection(("127.0.0.1", lircd.port)) as s:
+        assert Line(s, b"\n").lircd("SEND_ONCE STBLAB_RC1 KEY_OK")[2] == "SUCCESS"  # not busy any more
+
+
 def test_lircd_count_sends_repeat_frames_of_one_press(keys: Keys, lircd: LircdServer, tcp_lircd: Line) -> None:
     assert tcp_lircd.lircd("SEND_ONCE STBLAB_RC1 KEY_2 2")[2] == "SUCCESS"
     assert keys.keys == ["KEY_2"]  # two repeat frames (~220 ms) stay under the repeat delay
