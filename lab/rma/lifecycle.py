@@ -18,6 +18,7 @@ from lab.errors import TestError
 from lab.firmware.version import FirmwareVersion, version_key
 from lab.rma.audit import append_audit
 from lab.rma.models import Fault, Reproduction, utcnow
+from lab.rma.report import check_version
 from lab.rma.reproduction import ReproductionPolicy
 
 STATUSES = ("open", "fixed", "invalid", "duplicate")
@@ -33,6 +34,7 @@ def _get(session: Session, fault_id: int) -> Fault:
 def mark_fixed(session: Session, fault_id: int, version: str, *, actor: str, note: str = "") -> Fault:
     """The fault is fixed in firmware ``version``: seen again at or after it, it reopens as a regression."""
     try:
+        version = check_version(version)
         FirmwareVersion(version)
     except ValueError as exc:
         raise TestError(str(exc)) from None

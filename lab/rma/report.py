@@ -26,6 +26,16 @@ from typing import Any
 from lab.rma.fingerprint import CheckDescriptor
 
 _SECRET = re.compile(r"pass(word|phrase)?|secret|token|(^|_)key$|private|credential", re.I)
+_VERSION = re.compile(r"^[vVrR]?\d[\w.+~-]*$")
+
+
+def check_version(text: str) -> str:
+    """``text`` if it reads as a firmware version (``2.1.0``, ``R2.1.0.45``, ``2.1.0-rc1``), else ValueError."""
+    if not isinstance(text, str) or not _VERSION.match(text.strip()):
+        raise ValueError(f"not a firmware version: {text!r} (expected e.g. 2.1.0, 2.1.0-rc1, R2.1.0.45)")
+    return text.strip()
+
+
 FILEABLE_OUTCOMES = {"failed", "device_fault", "device-fault", "fault"}
 
 
@@ -90,6 +100,8 @@ class FaultReport:
                 f"outcome {self.outcome!r} is not a device fault: only device faults are filed "
                 "(infra errors and test errors never are)"
             )
+        if self.firmware_version is not None:
+            self.firmware_version = check_version(self.firmware_version)
         if self.occurrence_key is not None and not 0 < len(self.occurrence_key) <= 128:
             raise ValueError("occurrence_key must be 1..128 characters")
 

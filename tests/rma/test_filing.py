@@ -160,6 +160,8 @@ def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaS
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))
     with pytest.raises(TestError, match="device_serial"):
         store.file(make_report("i2", serial=""))
+    with pytest.raises(TestError, match="not a firmware version"):
+        store.file(make_report("i3", firmware="latest; DROP TABLE"))
     assert count(store, Occurrence) == 0
 
 
