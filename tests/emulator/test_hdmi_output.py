@@ -346,3 +346,32 @@ def test_iptv_live_frame_hook_replaces_the_synthetic_picture() -> None:
     decoded[:] = (200, 0, 0)
     frozen = r.render(state.replace(frozen=True), time.monotonic())
     assert np.abs(frozen[200, 320].astype(int) - (10, 200, 30)).max() <= 2
+
+
+def test_port_in_use_and_stop_with_clients_attached(box: Box) -> None:
+    server = HdmiServer("127.0.0.1", 0, box.get, W, H, 25)
+    server.start()
+    try:
+        with pytest.raises(OSError):
+            HdmiServer("127.0.0.1", server.port, box.get, W, H, 25).start()
+        resp = urllib.request.urlopen(server.url, timeout=5)
+        _read_parts(resp, 2)
+        t = time.monotonic()
+        server.stop()  # an emulator shutting down must not hang on a watching capture
+        assert time.monotonic() - t < 3
+        with pytest.raises((OSError, AssertionError, ValueError)):
+            _read_parts(resp, 50)  # the stream ends
+        resp.close()
+        with pytest.raises(OSError):
+            urllib.request.urlopen(server.url, timeout=2)  # nothing listens any more
+    finally:
+        server.stop()
+
+
+def test_bad_settings_are_refused_up_front(box: Box) -> None:
+    with pytest.raises(ValueError, match="fps"):
+        HdmiServer("127.0.0.1", 0, box.get, W, H, 0)
+    with pytest.raises(ValueError, match="too small"):
+        HdmiServer("127.0.0.1", 0, box.get, 100, 50, 25)
+    with pytest.raises(ValueError, match="unknown screen kind"):
+        ScreenState(kind="menu")  # type: ignore[arg-type]
