@@ -246,6 +246,11 @@ class Stb:
         self.console.interrupt_bootloader(timeout=self.boot_timeout)
         self.state = "bootloader"
 
+    def mark_dirty(self) -> None:
+        """The box may be left in a bad state (a test failed on it): the next ``to("shell")``
+        power-cycles it instead of reusing the running shell, so each test starts clean."""
+        self.state = "dirty"
+
     def _to_shell(self) -> None:
         if self.state == "bootloader":
             self.console.drain()

@@ -503,6 +503,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if kind == INFRA_ERROR:
         assert isinstance(exc, InfraError)
         lab.health.mark_bad(exc.rig or lab.rig.name, exc, test=item.nodeid)
+    if lab.stb_if_open is not None:
+        lab.stb_if_open.mark_dirty()  # the next test power-cycles the box instead of inheriting its trouble
     if run is not None and run.rerun:
         if call.when == "call" and isinstance(exc, DeviceFault):
             run.last_fault = exc
@@ -510,6 +512,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if kind == INFRA_ERROR:
         _add_prop(item, report, "instrument", getattr(exc, "instrument", None) or "")
     reason = _one_line(exc)
+    symptom = getattr(exc, "symptom", None)
+    if symptom and not reason.startswith(symptom):
+        reason = f"{symptom}: {reason}"
     _add_prop(item, report, "stblab_outcome", kind)
     _add_prop(item, report, "stblab_reason", reason)
     if kind != DEVICE_FAULT and report.when == "call":

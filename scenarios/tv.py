@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from lab.errors import InfraError, TestError
+from lab.errors import DeviceFault, InfraError, TestError
 from lab.video import Region, is_black, match
 from lab.video.motion import MotionDetector
 from lab.video.result import CheckResult, VideoCheckFailed
@@ -62,66 +62,73 @@ class Tv:
         i = self.channels.index(number) if number in self.channels else 0
         return self.channels[(i + step) % len(self.channels)]
 
-    def frames(self, timeout: float) -> Iterator[Any]:
-        """Frames newer than now, until ``timeout`` seconds of frame time have passed."""
-        start: float | None = None
+    def frames(self, timeout: float, since: float | None = None) -> Iterator[Any]:
+        """Frames captured after now (or after monotonic time ``since``), for ``timeout`` s of frame time.
+
+        No frame at all is "no signal" (a DeviceFault) while the capture instrument answers, and an
+        InfraError when the instrument itself is lost.
+        """
+        start = since
         wall_deadline = time.monotonic() + timeout + 5.0
-        for frame in self.capture.frames(timeout=timeout + 2.0):
+        got = False
+        for frame in self.capture.frames(timeout=timeout + 2.0, since=since):
+            got = True
             if start is None:
                 start = frame.time
             yield frame
             if frame.time - start >= timeout or time.monotonic() > wall_deadline:
                 return
-        if start is None:
-            raise InfraError(
-                f"no frames from the capture within {timeout + 2.0:.0f} s", rig=self.rig, instrument="video"
-            )
+        if not got:
+            if self.capture.signal == "lost":
+                raise InfraError(f"capture lost: {self.capture.last_error}", rig=self.rig, instrument="video")
+            raise DeviceFault(f"no HDMI signal for {timeout + 2.0:.0f} s", rig=self.rig, symptom="no-signal")
 
-    def _wait(self, check: Any, timeout: float, what: str, symptom: str) -> Waited:
+    def _wait(self, check: Any, timeout: float, what: str, symptom: str, since: float | None = None) -> Waited:
         last: CheckResult | None = None
-        first_time: float | None = None
+        start = since
         count = 0
-        for frame in self.frames(timeout):
-            if first_time is None:
-                first_time = frame.time
+        for frame in self.frames(timeout, since):
+            if start is None:
+                start = frame.time
             count += 1
             last = check(frame)
             if last:
-                return Waited(last, frame.time - first_time, count)
+                return Waited(last, frame.time - start, count)
         assert last is not None
         raise VideoCheckFailed(
             f"{what} not seen within {timeout:g} s ({count} frames)", last, rig=self.rig, symptom=symptom
         )
 
-    def expect_banner(self, channel: int, timeout: float = 3.0) -> Waited:
-        """Wait for channel ``channel``'s banner (number and name) to appear."""
+    def expect_banner(self, channel: int, timeout: float = 3.0, *, since: float | None = None) -> Waited:
+        """Wait for channel ``channel``'s banner (number and name) to appear; ``since`` (monotonic
+        time of the key press) makes ``seconds`` the zap time."""
         ref = self.dir / f"banner-{channel}.png"
         if not ref.exists():
             raise TestError(f"no banner reference for channel {channel} in {self.dir}")
         region = self._region("banner")
         waited = self._wait(
-            lambda f: match(ref, f, region=region), timeout, f"banner of channel {channel}", "no-channel-banner"
+            lambda f: match(ref, f, region=region), timeout, f"banner of channel {channel}", "no-channel-banner", since
         )
         waited.result.details.setdefault("target", f"channel {channel} banner")
         return waited
 
-    def expect_motion(self, timeout: float = 3.0, consecutive: str = "5/8") -> Waited:
+    def expect_motion(self, timeout: float = 3.0, consecutive: str = "5/8", *, since: float | None = None) -> Waited:
         """Wait for a moving live picture (``consecutive``: motion in x of the last y frames)."""
         detector = MotionDetector(region=self._region("live_motion"), consecutive=consecutive)
-        return self._wait(detector.update, timeout, "moving video", "video-frozen")
+        return self._wait(detector.update, timeout, "moving video", "video-frozen", since)
 
-    def expect_black(self, timeout: float = 3.0) -> Waited:
+    def expect_black(self, timeout: float = 3.0, *, since: float | None = None) -> Waited:
         """Wait for an all-black picture (standby)."""
-        return self._wait(lambda f: is_black(f), timeout, "black screen", "not-black")
+        return self._wait(lambda f: is_black(f), timeout, "black screen (standby)", "not-black", since)
 
-    def expect_picture(self, timeout: float = 5.0) -> Waited:
+    def expect_picture(self, timeout: float = 5.0, *, since: float | None = None) -> Waited:
         """Wait for a picture that is not black (after resume)."""
 
         def not_black(frame: Any) -> CheckResult:
             r = is_black(frame)
             return CheckResult("picture", not r.ok, r.frame, r.region, r.score, {"black_max": r.score})
 
-        return self._wait(not_black, timeout, "a picture (not black)", "black-screen")
+        return self._wait(not_black, timeout, "a picture (not black)", "black-screen", since)
 
 
 __all__ = ["IMAGES", "Tv", "Waited"]
