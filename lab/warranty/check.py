@@ -111,11 +111,25 @@ def run_scenarios(rig_file: Path, rig: str, paths: list[str], run_dir: Path, rma
     return out
 
 
-def find_reference(rigs: dict[str, Rig], unit: Rig) -> Rig | None:
-    """A rig marked with the ``reference`` feature, of the unit's model (not the unit itself)."""
-    for rig in rigs.values():
-        if rig.name != unit.name and rig.model == unit.model and "reference" in rig.features:
+def reference_candidates(rigs: dict[str, Rig], unit: Rig) -> list[Rig]:
+    """Rigs marked with the ``reference`` feature, of the unit's model (not the unit itself)."""
+    return [r for r in rigs.values() if r.name != unit.name and r.model == unit.model and "reference" in r.features]
+
+
+def _matching_reference(candidates: list[Rig], firmware: str, run: Path, echo: Any) -> Rig | None:
+    """The first candidate reference unit running ``firmware`` (asked over its console)."""
+    from lab.device import Stb
+
+    for rig in candidates:
+        try:
+            with Stb(rig, run_dir=run / "reference") as stb:
+                version = stb.firmware_version()
+        except (InfraError, DeviceFault) as exc:
+            echo(f"reference {rig.name} unavailable: {exc}")
+            continue
+        if version == firmware:
             return rig
+        echo(f"reference {rig.name} runs {version}, the unit runs {firmware}: not comparable")
     return None
 
 
@@ -159,9 +173,9 @@ def check_case(
     if rig_name not in rigs:
         raise TestError(f"no rig named {rig_name!r} in {rig_file} (have: {', '.join(rigs)})")
     unit = rigs[rig_name]
-    ref = rigs.get(reference) if reference else find_reference(rigs, unit)
-    if reference and ref is None:
+    if reference and reference not in rigs:
         raise TestError(f"no reference rig named {reference!r} in {rig_file}")
+    candidates = [rigs[reference]] if reference else reference_candidates(rigs, unit)
     store = RmaStore.open(rma_db)
     case = store.case(case_id)
     if case is None:
@@ -176,7 +190,7 @@ def check_case(
     if db is None and store.url.get_backend_name() == "sqlite" and store.url.database:
         db = str(Path(store.url.database).absolute())  # the child resolves STBLAB_RMA_URL itself otherwise
 
-    with ensure_emulated(rig_file, [unit] + ([ref] if ref else []), emulate, echo=echo):
+    with ensure_emulated(rig_file, [unit, *candidates], emulate, echo=echo):
         with Stb(unit, run_dir=run / "diagnose") as stb:
             serial = stb.serial_number()
             if serial != case["device"]:
@@ -195,17 +209,13 @@ def check_case(
             reason = f"scenarios could not run on the unit: {unit_run.infra[0]}"
             raise InfraError(reason, rig=rig_name, instrument="lab")
         ref_run: RunOutcome | None = None
-        if ref is not None and unit_run.reproduced:
-            with Stb(ref, run_dir=run / "reference") as rstb:
-                ref_fw = rstb.firmware_version()
-            if unit_fw and ref_fw != unit_fw:
-                echo(f"case {case_id}: reference {ref.name} runs {ref_fw}, unit runs {unit_fw}: not comparable")
-            else:
-                echo(f"case {case_id}: running the same scenarios on reference unit {ref.name}")
-                ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs)
-                if ref_run.infra:
-                    echo(f"case {case_id}: reference unit did not run: {ref_run.infra[0]}")
-                    ref_run = None
+        ref = _matching_reference(candidates, unit_fw, run, echo) if unit_run.reproduced else None
+        if ref is not None:
+            echo(f"case {case_id}: running the same scenarios on reference unit {ref.name}")
+            ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs)
+            if ref_run.infra:
+                echo(f"case {case_id}: reference unit did not run: {ref_run.infra[0]}")
+                ref_run = None
 
     for f in unit_run.faults:
         fid = f" (fault #{f['fault_id']})" if f["fault_id"] is not None else ""
