@@ -21,6 +21,7 @@ from __future__ import annotations
 
 from collections import deque
 
+import cv2
 import numpy as np
 
 from lab.video.frame import Frame, as_frame
@@ -36,19 +37,37 @@ class BlockinessResult(CheckResult):
         return "macroblocking" if self.ok else "clean-picture"
 
 
-def _segment_edges(grey: np.ndarray, block: int, step_threshold: float) -> np.ndarray:
-    """Boolean (row-segments x boundaries): is the step at each vertical block boundary a block edge?"""
-    d = np.abs(np.diff(grey, axis=1))
-    height, width = d.shape
-    xs = np.arange(block - 1, width - 1, block)
-    if len(xs) == 0 or height < block:
-        return np.zeros((0, 0), bool)
-    boundary = d[:, xs]
-    beside = (d[:, xs - 1] + d[:, xs + 1]) * 0.5
-    rows = (height // block) * block
-    boundary = boundary[:rows].reshape(height // block, block, -1).mean(axis=1)
-    beside = beside[:rows].reshape(height // block, block, -1).mean(axis=1)
-    return (boundary > step_threshold) & (boundary > 2.0 * beside + 1.0)
+def _edges(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, step_threshold: float) -> np.ndarray:
+    """Per boundary pixel: block edge when the step b|c beats the threshold and twice the steps beside it."""
+    boundary = cv2.absdiff(c, b)
+    beside = cv2.addWeighted(cv2.absdiff(b, a), 0.5, cv2.absdiff(d, c), 0.5, 0.0)
+    edge = (boundary > step_threshold) & (boundary > cv2.addWeighted(beside, 2.0, beside, 0.0, 1.0))
+    return edge
+
+
+def _segment_edges(grey: np.ndarray, block: int, step_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """Block edges along vertical boundaries (row segments x boundaries) and horizontal ones.
+
+    Only the four columns (rows) around each boundary are read: x-1, x | x+1, x+2. A boundary
+    segment ``block`` pixels long is an edge when most of its pixels are.
+    """
+    height, width = grey.shape
+    out = []
+    for axis, size, other in ((1, width, height), (0, height, width)):
+        pos = np.arange(block - 1, size - 2, block)
+        pos = pos[pos >= 1]
+        if len(pos) == 0 or other < block:
+            out.append(np.zeros((0, 0), bool))
+            continue
+        a, b, c, d = (np.take(grey, pos + k, axis=axis) for k in (-1, 0, 1, 2))
+        edge = _edges(a, b, c, d, step_threshold)
+        n = (other // block) * block
+        if axis == 1:  # edge: other(rows) x boundaries
+            seg = edge[:n].reshape(other // block, block, -1).mean(axis=1)
+        else:  # edge: boundaries x other(columns)
+            seg = edge[:, :n].reshape(len(pos), other // block, block).mean(axis=2)
+        out.append(seg > 0.5)
+    return out[0], out[1]
 
 
 def blockiness(
@@ -70,9 +89,8 @@ def blockiness(
     box = region.clip(frame.width, frame.height)
     if box is None:
         raise ValueError(f"region {region} lies outside the {frame.width}x{frame.height} frame")
-    grey = frame.grey()[box.slices()].astype(np.int16)
-    across = _segment_edges(grey, block_size, step_threshold)
-    down = _segment_edges(grey.T, block_size, step_threshold)
+    grey = frame.grey()[box.slices()]
+    across, down = _segment_edges(grey, block_size, step_threshold)
     parts = [a.mean() for a in (across, down) if a.size]
     score = float(np.mean(parts)) if parts else 0.0
     return BlockinessResult("blockiness", score > threshold, frame, box, score, {"block_size": block_size})

@@ -295,8 +295,8 @@ def match(
         x, y, score = _refine(frame, template, area, level, cx, cy) if level else (cx, cy, coarse_score)
         if best is None or score > best[0]:
             best = (score, x, y, coarse_score)
-        if score >= 0.98:
-            break
+        if score >= params.match_threshold:
+            break  # peaks come best first: the first that holds up at full resolution is the match
     if best is None:
         return MatchResult("match", False, frame, area, 0.0, {"reference": name, "why": "no candidate"})
     score, x, y, coarse_score = best

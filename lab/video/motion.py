@@ -47,7 +47,8 @@ def small_image(frame: Frame, scale: int) -> np.ndarray:
     """The frame reduced ``scale`` times by nearest-neighbour sampling (cached on the frame)."""
     if scale <= 1:
         return frame.image
-    return frame.derived(("small", scale), lambda: np.ascontiguousarray(frame.image[::scale, ::scale]))
+    size = (-(-frame.width // scale), -(-frame.height // scale))
+    return frame.derived(("small", scale), lambda: cv2.resize(frame.image, size, interpolation=cv2.INTER_NEAREST))
 
 
 class _Comparer:
@@ -101,6 +102,10 @@ class _Comparer:
         if changed == 0:
             return False, None, 0.0
         fraction = changed / binary.size
+        if changed >= max(4 * self._min_w * self._min_h, binary.size // 200):
+            # so much changed that it cannot be speckle: skip the per-blob analysis
+            x, y, w, h = cv2.boundingRect(binary)
+            return True, self._to_frame(x, y, x + w, y + h), fraction
         n, _, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
         min_area = self._min_w * self._min_h
         keep = [
@@ -114,9 +119,13 @@ class _Comparer:
         y0 = min(int(stats[i, 1]) for i in keep)
         x1 = max(int(stats[i, 0] + stats[i, 2]) for i in keep)
         y1 = max(int(stats[i, 1] + stats[i, 3]) for i in keep)
+        return True, self._to_frame(x0, y0, x1, y1), fraction
+
+    def _to_frame(self, x0: int, y0: int, x1: int, y1: int) -> Region:
+        """A box in work-scale crop pixels as a region of the frame."""
         k = self._k
         region = Region.from_extents((self._x0 + x0) * k, (self._y0 + y0) * k, (self._x0 + x1) * k, (self._y0 + y1) * k)
-        return True, region.intersect(self.box) or region, fraction
+        return region.intersect(self.box) or region
 
 
 def _channel_max(diff: np.ndarray) -> np.ndarray:
