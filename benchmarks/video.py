@@ -146,8 +146,8 @@ def main() -> None:
     ff_null = ffmpeg_ms(images, args.runs, "null", core)
 
     combined_ms = results["combined: black + motion + match"]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores (pinned to core {core}), Python {platform.python_version()}, "
-          f"OpenCV {cv2.__version__}, numpy {np.__version__}")  # fmt: skip
+    machine = f"{platform.machine()}, {os.cpu_count()} cores (pinned to core {core})"
+    print(f"machine: {machine}, Python {platform.python_version()}, OpenCV {cv2.__version__}, numpy {np.__version__}")
     print(f"frames: {args.frames} distinct {W}x{H} BGR testsrc2 frames; median of {args.runs} runs\n")
     print("| check | ms / frame | frames/s | x 60 fps |")
     print("|---|---:|---:|---:|")
