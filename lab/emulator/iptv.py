@@ -200,9 +200,10 @@ class IptvReceiver:
         self.close()
 
     # -- worker ---------------------------------------------------------------------------------
-    def _set_state(self, state: str) -> None:
+    def _set_state(self, state: str, generation: int | None = None) -> None:
+        """Change state; with ``generation``, only if no tune/stop happened since (no stale news)."""
         with self._cond:
-            if self.state == state:
+            if self.state == state or (generation is not None and generation != self._generation):
                 return
             self.state = state
             self._cond.notify_all()
@@ -274,7 +275,7 @@ class IptvReceiver:
                     self._set_state("tuning")
             if sock is None:
                 if self.channel is not None and time.monotonic() - joined_at > self.no_signal_after:
-                    self._set_state("no_signal")
+                    self._set_state("no_signal", generation)
                 with self._cond:
                     if generation == self._generation and self._running:
                         self._cond.wait(0.1)
@@ -283,14 +284,14 @@ class IptvReceiver:
                 data = sock.recv(65536)
             except TimeoutError:
                 if time.monotonic() - last_data > self.no_signal_after:
-                    self._set_state("no_signal")
+                    self._set_state("no_signal", generation)
                     seen_key = False
                 continue
             except OSError:
                 continue
             last_data = time.monotonic()
             if self.state == "no_signal":
-                self._set_state("tuning")
+                self._set_state("tuning", generation)
             self.stats["datagrams"] += 1
             self.stats["bytes"] += len(data)
             before = demux.cc_errors
@@ -322,12 +323,14 @@ class IptvReceiver:
                             continue
                         seen_key = True
                     image = frame.to_ndarray(format="bgr24")
+                    if generation != self._generation:
+                        break
                     self._latest = image
                     self.stats["frames"] += 1
                     if not first_frame:
                         first_frame = True
                         self.stats["zap_times"].append(round(time.monotonic() - joined_at, 3))
-                    self._set_state("playing")
+                    self._set_state("playing", generation)
                     if self.on_frame:
                         try:
                             self.on_frame(image)

@@ -1,0 +1,129 @@
+"""Headend -> box receiver across the rig's link: real multicast, IGMP, decode, loss artifacts."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from lab.emulator.headend import ChannelMap, Headend
+from lab.emulator.iptv import IptvReceiver
+from lab.network.impair import Shaper
+from lab.network.netns import RigLink
+from lab.network.pcap import PcapRecorder
+from lab.network.profile import Profile
+from lab.network.ts_check import check_multicast
+
+from .conftest import TEST_SETTINGS, needs_netns
+
+
+def _bg(number: int) -> np.ndarray:
+    from lab.emulator.screen import channel
+
+    return np.array(channel(number).background, dtype=float)
+
+
+def _colour_distance(img: np.ndarray, number: int) -> float:
+    # the top-right corner of each channel is its own background (plus a faint texture)
+    patch = img[60:120, 200:300].reshape(-1, 3).astype(float)
+    return float(np.linalg.norm(np.median(patch, axis=0) - _bg(number)))
+
+
+def _igmp_events(pcap: Path) -> list[str]:
+    """'join G' / 'leave G' for every IGMP v2/v3 membership change in a pcap (parsed by hand)."""
+    from scapy.utils import rdpcap
+
+    out: list[str] = []
+    for p in rdpcap(str(pcap)):
+        raw = bytes(p)
+        if raw[12:14] != b"\x08\x00" or raw[23] != 2:
+            continue
+        igmp = raw[14 + (raw[14] & 0x0F) * 4 :]
+        if igmp[0] == 0x22:  # v3 report: records of (type, aux, nsrc, group, sources)
+            i = 8
+            for _ in range(int.from_bytes(igmp[6:8], "big")):
+                rtype, aux, nsrc = igmp[i], igmp[i + 1], int.from_bytes(igmp[i + 2 : i + 4], "big")
+                group = ".".join(str(b) for b in igmp[i + 4 : i + 8])
+                # 2 is-exclude / 4 to-exclude {} = joined; 1 is-include / 3 to-include {} = left
+                out.append(("join " if rtype in (2, 4) else "leave ") + group)
+                i += 8 + 4 * nsrc + 4 * aux
+        elif igmp[0] in (0x12, 0x16, 0x17):
+            out.append(("leave " if igmp[0] == 0x17 else "join ") + ".".join(str(b) for b in igmp[4:8]))
+    return out
+
+
+@needs_netns
+def test_box_tunes_zaps_and_sees_no_signal_on_an_absent_channel(
+    link: RigLink, cmap: ChannelMap, channel_cache: Path, tmp_path: Path
+) -> None:
+    states: list[str] = []
+    frames: list[np.ndarray] = []
+    with (
+        Headend(cmap, interface_ip=link.lab_ip, cache_dir=channel_cache, channels=[1, 2], settings=TEST_SETTINGS),
+        PcapRecorder(link, tmp_path / "igmp.pcap", bpf="igmp") as rec,
+        IptvReceiver(cmap, namespace=link.namespace, on_state=states.append, on_frame=frames.append) as rx,
+    ):
+        rx.tune(1)
+        assert rx.wait_state("playing", 5), rx.stats
+        time.sleep(0.5)
+        img = rx.latest_frame()
+        assert img is not None and img.shape == (TEST_SETTINGS.height, TEST_SETTINGS.width, 3)
+        assert _colour_distance(img, 1) < _colour_distance(img, 2)
+        # the picture moves (a live channel, not a still)
+        assert len(frames) >= 8 and float(np.abs(frames[-1].astype(int) - frames[-8].astype(int)).mean()) > 0.5
+        rx.tune(2)
+        assert rx.wait_state("playing", 5)
+        time.sleep(0.3)
+        img2 = rx.latest_frame()
+        assert img2 is not None and _colour_distance(img2, 2) < _colour_distance(img2, 1)
+        rx.tune(3)  # in the channel map, but the headend does not play it
+        assert rx.wait_state("no_signal", 5)
+        assert rx.stats["cc_errors"] == 0 and rx.stats["decode_errors"] == 0
+        rx.stop()
+        time.sleep(0.3)
+    assert states[:2] == ["tuning", "playing"] and "no_signal" in states
+    joined = _igmp_events(rec.path)
+    groups = [c.group for c in cmap.channels]
+    for g in groups:
+        assert f"join {g}" in joined, joined
+    assert f"leave {groups[0]}" in joined and f"leave {groups[1]}" in joined, joined
+
+
+@needs_netns
+def test_lost_packets_give_artifacts_then_the_picture_recovers(
+    link: RigLink, cmap: ChannelMap, channel_cache: Path
+) -> None:
+    frames: list[np.ndarray] = []
+    shaper = Shaper(link, backend="userspace")
+    with (
+        Headend(cmap, interface_ip=link.lab_ip, cache_dir=channel_cache, channels=[1], settings=TEST_SETTINGS),
+        IptvReceiver(cmap, namespace=link.namespace, on_frame=frames.append) as rx,
+    ):
+        rx.tune(1)
+        assert rx.wait_state("playing", 5)
+        clean_live = check_multicast(cmap.channels[0].group, 5000, 1.0, namespace=link.namespace)
+        assert clean_live.ok and clean_live.packets > 300, clean_live.summary()
+        shaper.apply(Profile(name="heavy", loss=5, direction="downstream", seed=1))
+        before = rx.stats["cc_errors"]
+        lossy_live = check_multicast(cmap.channels[0].group, 5000, 1.5, namespace=link.namespace)
+        shaper.clear()
+        assert rx.stats["cc_errors"] - before > 5
+        assert lossy_live.errors["cc_error"] > 5
+        # the decoder saw damage and kept going
+        assert rx.stats["frames"] > 25
+        n = len(frames)
+        time.sleep(1.5)  # past the next IDR on a clean link
+        assert len(frames) > n + 20
+        assert rx.state == "playing"
+
+
+@pytest.mark.parametrize("loopback", [True])
+def test_headend_and_receiver_work_loopback_only(loopback: bool, cmap: ChannelMap, channel_cache: Path) -> None:
+    with (
+        Headend(cmap, interface_ip="127.0.0.1", cache_dir=channel_cache, channels=[1], settings=TEST_SETTINGS),
+        IptvReceiver(cmap, interface_ip="127.0.0.1") as rx,
+    ):
+        rx.tune(1)
+        assert rx.wait_state("playing", 5), rx.stats
