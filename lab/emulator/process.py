@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import logging
+import os
 import signal
 import socket
 import sys
@@ -197,8 +198,10 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m lab.emulator.process RIGFILE RIG", file=sys.stderr)
         return 2
     rig_file, name = args
-    logging.basicConfig(level=logging.WARNING, format=f"{name}: %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # garbage on the SSH port is not news
+    level = os.environ.get("STBLAB_EMULATOR_LOG", "WARNING").upper()
+    logging.basicConfig(level=level, format=f"{name}: %(threadName)s %(levelname)s %(name)s: %(message)s")
+    if level != "DEBUG":
+        logging.getLogger("paramiko").setLevel(logging.CRITICAL)  # garbage on the SSH port is not news
     try:
         [(rig, settings)] = load_emulated(rig_file, [name])
     except RigFileError as exc:
@@ -222,7 +225,7 @@ def main(argv: list[str] | None = None) -> int:
 
     def watch_stdin() -> None:
         with contextlib.suppress(Exception):
-            while sys.stdin.buffer.read(1024):
+            while os.read(0, 1024):
                 pass
         done.set()
 

@@ -46,6 +46,26 @@ class _Server(paramiko.ServerInterface):
         self.authorized = authorized
         self.transport = transport
         self.ptys: set[int] = set()
+        self.pending: dict[int, threading.Thread] = {}  # remote channel id -> work started after the reply
+        self._lock = threading.Lock()
+
+    def _after_reply(self, channel: paramiko.Channel, thread: threading.Thread) -> None:
+        """Start ``thread`` once the SSH_MSG_CHANNEL_SUCCESS for this request has been sent.
+
+        paramiko replies only after ``check_channel_*_request`` returns; a command that finishes
+        at once would otherwise close the channel before the client heard "request ok".
+        """
+        with self._lock:
+            self.pending[channel.remote_chanid] = thread
+        timer = threading.Timer(2.0, self.reply_sent, (channel.remote_chanid,))  # client sent want_reply=False
+        timer.daemon = True
+        timer.start()
+
+    def reply_sent(self, chanid: int) -> None:
+        with self._lock:
+            thread = self.pending.pop(chanid, None)
+        if thread is not None:
+            thread.start()
 
     def get_allowed_auths(self, username: str) -> str:
         return "publickey"
@@ -80,11 +100,13 @@ class _Server(paramiko.ServerInterface):
 
     def check_channel_exec_request(self, channel: paramiko.Channel, command: bytes) -> bool:
         text = command.decode("utf-8", "replace")
-        threading.Thread(target=self._exec, args=(channel, text), name="ssh-exec", daemon=True).start()
+        self._after_reply(
+            channel, threading.Thread(target=self._exec, args=(channel, text), name="ssh-exec", daemon=True)
+        )
         return True
 
     def check_channel_shell_request(self, channel: paramiko.Channel) -> bool:
-        threading.Thread(target=self._shell, args=(channel,), name="ssh-shell", daemon=True).start()
+        self._after_reply(channel, threading.Thread(target=self._shell, args=(channel,), name="ssh-shell", daemon=True))
         return True
 
     def _exec(self, channel: paramiko.Channel, command: str) -> None:
@@ -199,6 +221,15 @@ class SshServer:
         server = _Server(self.box, self.authorized, transport)
         transport.set_subsystem_handler("sftp", paramiko.SFTPServer, BoxSftp)
         server.box = self.box  # BoxSftp reads server.box
+        send_user_message = transport._send_user_message
+
+        def send_and_release(m: paramiko.Message) -> None:
+            send_user_message(m)
+            data = m.asbytes()
+            if data[:1] in (b"\x63", b"\x64") and len(data) >= 5:  # CHANNEL_SUCCESS / CHANNEL_FAILURE
+                server.reply_sent(struct.unpack(">I", data[1:5])[0])
+
+        transport._send_user_message = send_and_release  # type: ignore[method-assign]
         unregister = self.box.register_ssh(transport.close)
         try:
             transport.start_server(server=server)
