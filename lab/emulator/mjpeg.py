@@ -12,6 +12,9 @@ How it behaves (docs/wire.md, "HDMI output"):
   ticks missed under load are skipped rather than sent in a burst (a slow client simply gets the
   newest frame when it is ready for one).
 * Static screens (menus, standby, a frozen picture) reuse the previous JPEG when nothing changed.
+* Each part also carries ``X-Timestamp`` (wall-clock seconds of its frame slot) and
+  ``X-Frame-Seq`` (frame number; a gap is a frame this client missed), as mjpg-streamer-style
+  encoders do; clients that only want JPEGs (OpenCV/FFmpeg) ignore them.
 * While the box is powered off (``get_state().kind == "off"``) there is no signal: new requests
   get ``503 Service Unavailable`` and open streams are closed, so a capture sees no frames at all
   (not black ones).
@@ -124,10 +127,13 @@ class _Handler(BaseHTTPRequestHandler):
                     return
                 if frame is None:
                     continue  # no frame within a second (producer starved): keep waiting
-                seq, jpeg = frame
+                seq, jpeg, stamp = frame
                 if jpeg is None:
                     return  # powered off: close the stream, no black frames
-                head = f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                head = (
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n"
+                    f"X-Timestamp: {stamp:.6f}\r\nX-Frame-Seq: {seq}\r\n\r\n"
+                ).encode()
                 try:
                     self.wfile.write(head + jpeg + b"\r\n")
                     self.wfile.flush()
@@ -171,12 +177,14 @@ class HdmiServer:
         self._sockets: set[socket.socket] = set()
         self._seq = 0
         self._jpeg: bytes | None = None
+        self._stamp = 0.0  # wall-clock time of the frame's tick
         self._stopped = threading.Event()
         self._server: _Server | None = None
         self._threads: list[threading.Thread] = []
         self.frames_encoded = 0  # JPEG encodes done (static screens reuse the last JPEG)
         self.frames_published = 0  # frames handed to clients
         self.ticks_skipped = 0  # frame slots missed because the producer was late
+        self._wall_offset = time.time() - time.monotonic()
 
     # -- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -248,7 +256,7 @@ class HdmiServer:
     def _client(self, sock: socket.socket | None = None) -> _ClientSlot:
         return _ClientSlot(self, sock)
 
-    def _next_frame(self, after: int, timeout: float) -> tuple[int, bytes | None] | None:
+    def _next_frame(self, after: int, timeout: float) -> tuple[int, bytes | None, float] | None:
         """The first published frame with a sequence number above ``after`` (None on timeout).
 
         ``after=0`` means "the next frame produced from now on", for low latency on connect.
@@ -264,7 +272,7 @@ class HdmiServer:
                 self._cond.wait(left)
             if self._stopped.is_set():
                 return None
-            return self._seq, self._jpeg
+            return self._seq, self._jpeg, self._stamp
 
     # -- producer ---------------------------------------------------------------------------
     def _produce(self) -> None:
@@ -300,7 +308,7 @@ class HdmiServer:
                     log.exception("hdmi: get_state failed; frame skipped")
                     continue
                 if state.kind == "off":
-                    self._publish(None)
+                    self._publish(None, tick)
                     last_key = last_jpeg = None
                     continue
                 try:
@@ -314,12 +322,13 @@ class HdmiServer:
                 except Exception:
                     log.exception("hdmi: rendering %s failed; frame skipped", state.kind)
                     continue
-                self._publish(jpeg)
+                self._publish(jpeg, tick)
 
-    def _publish(self, jpeg: bytes | None) -> None:
+    def _publish(self, jpeg: bytes | None, tick: float) -> None:
         with self._cond:
             self._seq += 1
             self._jpeg = jpeg
+            self._stamp = tick + self._wall_offset
             if jpeg is not None:
                 self.frames_published += 1
             self._cond.notify_all()

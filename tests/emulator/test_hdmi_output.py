@@ -142,6 +142,14 @@ def test_multipart_parts_are_well_formed_and_paced_without_drift(hdmi: HdmiServe
     span = parts[-1][0] - parts[1][0]
     # 24 intervals at 40 ms = 0.96 s; a fixed monotonic grid keeps the total from drifting.
     assert 0.85 <= span <= 1.3, span
+    # Frame stamps sit on the 1/fps grid (a late producer skips slots, never shifts them) and
+    # sequence numbers tell a reader which frames it missed.
+    stamps = [float(h["x-timestamp"]) for _, h, _ in parts]
+    seqs = [int(h["x-frame-seq"]) for _, h, _ in parts]
+    for i in range(1, len(parts)):
+        slots = (stamps[i] - stamps[i - 1]) * 25
+        assert seqs[i] > seqs[i - 1] and slots >= 0.99 and abs(slots - round(slots)) < 0.01, stamps[i - 1 : i + 1]
+    assert abs(time.time() - stamps[-1]) < 1.0
 
 
 def test_snapshot_returns_one_frame_of_the_current_screen(hdmi: HdmiServer, box: Box) -> None:
