@@ -18,8 +18,11 @@ Outcomes (lab.errors):
 
 Death strings are raised **once**: by the call waiting when the line arrives, or, when nobody is
 waiting, by the next ``expect``/``run``/``login`` call. Text the box printed before the death line
-still matches first. Pass ``check_death=False`` (or use :meth:`SerialConsole.expecting_death`) when
-a crash is the point of the test; every event stays in :attr:`SerialConsole.deaths` for evidence.
+still matches first. One crash is one incident: further death lines within ``incident_window``
+seconds (the panic after the Oops, the watchdog reset after the panic) are recorded but not raised
+again. Pass ``check_death=False`` (or use :meth:`SerialConsole.expecting_death`) when a crash is
+the point of the test, and :meth:`SerialConsole.clear_deaths` to forget unreported ones between
+tests; every event stays in :attr:`SerialConsole.deaths` for evidence.
 
 Example::
 
@@ -223,6 +226,7 @@ class SerialConsole:
         max_buffer: int = 1024 * 1024,
         login_user: str = "root",
         login_password: str | None = None,
+        incident_window: float = 10.0,
     ) -> None:
         if char_delay < 0:
             raise ValueError("char_delay must be >= 0")
@@ -260,6 +264,8 @@ class SerialConsole:
         self._collecting: list[DeathEvent] = []
         self._last_rx = 0.0
         self._suppress_death = 0
+        self.incident_window = incident_window
+        self._incident_at: float | None = None
 
     # -- construction from a rig -------------------------------------------------------------
 
@@ -506,8 +512,11 @@ class SerialConsole:
         for symptom, rx in self._death_table:
             if rx.search(line):
                 ev = DeathEvent(symptom, line, time.time(), line_abs, log_offset, list(self._recent))
-                if self._suppress_death:
-                    ev.raised = True
+                in_incident = (
+                    self._incident_at is not None and time.monotonic() - self._incident_at < self.incident_window
+                )
+                if self._suppress_death or in_incident:
+                    ev.raised = True  # part of a crash already reported (e.g. the watchdog reset after a panic)
                 self.deaths.append(ev)
                 self._collecting.append(ev)
                 return True
@@ -535,6 +544,7 @@ class SerialConsole:
         self._consume(self._text_base + len(self._text))
         for other in self.deaths:
             other.raised = True
+        self._incident_at = time.monotonic()
         raise ConsoleDeath(ev, rig=self.rig_name, log_path=self.log_path)
 
     def _consume(self, abs_pos: int) -> None:
@@ -639,6 +649,8 @@ class SerialConsole:
                 seen.extend(self.deaths[first:])
                 for ev in seen:
                     ev.raised = True
+                if seen:
+                    self._incident_at = time.monotonic()
 
     def check_death(self) -> None:
         """Raise :class:`ConsoleDeath` for a death string nobody has been told about yet."""
@@ -646,6 +658,14 @@ class SerialConsole:
             ev = self._pending_death()
             if ev is not None:
                 self._raise_death(ev)
+
+    def clear_deaths(self) -> list[DeathEvent]:
+        """Forget death strings nobody was told about (e.g. between tests); returns them."""
+        with self._cond:
+            pending = [ev for ev in self.deaths if not ev.raised]
+            for ev in pending:
+                ev.raised = True
+            return pending
 
     def drain(self) -> str:
         """Drop (and return) console text not yet consumed by expect."""

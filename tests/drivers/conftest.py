@@ -412,7 +412,11 @@ FAST_BOOT = {"bootdelay": 1, "countdown_step": 0.5, "kernel_seconds": 0.4, "init
 
 @pytest.fixture(scope="session")
 def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
-    """One emulated lab per session (per xdist worker): ``stb-a`` (good firmware), ``stb-x`` (boot panics)."""
+    """One emulated lab per session (per xdist worker).
+
+    ``stb-a`` runs a good firmware, ``stb-x`` one whose boot panics, ``stb-p`` one that oopses and
+    panics after the IR keys MENU 9 9 OK (the catalogue's 2.2.0 defect).
+    """
     import yaml
 
     from lab.emulator.testing import EmulatedLab, rig_entry
@@ -420,7 +424,14 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     directory = tmp_path_factory.mktemp("emu")
     good = rig_entry(directory, "stb-a", boot=FAST_BOOT)
     bad = rig_entry(directory, "stb-x", firmware="2.9.0", defects={"2.9.0": [{"kind": "boot_fail"}]}, boot=FAST_BOOT)
+    panic = rig_entry(
+        directory,
+        "stb-p",
+        firmware="2.2.0",
+        defects={"2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}]},
+        boot=FAST_BOOT,
+    )
     rig_file = directory / "rigs.yaml"
-    rig_file.write_text(yaml.safe_dump({"rigs": [good, bad]}, sort_keys=False))
+    rig_file.write_text(yaml.safe_dump({"rigs": [good, bad, panic]}, sort_keys=False))
     with EmulatedLab(rig_file) as lab:
         yield lab

@@ -335,3 +335,22 @@ def test_clean_output_removes_kernel_lines_wherever_they_start() -> None:
 def test_bad_pattern_type_is_rejected(con: SerialConsole) -> None:
     with pytest.raises(TypeError):
         con.expect(42, timeout=0.1)  # type: ignore[arg-type]
+
+
+def test_watchdog_reset_after_a_panic_is_the_same_incident(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    console_peer.send(PANIC)
+    with pytest.raises(ConsoleDeath) as err:
+        con.expect("login: ", timeout=5)
+    assert err.value.symptom == "kernel-oops"
+    # the watchdog resets the box a second later: part of the crash already reported
+    console_peer.send(b"watchdog: watchdog0: watchdog did not stop! hardware reset\r\nU-Boot 2024.01\r\n")
+    con.expect("U-Boot", timeout=5)
+    assert [d.symptom for d in con.deaths][-1] == "watchdog-reset"
+
+
+def test_clear_deaths_forgets_unreported_ones(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    console_peer.send(b"Out of memory: Killed process 412 (stb_app)\r\n")
+    time.sleep(0.3)
+    assert [d.symptom for d in con.clear_deaths()] == ["oom-kill"]
+    console_peer.send(b"next test\r\n")
+    con.expect("next test", timeout=5)

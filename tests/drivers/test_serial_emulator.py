@@ -91,3 +91,26 @@ def test_emulator_killed_during_expect_is_infra_error(tmp_path: Path) -> None:
             assert time.monotonic() - t0 < 10
             assert err.value.rig == "stb-a" and err.value.instrument == "serial"
         assert "console connection lost" in (tmp_path / "stb-a.console.log").read_text()
+
+
+def test_kernel_panic_defect_raises_from_the_waiting_call(emulated: Any, tmp_path: Path) -> None:
+    from lab.drivers.ir import IrRemote
+
+    rig = emulated.rigs["stb-p"]
+    pdu = PowerSwitch.from_rig(rig)
+    with SerialConsole.from_rig(rig, run_dir=tmp_path) as con:
+        pdu.on()
+        con.login(timeout=30)
+        remote = IrRemote.from_rig(rig, inter_press_delay=0.05)
+        for key in ("KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"):
+            remote.press(key)
+        with pytest.raises(ConsoleDeath) as err:
+            con.expect("this never comes", timeout=15)
+        assert err.value.symptom == "kernel-oops"
+        assert "stb_osd_menu_select" in err.value.excerpt  # the call trace is in the evidence
+        assert "Kernel panic - not syncing" in err.value.excerpt
+        # the watchdog reset that follows is the same incident: waiting for the reboot works
+        con.login(timeout=30)
+        assert con.run("true")
+        assert "watchdog-reset" in [d.symptom for d in con.deaths]
+    pdu.off()
