@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
+import re
 import shutil
 import signal
 import socket
@@ -38,24 +40,46 @@ _REPO = Path(__file__).resolve().parents[2]
 REMOTE = _REPO / "rigs" / "remotes" / "stblab-rc1.lircd.conf"
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now (bind to port 0, read, close)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def free_port() -> int:
+    """A loopback TCP port that is free right now, below the ephemeral range (see _PORT_RANGE)."""
+    return _free_ports(1)[0]
+
+
+# Ports for emulated rigs come from below the kernel's ephemeral range (32768-60999), so the
+# outgoing connections of parallel tests (which take ephemeral ports) cannot steal them between
+# the time a rig file is written and the time the emulator binds.
+_PORT_RANGE = (20000, 32000)
+_rng = random.Random()
 
 
 def _free_ports(n: int) -> list[int]:
-    socks = []
+    """``n`` distinct loopback TCP ports that are free right now (checked by binding them)."""
+    socks: list[socket.socket] = []
     try:
-        for _ in range(n):
+        while len(socks) < n:
             s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            s.bind(("127.0.0.1", 0))
+            try:
+                s.bind(("127.0.0.1", _rng.randrange(*_PORT_RANGE)))
+            except OSError:
+                s.close()
+                continue
             socks.append(s)
         return [int(s.getsockname()[1]) for s in socks]
     finally:
         for s in socks:
             s.close()
+
+
+_MARKER = "# written by lab.emulator.testing.write_rig_file (ports may be reassigned when taken)\n"
+_PORT_RX = re.compile(r"(127\.0\.0\.1:|\bport: )(\d{4,5})\b")
+
+
+def reassign_ports(path: Path) -> None:
+    """Give every loopback port in a generated rig file a fresh free port (same port -> same new port)."""
+    text = path.read_text(encoding="utf-8")
+    old = sorted({int(m.group(2)) for m in _PORT_RX.finditer(text)})
+    new = dict(zip(old, _free_ports(len(old)), strict=True))
+    path.write_text(_PORT_RX.sub(lambda m: m.group(1) + str(new[int(m.group(2))]), text), encoding="utf-8")
 
 
 def _merge(base: dict[str, Any], extra: dict[str, Any]) -> dict[str, Any]:
@@ -146,7 +170,7 @@ def write_rig_file(
         for n in names
     ]
     path = directory / "rigs.yaml"
-    path.write_text(yaml.safe_dump({"rigs": rigs}, sort_keys=False), encoding="utf-8")
+    path.write_text(_MARKER + yaml.safe_dump({"rigs": rigs}, sort_keys=False), encoding="utf-8")
     return path
 
 
@@ -181,7 +205,25 @@ class EmulatedLab:
     # -- lifecycle --------------------------------------------------------------------------
 
     def start(self) -> EmulatedLab:
-        """Start the emulator and wait until every rig is ready (EmulatorFailed otherwise)."""
+        """Start the emulator and wait until every rig is ready (EmulatorFailed otherwise).
+
+        For a rig file made by :func:`write_rig_file`, a port taken by someone else in the meantime
+        is not an error: the file gets fresh ports and the emulator is started again (3 tries).
+        """
+        generated = self.rig_file.read_text(encoding="utf-8").startswith(_MARKER)
+        for attempt in range(3):
+            try:
+                return self._start_once()
+            except EmulatorFailed as exc:
+                if not (generated and "address already in use" in str(exc)) or attempt == 2:
+                    raise
+                reassign_ports(self.rig_file)
+                all_rigs = load_rigs(self.rig_file)
+                self.rigs = {n: all_rigs[n] for n in self.rigs}
+                self.output, self.stderr, self._ready = [], [], set()
+        raise AssertionError("unreachable")
+
+    def _start_once(self) -> EmulatedLab:
         cmd = [sys.executable, "-m", "lab.cli", "emulate", str(self.rig_file)]
         for name in self.rigs:
             cmd += ["--rig", name]
@@ -259,4 +301,4 @@ class EmulatedLab:
         self.stop()
 
 
-__all__ = ["EmulatedLab", "EmulatorFailed", "free_port", "rig_entry", "write_rig_file"]
+__all__ = ["EmulatedLab", "EmulatorFailed", "free_port", "reassign_ports", "rig_entry", "write_rig_file"]

@@ -1,0 +1,127 @@
+"""fwupdate on the emulated box: signed images install to the inactive slot; bad ones are refused;
+a slot that fails to boot three times falls back to the previous one."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from emu_helpers import FAST_BOOT, RawConsole, pdu, ssh_run, wait_ssh
+
+from lab.emulator.testing import EmulatedLab, write_rig_file
+from lab.firmware import build_image, generate_key, load_private_key
+
+
+def _upload(rig, data: bytes, name: str):
+    client = wait_ssh(rig)
+    sftp = client.open_sftp()
+    with sftp.open(f"/tmp/{name}", "wb") as fh:
+        fh.write(data)
+    sftp.close()
+    return client
+
+
+@pytest.fixture(scope="module")
+def fwlab(tmp_path_factory):
+    d = tmp_path_factory.mktemp("fw")
+    rig_file = write_rig_file(
+        d, ("stb-f",), boot=FAST_BOOT, power_on_at_start=True, defects={"9.9.9": [{"kind": "boot_fail"}]}
+    )
+    with EmulatedLab(rig_file) as lab:
+        yield lab
+
+
+def test_signed_image_installs_to_inactive_slot_and_boots(fwlab):
+    rig = fwlab.rigs["stb-f"]
+    vendor = load_private_key(rig.ssh.key.parent / "vendor_ed25519")
+    image = build_image(model="STB-4K-X1", version="2.1.0", key=vendor, build_id="b2100")
+    client = _upload(rig, image, "fw-2.1.0.img")
+    con = RawConsole(rig.serial.url)
+    status, out = ssh_run(client, "fwupdate /tmp/fw-2.1.0.img")
+    assert status == 0, out
+    assert "slot B" in out
+    client.close()
+    con.expect(r"U-Boot 2023\.04", 10)
+    con.login()
+    assert con.run("fw version").strip() == "version=2.1.0 build=b2100 slot=B"
+    diag = json.loads(con.run("diag --json"))
+    assert diag["slots"]["A"]["version"] == "2.0.0" and diag["slots"]["B"]["version"] == "2.1.0"
+    assert diag["active_slot"] == "B" and diag["pending_slot"] is None
+    assert diag["reboot_reasons"]["fwupdate"] >= 1
+    con.close()
+
+
+@pytest.mark.parametrize(
+    ("kind", "reason"),
+    [("unsigned", "unsigned"), ("wrong-model", "wrong-model"), ("untrusted", "untrusted-key"), ("corrupt", "payload")],
+)
+def test_bad_images_are_refused_and_nothing_changes(fwlab, tmp_path, kind, reason):
+    rig = fwlab.rigs["stb-f"]
+    vendor = load_private_key(rig.ssh.key.parent / "vendor_ed25519")
+    if kind == "unsigned":
+        data = build_image(model="STB-4K-X1", version="3.0.0", key=None)
+    elif kind == "wrong-model":
+        data = build_image(model="STB-HD-Z9", version="3.0.0", key=vendor)
+    elif kind == "untrusted":
+        data = build_image(model="STB-4K-X1", version="3.0.0", key=generate_key(tmp_path / "rogue"))
+    else:
+        good = bytearray(build_image(model="STB-4K-X1", version="3.0.0", key=vendor))
+        good[400] ^= 0xFF  # flip a payload byte
+        data = bytes(good)
+    client = _upload(rig, data, "bad.img")
+    before = ssh_run(client, "fw version")[1]
+    status, out = ssh_run(client, "fwupdate /tmp/bad.img")
+    assert status == 1
+    assert reason in out
+    assert ssh_run(client, "fw version")[1] == before
+    assert json.loads(ssh_run(client, "diag --json")[1])["pending_slot"] is None
+    client.close()
+
+
+def test_image_that_never_boots_falls_back_after_three_attempts(fwlab):
+    rig = fwlab.rigs["stb-f"]
+    vendor = load_private_key(rig.ssh.key.parent / "vendor_ed25519")
+    client = _upload(rig, build_image(model="STB-4K-X1", version="9.9.9", key=vendor), "broken.img")
+    before = ssh_run(client, "fw version")[1].strip()
+    running_slot = before.rsplit("=", 1)[1]
+    con = RawConsole(rig.serial.url)
+    assert ssh_run(client, "fwupdate /tmp/broken.img")[0] == 0
+    client.close()
+    for attempt in (1, 2, 3):
+        con.expect(rf"bootcount={attempt} bootlimit=3", 15)
+        con.expect(r"Kernel panic - not syncing: Attempted to kill init!", 10)
+    con.expect(r"Bootlimit \(3\) exceeded", 15)
+    con.login()
+    assert con.run("fw version").strip() == before
+    diag = json.loads(con.run("diag --json"))
+    assert diag["active_slot"] == running_slot and diag["pending_slot"] is None
+    assert diag["reboot_reasons"].get("rollback", 0) >= 1
+    con.close()
+    pdu(rig, 2, Delay=200)  # the fallback survives a power cycle
+    con = RawConsole(rig.serial.url)
+    con.login()
+    assert con.run("fw version").strip() == before
+    con.close()
+
+
+def test_firmware_cli_builds_an_image_the_box_accepts(tmp_path):
+    key = tmp_path / "vendor"
+    run = [sys.executable, "-m", "lab.cli", "firmware"]
+    assert subprocess.run([*run, "keygen", str(key)], capture_output=True).returncode == 0
+    again = subprocess.run([*run, "keygen", str(key)], capture_output=True, text=True)
+    assert again.returncode != 0 and "refusing to overwrite" in again.stderr
+    img = tmp_path / "fw.img"
+    built = subprocess.run(
+        [*run, "build", "--model", "STB-4K-X1", "--version", "2.2.0", "--key", str(key), "-o", str(img)],
+        capture_output=True,
+        text=True,
+    )
+    assert built.returncode == 0, built.stderr
+    info = json.loads(subprocess.run([*run, "info", str(img), "--json"], capture_output=True, text=True).stdout)
+    assert info["version"] == "2.2.0" and info["signed"] and info["payload_intact"]
+    nokey = subprocess.run([*run, "build", "--model", "M", "--version", "1", "-o", str(img)], capture_output=True)
+    assert nokey.returncode == 2
+    bad = subprocess.run([*run, "info", str(key)], capture_output=True, text=True)
+    assert bad.returncode == 1 and "bad magic" in bad.stderr
