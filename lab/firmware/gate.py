@@ -104,7 +104,7 @@ class GateResult:
         img = self.image
         out = [f"image {img['version']} build {img['build_id']} for {img['model']} sha256 {img['sha256'][:16]}..."]
         for f in self.flashed:
-            how = "uploaded" if f.uploaded else "upload skipped (box had it)"
+            how = f.reason or ("uploaded" if f.uploaded else "upload skipped (box had it)")
             if f.ok:
                 out.append(f"  {f.rig}: flashed {f.version_before} -> {f.version_after} ({how}, {f.seconds:.1f} s)")
             else:
@@ -170,6 +170,8 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
 
     The upload is skipped when the box already holds a file with the image's sha256.
     """
+    from lab.device import REBOOTING
+
     rig: Rig = stb.rig
     result = FlashResult(rig=rig.name, ok=False)
     t0 = time.monotonic()
@@ -178,6 +180,11 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
     try:
         stb.to("shell")
         result.version_before = stb.firmware_version()
+        if result.version_before == image.version and stb.info().get("firmware_build") == image.build_id:
+            result.version_after, result.build_after = image.version, image.build_id
+            result.ok, result.reason = True, "already running this build: not reinstalled"
+            result.seconds = time.monotonic() - t0
+            return result
         stb.ssh.wait_for_reconnect(timeout=60)  # sshd may come up a little after the console login
         if _sha256_remote(stb, remote) != image.sha256:
             stb.ssh.put(image_path, remote)
@@ -186,7 +193,7 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
         console = stb.console
         console.drain()
         console.sendline(f"fwupdate {remote}")
-        m = console.expect([r"[Rr]ebooting", _FWUPDATE_REFUSED], timeout=120)
+        m = console.expect([REBOOTING, _FWUPDATE_REFUSED], timeout=120)
         if m.index == 1:
             raise DeviceFault(f"box refused the image: {m.match.group(0).strip()}", rig=rig.name, symptom="fwupdate")
         stb.state = "booting"
