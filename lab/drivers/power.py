@@ -95,7 +95,10 @@ class PowerSwitch:
             detail = ""
             with contextlib.suppress(ValueError, AttributeError, OSError):
                 detail = json.loads(exc.read() or b"{}").get("error", "")
-            raise self._infra(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "")) from None
+            hint = ""
+            if exc.code in (401, 403):
+                hint = " (check power.user and the password_env variable)" if self._auth else " (PDU wants a login)"
+            raise self._infra(f"HTTP {exc.code} {exc.reason}" + (f": {detail}" if detail else "") + hint) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise self._infra(f"no answer ({reason})") from None

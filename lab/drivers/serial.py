@@ -429,7 +429,14 @@ class SerialConsole:
                     return
                 continue
             if data:
-                self._feed(data)
+                try:
+                    self._feed(data)
+                except Exception as exc:  # e.g. the log's disk is full: the lab failed, not the box
+                    with self._cond:
+                        self._state = "dead"
+                        self._dead_reason = f"console reader failed: {type(exc).__name__}: {exc}"
+                        self._cond.notify_all()
+                    return
 
     def _connection_lost(self, reason: str) -> None:
         with self._cond:
@@ -744,6 +751,7 @@ class SerialConsole:
         deadline = time.monotonic() + timeout
         patterns = [LOGIN_PROMPT, PASSWORD_PROMPT, self.prompt, LOGIN_INCORRECT]
         sent_user = sent_password = False
+        user_sent_count = 0
         last_nudge = 0.0
         while True:
             remaining = deadline - time.monotonic()
@@ -762,10 +770,11 @@ class SerialConsole:
                     last_nudge = time.monotonic()
                 continue
             if m.index == 0:
-                if sent_user and sent_password:
+                if (sent_user and sent_password) or user_sent_count >= 3:
                     raise self._infra(f"console login as {user!r} failed: login prompt came back")
                 self._write(self._encode(user + self.newline))
                 sent_user, sent_password = True, False
+                user_sent_count += 1
             elif m.index == 1:
                 if password is None:
                     raise self._infra(f"console asks a password for {user!r} but none is configured")

@@ -14,6 +14,7 @@ import pytest
 
 from lab.drivers.serial import ConsoleDeath, ExpectTimeout, SerialConsole, clean_output
 from lab.errors import DeviceFault, InfraError
+from lab.steps import STEPS, StepRecord
 
 if TYPE_CHECKING:
     from conftest import ConsolePeer
@@ -175,10 +176,18 @@ def test_login_with_password(console_peer: ConsolePeer) -> None:
 
     console_peer.on_line = box
     console_peer.echo = False
-    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
-        console_peer.send(b"\r\nstb login: ")
-        c.login("root", "s3cret", timeout=10)
+    records: list[StepRecord] = []
+    undo = STEPS.subscribe(records.append)
+    try:
+        with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+            console_peer.send(b"\r\nstb login: ")
+            c.login("root", password="s3cret", timeout=10)
+    finally:
+        undo()
     assert b"s3cret\n" in console_peer.received
+    login = [r for r in records if r.action == "login"]
+    assert login and login[0].rig == "rig-t" and login[0].instrument == "serial" and login[0].outcome == "ok"
+    assert "s3cret" not in login[0].args and "password=***" in login[0].args
 
 
 def test_login_refused_is_an_infra_error(console_peer: ConsolePeer) -> None:
@@ -354,3 +363,16 @@ def test_clear_deaths_forgets_unreported_ones(con: SerialConsole, console_peer: 
     assert [d.symptom for d in con.clear_deaths()] == ["oom-kill"]
     console_peer.send(b"next test\r\n")
     con.expect("next test", timeout=5)
+
+
+def test_unwritable_log_is_an_infra_error_not_a_timeout(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    con = SerialConsole(console_peer.url, rig_name="rig-t", log_path=tmp_path / "c.log")
+    con.open()
+    try:
+        con.log._file.close()  # the log's disk went away under the reader
+        console_peer.send(b"some output\r\n")
+        with pytest.raises(InfraError, match="reader failed"):
+            con.expect("never", timeout=5)
+    finally:
+        con.log._file = None
+        con.close()
