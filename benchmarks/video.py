@@ -4,13 +4,14 @@ Run::
 
     python benchmarks/video.py            # --frames 40 --runs 5 --core 1
 
-Per-frame cost of each check (median of ``--runs`` passes over ``--frames`` distinct 1080p
+Per-frame CPU time (user + system, on one pinned core, so other load on this shared machine
+inflates it less than wall time would) of each check (median of ``--runs`` passes over ``--frames`` distinct 1080p
 frames of ffmpeg's testsrc2, each pass on fresh Frame objects so nothing is cached across
 checks), the combined per-frame set (black + motion + one 200x100 template match sharing one
 Frame) as a multiple of 60 fps real time, and in the same run the baseline: ffmpeg's
 ``blackdetect,freezedetect`` on the same raw BGR frames piped in (``-threads 1
--filter_threads 1``, pinned to the same core), with ffmpeg's pipe/convert overhead measured by
-``-vf null`` alongside. Prints a markdown table.
+-filter_threads 1``, pinned to the same core; its CPU time from ``getrusage`` of the child), with
+ffmpeg's pipe/convert overhead measured by ``-vf null`` alongside. Prints a markdown table.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import statistics
 import subprocess
@@ -46,15 +48,20 @@ def make_frames(n: int) -> np.ndarray:
     return np.frombuffer(raw, np.uint8).reshape(n, H, W, 3)
 
 
-def per_frame_ms(images: np.ndarray, runs: int, body: Callable[[list[Frame]], None]) -> float:
-    """Median over runs of (time for one pass over fresh Frames) / frames, in ms."""
-    times = []
+def per_frame_ms(images: np.ndarray, runs: int, bodies: dict[str, Callable[[list[Frame]], None]]) -> dict[str, float]:
+    """Median over runs of (time for one pass over fresh Frames) / frames, in ms, per check.
+
+    The checks take turns within each run, so a burst of load from other processes on this
+    shared machine hits all of them alike.
+    """
+    times: dict[str, list[float]] = {name: [] for name in bodies}
     for _ in range(runs):
-        frames = [Frame(img, i / 60, i) for i, img in enumerate(images)]
-        t0 = time.perf_counter()
-        body(frames)
-        times.append((time.perf_counter() - t0) / len(frames) * 1000)
-    return statistics.median(times)
+        for name, body in bodies.items():
+            frames = [Frame(img, i / 60, i) for i, img in enumerate(images)]
+            t0 = time.process_time()
+            body(frames)
+            times[name].append((time.process_time() - t0) / len(frames) * 1000)
+    return {name: statistics.median(values) for name, values in times.items()}
 
 
 def ffmpeg_ms(images: np.ndarray, runs: int, vf: str, core: int | None) -> float:
@@ -67,9 +74,11 @@ def ffmpeg_ms(images: np.ndarray, runs: int, vf: str, core: int | None) -> float
     data = images.tobytes()
     times = []
     for _ in range(runs):
-        t0 = time.perf_counter()
+        before = resource.getrusage(resource.RUSAGE_CHILDREN)
         subprocess.run(cmd, input=data, check=True)
-        times.append((time.perf_counter() - t0) / len(images) * 1000)
+        after = resource.getrusage(resource.RUSAGE_CHILDREN)
+        cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+        times.append(cpu / len(images) * 1000)
     return statistics.median(times)
 
 
@@ -86,7 +95,6 @@ def main() -> None:
 
     images = make_frames(args.frames)
     reference = Template(images[0][600:700, 1300:1500].copy(), name="ref200x100")
-    results: dict[str, float] = {}
 
     def black(frames: list[Frame]) -> None:
         for f in frames:
@@ -121,26 +129,29 @@ def main() -> None:
             detector.update(f)
             match(reference, f)
 
-    for name, body in [
-        ("black (max mode)", black),
-        ("black (ratio mode, blackdetect-style)", black_ratio),
-        ("motion (vs previous frame)", motion),
-        ("freeze (vs still-run reference)", freeze),
-        ("template match 200x100, whole frame", matching),
-        ("artifact score (blockiness)", artifacts),
-        ("combined: black + motion + match", combined),
-    ]:
-        results[name] = per_frame_ms(images, args.runs, body)
+    results = per_frame_ms(
+        images,
+        args.runs,
+        {
+            "black (max mode)": black,
+            "black (ratio mode, blackdetect-style)": black_ratio,
+            "motion (vs previous frame)": motion,
+            "freeze (vs still-run reference)": freeze,
+            "template match 200x100, whole frame": matching,
+            "artifact score (blockiness)": artifacts,
+            "combined: black + motion + match": combined,
+        },
+    )
 
     grey = [cv2.cvtColor(img, cv2.COLOR_BGR2GRAY) for img in images[:3]]
-    t0 = time.perf_counter()
+    t0 = time.process_time()
     for img in images[:3]:
         cv2.matchTemplate(img, reference.image, cv2.TM_CCOEFF_NORMED)
-    naive_bgr = (time.perf_counter() - t0) / 3 * 1000
-    t0 = time.perf_counter()
+    naive_bgr = (time.process_time() - t0) / 3 * 1000
+    t0 = time.process_time()
     for g in grey:
         cv2.matchTemplate(g, reference.grey[0], cv2.TM_CCOEFF_NORMED)
-    naive_grey = (time.perf_counter() - t0) / 3 * 1000
+    naive_grey = (time.process_time() - t0) / 3 * 1000
 
     ff_both = ffmpeg_ms(images, args.runs, "blackdetect=d=0,freezedetect", core)
     ff_null = ffmpeg_ms(images, args.runs, "null", core)
