@@ -250,7 +250,8 @@ def _pid_alive(pid: int) -> bool:
 
 
 def cleanup_stale(*, force: bool = False) -> list[str]:
-    """Remove namespaces recorded by runs whose process is gone (all recorded ones with ``force``).
+    """Remove namespaces recorded by runs whose process is gone (all recorded ones with ``force``;
+    links kept by ``stblab net up`` are recorded with pid 0 and need ``force``).
 
     Returns the namespaces removed. Only namespaces with a state record are touched.
     """
@@ -264,8 +265,9 @@ def cleanup_stale(*, force: bool = False) -> list[str]:
         except (OSError, ValueError):
             rec_path.unlink(missing_ok=True)
             continue
-        if not force and rec.get("pid") and _pid_alive(int(rec["pid"])) and int(rec["pid"]) != 0:
-            continue
+        pid = int(rec.get("pid") or 0)
+        if not force and (pid == 0 or _pid_alive(pid)):
+            continue  # a live run's link, or one kept on purpose by `stblab net up` (pid 0)
         _remove(rec["namespace"], list(rec.get("links", [])))
         removed.append(rec["namespace"])
         log.warning("removed leftover network namespace %s (run pid %s is gone)", rec["namespace"], rec.get("pid"))
