@@ -404,13 +404,19 @@ class ItachServer:
             return f"ERR_{cmd.address},{ERR_CONNECTOR:03d}"
         with self._lock:
             active = self._active.get(cmd.connector)
-            if active is not None and not active[2].finished.is_set():
+            if active is not None and not active[2].finished.is_set() and not active[2].exhausted:
                 a_conn, a_id, seg = active
                 if a_conn is conn and a_id == cmd.ident:
-                    # Same ID again while sending: continue the repeat (key still held).
-                    seg.extend(split_frames(cmd.again()))
-                    return None
-                return f"busyIR,{cmd.address},{cmd.ident}"
+                    # Same ID again while sending: continue the repeat (key still held); this
+                    # sendir is answered when the extended transmission completes.
+                    def also_done(completed: bool, cmd: SendIr = cmd) -> None:
+                        if completed:
+                            conn.send(f"completeir,{cmd.address},{cmd.ident}")
+
+                    if seg.extend(split_frames(cmd.again()), also_done):
+                        return None
+                else:
+                    return f"busyIR,{cmd.address},{cmd.ident}"
 
             def done(completed: bool, cmd: SendIr = cmd) -> None:
                 with self._lock:

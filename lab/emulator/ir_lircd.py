@@ -228,13 +228,14 @@ class IrReceiver:
 
 
 class _Segment:
-    """Frames queued on an emitter, with a callback when they are done (or aborted)."""
+    """Frames queued on an emitter, with callbacks for when they are done (or aborted)."""
 
     def __init__(self, frames: Iterator[tuple[list[int], int]], done: Callable[[bool], None] | None, tag: object):
         self.frames = frames
-        self.done = done
+        self.callbacks: list[Callable[[bool], None]] = [done] if done is not None else []
         self.tag = tag
         self.stop_requested = False
+        self.exhausted = False
         self.finished = threading.Event()
         self.completed = False
         self._lock = threading.Lock()
@@ -242,12 +243,32 @@ class _Segment:
     def next_frame(self) -> tuple[list[int], int] | None:
         """The next frame to send, or None when the segment is exhausted."""
         with self._lock:
-            return next(self.frames, None)
+            frame = next(self.frames, None)
+            if frame is None:
+                self.exhausted = True
+            return frame
 
-    def extend(self, frames: Iterable[tuple[list[int], int]]) -> None:
-        """Append frames while the segment plays."""
+    def extend(self, frames: Iterable[tuple[list[int], int]], done: Callable[[bool], None] | None = None) -> bool:
+        """Append frames while the segment plays; False (nothing appended) once it has run out."""
         with self._lock:
+            if self.exhausted or self.stop_requested:
+                return False
             self.frames = itertools.chain(self.frames, frames)
+            if done is not None:
+                self.callbacks.append(done)
+            return True
+
+    def finish(self, completed: bool) -> None:
+        """Mark done and run the callbacks (once)."""
+        if self.finished.is_set():
+            return
+        self.completed = completed
+        self.finished.set()
+        for cb in self.callbacks:
+            try:
+                cb(completed)
+            except Exception:
+                log.exception("ir: completion callback failed")
 
 
 class IrEmitter:
@@ -288,10 +309,6 @@ class IrEmitter:
             self._cond.notify_all()
         return seg
 
-    def extend(self, seg: _Segment, frames: Iterable[tuple[list[int], int]]) -> None:
-        """Append frames to a segment still playing (an iTach sendir resent with the same ID)."""
-        seg.extend(frames)
-
     def stop(self, tag: object = None) -> bool:
         """Abort the playing segment (only if its tag matches, when given) and queued ones."""
         with self._cond:
@@ -322,21 +339,12 @@ class IrEmitter:
             completed = self._play(seg)
             with self._cond:
                 self._current = None
-            seg.completed = completed
-            seg.finished.set()
-            if seg.done is not None:
-                try:
-                    seg.done(completed)
-                except Exception:
-                    log.exception("ir: completion callback failed")
+            seg.finish(completed)
         with self._cond:
             leftovers = list(self._queue)
             self._queue.clear()
         for seg in leftovers:
-            seg.finished.set()
-            if seg.done is not None:
-                with contextlib.suppress(Exception):
-                    seg.done(False)
+            seg.finish(False)
 
     def _play(self, seg: _Segment) -> bool:
         t = time.monotonic()

@@ -167,6 +167,19 @@ def test_itach_stopir_stops_a_held_key(rc1: Remote, keys: Keys, itach: ItachServ
     assert tcp_itach.read() == "completeir,1:1,6"
 
 
+def test_itach_same_id_resent_extends_the_hold(rc1: Remote, keys: Keys, itach: ItachServer, tcp_itach: Line) -> None:
+    """Resending the same sendir (same ID) while it plays continues the held key without a gap."""
+    timings = rc1.encode("KEY_LEFT", repeat=1, trailing_gap=True)
+    command = sendir(timings, repeat=4, offset=len(timings) - 3, ident=40)
+    tcp_itach.send(command)
+    time.sleep(0.25)
+    tcp_itach.send(command)  # still sending: extended, not busyIR
+    assert [tcp_itach.read(), tcp_itach.read()] == ["completeir,1:1,40", "completeir,1:1,40"]
+    events = list(itach.receiver.events)
+    # One press held for ~0.8 s (1 + 3 + 4 repeat frames): auto-repeat started, never re-pressed.
+    assert [e.repeat for e in events][0] is False and all(e.repeat for e in events[1:]) and len(events) >= 2
+
+
 def test_itach_busy_connector_answers_busyir(rc1: Remote, keys: Keys, itach: ItachServer, tcp_itach: Line) -> None:
     timings = rc1.encode("KEY_DOWN", repeat=1, trailing_gap=True)
     tcp_itach.send(sendir(timings, repeat=8, offset=len(timings) - 3, ident=7))
