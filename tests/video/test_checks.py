@@ -229,3 +229,16 @@ def test_bad_input_is_refused_clearly(tmp_path) -> None:
         is_black(np.zeros((10, 10, 3), np.float32))
     with pytest.raises(ValueError, match="frames differ in size"):
         detect_motion(np.zeros((10, 10, 3), np.uint8), np.zeros((20, 10, 3), np.uint8))
+
+
+def test_ocr_reads_the_emulated_box_no_signal_message() -> None:
+    reason = ocr_available()
+    if reason:
+        pytest.skip(reason)
+    hdmi = pytest.importorskip("lab.emulator.hdmi")
+    screen = pytest.importorskip("lab.emulator.screen")
+    from lab.video import match_text
+
+    frame = hdmi.Renderer().render(screen.ScreenState(kind="no_channel", channel=3), 0.0)
+    assert match_text("No signal on this channel", _jpeg(frame, 70), region=Region(290, 250, 700, 220))
+    assert not match_text("Settings", frame, region=Region(290, 250, 700, 220))
