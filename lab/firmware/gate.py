@@ -280,8 +280,11 @@ def run_gate(
         flashed: list[Rig] = []
         for rig in rigs:
             echo(f"gate: flashing {rig.name} ...")
-            with Stb(rig, run_dir=run / "flash") as stb:
-                fr = flash(stb, image_path, image)
+            try:
+                with Stb(rig, run_dir=run / "flash") as stb:
+                    fr = flash(stb, image_path, image)
+            except InfraError as exc:  # the console could not even be opened
+                fr = FlashResult(rig=rig.name, ok=False, kind="infra_error", reason=str(exc))
             result.flashed.append(fr)
             if fr.ok:
                 flashed.append(rig)

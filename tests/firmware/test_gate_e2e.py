@@ -1,0 +1,72 @@
+"""The firmware gate end to end on an emulated rig: a good build passes, a defective one fails with
+its new fault named, and a rig that cannot be reached is an infra error, never a pass."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from lab.emulator.testing import EmulatedLab, write_rig_file
+from lab.firmware import build_image, generate_key
+from lab.firmware.gate import EXIT_INFRA, EXIT_NEW_FAULTS, EXIT_PASS
+
+pytestmark = pytest.mark.slow
+MODEL = "STB-4K-X1"
+
+
+@pytest.fixture(scope="module")
+def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    d = tmp_path_factory.mktemp("gate")
+    key = generate_key(d / "keys" / "vendor_ed25519")
+    rig_file = write_rig_file(d, ["gate-1"], defects={"2.1.0": [{"kind": "decoder_freeze", "after_zaps": 2}]})
+    data = yaml.safe_load(rig_file.read_text())
+    data["rigs"][0]["firmware"] = {"trusted_keys": [str(d / "keys" / "vendor_ed25519.pub")]}
+    rig_file.write_text(yaml.safe_dump(data))
+    for version in ("2.0.1", "2.1.0"):
+        (d / f"fw-{version}.img").write_bytes(build_image(model=MODEL, version=version, key=key))
+    return {"dir": d, "rigs": rig_file}
+
+
+def gate(bench: dict[str, Path], version: str, run: str, suite: str) -> tuple[subprocess.CompletedProcess[str], dict]:
+    run_dir = bench["dir"] / run
+    cmd = [sys.executable, "-m", "lab.cli", "firmware", "gate", str(bench["dir"] / f"fw-{version}.img")]
+    cmd += ["--rigs", str(bench["rigs"]), "--select", f"model={MODEL}", "--suite", suite]
+    cmd += ["--run-dir", str(run_dir), "--rma-db", str(bench["dir"] / "rma.sqlite"), "--emulate", "never"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+    data = json.loads((run_dir / "gate.json").read_text()) if (run_dir / "gate.json").exists() else {}
+    return res, data
+
+
+def test_good_build_passes_and_defective_build_fails_with_new_fault(bench: dict[str, Path]) -> None:
+    with EmulatedLab(bench["rigs"]):
+        good, g = gate(bench, "2.0.1", "good", "scenarios/test_boot.py")
+        assert good.returncode == EXIT_PASS, good.stdout + good.stderr
+        assert g["flashed"][0]["version_after"] == "2.0.1" and g["flashed"][0]["uploaded"]
+        assert "PASS: the build may ship" in good.stdout
+        junit = (bench["dir"] / "good" / "gate-1" / "junit.xml").read_text()
+        assert 'name="firmware.version" value="2.0.1"' in junit
+        assert 'name="firmware.sha256"' in junit
+
+        bad, b = gate(bench, "2.1.0", "bad", "scenarios/test_zapping.py")
+        assert bad.returncode == EXIT_NEW_FAULTS, bad.stdout + bad.stderr
+        assert b["flashed"][0]["version_after"] == "2.1.0"
+        assert b["new_faults"] and b["new_faults"][0]["fault_id"] is not None
+        assert "NEW fault #" in bad.stdout and "video-frozen" in bad.stdout
+
+        # The same build again: the fault is known now, so the gate does not call it new.
+        again, a = gate(bench, "2.1.0", "again", "scenarios/test_zapping.py")
+        assert a["flashed"][0]["reason"].startswith("already running")
+        assert not a["new_faults"] and a["known_faults"], again.stdout
+        assert again.returncode == EXIT_PASS
+
+
+def test_unreachable_rig_is_an_infra_error_not_a_pass(bench: dict[str, Path]) -> None:
+    res, data = gate(bench, "2.0.1", "norig", "scenarios/test_boot.py")  # no emulator running
+    assert res.returncode == EXIT_INFRA, res.stdout + res.stderr
+    assert data["rigs_not_run"] == ["gate-1"]
+    assert "the lab failed" in res.stdout
