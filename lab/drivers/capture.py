@@ -41,6 +41,7 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -94,6 +95,19 @@ class _SeqClock:
             self._offsets.append(t - seq / self.fps)
         self.last = seq
         return seq, missed
+
+
+@dataclass
+class _Grab:
+    """A live frame waiting for its successor before it is numbered and published."""
+
+    t: float
+    jpeg: bytes
+    image: np.ndarray | None
+    width: int
+    height: int
+    clock: _SeqClock
+    base_seq: int
 
 
 class Capture:
@@ -150,6 +164,9 @@ class Capture:
         self._unreachable_since: float | None = None
         self._decoded: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
         self._decoded_lock = threading.Lock()
+        self._pending: _Grab | None = None
+        self._pend_cond = threading.Condition()
+        self._pub_thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -181,6 +198,9 @@ class Capture:
                 self._thread = threading.Thread(target=self._run, name=f"capture-{self.rig_name or self.url}")
                 self._thread.daemon = True
                 self._thread.start()
+            if self._pub_thread is None or not self._pub_thread.is_alive():
+                self._pub_thread = threading.Thread(target=self._publisher, name="capture-publisher", daemon=True)
+                self._pub_thread.start()
         return self
 
     def close(self) -> None:
@@ -188,6 +208,8 @@ class Capture:
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
+        with self._pend_cond:
+            self._pend_cond.notify_all()
         thread = self._thread
         if thread is not None and thread is not threading.current_thread():
             thread.join(self.open_timeout + self.read_timeout + 1)
@@ -270,7 +292,7 @@ class Capture:
             ok, data = cap.read()
             now = time.monotonic()
             if not ok or data is None or data.size == 0:
-                return
+                break
             image: np.ndarray | None = None
             if raw and data.ndim <= 2 and data.dtype == np.uint8 and data.size > 2 and data.flat[0] == 0xFF:
                 jpeg = data.tobytes()
@@ -293,18 +315,62 @@ class Capture:
                 seq = max(seq, last_file_seq + 1)
                 missed = seq - last_file_seq - 1 if last_file_seq >= 0 else 0
                 last_file_seq = seq
+                self._publish(seq, t, jpeg, image, width, height, missed)
             else:
-                t = now
-                seq, missed = clock.next(now)
-                seq += base_seq
-            entry = self.ring.add(seq, t, jpeg, width, height)
-            if image is not None:
-                self._remember(entry.seq, image)
-            with self._cond:
-                self.frames_received += 1
-                self.dropped += missed
-                self._last_frame_at = time.monotonic()
-                self._cond.notify_all()
+                self._hand_over(_Grab(now, jpeg, image, width, height, clock, base_seq))
+        self._flush()
+
+    # A live frame is published when the next one arrives (or 1.5 frame periods later): its
+    # successor tells a frame that was merely late (jitter) from one that followed lost frames.
+
+    def _hand_over(self, grab: _Grab) -> None:
+        with self._pend_cond:
+            prev, self._pending = self._pending, grab
+            if prev is not None:
+                self._publish_grab(prev, next_t=grab.t)
+            if grab.clock.fps is None:  # no rate known: nothing to count, publish at once
+                self._pending = None
+                self._publish_grab(grab, next_t=None)
+            self._pend_cond.notify_all()
+
+    def _flush(self) -> None:
+        with self._pend_cond:
+            if self._pending is not None:
+                self._publish_grab(self._pending, next_t=None)
+                self._pending = None
+
+    def _publisher(self) -> None:
+        with self._pend_cond:
+            while not self._stop.is_set():
+                grab = self._pending
+                if grab is None or grab.clock.fps is None:
+                    self._pend_cond.wait(0.5)
+                    continue
+                left = grab.t + 1.5 / grab.clock.fps - time.monotonic()
+                if left > 0:
+                    self._pend_cond.wait(left)
+                    continue
+                self._publish_grab(grab, next_t=None)
+                self._pending = None
+
+    def _publish_grab(self, g: _Grab, next_t: float | None) -> None:
+        when = g.t
+        if next_t is not None and g.clock.fps:
+            when = min(g.t, next_t - 1.0 / g.clock.fps)
+        seq, missed = g.clock.next(when)
+        self._publish(seq + g.base_seq, g.t, g.jpeg, g.image, g.width, g.height, missed)
+
+    def _publish(
+        self, seq: int, t: float, jpeg: bytes, image: np.ndarray | None, width: int, height: int, missed: int
+    ) -> None:
+        entry = self.ring.add(seq, t, jpeg, width, height)
+        if image is not None:
+            self._remember(entry.seq, image)
+        with self._cond:
+            self.frames_received += 1
+            self.dropped += missed
+            self._last_frame_at = time.monotonic()
+            self._cond.notify_all()
 
     def _note_unreachable(self) -> None:
         reachable = self._probe()
