@@ -340,4 +340,94 @@ class IptvReceiver:
         self._set_state("idle")
 
 
-__all__ = ["STATES", "IptvReceiver"]
+class RigIptv:
+    """Everything an emulated box needs for IPTV on one rig, in one object (for lab/emulator/box.py).
+
+    Builds (or attaches to) the rig's link from ``rig.network`` -- a namespace when running as root,
+    else loopback-only -- plays the channel map from a :class:`~lab.emulator.headend.Headend` on
+    the lab side, and runs an :class:`IptvReceiver` in the box's namespace. The box calls
+    ``tune(n)`` on every zap, ``stop()`` on standby/power off, shows ``latest_frame`` as its live
+    picture (``ScreenState.live_frame``) and switches to its "no signal on this channel" screen
+    while ``state == "no_signal"`` (``on_state`` tells it when)::
+
+        iptv = RigIptv(rig.name, rig.network, on_state=box.on_iptv_state).start()
+        iptv.tune(3)
+        state = state.replace(kind="live", channel=3, live_frame=iptv.latest_frame)
+        ...
+        iptv.close()        # on emulator exit: stops playout, removes the namespace it made
+    """
+
+    def __init__(
+        self,
+        rig_name: str,
+        network: Any,
+        *,
+        channel_map: ChannelMap | None = None,
+        cache_dir: str | None = None,
+        on_state: StateCallback | None = None,
+        on_frame: FrameCallback | None = None,
+        absent: tuple[int, ...] = (),
+        settings: Any = None,
+    ) -> None:
+        from lab.emulator.headend import EncodeSettings, Headend
+
+        self.rig_name = rig_name
+        self.network = network
+        self.channel_map = channel_map or ChannelMap.default()
+        self._on_state = on_state
+        self._on_frame = on_frame
+        self._cache_dir = cache_dir
+        self._absent = absent
+        self._settings = settings or EncodeSettings()
+        self.link: Any = None
+        self.headend: Headend | None = None
+        self.receiver: IptvReceiver | None = None
+
+    def start(self) -> RigIptv:
+        from lab.emulator.headend import Headend
+        from lab.network.netns import open_link
+
+        self.link = open_link(self.rig_name, self.network)
+        playing = [c.number for c in self.channel_map.channels if c.number not in self._absent]
+        self.headend = Headend(
+            self.channel_map,
+            interface_ip=self.link.lab_ip,
+            cache_dir=self._cache_dir,
+            channels=playing,
+            settings=self._settings,
+        ).start()
+        self.receiver = IptvReceiver(
+            self.channel_map,
+            namespace=self.link.namespace,
+            interface_ip="0.0.0.0" if self.link.namespace else "127.0.0.1",
+            on_state=self._on_state,
+            on_frame=self._on_frame,
+        ).start()
+        return self
+
+    @property
+    def state(self) -> str:
+        return self.receiver.state if self.receiver else "idle"
+
+    def tune(self, number: int) -> None:
+        if self.receiver:
+            self.receiver.tune(number)
+
+    def stop(self) -> None:
+        if self.receiver:
+            self.receiver.stop()
+
+    def latest_frame(self) -> np.ndarray | None:
+        return self.receiver.latest_frame() if self.receiver else None
+
+    def close(self) -> None:
+        if self.receiver:
+            self.receiver.close()
+        if self.headend:
+            self.headend.stop()
+        if self.link is not None:
+            self.link.down()  # only removes what this object built
+        self.receiver = self.headend = self.link = None
+
+
+__all__ = ["STATES", "IptvReceiver", "RigIptv"]

@@ -127,3 +127,32 @@ def test_headend_and_receiver_work_loopback_only(loopback: bool, cmap: ChannelMa
     ):
         rx.tune(1)
         assert rx.wait_state("playing", 5), rx.stats
+
+
+@needs_netns
+def test_rig_iptv_builds_the_link_plays_and_cleans_up(
+    cmap: ChannelMap, channel_cache: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from lab.emulator.iptv import RigIptv
+    from lab.network.netns import namespaces
+
+    from .conftest import make_config
+
+    monkeypatch.setenv("STBLAB_NETNS_STATE", str(tmp_path))
+    cfg = make_config("iptv")
+    states: list[str] = []
+    iptv = RigIptv(
+        "rig-iptv", cfg, channel_map=cmap, cache_dir=str(channel_cache), settings=TEST_SETTINGS,
+        absent=(3,), on_state=states.append,
+    ).start()  # fmt: skip
+    try:
+        assert cfg.namespace in namespaces()
+        iptv.tune(2)
+        assert iptv.receiver is not None and iptv.receiver.wait_state("playing", 5)
+        assert iptv.latest_frame() is not None
+        iptv.tune(3)  # not played by the headend
+        assert iptv.receiver.wait_state("no_signal", 5)
+        assert iptv.state == "no_signal" and states[-1] == "no_signal"
+    finally:
+        iptv.close()
+    assert cfg.namespace not in namespaces()
