@@ -760,22 +760,20 @@ class SerialConsole:
         patterns = [LOGIN_PROMPT, PASSWORD_PROMPT, self.prompt, LOGIN_INCORRECT]
         sent_user = sent_password = False
         user_sent_count = 0
-        last_nudge = 0.0
+        last_nudge, nudge_every = 0.0, 1.0
         while True:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 self._expect(patterns, 0.0)  # raises ExpectTimeout with the tail
             m = self._expect(patterns, min(remaining, 0.5), raise_timeout=False)
             if m is None:
-                recent = self.log.tail(3)
-                if (
-                    self._quiet_for() >= 1.0
-                    and time.monotonic() - last_nudge >= 1.0
-                    and not re.search(AUTOBOOT, recent)
-                    and not re.search(self.bootloader_prompt, recent.rstrip("\n") + " ")
-                ):
+                # Nudge a box idling at a prompt printed before we looked -- but never during the
+                # bootloader's countdown, where a newline would stop the boot; back off each time.
+                recent = self.log.tail(5)
+                booting = re.search(AUTOBOOT, recent) or ("U-Boot" in recent and not re.search(KERNEL_STARTED, recent))
+                if self._quiet_for() >= 1.0 and time.monotonic() - last_nudge >= nudge_every and not booting:
                     self._write(self._encode(self.newline))
-                    last_nudge = time.monotonic()
+                    last_nudge, nudge_every = time.monotonic(), min(nudge_every * 2, 8.0)
                 continue
             if m.index == 0:
                 if (sent_user and sent_password) or user_sent_count >= 3:

@@ -376,3 +376,22 @@ def test_unwritable_log_is_an_infra_error_not_a_timeout(console_peer: ConsolePee
     finally:
         con.log._file = None
         con.close()
+
+
+def test_login_never_stops_the_autoboot_countdown(console_peer: ConsolePeer, mini_shell: type) -> None:
+    console_peer.on_line = mini_shell()
+    with SerialConsole(console_peer.url) as c:
+
+        def boot() -> None:
+            console_peer.send(b"U-Boot 2024.01\r\nHit any key to stop autoboot:  2")
+            time.sleep(1.3)  # quieter than the nudge threshold, still counting down
+            console_peer.send(b"\b\b\b 1")
+            time.sleep(1.3)
+            before_kernel = bytes(console_peer.received)
+            console_peer.send(b"\b\b\b 0\r\nStarting kernel ...\r\n[    0.000000] Booting Linux\r\n\r\nstb login: ")
+            typed.append(before_kernel)
+
+        typed: list[bytes] = []
+        threading.Thread(target=boot).start()
+        c.login(timeout=10)
+    assert typed == [b""]  # nothing was typed while the countdown ran
