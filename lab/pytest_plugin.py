@@ -535,7 +535,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             test_dir=state.run_dir / lab.rig.name / slug(item.nodeid),
             error=exc,
             console_mark=run.console_mark,
-            steps=run.steps,
+            steps=list(run.steps),  # a snapshot: evidence collection's own steps are not the test's
             profile=profile,
         )
         attach_to_allure(ev)
@@ -603,10 +603,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     state = item.config.stash.get(LAB_KEY, None)
     if state is None or state.reproduce <= 0 or not _uses_lab(item):
         return None
-    from _pytest.runner import call_and_report, runtestprotocol
+    from _pytest.runner import runtestprotocol
 
+    # Each pass (the first and every rerun) is a full setup/call/teardown with the real next item;
+    # session-scoped lab state lives on the config, so a rerun gets the same rig and box back.
     item.ihook.pytest_runtest_logstart(nodeid=item.nodeid, location=item.location)
-    reports = runtestprotocol(item, nextitem=item, log=False)
+    reports = runtestprotocol(item, nextitem=nextitem, log=False)
     run = item.stash.get(RUN_KEY, None)
     call_rep = next((r for r in reports if r.when in ("call", "setup") and r.failed), None)
     if run is not None and run.fault_ctx is not None and call_rep is not None:
@@ -614,30 +616,25 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
         repro = Reproduction(state.reproduce)
         while not repro.done and not item.session.shouldstop:
             item.stash[RUN_KEY] = TestRun(started=time.time(), rerun=True)
-            runtestprotocol(item, nextitem=item, log=False)
+            runtestprotocol(item, nextitem=nextitem, log=False)
             again = item.stash[RUN_KEY]
             hit = again.last_fault is not None and (again.last_fault.symptom or "") == (first.fault.symptom or "")
             repro.record(hit)
             if state.lab().health.status(first.rig) == "bad":
                 break
         text = repro.as_text()
-        for r in reports:
-            if r is call_rep:
-                r.user_properties.append(("reproduction", text))
-                r.sections.append(("stblab reproduction", f"reproduced {text} with seed {first.seed}"))
-        item.user_properties.append(("reproduction", text))
+        call_rep.user_properties.append(("reproduction", text))
+        call_rep.sections.append(("stblab reproduction", f"reproduced {text} with seed {first.seed}"))
+        for rep in reports:
+            if rep.when == "teardown":
+                rep.user_properties.append(("reproduction", text))  # JUnit reads the teardown report
         if run.filed is not None:
             try:
                 state.fault_filer().record_reproduction(run.filed, repro, first)
             except Exception as err:  # noqa: BLE001
                 call_rep.sections.append(("stblab reproduction", f"not recorded: {err}"))
-    final = call_and_report(item, "teardown", log=False, nextitem=nextitem)
     for rep in reports:
-        if rep.when == "teardown" and final.failed:
-            continue
         item.ihook.pytest_runtest_logreport(report=rep)
-    if final.failed:
-        item.ihook.pytest_runtest_logreport(report=final)
     item.ihook.pytest_runtest_logfinish(nodeid=item.nodeid, location=item.location)
     return True
 

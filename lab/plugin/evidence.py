@@ -129,7 +129,8 @@ def collect_evidence(
     # Step log with timings.
     if steps:
         path = test_dir / "steps.txt"
-        path.write_text("\n".join(r.line() for r in steps) + "\n", encoding="utf-8")
+        ordered = sorted(steps, key=lambda r: (r.started, r.depth))
+        path.write_text("\n".join(r.line() for r in ordered) + "\n", encoding="utf-8")
         ev.files["steps"] = path
 
     for key in ("pcap",):

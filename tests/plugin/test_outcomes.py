@@ -81,3 +81,52 @@ def test_no_file_faults_keeps_the_database_empty(two_rigs, run_inner, leak_file)
     run = run_inner(two_rigs, "--rig", "bad", "--no-file-faults")
     run.result.assert_outcomes(failed=1)
     assert not run.db.exists() or not RmaStore(run.db).faults()
+
+
+# A failed video check: the deciding frame and a clip of the last seconds must reach Allure.
+VIDEO_TEST = """
+from lab.video import is_black
+from lab.video.result import VideoCheckFailed
+
+def test_expects_black_but_sees_live_tv(shell, stb, capture):
+    stb.run("tune 2").check()
+    frame = None
+    for frame in capture.frames(timeout=3):
+        pass
+    result = is_black(frame)
+    if not result:
+        raise VideoCheckFailed("screen is not black", result, symptom="not-black")
+"""
+
+
+def test_video_failure_attaches_deciding_frame_and_clip_to_allure(two_rigs, run_inner, pytester):
+    pytester.makepyfile(test_video=VIDEO_TEST)
+    run = run_inner(two_rigs, "--rig", "good", "--no-file-faults")
+    run.result.assert_outcomes(failed=1)
+    [result] = run.allure_results()
+    attachments = {a["name"]: a for a in result.get("attachments", [])}
+    assert {"deciding frame", "last seconds (clip)", "console log excerpt", "step log with timings"} <= set(attachments)
+    frame_file = run.run_dir / "allure-results" / attachments["deciding frame"]["source"]
+    import cv2
+
+    image = cv2.imread(str(frame_file))
+    assert image is not None and image.shape[:2] == (720, 1280)
+    clip = cv2.VideoCapture(str(run.run_dir / "good" / "test_expects_black_but_sees_live_tv" / "clip.avi"))
+    ok, first = clip.read()
+    assert ok and first.shape[:2] == (720, 1280), "the clip must hold real frames"
+    steps = (run.run_dir / "good" / "test_expects_black_but_sees_live_tv" / "steps.txt").read_text()
+    assert "serial.run('tune 2'" in steps and "stb.to('shell') ok in" in steps
+    assert "save_clip" not in steps, "evidence collection is not part of the test's step log"
+
+
+def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_file):
+    run = run_inner(two_rigs, "--rig", "bad", "--reproduce", "2")
+    run.result.assert_outcomes(failed=1)  # reruns are measurements, not extra test results
+    [entry] = run.summary()["entries"]
+    assert entry["reproduction"] == "2 of 2 (reproducible)"
+    assert "reproduced 2 of 2" in run.output
+    with RmaStore(run.db) as store:
+        fault = store.fault(entry["fault_id"])
+    assert fault is not None
+    text = repr(fault)
+    assert "reproducible" in text
