@@ -154,6 +154,7 @@ def write_rig_file(
     firmware: str | dict[str, Any] = "2.0.0",
     defects: dict[str, list[dict[str, Any]]] | None = None,
     hardware_history: dict[str, Any] | None = None,
+    per_rig: dict[str, dict[str, Any]] | None = None,
     **overrides: Any,
 ) -> Path:
     """Write ``directory/rigs.yaml`` with emulated rigs on free loopback ports; returns its path.
@@ -162,13 +163,12 @@ def write_rig_file(
     ``overrides`` go into each rig: rig sections (``model``, ``serial``, ``ssh``, ``ir``,
     ``video``, ``power``, ``network``, ``features``) at rig level, anything else into
     ``emulate:`` (e.g. ``boot={"bootdelay": 1}``, ``console_password_env="PW"``); mappings merge.
+    ``per_rig`` gives one rig its own keyword arguments, e.g. ``{"stb-b": {"firmware": "2.2.0"}}``.
     """
     directory = Path(directory).resolve()
     directory.mkdir(parents=True, exist_ok=True)
-    rigs = [
-        rig_entry(directory, n, firmware=firmware, defects=defects, hardware_history=hardware_history, **overrides)
-        for n in names
-    ]
+    common = {"firmware": firmware, "defects": defects, "hardware_history": hardware_history, **overrides}
+    rigs = [rig_entry(directory, n, **{**common, **(per_rig or {}).get(n, {})}) for n in names]
     path = directory / "rigs.yaml"
     path.write_text(_MARKER + yaml.safe_dump({"rigs": rigs}, sort_keys=False), encoding="utf-8")
     return path

@@ -71,6 +71,11 @@ class RawConsole:
     def send(self, text: str | bytes) -> None:
         self.sock.sendall(text.encode() if isinstance(text, str) else text)
 
+    def wake(self) -> None:
+        """Get a fresh prompt from a box that is on: press Enter unless it is busy booting."""
+        if not self.read(0.7):  # a booting box talks at least every countdown step
+            self.send("\r")
+
     def login(self, timeout: float = 15.0) -> None:
         self.expect(r"login: $", timeout)
         self.send("root\r")
@@ -149,10 +154,51 @@ def boot_to_shell(rig: Rig) -> RawConsole:
     if outlet_state(rig) == 0:
         pdu(rig, 1)
     else:
-        con.send("\r")
+        con.wake()
     con.login(20)
     return con
 
 
 def power_off(rig: Rig) -> None:
     pdu(rig, 0)
+
+
+def emulate_section(rig_file: Path, name: str) -> dict[str, Any]:
+    """The raw ``emulate:`` mapping of a rig (URLs only the emulator reads)."""
+    import yaml
+
+    rigs = yaml.safe_load(rig_file.read_text())["rigs"]
+    return next(r for r in rigs if r["name"] == name)["emulate"]
+
+
+class Lircd:
+    """A lircd socket client (the lab side of an IR blaster)."""
+
+    def __init__(self, url: str) -> None:
+        host, port = url.removeprefix("lirc://").rsplit(":", 1)
+        self.sock = socket.create_connection((host, int(port)), timeout=10)
+        self.buf = b""
+
+    def send_once(self, key: str, remote: str = "STBLAB_RC1") -> None:
+        self.sock.sendall(f"SEND_ONCE {remote} {key}\n".encode())
+        while b"END\n" not in self.buf:
+            data = self.sock.recv(4096)
+            if not data:
+                raise AssertionError("lircd closed the connection")
+            self.buf += data
+        reply, _, self.buf = self.buf.partition(b"END\n")
+        assert b"SUCCESS" in reply, reply
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+def snapshot(rig: Rig) -> Any:
+    """One HDMI frame (BGR numpy array) from the MJPEG encoder's /snapshot.jpg, over urllib."""
+    import cv2
+    import numpy as np
+
+    url = rig.video.url.rsplit("/", 1)[0] + "/snapshot.jpg"  # type: ignore[union-attr]
+    with urllib.request.urlopen(url, timeout=5) as resp:
+        data = resp.read()
+    return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
