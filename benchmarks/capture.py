@@ -115,12 +115,14 @@ def run_stblab(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, floa
     try:
         with Capture(enc.url, fps_hint=fps, ring_seconds=10) as cap:
             cap.next_frame(timeout=10)
-            sent0, got0, drop0, cdrop0 = enc.sent, cap.frames_received, cap.dropped, cap.consumer_dropped
+            sent0, skip0 = enc.sent, enc.skipped
+            got0, drop0, cdrop0 = cap.frames_received, cap.dropped, cap.consumer_dropped
             consumed = 0
             for frame in cap.frames(timeout=seconds):
                 consumed += int(frame.image.shape[0] > 0)
             return {
                 "sent": enc.sent - sent0,
+                "source_skipped": enc.skipped - skip0,
                 "delivered": cap.frames_received - got0,
                 "consumed": consumed,
                 "dropped": cap.dropped - drop0,
@@ -136,7 +138,7 @@ def run_baseline(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, fl
         cap = cv2.VideoCapture(enc.url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])
         ok, _ = cap.read()
         assert ok, "baseline could not read the stream"
-        sent0, got = enc.sent, 0
+        sent0, skip0, got = enc.sent, enc.skipped, 0
         end = time.monotonic() + seconds
         while time.monotonic() < end:
             ok, img = cap.read()
@@ -144,7 +146,14 @@ def run_baseline(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, fl
                 break
             got += 1
         cap.release()
-        return {"sent": enc.sent - sent0, "delivered": got, "consumed": got, "dropped": 0, "consumer_dropped": 0}
+        return {
+            "sent": enc.sent - sent0,
+            "source_skipped": enc.skipped - skip0,
+            "delivered": got,
+            "consumed": got,
+            "dropped": 0,
+            "consumer_dropped": 0,
+        }
     finally:
         enc.close()
 
@@ -196,6 +205,7 @@ def main() -> None:
                 f"delivered={statistics.median(r['delivered'] for r in runs):.0f} "
                 f"consumed={statistics.median(r['consumed'] for r in runs):.0f} "
                 f"delivered/sent={statistics.median(ratio):.3f} (runs: {', '.join(f'{x:.3f}' for x in ratio)}) "
+                f"encoder_skipped={statistics.median(r['source_skipped'] for r in runs):.0f} "
                 f"dropped={statistics.median(r['dropped'] for r in runs):.0f} "
                 f"consumer_dropped={statistics.median(r['consumer_dropped'] for r in runs):.0f}"
             )

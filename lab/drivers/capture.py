@@ -562,7 +562,7 @@ class Capture:
             if kept:
                 cursor = kept[0].seq - 1
                 replay_to = kept[-1].seq
-        while True:
+        while deadline is None or time.monotonic() < deadline:
             entry = self._wait_entry(cursor, deadline, active=True, live=cursor >= replay_to)
             if entry is None:
                 return

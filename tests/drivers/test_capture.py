@@ -224,6 +224,18 @@ def test_slow_consumer_skips_to_live_frames_and_counts_what_it_missed(encoder: E
         assert cap.dropped == 0  # the source lost nothing
 
 
+def test_frames_timeout_ends_the_iteration_even_for_a_consumer_that_never_catches_up(encoder: Encoder) -> None:
+    with capture(encoder.url) as cap:
+        cap.next_frame(timeout=5)
+        t0 = time.monotonic()
+        n = 0
+        for _ in cap.frames(timeout=1.0):
+            n += 1
+            time.sleep(0.06)  # slower than the 25 fps source: frames are always waiting
+        assert 1.0 <= time.monotonic() - t0 < 1.5
+        assert 8 <= n <= 18
+
+
 def test_two_consumers_each_get_every_frame(encoder: Encoder) -> None:
     with capture(encoder.url) as cap:
         cap.next_frame(timeout=5)
@@ -401,4 +413,37 @@ def test_from_rig(tmp_path: Path, encoder: Encoder) -> None:
         assert (cap.rig_name, cap.fps_hint, cap.no_signal_after, cap.ring.seconds) == ("r9", 25, 0.7, 3)
         assert cap.next_frame(timeout=5).image.shape == (H, W, 3)  # starts on first use
     finally:
+        cap.close()
+
+
+def test_udp_mpegts_stream_is_captured_and_its_end_reads_as_no_signal() -> None:
+    """A non-MJPEG live source (MPEG-2 in MPEG-TS over UDP, as an IPTV encoder sends it)."""
+    import shutil
+    import subprocess
+
+    if shutil.which("ffmpeg") is None:
+        pytest.skip("ffmpeg not installed")
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=50000"
+    cap = capture(url, fps_hint=25, no_signal_after=0.5, open_timeout=5.0, read_timeout=1.0).start()
+    sender = subprocess.Popen(
+        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3"]
+        + ["-c:v", "mpeg2video", "-q:v", "5", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"],
+        stdin=subprocess.DEVNULL,
+    )
+    try:
+        first = cap.next_frame(timeout=8)
+        assert first.image.shape == (240, 320, 3)
+        seqs = [f.seq for f in cap.frames(timeout=1.0)]
+        assert len(seqs) >= 15 and seqs == sorted(seqs)
+        assert not cap.raw_jpeg and cap.ring.newest() is not None  # re-encoded into the ring
+        assert cap.ring.newest().jpeg[:2] == b"\xff\xd8"  # type: ignore[union-attr]
+        sender.wait(timeout=10)
+        cap.wait_for_no_signal(timeout=5)
+        assert cap.signal == NO_SIGNAL  # nothing to probe on udp: silence is no signal, not lost
+    finally:
+        sender.kill()
+        sender.wait()
         cap.close()
