@@ -56,10 +56,16 @@ class Frame:
         return self.derived("grey", lambda: cv2.cvtColor(self.image, cv2.COLOR_BGR2GRAY))
 
     def grey_level(self, level: int) -> np.ndarray:
-        """The grey picture reduced ``level`` times by ``cv2.pyrDown`` (level 0 = full size)."""
+        """The grey picture halved ``level`` times (2x2 averages, :func:`half`; level 0 = full size)."""
         if level <= 0:
             return self.grey()
-        return self.derived(("grey", level), lambda: cv2.pyrDown(self.grey_level(level - 1)))
+        return self.derived(("grey", level), lambda: half(self.grey_level(level - 1)))
+
+
+def half(image: np.ndarray) -> np.ndarray:
+    """``image`` at half size, each pixel the mean of a 2x2 block (odd sizes round up, like ``cv2.pyrDown``)."""
+    h, w = image.shape[:2]
+    return cv2.resize(image, ((w + 1) // 2, (h + 1) // 2), interpolation=cv2.INTER_AREA)
 
 
 def as_frame(frame: Frame | np.ndarray, *, time: float = 0.0, seq: int = 0) -> Frame:

@@ -3,8 +3,9 @@
 Three passes, learned from stb-tester and from its grey-on-blue false positives (its issue 793):
 
 1. **Coarse**: normalised cross-correlation (``TM_CCOEFF_NORMED``) of the grey frame and the grey
-   reference on a Gaussian pyramid level where the reference is still at least ~12 px high;
-   the best few peaks become candidates.
+   reference on a pyramid level (2x2 averages per level) where the reference is still at least
+   ~12 px high; the best few peaks become candidates (those far below the threshold are not
+   worth refining).
 2. **Refine**: each candidate is followed down the pyramid to full resolution in a small window,
    giving the exact position and the grey ``score``.
 3. **Confirm in colour**: the matched patch and the reference are compared pixel by pixel in BGR
@@ -32,13 +33,14 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from lab.video.frame import Frame, as_frame
+from lab.video.frame import Frame, as_frame, half
 from lab.video.region import Region
 from lab.video.result import CheckResult
 
 MIN_COARSE_SIDE = 12
 MAX_LEVELS = 4
 MIN_MASKED_PIXELS = 150
+COARSE_MARGIN = 0.3
 
 
 @dataclass(frozen=True)
@@ -107,7 +109,7 @@ class Template:
         self.grey = [grey]
         self.masks: list[np.ndarray | None] = [self.mask]
         while len(self.grey) <= MAX_LEVELS and min(self.grey[-1].shape) // 2 >= MIN_COARSE_SIDE:
-            smaller = cv2.pyrDown(self.grey[-1])
+            smaller = half(self.grey[-1])
             m = self.masks[-1]
             small_mask = None if m is None else _shrink_mask(m, smaller.shape)
             if small_mask is not None and np.count_nonzero(small_mask) < MIN_MASKED_PIXELS:
@@ -292,6 +294,8 @@ def match(
     best: tuple[float, int, int, float] | None = None
     for cx, cy in _peaks(coarse, params.candidates, tw, th):
         coarse_score = float(coarse[cy, cx])
+        if best is not None and coarse_score < params.match_threshold - COARSE_MARGIN:
+            break  # blurred scores run lower than full-resolution ones, but not by this much
         x, y, score = _refine(frame, template, area, level, cx, cy) if level else (cx, cy, coarse_score)
         if best is None or score > best[0]:
             best = (score, x, y, coarse_score)
