@@ -274,6 +274,8 @@ class SerialConsole:
         self._collecting: list[DeathEvent] = []
         self._last_rx = 0.0
         self._suppress_death = 0
+        #: bytes received from the box since the console was created (0: never heard from it)
+        self.received_bytes = 0
         self.incident_window = incident_window
         self._incident_at: float | None = None
 
@@ -484,6 +486,7 @@ class SerialConsole:
 
     def _feed(self, data: bytes) -> None:
         offset = self.log.append(data)
+        self.received_bytes += len(data)
         text = self._decoder.decode(data)
         if not text:
             return
@@ -612,9 +615,13 @@ class SerialConsole:
                     if not raise_timeout:
                         return None
                     silent = time.monotonic() - self._last_rx
+                    heard = (
+                        f"last byte {silent:.1f} s ago"
+                        if self.received_bytes
+                        else "not one byte received since the console was opened: box off, or wrong port/adapter?"
+                    )
                     raise ExpectTimeout(
-                        f"console did not show {[p.pattern for p in compiled]} within {timeout:.1f} s"
-                        f" (last byte {silent:.1f} s ago)",
+                        f"console did not show {[p.pattern for p in compiled]} within {timeout:.1f} s ({heard})",
                         rig=self.rig_name,
                         tail=self.log.tail(15),
                         log_path=self.log_path,

@@ -76,21 +76,37 @@ def test_rfc2217_console(emulated: Any) -> None:
 
 
 def test_emulator_killed_during_expect_is_infra_error(tmp_path: Path) -> None:
+    import threading
+
     from lab.emulator.testing import EmulatedLab, write_rig_file
 
     with EmulatedLab(write_rig_file(tmp_path)) as lab:
         rig = lab.rigs["stb-a"]
+        rfc = SerialConsole(rig.emulate.model_extra["rfc2217_url"], rig_name="stb-a").open()
+        rfc_error: list[BaseException] = []
+
+        def wait_rfc() -> None:
+            try:
+                rfc.expect("login: ", timeout=10)
+            except BaseException as exc:  # noqa: BLE001 - checked below
+                rfc_error.append(exc)
+
         with SerialConsole.from_rig(rig, run_dir=tmp_path) as con:
             con.sendline("")  # box is off: silent, but the port is open
             t0 = time.monotonic()
-            import threading
-
+            waiter = threading.Thread(target=wait_rfc)
+            waiter.start()
             threading.Timer(0.5, lab.kill).start()
             with pytest.raises(InfraError) as err:
                 con.expect("login: ", timeout=10)
             assert time.monotonic() - t0 < 10
             assert err.value.rig == "stb-a" and err.value.instrument == "serial"
+            waiter.join(12)
+        rfc.close()
         assert "console connection lost" in (tmp_path / "stb-a.console.log").read_text()
+        # the same over RFC 2217 (pyserial's own reader thread notices the drop)
+        assert len(rfc_error) == 1 and isinstance(rfc_error[0], InfraError), rfc_error
+        assert time.monotonic() - t0 < 12
 
 
 def test_kernel_panic_defect_raises_from_the_waiting_call(emulated: Any, tmp_path: Path) -> None:
