@@ -359,7 +359,9 @@ class IrEmitter:
             if not first and self._sleep_until(t, seg):  # the gap before this frame
                 return False
             first = False
-            start = max(t, time.monotonic()) if t < time.monotonic() - 0.05 else t
+            # Signal time, not wall time: an emulator starved of CPU delivers late but keeps the
+            # signal's own timing, so hold and repeat decisions do not depend on machine load.
+            start = t
             t = start + sum(marks) / 1e6
             if self._sleep_until(t, seg):
                 return False

@@ -139,8 +139,9 @@ def test_itach_repeat_with_offset_is_a_held_key(rc1: Remote, keys: Keys, itach: 
     assert got[0] == "KEY_VOLUMEUP" and set(got) == {"KEY_VOLUMEUP"}
     events = list(itach.receiver.events)
     assert [e.repeat for e in events][:1] == [False] and all(e.repeat for e in events[1:])
-    # ~1.08 s held: press at 0, repeats from 0.5 s every 108 ms -> 5 or 6 repeats.
-    assert 4 <= len(events) - 1 <= 7, events
+    # Full frame, then 10 repeat frames (one in the sequence, nine more from REPEAT) every 108 ms:
+    # ~1.2 s held; auto-repeat from 0.5 s -> the frames ending at 0.55, 0.66 ... 1.09 s: six.
+    assert len(events) - 1 == 6, events
 
 
 def test_itach_short_repeat_is_one_press_not_several(rc1: Remote, keys: Keys, tcp_itach: Line) -> None:
@@ -362,7 +363,7 @@ def test_lircd_errors_are_lircd_error_packets(command: str, message: str, keys: 
 def test_lircd_send_start_stop_is_a_held_key(keys: Keys, lircd: LircdServer, tcp_lircd: Line) -> None:
     assert tcp_lircd.lircd("SEND_START STBLAB_RC1 KEY_CHANNELUP")[2] == "SUCCESS"
     assert tcp_lircd.lircd("SEND_ONCE STBLAB_RC1 KEY_OK")[2:] == ["ERROR", "DATA", "1", "busy: repeating", "END"]
-    time.sleep(1.0)
+    assert len(keys.wait_for(4, timeout=5)) >= 4  # press, then auto-repeats after 0.5 s
     assert tcp_lircd.lircd("SEND_STOP STBLAB_RC1 KEY_CHANNELUP")[2] == "SUCCESS"
     n = len(keys.keys)
     time.sleep(0.3)
@@ -370,7 +371,7 @@ def test_lircd_send_start_stop_is_a_held_key(keys: Keys, lircd: LircdServer, tcp
     events = list(lircd.receiver.events)
     assert [e.key for e in events] == ["KEY_CHANNELUP"] * n
     assert not events[0].repeat and all(e.repeat for e in events[1:])
-    assert 3 <= n - 1 <= 6, n  # ~1 s held: repeats from 0.5 s, every 108 ms
+    assert events[1].time - events[0].time == pytest.approx(0.5, abs=0.11)  # the repeat delay
     # Free again for the next press.
     assert tcp_lircd.lircd("SEND_ONCE STBLAB_RC1 KEY_OK")[2] == "SUCCESS"
     assert keys.wait_for(n + 1)[-1] == "KEY_OK"
