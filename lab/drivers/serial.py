@@ -237,6 +237,7 @@ class SerialConsole:
         login_user: str = "root",
         login_password: str | None = None,
         incident_window: float = 10.0,
+        search_window: int = 64 * 1024,
     ) -> None:
         if char_delay < 0:
             raise ValueError("char_delay must be >= 0")
@@ -277,6 +278,7 @@ class SerialConsole:
         #: bytes received from the box since the console was created (0: never heard from it)
         self.received_bytes = 0
         self.incident_window = incident_window
+        self.search_window = search_window
         self._incident_at: float | None = None
 
     # -- construction from a rig -------------------------------------------------------------
@@ -587,14 +589,19 @@ class SerialConsole:
         deadline = time.monotonic() + timeout
         with self._cond:
             drops_at_start = self._drops
+            scanned_abs = self._text_base  # text before this (absolute) position was searched already
             while True:
                 if self._state == "closed":
                     raise self._infra("console is not open")
+                # Search only the new text plus a window before it: a chatty box must not make each
+                # wake-up rescan the whole buffer (a match longer than the window is not found).
+                start = max(0, scanned_abs - self._text_base - self.search_window)
                 best: tuple[int, int, re.Match[str]] | None = None
                 for i, rx in enumerate(compiled):
-                    m = rx.search(self._text)
+                    m = rx.search(self._text, start)
                     if m and (best is None or m.start() < best[0]):
                         best = (m.start(), i, m)
+                scanned_abs = self._text_base + len(self._text)
                 death = self._pending_death() if check_death else None
                 if best is not None and (death is None or self._text_base + best[2].end() <= death.text_pos):
                     _, i, m = best

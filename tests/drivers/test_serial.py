@@ -395,3 +395,27 @@ def test_login_never_stops_the_autoboot_countdown(console_peer: ConsolePeer, min
         threading.Thread(target=boot).start()
         c.login(timeout=10)
     assert typed == [b""]  # nothing was typed while the countdown ran
+
+
+def test_match_split_across_chunks_after_a_flood(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    flood = b"".join(b"[%12.6f] noisy driver message %d\r\n" % (i / 100, i) for i in range(20000))  # ~900 KB
+    console_peer.send(flood)
+    console_peer.send(b"stb lo")
+    time.sleep(0.1)
+    console_peer.send(b"gin: ")
+    m = con.expect(r"stb login: $", timeout=20)
+    assert m.before.endswith("noisy driver message 19999\r\n")
+    assert con.received_bytes == len(flood) + len(b"stb login: ")
+
+
+def test_from_rig_takes_url_prompt_and_death_strings(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    from lab.rig import Rig, SerialConfig
+
+    cfg = SerialConfig(url=console_peer.url, prompt=r"stb> $", death_strings=[r"BUG: scheduling while atomic"])
+    rig = Rig(name="stb-r", model="M", serial=cfg)
+    with SerialConsole.from_rig(rig, run_dir=tmp_path) as c:
+        assert c.log_path == tmp_path / "stb-r.console.log" and c.prompt == r"stb> $"
+        console_peer.send(b"Kernel panic - not syncing: not in this rig's list\r\nBUG: scheduling while atomic: x\r\n")
+        with pytest.raises(ConsoleDeath) as err:
+            c.expect(c.prompt, timeout=5)
+        assert err.value.symptom == "bug-scheduling-while-atomic" and err.value.rig == "stb-r"
