@@ -132,7 +132,9 @@ def test_sigterm_stops_cleanly_and_kill_releases_every_port(tmp_path):
     path = write_rig_file(tmp_path, boot=FAST_BOOT)
     lab = EmulatedLab(path).start()
     lab.kill()
-    lab = EmulatedLab(path).start()  # same ports again: SIGKILL left nothing behind
+    ports = path.read_text()
+    lab = EmulatedLab(path).start()
+    assert path.read_text() == ports, "same ports again: SIGKILL left nothing listening"
     assert lab.output == ["ready stb-a"]
     assert lab.stop() == 0, lab.reason()
     assert not lab.running
