@@ -29,7 +29,7 @@ import pytest
 
 from lab.errors import TestError
 from lab.network.impair.shaper import Shaper
-from lab.network.netns import RigLink, loopback_link, open_link
+from lab.network.netns import RigLink, attach_link, loopback_link, open_link
 from lab.network.pcap import PcapRecorder
 from lab.network.profile import Profile, ProfileError, load_profile
 from lab.network.traffic import TrafficGenerator
@@ -99,16 +99,30 @@ def _rig(request: pytest.FixtureRequest) -> Any:
 
 @pytest.fixture(scope="session")
 def rig_link(request: pytest.FixtureRequest) -> Iterator[RigLink]:
-    """The rig's link for the session: attached when the emulator built it, else built here."""
+    """The rig's link for the session.
+
+    An emulated rig's link is the emulator's (it put the box in the namespace): attached, never
+    built here -- a namespace the box is not in would make shaping a fake. When there is none the
+    link is loopback-only and applying a non-clean profile is an InfraError saying why. Rigs that
+    are not emulated get their namespace built (and removed at the end of the session).
+    """
     rig = _rig(request)
-    if rig is None or rig.network is None:
+    if rig is None or rig.network is None or not rig.network.namespace:
         yield loopback_link(getattr(rig, "name", "local"))
+        return
+    attached = attach_link(rig)
+    if attached is not None:
+        yield attached
+        return
+    if getattr(rig, "emulated", False):
+        log.warning("rig %s: the emulator built no network link for the box; no shaping", rig.name)
+        yield loopback_link(rig.name, rig.network)
         return
     link = open_link(rig)
     try:
         yield link
     finally:
-        link.down()  # a no-op for a link someone else owns
+        link.down()
 
 
 class NetSession:
