@@ -5,7 +5,9 @@ so a loaded lab host that delivers frames late does not shorten a wait, and an o
 judged as the subscriber saw it. Every waiter returns the result of the frame that decided it
 (truthy on success, falsy at the timeout) with ``details`` giving ``frames`` seen, ``dropped``
 frames (gaps in ``seq``: frames the source produced that the waiter never saw), ``elapsed``
-frame time and, for a source that counts them, ``source_dropped``.
+frame time and, for a source that counts them (the capture driver does), ``source_dropped``
+(frames the source never delivered) and ``consumer_dropped`` (frames skipped because the waiter
+fell behind).
 
 Example::
 
@@ -70,6 +72,8 @@ class _Watch:
         self.start: float | None = None
         self.last: Frame | None = None
         self._source_dropped0 = _source_dropped(source)
+        consumer = getattr(source, "consumer_dropped", None)
+        self._consumer_dropped0 = consumer if isinstance(consumer, int) else None
         self._wall_limit = None if isinstance(source, FileSource | list | tuple | str | Path) else 3 * timeout_secs + 10
         self._wall0 = time.monotonic()
         self.ended = False
@@ -103,6 +107,9 @@ class _Watch:
         now = _source_dropped(self.source)
         if now is not None and self._source_dropped0 is not None:
             out["source_dropped"] = now - self._source_dropped0
+        consumer = getattr(self.source, "consumer_dropped", None)
+        if isinstance(consumer, int) and self._consumer_dropped0 is not None:
+            out["consumer_dropped"] = consumer - self._consumer_dropped0
         if self.ended and self.elapsed() < self.timeout:
             out["why"] = "source ended"
         elif self.frames == 0:

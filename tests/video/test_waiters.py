@@ -202,3 +202,25 @@ def test_live_stream_motion_and_menu_transition(emulated_hdmi) -> None:
     )
     assert result, result.describe()
     assert 0 <= result.details["latency"] < 1.0 and result.details["duration"] < 2.0
+
+
+def test_waiters_over_the_capture_driver(emulated_hdmi) -> None:
+    """The real capture driver (lab.drivers.capture) on the emulated box's MJPEG output."""
+    capture_mod = pytest.importorskip("lab.drivers.capture")
+    url, set_state, screen = emulated_hdmi
+    with capture_mod.Capture(url, rig_name="stb-v", fps_hint=25) as capture:
+        set_state(screen.ScreenState(kind="live", channel=3))
+        moving = wait_for_motion(capture, timeout_secs=5.0, consecutive="5/8", rig="stb-v")
+        assert moving, moving.describe()
+        assert moving.frame.meta.get("rig") == "stb-v"
+        assert "source_dropped" in moving.details and moving.details["frames"] >= 6
+        set_state(screen.ScreenState(kind="standby"))
+        black = wait_until(lambda f: is_black(f), capture, timeout_secs=5.0, stable_secs=0.5)
+        assert black and black.details["stable_for"] >= 0.5
+        set_state(screen.ScreenState(kind="home"))
+        assert wait_until(lambda f: not is_black(f), capture, timeout_secs=5.0, stable_secs=0.3)
+        result = detect_transition(
+            lambda: set_state(screen.ScreenState(kind="guide")), capture, stable_secs=0.5, timeout_secs=5
+        )
+        assert result, result.describe()
+        assert 0 <= result.details["latency"] < 1.0
