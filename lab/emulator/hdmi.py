@@ -185,6 +185,8 @@ class Renderer:
             return ("black",)
         banner = state.banner_visible(now)
         if state.kind == "live":
+            if now < state.tuning_until:
+                return ("tuning", state.channel, state.name, banner, state.digits, state.muted)
             if not state.frozen:
                 return None
             if state.live_frame is not None:
@@ -233,6 +235,8 @@ class Renderer:
         return self._video_t
 
     def _live(self, state: ScreenState, now: float) -> np.ndarray:
+        if now < state.tuning_until:  # decoder still acquiring the new channel: black video, OSD on top
+            return self._osd(self._black, state, now, copy=True)
         if state.frozen:
             vt = self._frozen_time(state, now)
         else:

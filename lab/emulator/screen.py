@@ -104,6 +104,9 @@ class ScreenState:
     channel:          tuned channel number (live TV, banner, guide highlight)
     channel_name:     name shown in the banner ("" = the line-up's name for ``channel``)
     banner_until:     ``time.monotonic()`` until which the channel banner is shown
+    tuning_until:     ``time.monotonic()`` until which the decoder is still acquiring the new
+                      channel after a zap: black video under the OSD (the banner shows), as a
+                      real box's zap time (0 = picture at once)
     frozen:           decoder freeze: the live picture and its clock stop moving (OSD still works)
     frozen_at:        monotonic time the picture froze at (None = the last picture before ``frozen``)
     black:            black-screen defect: all black although powered and "playing"
@@ -120,6 +123,7 @@ class ScreenState:
     channel: int = 1
     channel_name: str = ""
     banner_until: float = 0.0
+    tuning_until: float = 0.0
     frozen: bool = False
     frozen_at: float | None = None
     black: bool = False

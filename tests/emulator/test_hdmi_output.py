@@ -280,6 +280,19 @@ def test_channel_banner_shows_after_a_zap_and_goes_away(hdmi: HdmiServer, box: B
     assert with_banner.mean() < without.mean()
 
 
+def test_zap_time_shows_black_video_under_the_banner(hdmi: HdmiServer, box: Box) -> None:
+    """While the decoder acquires the new channel the video is black but the OSD banner is up."""
+    now = time.monotonic()
+    box.state = ScreenState(kind="live", channel=4, banner_until=now + 3, tuning_until=now + 0.5)
+    tuning = _snapshot(hdmi)
+    assert _region(tuning, (0, 140, 1280, 420)).max() < 20  # no picture yet
+    assert _region(tuning, BANNER_BOX).max() > 150  # the banner's text is there
+    time.sleep(0.6)
+    playing = _snapshot(hdmi)
+    assert _region(playing, (0, 140, 1280, 420)).mean() > 40
+    assert _diff(_region(tuning, BANNER_BOX), _region(playing, BANNER_BOX)) < 3  # same banner throughout
+
+
 def test_menus_show_the_highlighted_item_and_are_told_apart(hdmi: HdmiServer, box: Box) -> None:
     shots = {}
     for kind in ("home", "guide", "settings", "no_channel", "boot"):
