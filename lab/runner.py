@@ -8,7 +8,8 @@ What it does, in order:
    or more emulated rigs, the last rig is switched to the first defective version of its defect
    catalogue, so one run shows a passing rig *and* filed faults (``--all-good`` turns that off);
 2. starts ``stblab emulate`` for the emulated rigs;
-3. runs the scenario suite with pytest once per rig, in parallel (one process per rig, each with
+3. runs the scenario suite (``scenarios/``; the network scenarios of ``scenarios/network`` only
+   with ``--network``) with pytest once per rig, in parallel (one process per rig, each with
    ``--rig NAME``), JUnit per rig, one Allure results folder, device faults filed into the RMA
    database;
 4. merges the per-rig summaries into ``summary.md``/``summary.html``/``summary.json`` and prints it.
@@ -188,6 +189,9 @@ def lab(
     rma_db: Annotated[str | None, typer.Option("--rma-db", help="RMA database URL or SQLite path")] = None,
     reproduce: Annotated[int, typer.Option("--reproduce", help="rerun fault-finding tests up to N times")] = 0,
     suite: Annotated[list[str] | None, typer.Option("--suite", help="test paths (default: scenarios/)")] = None,
+    network: Annotated[
+        bool, typer.Option("--network/--no-network", help="include scenarios/network (needs root and namespaces)")
+    ] = False,
     pytest_args: Annotated[str, typer.Option("--pytest-args", help="extra pytest arguments, one string")] = "",
 ) -> None:
     """Run the scenario suite against the rigs of a rig file and report (see module docstring)."""
@@ -212,6 +216,8 @@ def lab(
         typer.echo(f"stblab lab: {exc}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     suite_paths = list(suite or [str(REPO / "scenarios")])
+    if not suite and not network:
+        suite_paths += ["--ignore", str(REPO / "scenarios" / "network")]
     typer.echo(f"stblab lab: run folder {run}")
     for name in chosen:
         note = " (defective firmware from the catalogue)" if name in plan and not firmware else ""
