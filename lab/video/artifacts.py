@@ -73,7 +73,7 @@ def _segment_edges(grey: np.ndarray, block: int, step_threshold: float) -> tuple
 def blockiness(
     frame: Frame | np.ndarray,
     *,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     block_size: int = 8,
     step_threshold: float = 3.0,
     threshold: float = 0.15,
@@ -107,7 +107,7 @@ class ArtifactDetector:
     def __init__(
         self,
         *,
-        region: Region = Region.ALL,  # type: ignore[attr-defined]
+        region: Region = Region.ALL,
         block_size: int = 16,
         window: int = 50,
         warmup: int = 5,

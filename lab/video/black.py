@@ -36,7 +36,7 @@ class BlackResult(CheckResult):
 def is_black(
     frame: Frame | np.ndarray,
     *,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: MaskLike | None = None,
     mode: Literal["max", "ratio"] = "max",
     threshold: int = 20,

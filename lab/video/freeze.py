@@ -47,7 +47,7 @@ class FreezeDetector:
         self,
         *,
         duration: float = 2.0,
-        region: Region = Region.ALL,  # type: ignore[attr-defined]
+        region: Region = Region.ALL,
         mask: MaskLike | None = None,
         noise_threshold: int = DEFAULT_FREEZE_NOISE,
         min_size: tuple[int, int] = (1, 1),
@@ -96,7 +96,7 @@ def detect_freeze(
     frames: Iterable[Frame | np.ndarray],
     *,
     duration: float = 2.0,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: MaskLike | None = None,
     noise_threshold: int = DEFAULT_FREEZE_NOISE,
     min_size: tuple[int, int] = (1, 1),

@@ -254,7 +254,7 @@ def match(
     reference: Template | np.ndarray | str | Path,
     frame: Frame | np.ndarray,
     *,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: np.ndarray | None = None,
     params: MatchParameters | None = None,
     match_threshold: float | None = None,

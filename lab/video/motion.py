@@ -137,7 +137,7 @@ def detect_motion(
     frame: Frame | np.ndarray,
     previous: Frame | np.ndarray,
     *,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: MaskLike | None = None,
     noise_threshold: int = DEFAULT_NOISE_THRESHOLD,
     min_size: tuple[int, int] = DEFAULT_MIN_SIZE,
@@ -181,7 +181,7 @@ class MotionDetector:
     def __init__(
         self,
         *,
-        region: Region = Region.ALL,  # type: ignore[attr-defined]
+        region: Region = Region.ALL,
         mask: MaskLike | None = None,
         noise_threshold: int = DEFAULT_NOISE_THRESHOLD,
         min_size: tuple[int, int] = DEFAULT_MIN_SIZE,

@@ -58,7 +58,7 @@ def _prepare(image: np.ndarray, scale: float) -> np.ndarray:
 def ocr(
     frame: Frame | np.ndarray,
     *,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     lang: str = "eng",
     config: str = "--psm 6",
     scale: float = 2.0,
@@ -81,7 +81,7 @@ def match_text(
     text: str,
     frame: Frame | np.ndarray,
     *,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     case_sensitive: bool = False,
     **kwargs: object,
 ) -> TextResult:

@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Union
+from typing import ClassVar, Union
 
 import cv2
 import numpy as np
@@ -35,6 +35,7 @@ class Region:
     y: int
     width: int
     height: int
+    ALL: ClassVar[Region]  # the whole frame, whatever its size
 
     def __post_init__(self) -> None:
         if self.width < 0 or self.height < 0:
@@ -109,7 +110,7 @@ class Region:
         return {"x": self.x, "y": self.y, "width": self.width, "height": self.height}
 
 
-Region.ALL = Region(-_BIG, -_BIG, 2 * _BIG, 2 * _BIG)  # type: ignore[attr-defined]
+Region.ALL = Region(-_BIG, -_BIG, 2 * _BIG, 2 * _BIG)
 
 MaskLike = Union["Mask", Region, np.ndarray, str, Path]
 

@@ -107,7 +107,7 @@ def is_no_signal(
     frame: Frame | np.ndarray,
     *,
     reference: Template | np.ndarray | str | Path | None = None,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     uniform_ratio: float = 0.7,
     max_colours: int = 6,
 ) -> ScreenResult:

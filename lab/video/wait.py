@@ -127,7 +127,7 @@ def wait_for_match(
     source: Any,
     *,
     timeout_secs: float = 10.0,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: np.ndarray | None = None,
     params: MatchParameters | None = None,
     consecutive: int = 1,
@@ -160,7 +160,7 @@ def wait_for_motion(
     source: Any,
     *,
     timeout_secs: float = 10.0,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: MaskLike | None = None,
     noise_threshold: int = DEFAULT_NOISE_THRESHOLD,
     min_size: tuple[int, int] = DEFAULT_MIN_SIZE,
@@ -235,7 +235,7 @@ def detect_transition(
     *,
     timeout_secs: float = 10.0,
     stable_secs: float = 1.0,
-    region: Region = Region.ALL,  # type: ignore[attr-defined]
+    region: Region = Region.ALL,
     mask: MaskLike | None = None,
     noise_threshold: int = DEFAULT_NOISE_THRESHOLD,
     min_size: tuple[int, int] = DEFAULT_MIN_SIZE,
