@@ -256,6 +256,12 @@ class SerialConsole:
         self.log = ConsoleLog(log_path)
         self.deaths: list[DeathEvent] = []
         self._death_table = _death_table(death_strings)
+        try:  # one search over a whole chunk tells whether any line needs a closer look
+            self._death_any: re.Pattern[str] | None = re.compile(
+                "|".join(f"(?:{rx.pattern})" for _, rx in self._death_table)
+            )
+        except re.error:
+            self._death_any = None
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
         self._port: serial.SerialBase | None = None
@@ -505,6 +511,18 @@ class SerialConsole:
 
     def _scan_lines(self, text: str, start_abs: int, log_offset: int) -> None:
         """Look for death strings line by line (and in the unfinished last line)."""
+        if not self._collecting and self._death_any is not None and not self._death_any.search(self._partial + text):
+            # fast path: no death string anywhere in this chunk; only keep the recent lines for context
+            last_nl = text.rfind("\n")
+            if last_nl < 0:
+                self._partial = (self._partial + text)[-4096:]
+                return
+            keep = self._recent.maxlen or 12
+            pieces = (self._partial + text[:last_nl]).rsplit("\n", keep)
+            self._recent.extend(line.rstrip("\r") for line in pieces[-keep:])
+            self._line_start = start_abs + last_nl + 1
+            self._partial, self._partial_fired = text[last_nl + 1 :][-4096:], False
+            return
         pos = 0
         while True:
             nl = text.find("\n", pos)
