@@ -224,3 +224,22 @@ def test_waiters_over_the_capture_driver(emulated_hdmi) -> None:
         )
         assert result, result.describe()
         assert 0 <= result.details["latency"] < 1.0
+
+
+def test_scan_of_a_clip_the_capture_driver_saved(emulated_hdmi, tmp_path) -> None:
+    """A rig's failure clip (Capture.save_clip) scanned offline: live video, then the box went black."""
+    capture_mod = pytest.importorskip("lab.drivers.capture")
+    from lab.video import scan
+
+    url, set_state, screen = emulated_hdmi
+    with capture_mod.Capture(url, rig_name="stb-v", fps_hint=25) as capture:
+        set_state(screen.ScreenState(kind="live", channel=4))
+        assert wait_for_motion(capture, timeout_secs=5.0, consecutive="10/12")
+        set_state(screen.ScreenState(kind="standby"))
+        assert wait_until(lambda f: is_black(f), capture, timeout_secs=5.0, stable_secs=1.0)
+        clip = capture.save_clip(tmp_path / "failure.mkv", seconds=3)
+    report = scan(clip)
+    assert report.frames >= 40
+    black, motion = report.intervals["black"], report.intervals["motion"]
+    assert black and black[-1].end == pytest.approx(report.duration, abs=0.05) and black[-1].duration >= 1.0
+    assert motion and motion[0].start < black[-1].start
