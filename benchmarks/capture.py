@@ -110,7 +110,7 @@ class Encoder:
         self.httpd.server_close()
 
 
-def run_stblab(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, float]:
+def run_stblab(jpegs: list[bytes], fps: float, seconds: float, work: float = 0.0) -> dict[str, float]:
     enc = Encoder(jpegs, fps)
     try:
         with Capture(enc.url, fps_hint=fps, ring_seconds=10) as cap:
@@ -118,9 +118,14 @@ def run_stblab(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, floa
             sent0, skip0 = enc.sent, enc.skipped
             got0, drop0, cdrop0 = cap.frames_received, cap.dropped, cap.consumer_dropped
             consumed = 0
+            lag = []
             for frame in cap.frames(timeout=seconds):
                 consumed += int(frame.image.shape[0] > 0)
+                lag.append(time.monotonic() - frame.time)
+                if work:
+                    time.sleep(work)  # a consumer slower than the source (a heavy check)
             return {
+                "lag_ms": statistics.median(lag) * 1000 if lag else 0.0,
                 "sent": enc.sent - sent0,
                 "source_skipped": enc.skipped - skip0,
                 "delivered": cap.frames_received - got0,
@@ -132,7 +137,7 @@ def run_stblab(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, floa
         enc.close()
 
 
-def run_baseline(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, float]:
+def run_baseline(jpegs: list[bytes], fps: float, seconds: float, work: float = 0.0) -> dict[str, float]:
     enc = Encoder(jpegs, fps)
     try:
         cap = cv2.VideoCapture(enc.url, cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, 5000])
@@ -145,8 +150,11 @@ def run_baseline(jpegs: list[bytes], fps: float, seconds: float) -> dict[str, fl
             if not ok:
                 break
             got += 1
+            if work:
+                time.sleep(work)
         cap.release()
         return {
+            "lag_ms": float("nan"),
             "sent": enc.sent - sent0,
             "source_skipped": enc.skipped - skip0,
             "delivered": got,
@@ -184,6 +192,7 @@ def main() -> None:
     ap.add_argument("--seconds", type=float, default=5.0)
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--fps", type=float, nargs="+", default=[25.0, 60.0])
+    ap.add_argument("--slow-ms", type=float, default=30.0, help="per-frame work of the slow consumer at 60 fps")
     ap.add_argument("--memory-child", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
     jpegs = make_jpegs()
@@ -193,21 +202,22 @@ def main() -> None:
     py = f"{platform.python_implementation()} {platform.python_version()}"
     print(f"# {platform.machine()} {py}, OpenCV {cv2.__version__}")
     print(f"# JPEG size: median {statistics.median(map(len, jpegs)) / 1000:.0f} KB, {W}x{H}")
-    for fps in args.fps:
+    cases = [(fps, 0.0) for fps in args.fps] + [(60.0, args.slow_ms / 1000)]
+    for fps, work in cases:
         rows: dict[str, list[dict[str, float]]] = {"stblab": [], "baseline": []}
         for _ in range(args.runs):
-            rows["stblab"].append(run_stblab(jpegs, fps, args.seconds))
-            rows["baseline"].append(run_baseline(jpegs, fps, args.seconds))
+            rows["stblab"].append(run_stblab(jpegs, fps, args.seconds, work))
+            rows["baseline"].append(run_baseline(jpegs, fps, args.seconds, work))
         for name, runs in rows.items():
             ratio = [r["delivered"] / r["sent"] for r in runs if r["sent"]]
+            label = f"fps={fps:g}" + (f" consumer {work * 1000:g} ms/frame" if work else "")
+            med = {k: statistics.median(r[k] for r in runs) for k in runs[0]}
             print(
-                f"fps={fps:g} {name:8s} sent={statistics.median(r['sent'] for r in runs):.0f} "
-                f"delivered={statistics.median(r['delivered'] for r in runs):.0f} "
-                f"consumed={statistics.median(r['consumed'] for r in runs):.0f} "
+                f"{label} {name:8s} lag={med['lag_ms']:.0f}ms sent={med['sent']:.0f} "
+                f"delivered={med['delivered']:.0f} consumed={med['consumed']:.0f} "
                 f"delivered/sent={statistics.median(ratio):.3f} (runs: {', '.join(f'{x:.3f}' for x in ratio)}) "
-                f"encoder_skipped={statistics.median(r['source_skipped'] for r in runs):.0f} "
-                f"dropped={statistics.median(r['dropped'] for r in runs):.0f} "
-                f"consumer_dropped={statistics.median(r['consumer_dropped'] for r in runs):.0f}"
+                f"encoder_skipped={med['source_skipped']:.0f} dropped={med['dropped']:.0f} "
+                f"consumer_dropped={med['consumer_dropped']:.0f}"
             )
     mem = []
     for _ in range(3):  # each in a fresh process, so RSS growth is the ring's own

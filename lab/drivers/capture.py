@@ -128,7 +128,7 @@ class Capture:
         open_timeout: float = 5.0,
         read_timeout: float = 2.0,
         lost_after: float = 5.0,
-        max_lag: float = 0.5,
+        max_lag: float = 0.25,
         jpeg_quality: int = 85,
     ) -> None:
         if no_signal_after <= 0 or lost_after < 0 or open_timeout <= 0 or read_timeout <= 0:
@@ -167,6 +167,7 @@ class Capture:
         self._pending: _Grab | None = None
         self._pend_cond = threading.Condition()
         self._pub_thread: threading.Thread | None = None
+        self._closed = False
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -193,6 +194,7 @@ class Capture:
         with contextlib.suppress(AttributeError):  # a closed stream while the box is off is expected, not news
             cv2.utils.logging.setLogLevel(cv2.utils.logging.LOG_LEVEL_ERROR)
         with self._cond:
+            self._closed = False
             if self._thread is None or not self._thread.is_alive():
                 self._stop.clear()
                 self._thread = threading.Thread(target=self._run, name=f"capture-{self.rig_name or self.url}")
@@ -204,7 +206,8 @@ class Capture:
         return self
 
     def close(self) -> None:
-        """Stop grabbing and release the source (the ring stays readable)."""
+        """Stop grabbing and release the source (the ring stays readable; start() resumes)."""
+        self._closed = True
         self._stop.set()
         with self._cond:
             self._cond.notify_all()
@@ -228,7 +231,7 @@ class Capture:
         return self._thread is not None and self._thread.is_alive()
 
     def _ensure_started(self) -> None:
-        if self._thread is None:
+        if self._thread is None and not self._closed:
             self.start()
 
     # ------------------------------------------------------------------------------- grabber
