@@ -38,14 +38,14 @@ def scan_command(
     if not file.is_file():
         typer.echo(f"stblab video scan: no such file: {file}", err=True)
         raise typer.Exit(2)
-    options = ScanOptions(
-        black_pixel_threshold=pix_th,
-        black_picture_threshold=pic_th,
-        black_min=black_min,
-        freeze_duration=freeze_duration,
-        artifact_block_size=block_size,
-    )
     try:
+        options = ScanOptions(
+            black_pixel_threshold=pix_th,
+            black_picture_threshold=pic_th,
+            black_min=black_min,
+            freeze_duration=freeze_duration,
+            artifact_block_size=block_size,
+        )
         report = scan(file, options, backend=backend)
     except ValueError as exc:
         typer.echo(f"stblab video scan: {exc}", err=True)

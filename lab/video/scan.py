@@ -72,6 +72,16 @@ class ScanOptions:
     detect_artifacts: bool = True
     detect_no_signal: bool = True
 
+    def __post_init__(self) -> None:
+        for name in ("black_pixel_threshold", "black_picture_threshold"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                raise ValueError(f"{name} must be a fraction between 0 and 1, not {getattr(self, name)}")
+        for name in ("black_min", "freeze_duration", "motion_merge_gap", "motion_min", "artifact_merge_gap"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"{name} must not be negative, not {getattr(self, name)}")
+        if self.artifact_block_size < 2:
+            raise ValueError(f"artifact_block_size must be at least 2, not {self.artifact_block_size}")
+
 
 @dataclass
 class ScanReport:
@@ -82,6 +92,7 @@ class ScanReport:
     dropped: int = 0
     fps: float | None = None
     duration: float = 0.0
+    stream_start: float | None = None  # the first frame's presentation time in the file (s)
     intervals: dict[str, list[Interval]] = field(default_factory=lambda: {k: [] for k in KINDS})
 
     def to_dict(self) -> dict[str, Any]:
@@ -91,6 +102,7 @@ class ScanReport:
             "dropped": self.dropped,
             "fps": self.fps,
             "duration": round(self.duration, 4),
+            "stream_start": self.stream_start,
             "intervals": {k: [i.to_dict() for i in v] for k, v in self.intervals.items()},
         }
 
@@ -145,6 +157,8 @@ def scan(path: str | Path, options: ScanOptions | None = None, *, backend: str =
     for frame in source:
         if previous is None:
             report.fps = source.fps
+            start = frame.meta.get("stream_time")
+            report.stream_start = float(start) if isinstance(start, int | float) else None
             period = 1.0 / source.fps if source.fps else 0.0
         t = frame.time
         if previous is not None and period and t - previous.time > 1.5 * period:

@@ -45,3 +45,5 @@ def test_scan_refuses_bad_input_clearly(tmp_path) -> None:
     done = _run("scan", str(junk))
     assert done.returncode == 2 and "junk.ts" in done.stderr and "Traceback" not in done.stderr
     assert junk.read_bytes() == b"this is not video" * 100  # input untouched
+    done = _run("scan", str(junk), "--pix-th", "10")
+    assert done.returncode == 2 and "between 0 and 1" in done.stderr
