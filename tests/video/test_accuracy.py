@@ -99,3 +99,21 @@ def test_file_source_times_come_from_pts(segments_clip: Clip) -> None:
     assert frames[100].time == pytest.approx(4.0)
     opencv = list(FileSource(segments_clip.path, backend="opencv"))
     assert len(opencv) == 263 and opencv[100].time == pytest.approx(4.0, abs=1e-3)
+
+
+def test_macroblocking_burst_found_without_decoder_help(clip_dir) -> None:
+    """Captured HDMI carries no decoder flags: a burst of starved-bitrate frames is found by blockiness alone."""
+    from clips import encode, lavfi_frames
+
+    from lab.video import ArtifactDetector, Frame
+
+    frames = lavfi_frames("testsrc2", 60, 352, 288)
+    decoded = {}
+    for q in (2, 31):
+        path = encode(frames, clip_dir / f"burst-q{q}.ts", "-c:v", "mpeg2video", "-q:v", str(q), "-g", "12", "-f", "mpegts")
+        decoded[q] = [f.image for f in FileSource(path)]
+    shown = decoded[2][:30] + decoded[31][30:40] + decoded[2][40:]  # frames 30..39 starved
+    detector = ArtifactDetector()
+    flagged = [i for i, image in enumerate(shown) if detector.update(Frame(image, i / FPS, i))]
+    assert flagged and abs(flagged[0] - 30) <= 1 and abs(flagged[-1] - 39) <= 1, flagged
+    assert all(29 <= i <= 40 for i in flagged)
