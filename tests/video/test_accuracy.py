@@ -110,7 +110,8 @@ def test_macroblocking_burst_found_without_decoder_help(clip_dir) -> None:
     frames = lavfi_frames("testsrc2", 60, 352, 288)
     decoded = {}
     for q in (2, 31):
-        path = encode(frames, clip_dir / f"burst-q{q}.ts", "-c:v", "mpeg2video", "-q:v", str(q), "-g", "12", "-f", "mpegts")
+        options = ["-c:v", "mpeg2video", "-q:v", str(q), "-g", "12", "-f", "mpegts"]
+        path = encode(frames, clip_dir / f"burst-q{q}.ts", *options)
         decoded[q] = [f.image for f in FileSource(path)]
     shown = decoded[2][:30] + decoded[31][30:40] + decoded[2][40:]  # frames 30..39 starved
     detector = ArtifactDetector()
