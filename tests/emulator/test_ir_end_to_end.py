@@ -83,6 +83,7 @@ def lircd_press(rig: Rig, key: str) -> None:
 
 
 def test_ir_keys_zap_and_the_hdmi_picture_follows(rig: Rig) -> None:
+    pdu(rig, 0)
     assert snapshot(rig) is None  # powered off: no signal at all
     pdu(rig, 1)
     end = time.monotonic() + 10
