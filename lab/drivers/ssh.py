@@ -55,6 +55,11 @@ def fingerprint(key: paramiko.PKey) -> str:
     return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
 
 
+def _why(exc: BaseException) -> str:
+    """An exception as text for an error message (its type when it has no message, e.g. EOFError)."""
+    return str(exc) or type(exc).__name__
+
+
 def _host_id(host: str, port: int) -> str:
     return host if port == 22 else f"[{host}]:{port}"
 
@@ -232,7 +237,7 @@ class SshClient:
             raise self._infra(f"public-key login as {self.user!r} refused: {exc}") from None
         except (paramiko.SSHException, OSError, EOFError) as exc:
             transport.close()
-            raise self._infra(f"SSH handshake failed: {exc or type(exc).__name__}") from None
+            raise self._infra(f"SSH handshake failed: {_why(exc)}") from None
         if self.keepalive:
             transport.set_keepalive(self.keepalive)
         self._transport = transport
@@ -324,7 +329,7 @@ class SshClient:
             chan = transport.open_session(timeout=timeout)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             self._drop()
-            raise self._infra(f"cannot start a command: {exc or type(exc).__name__}") from None
+            raise self._infra(f"cannot start a command: {_why(exc)}") from None
         try:
             chan.exec_command(cmd)
         except (paramiko.SSHException, OSError, EOFError) as exc:
@@ -334,7 +339,7 @@ class SshClient:
                 chan.close()
                 if not transport.is_active():
                     self._drop()
-                raise self._infra(f"cannot start a command: {exc or type(exc).__name__}") from None
+                raise self._infra(f"cannot start a command: {_why(exc)}") from None
         out, err = bytearray(), bytearray()
         deadline = time.monotonic() + timeout
         try:
@@ -396,7 +401,7 @@ class SshClient:
             try:
                 self._sftp = paramiko.SFTPClient.from_transport(transport)
             except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise self._infra(f"cannot open SFTP: {exc or type(exc).__name__}") from None
+                raise self._infra(f"cannot open SFTP: {_why(exc)}") from None
             if self._sftp is None:
                 raise self._infra("cannot open SFTP")
         return self._sftp
