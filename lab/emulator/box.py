@@ -102,6 +102,7 @@ class Box:
         self.defects = Defects(self)
         self._screen = ScreenState(kind="off", model=self.model) if ScreenState is not None else None
         self.boot_env: dict[str, str] = {}
+        self.iptv: Any = None  # IptvReceiver when emulate.iptv is set (created at first tune)
 
     # -- firmware view --------------------------------------------------------------------------
 
@@ -178,6 +179,7 @@ class Box:
         self.standby = False
         self._drop_ssh()
         self.defects.stop()
+        self._iptv_stop()
         self._set_screen(kind="off", frozen=False, black=False)
         self._drain_input()
 
@@ -227,6 +229,7 @@ class Box:
             self.standby = False
             self._drop_ssh()
             self.defects.stop()
+            self._iptv_stop()
             self._start_boot(self._gen, delay=delay)
 
     def request_poweroff(self) -> None:
@@ -247,7 +250,6 @@ class Box:
                 self._drop_ssh()
                 self.defects.stop()
                 self._set_screen(kind="off")
-                self.powered_halted = True
                 # A halted box is silent: keep the outlet "on" but stop talking.
                 self.powered = False
 
@@ -538,6 +540,7 @@ class Box:
             self.sshd_alive = False
             self._drop_ssh()
             self.defects.stop()
+            self._iptv_stop()
             self._set_screen(frozen=True, frozen_at=time.monotonic())
         self._sleep(gen, self.settings.boot.watchdog_seconds)
         self.kmsg("watchdog: watchdog0: watchdog did not stop! hardware reset")
@@ -747,7 +750,21 @@ class Box:
             "power_on_hours": h.get("power_on_hours", 0.0),
             "memory": dict(zip(("total_kb", "free_kb"), self.memory(), strict=True)),
             "last_events": list(st.last_events[-10:]),
+            "tuner": self._tuner_status(),
         }
+
+    def _tuner_status(self) -> dict[str, Any]:
+        """What the tuner/IPTV front end reports (channel, state, decoded frames, CC errors)."""
+        status: dict[str, Any] = {"channel": self.channel, "source": "iptv" if self.settings.iptv else "internal"}
+        if self.iptv is not None:
+            stats = self.iptv.stats
+            status.update(
+                state=self.iptv.state,
+                frames=stats.get("frames", 0),
+                datagrams=stats.get("datagrams", 0),
+                cc_errors=stats.get("cc_errors", 0),
+            )
+        return status
 
     # -- firmware update ------------------------------------------------------------------------
 
@@ -818,7 +835,48 @@ class Box:
         if frozen and self._screen is not None and not self._screen.frozen:
             changes["frozen_at"] = time.monotonic()
         changes["black"] = self.defects.black
+        rx = self._iptv_receiver() if known else None
+        if rx is not None:
+            changes["live_frame"] = rx.latest_frame
+            rx.tune(number)
         self._set_screen(**changes)
+
+    def _iptv_receiver(self) -> Any:
+        """The IPTV receiver (lab.emulator.iptv), made on first use; None when not configured."""
+        cfg = self.settings.iptv
+        if cfg is None:
+            return None
+        if self.iptv is None:
+            from lab.emulator.headend import ChannelMap
+            from lab.emulator.iptv import IptvReceiver
+
+            cmap = ChannelMap.load(cfg.channel_map) if cfg.channel_map else ChannelMap.default()
+            ns = cfg.namespace
+            if ns == "rig":
+                ns = self.rig.network.namespace if self.rig.network is not None else None
+            self.iptv = IptvReceiver(
+                cmap,
+                namespace=ns,
+                interface_ip=cfg.interface_ip,
+                on_state=self._iptv_state,
+                no_signal_after=cfg.no_signal_after,
+            )
+        return self.iptv
+
+    def _iptv_state(self, state: str) -> None:
+        """Receiver state -> screen: no datagrams = the box's "no signal on this channel" screen."""
+        screen = self._screen
+        if screen is None or self.phase != "running" or self.standby:
+            return
+        if state == "no_signal" and screen.kind == "live":
+            self._set_screen(kind="no_channel")
+        elif state == "playing" and screen.kind == "no_channel" and screen.channel in channel_numbers():
+            self._set_screen(kind="live")
+
+    def _iptv_stop(self) -> None:
+        if self.iptv is not None:
+            with contextlib.suppress(Exception):
+                self.iptv.stop()
 
     def in_standby(self) -> bool:
         return self.standby
@@ -932,6 +990,7 @@ class Box:
             entering = self.standby
         if entering:
             self.kmsg("stb_hdmi: entering standby, output muted", console=False)
+            self._iptv_stop()
             self._set_screen(kind="standby", digits="")
         else:
             self.kmsg("stb_hdmi: resume from standby", console=False)
@@ -946,6 +1005,9 @@ class Box:
         with self._lock:
             self._gen += 1
             self._halt()
+        if self.iptv is not None:
+            with contextlib.suppress(Exception):
+                self.iptv.close()
         self.hub.close()
 
     def reset_state_files(self) -> None:  # pragma: no cover - maintenance helper

@@ -117,6 +117,19 @@ class BootFail(_Strict):
     kind: Literal["boot_fail"]
 
 
+class IptvSettings(_Strict):
+    """Live TV from the emulated headend over multicast (lab.emulator.iptv) instead of the synthetic picture.
+
+    ``namespace``: the box's network namespace; ``"rig"`` = the rig's ``network.namespace``,
+    null = this namespace (loopback-only rigs).
+    """
+
+    channel_map: Path | None = None
+    namespace: str | None = "rig"
+    interface_ip: str = "0.0.0.0"
+    no_signal_after: float = Field(1.5, gt=0)
+
+
 Defect = Annotated[
     DecoderFreeze | BlackAfterResume | KernelPanic | MemoryLeak | SshdDies | BootFail,
     Field(discriminator="kind"),
@@ -146,6 +159,7 @@ class EmulateSettings(_Strict):
     resolution: tuple[int, int] | None = None
     fps: float | None = Field(None, gt=0, le=60)
     boot: BootTimings = BootTimings()
+    iptv: IptvSettings | None = None
     power_on_at_start: bool = False
     pdu_outlets: int = Field(4, ge=1, le=16)
     total_memory_kb: int = Field(1_015_808, ge=65536)
@@ -191,6 +205,9 @@ def parse_settings(rig: Rig) -> EmulateSettings:
     """
     raw = dict(rig.emulate.model_dump()) if rig.emulate is not None else {}
     base = Path(rig.source).resolve().parent if rig.source else Path.cwd()
+    iptv = raw.get("iptv")
+    if isinstance(iptv, dict) and isinstance(iptv.get("channel_map"), str):
+        raw["iptv"] = {**iptv, "channel_map": _resolve(base, iptv["channel_map"])}
     keys = raw.get("trusted_keys")
     if isinstance(keys, list):
         raw["trusted_keys"] = [_resolve(base, k) if isinstance(k, str) else k for k in keys]
@@ -234,4 +251,12 @@ def load_emulated(path: str | os.PathLike[str], names: list[str] | None = None) 
     return [(rig, parse_settings(rig)) for rig in chosen]
 
 
-__all__ = ["BootTimings", "EmulateSettings", "FirmwareSpec", "HardwareHistory", "load_emulated", "parse_settings"]
+__all__ = [
+    "BootTimings",
+    "EmulateSettings",
+    "FirmwareSpec",
+    "HardwareHistory",
+    "IptvSettings",
+    "load_emulated",
+    "parse_settings",
+]
