@@ -419,3 +419,39 @@ def test_from_rig_takes_url_prompt_and_death_strings(console_peer: ConsolePeer, 
         with pytest.raises(ConsoleDeath) as err:
             c.expect(c.prompt, timeout=5)
         assert err.value.symptom == "bug-scheduling-while-atomic" and err.value.rig == "stb-r"
+
+
+def test_reopen_appends_to_the_same_log_and_offsets_continue(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    log = tmp_path / "c.log"
+    c = SerialConsole(console_peer.url, log_path=log)
+    with c:
+        console_peer.send(b"first boot\r\n")
+        c.expect("first boot", timeout=5)
+    size = log.stat().st_size
+    with c:
+        mark = c.mark()
+        assert mark > size  # offsets continue after what the file already held (and the "opened" note)
+        console_peer.wait_connected(2)
+        console_peer.send(b"second boot\r\n")
+        c.expect("second boot", timeout=5)
+        assert c.since(mark).endswith("second boot\r\n") and "first boot" not in c.since(mark)
+        assert "first boot" in c.since(0)  # read back from the file
+    text = log.read_text()
+    assert text.count("console opened") == 2 and text.index("first boot") < text.index("second boot")
+
+
+def test_console_log_reads_old_evidence_back_from_the_file(tmp_path: Path) -> None:
+    from lab.drivers.console_log import ConsoleLog
+
+    log = ConsoleLog(tmp_path / "c.log", keep_bytes=1024)
+    log.open()
+    start = log.mark()
+    log.append(b"panic evidence line\r\n")
+    for i in range(200):
+        log.append(b"filler %d\r\n" % i)
+    assert log.since(start, start + 21) == "panic evidence line\r\n"  # beyond the memory window
+    assert log.tail(1) == "filler 199"
+    log.close()
+    memory_only = ConsoleLog(None)
+    memory_only.append(b"\xff\xfeok\n")
+    assert memory_only.since(0) == "\ufffd\ufffdok\n" and memory_only.since_bytes(0) == b"\xff\xfeok\n"
