@@ -5,9 +5,11 @@ more than 0.5 s, or wrong table id on PID 0), ``cc_error`` (1.4: lost, out-of-or
 packets by continuity counter), ``pmt_error`` (1.5: a PMT missing for more than 0.5 s),
 ``pid_error`` (1.6: an elementary stream the PMT names missing for more than 5 s).
 Priority 2: ``transport_error`` (2.1: TEI set), ``crc_error`` (2.2: PAT/PMT CRC),
-``pcr_repetition_error`` (2.3a: PCRs more than 40 ms apart), ``pcr_discontinuity_error`` (2.3b: a
-PCR jump beyond 100 ms or backwards without the discontinuity flag), ``pcr_accuracy_error`` (2.4:
-more than +/-500 ns off the constant-bitrate line; files only, where byte position is the clock).
+``pcr_repetition_error`` (2.3a: PCRs more than 40 ms apart; live, measured on the stream's own
+PCR clock so network jitter is not mistaken for a missing PCR -- ``pcr_arrival_max_ms`` shows it),
+``pcr_discontinuity_error`` (2.3b: a PCR jump beyond 100 ms or backwards without the discontinuity
+flag), ``pcr_accuracy_error`` (2.4: more than +/-500 ns off the constant-bitrate line; files only,
+where byte position is the clock).
 
 Works on a file (time = byte position at the stream's bitrate) and on a live multicast socket
 (time = datagram arrival).
@@ -70,6 +72,7 @@ class TsReport:
     events: list[TsEvent] = field(default_factory=list)
     pcr_interval_max_ms: float | None = None
     pcr_accuracy_max_ns: float | None = None
+    pcr_arrival_max_ms: float | None = None  # live only: largest gap between PCR arrivals (jitter)
     pat_interval_max_s: float | None = None
     pmt_interval_max_s: float | None = None
     video_pid: int | None = None
@@ -96,6 +99,7 @@ class TsReport:
             "errors": dict(self.errors),
             "pcr_interval_max_ms": self.pcr_interval_max_ms,
             "pcr_accuracy_max_ns": self.pcr_accuracy_max_ns,
+            "pcr_arrival_max_ms": self.pcr_arrival_max_ms,
             "pat_interval_max_s": self.pat_interval_max_s,
             "pmt_interval_max_s": self.pmt_interval_max_s,
             "pids": {str(k): v for k, v in sorted(self.pids.items())},
@@ -266,23 +270,29 @@ class TsChecker:
         now = self._clock()
         if self._last_pcr is not None:
             last, last_pos, last_time = self._last_pcr
-            # 2.3a: the time between two PCRs (stream clock: byte position or arrival)
-            gap = now - last_time
+            delta = (pcr - last) / ts.PCR_HZ
+            jump = not info.discontinuity and (delta < 0 or delta > PCR_JUMP_S)
+            if self.bitrate:
+                gap = now - last_time  # file: the byte clock of a constant-bitrate stream
+            else:
+                # live: the stream's own clock, so network jitter is not taken for a missing PCR
+                # (a lost PCR packet still shows); arrival spacing is reported on its own
+                gap = delta if 0 <= delta <= PCR_JUMP_S else now - last_time
+                self.r.pcr_arrival_max_ms = max(self.r.pcr_arrival_max_ms or 0.0, (now - last_time) * 1000)
+            # 2.3a: the time between two PCRs
             self.r.pcr_interval_max_ms = max(self.r.pcr_interval_max_ms or 0.0, gap * 1000)
             if gap > PCR_MAX_S:
                 self._event("pcr_repetition_error", pid, f"PCR interval {gap * 1000:.1f} ms")
-            if not info.discontinuity:
-                # 2.3b: the PCR values themselves jump beyond 100 ms or go backwards
-                delta = (pcr - last) / ts.PCR_HZ
-                if delta < 0 or delta > PCR_JUMP_S:
-                    self._event("pcr_discontinuity_error", pid, f"PCR jumped {delta * 1000:.1f} ms")
-                elif self.bitrate:
-                    # 2.4: constant bitrate: the PCR must sit on the byte-position line within 500 ns
-                    expected = (self._pos - last_pos) * 8 / self.bitrate * ts.PCR_HZ
-                    off_ns = (pcr - last - expected) / ts.PCR_HZ * 1e9
-                    self.r.pcr_accuracy_max_ns = max(self.r.pcr_accuracy_max_ns or 0.0, abs(off_ns))
-                    if abs(off_ns) > PCR_ACCURACY_NS:
-                        self._event("pcr_accuracy_error", pid, f"PCR off by {off_ns:.0f} ns")
+            if jump:
+                # 2.3b: the PCR values jump beyond 100 ms or go backwards without the flag
+                self._event("pcr_discontinuity_error", pid, f"PCR jumped {delta * 1000:.1f} ms")
+            elif self.bitrate and not info.discontinuity:
+                # 2.4: constant bitrate: the PCR must sit on the byte-position line within 500 ns
+                expected = (self._pos - last_pos) * 8 / self.bitrate * ts.PCR_HZ
+                off_ns = (pcr - last - expected) / ts.PCR_HZ * 1e9
+                self.r.pcr_accuracy_max_ns = max(self.r.pcr_accuracy_max_ns or 0.0, abs(off_ns))
+                if abs(off_ns) > PCR_ACCURACY_NS:
+                    self._event("pcr_accuracy_error", pid, f"PCR off by {off_ns:.0f} ns")
         self._last_pcr = (pcr, self._pos, now)
 
     def _periodic(self, now: float) -> None:

@@ -105,12 +105,13 @@ def test_lost_packets_give_artifacts_then_the_picture_recovers(
         assert rx.wait_state("playing", 5)
         clean_live = check_multicast(cmap.channels[0].group, 5000, 1.0, namespace=link.namespace)
         assert clean_live.ok and clean_live.packets > 300, clean_live.summary()
-        shaper.apply(Profile(name="heavy", loss=5, direction="downstream", seed=1))
+        shaper.apply(Profile(name="heavy", loss=10, direction="downstream", seed=1))
         before = rx.stats["cc_errors"]
         lossy_live = check_multicast(cmap.channels[0].group, 5000, 1.5, namespace=link.namespace)
         shaper.clear()
-        assert rx.stats["cc_errors"] - before > 5
-        assert lossy_live.errors["cc_error"] > 5
+        # ~10 % of ~100 datagrams lost: each loss is a continuity gap for the box and the checker
+        assert rx.stats["cc_errors"] - before > 3
+        assert lossy_live.errors["cc_error"] > 3
         # the decoder saw damage and kept going
         assert rx.stats["frames"] > 25
         n = len(frames)
