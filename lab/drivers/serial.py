@@ -41,6 +41,7 @@ import os
 import re
 import secrets
 import select
+import socket
 import threading
 import time
 from collections import deque
@@ -196,6 +197,18 @@ def _death_table(death_strings: Mapping[str, str] | Sequence[str] | None) -> lis
     return [(symptom, re.compile(rx)) for symptom, rx in items]
 
 
+def _keepalive(sock: object) -> None:
+    """TCP keepalive on a network console, so a silently dead link (no FIN) shows up as a drop
+    within ~11 s instead of looking like a box that stopped printing."""
+    if not isinstance(sock, socket.socket):
+        return
+    with contextlib.suppress(OSError, AttributeError):
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 5)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 2)
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
+
+
 def _close_port(port: serial.SerialBase) -> None:
     """Close a port without waiting: pyserial's socket:// close() sleeps 0.3 s after the shutdown."""
 
@@ -342,6 +355,7 @@ class SerialConsole:
             del port.reset_input_buffer
         if self._fd_of(port) is None:
             port.timeout = 0.2
+        _keepalive(getattr(port, "_socket", None))
         return port
 
     @staticmethod
@@ -368,6 +382,7 @@ class SerialConsole:
             except (serial.SerialException, OSError, ValueError) as exc:
                 if time.monotonic() + delay > deadline or isinstance(exc, ValueError):
                     self.log.note(f"console open failed: {exc}")
+                    self.log.close()
                     raise self._infra(f"cannot open console {_redact_url(self.url)}: {exc}") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
