@@ -54,15 +54,6 @@ def _no_faults(db) -> bool:
         return not store.faults()
 
 
-def test_unreachable_console_is_an_error_naming_rig_and_instrument(pytester, run_inner, tmp_path):
-    """No emulator at all (and --emulate never): the console cannot be opened -> InfraError."""
-    rig_file = write_two_rigs(tmp_path / "lab")
-    pytester.makepyfile(test_x="def test_x(stb):\n    pass\n")
-    run = run_inner(rig_file, "--rig", "good")
-    run.result.assert_outcomes(errors=1)
-    assert "rig good, serial" in run.output
-
-
 def test_marker_skips_rigs_lacking_model_or_feature(pytester, run_inner, tmp_path):
     rig_file = write_two_rigs(tmp_path / "lab")
     pytester.makepyfile(

@@ -77,12 +77,6 @@ def test_defective_firmware_fails_with_a_filed_device_fault_and_evidence(two_rig
     assert "known faults:" in second.output
 
 
-def test_no_file_faults_keeps_the_database_empty(two_rigs, run_inner, leak_file):
-    run = run_inner(two_rigs, "--rig", "bad", "--no-file-faults")
-    run.result.assert_outcomes(failed=1)
-    assert not run.db.exists() or not RmaStore(run.db).faults()
-
-
 # A failed video check: the deciding frame and a clip of the last seconds must reach Allure.
 VIDEO_TEST = """
 from lab.video import is_black
@@ -114,6 +108,7 @@ def test_video_failure_attaches_deciding_frame_and_clip_to_allure(two_rigs, run_
     clip = cv2.VideoCapture(str(run.run_dir / "good" / "test_expects_black_but_sees_live_tv" / "clip.avi"))
     ok, first = clip.read()
     assert ok and first.shape[:2] == (720, 1280), "the clip must hold real frames"
+    assert not run.db.exists(), "--no-file-faults: the device fault is reported but not filed"
     steps = (run.run_dir / "good" / "test_expects_black_but_sees_live_tv" / "steps.txt").read_text()
     assert "serial.run('tune 2'" in steps and "stb.to('shell') ok in" in steps
     assert "save_clip" not in steps, "evidence collection is not part of the test's step log"

@@ -1,0 +1,111 @@
+"""lab.device.Stb against an emulated rig: states, logged transitions, console vs SSH, health."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+
+import pytest
+
+from lab.device import Stb
+from lab.device_health import BAD, GOOD, UNKNOWN, RigHealth
+from lab.emulator.testing import EmulatedLab, write_rig_file
+from lab.errors import InfraError, TestError
+from lab.rig import Rig, load_rigs
+from lab.steps import STEPS, StepRecord
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatedLab, Rig]]:
+    rig_file = write_rig_file(tmp_path_factory.mktemp("lab"), ("box",), boot={"bootdelay": 1})
+    with EmulatedLab(rig_file) as emu:
+        yield emu, load_rigs(rig_file)["box"]
+
+
+def test_states_are_logged_steps_and_the_console_log_spans_them(lab, tmp_path):
+    _, rig = lab
+    seen: list[StepRecord] = []
+    undo = STEPS.subscribe(seen.append)
+    try:
+        with Stb(rig, run_dir=tmp_path) as stb:
+            stb.to("off")
+            assert stb.state == "off"
+            stb.to("shell")
+            assert stb.state == "shell" and stb.health.status("box") == GOOD
+            stb.to("bootloader")
+            assert "U-Boot" in stb.console.bootloader_run("version").output
+            stb.to("shell")
+            assert stb.run("echo ok").output.strip() == "ok"
+            assert stb.firmware_version() == "2.0.0"
+            assert stb.serial_number() == "SN-BOX"
+            log = stb.console_log_path
+    finally:
+        undo()
+    transitions = [r for r in seen if r.instrument == "stb" and r.action == "to"]
+    assert [r.args for r in transitions] == ["'off'", "'shell'", "'bootloader'", "'shell'"]
+    assert all(r.outcome == "ok" and r.duration >= 0 for r in transitions)
+    text = log.read_text(errors="replace")
+    assert text.count("Hit any key to stop autoboot") >= 2, "one log across power cycles"
+    assert "login:" in text
+
+
+def test_reboot_restarts_uptime_and_console_agrees_with_ssh(lab, tmp_path):
+    _, rig = lab
+    with Stb(rig, run_dir=tmp_path) as stb:
+        stb.to("shell")
+        time.sleep(1.0)
+        before = stb.uptime()
+        took = stb.reboot()
+        assert stb.state == "shell"
+        assert stb.uptime() < before + took
+        assert stb.firmware_version(via="ssh") == stb.firmware_version(via="console")
+        assert stb.diag(via="ssh")["serial"] == stb.serial_number()
+        assert abs(stb.uptime(via="ssh") - stb.uptime()) < 2.0
+
+
+def test_unknown_state_is_a_test_error(lab, tmp_path):
+    _, rig = lab
+    with Stb(rig, run_dir=tmp_path) as stb, pytest.raises(TestError, match="unknown state 'standby'"):
+        stb.to("standby")
+
+
+def test_dead_instrument_marks_the_rig_bad_and_later_calls_fail_fast(tmp_path):
+    rig_file = write_rig_file(tmp_path / "lab", ("gone",), boot={"bootdelay": 1})
+    health = RigHealth()
+    with EmulatedLab(rig_file) as emu:
+        rig = load_rigs(rig_file)["gone"]
+        stb = Stb(rig, run_dir=tmp_path / "run", health=health)
+        stb.current_test = "test_one"
+        stb.to("shell")
+        emu.kill()
+        t0 = time.monotonic()
+        with pytest.raises(InfraError) as first:
+            stb.run("sleep 5", timeout=20)
+        assert time.monotonic() - t0 < 20
+        assert first.value.rig == "gone"
+        assert first.value.instrument in ("serial", "power")
+        assert health.status("gone") == BAD
+        t1 = time.monotonic()
+        with pytest.raises(InfraError, match="unhealthy since test_one") as later:
+            stb.to("shell")
+        assert time.monotonic() - t1 < 0.5, "a bad rig is not retried"
+        assert later.value.instrument == first.value.instrument
+        stb.close()
+
+
+def test_health_keeps_the_first_reason_and_absolve_resets_it():
+    health = RigHealth()
+    assert health.status("r") == UNKNOWN
+    health.mark_good("r")
+    assert health.status("r") == GOOD
+    health.mark_bad("r", InfraError("no answer\nmore", rig="r", instrument="power"), test="t1")
+    health.mark_bad("r", InfraError("later consequence", rig="r", instrument="serial"), test="t2")
+    rec = health.record("r")
+    assert rec is not None and rec.reason == "no answer" and rec.instrument == "power" and rec.test == "t1"
+    health.mark_good("r")
+    assert health.status("r") == BAD, "good never overrides bad"
+    with pytest.raises(InfraError, match=r"\[rig r, power\] rig is unhealthy since t1: no answer"):
+        health.check("r")
+    health.absolve("r")
+    health.check("r")
+    assert health.status("r") == UNKNOWN
