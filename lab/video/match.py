@@ -8,11 +8,11 @@ Three passes, learned from stb-tester and from its grey-on-blue false positives 
    worth refining).
 2. **Refine**: each candidate is followed down the pyramid to full resolution in a small window,
    giving the exact position and the grey ``score``.
-3. **Confirm in colour**: the matched patch and the reference are compared pixel by pixel in BGR
-   (largest per-channel difference, after a 3x3 blur of both), eroded to forgive edge and JPEG
-   noise; any difference left
-   above ``confirm_threshold`` rejects the match. A grey logo therefore does not match the same
-   shape drawn in blue, even where their luma is identical.
+3. **Confirm in colour**: the matched patch and the reference are compared pixel by pixel in
+   luma (after a 3x3 blur) and in BGR colour on 4x4 averages (the largest per-channel
+   difference; capture encoders keep colour at quarter resolution), each eroded to forgive edge
+   and JPEG noise; any difference left above ``confirm_threshold`` rejects the match. A grey
+   logo therefore does not match the same shape drawn in blue, even where their luma is identical.
 
 A mask (``Mask``, PNG, array) or a transparent reference PNG limits all three passes to the
 reference's opaque pixels.
@@ -54,7 +54,7 @@ class MatchParameters:
     """
 
     match_threshold: float = 0.85
-    confirm_threshold: float = 0.30
+    confirm_threshold: float = 0.20
     erode_passes: int = 1
     candidates: int = 3
 
@@ -116,7 +116,15 @@ class Template:
                 break  # too few reference pixels left to search with
             self.grey.append(smaller)
             self.masks.append(small_mask)
-        self.blurred = cv2.GaussianBlur(image, (3, 3), 0)
+        self.blurred_grey = cv2.GaussianBlur(grey, (3, 3), 0)
+        side = min(self.height, self.width)
+        self.colour_scale = 4 if side >= 32 else 2 if side >= 16 else 1
+        k = self.colour_scale
+        self.small_size = (max(1, self.width // k), max(1, self.height // k))
+        self.small = image if k == 1 else cv2.resize(image, self.small_size, interpolation=cv2.INTER_AREA)
+        self.small_mask: np.ndarray | None = None
+        if self.mask is not None:
+            self.small_mask = self.mask if k == 1 else _shrink_mask(self.mask, self.small.shape)
         self.flat = [_is_flat(g, m) for g, m in zip(self.grey, self.masks, strict=True)]
 
     @property
@@ -231,18 +239,32 @@ def _refine(frame: Frame, template: Template, region: Region, level: int, x: int
     return x, y, float(score)
 
 
-def _confirm(frame: Frame, template: Template, box: Region, params: MatchParameters) -> float:
-    """Largest colour difference (0-1) between patch and reference left after erosion (masked pixels ignored)."""
-    # a light blur on both sides forgives JPEG ringing and chroma subsampling, not a change of colour
-    patch = cv2.GaussianBlur(frame.image[box.slices()], (3, 3), 0)
-    diff = cv2.absdiff(patch, template.blurred)
-    b, g, r = cv2.split(diff)
-    diff = cv2.max(cv2.max(b, g), r)
+def _confirm(frame: Frame, template: Template, box: Region, params: MatchParameters) -> tuple[float, float]:
+    """(luma, colour) differences (0-1) between patch and reference left after erosion.
+
+    Luma is compared at full resolution after a 3x3 blur (forgives JPEG ringing); colour is
+    compared on 4x4 averages, because capture encoders keep colour at a quarter of the luma
+    resolution (4:2:0) and smear it across edges, while a logo drawn in another colour differs
+    over its whole area. Masked-out pixels are ignored.
+    """
+    patch = frame.image[box.slices()]
+    kernel = np.ones((3, 3), np.uint8)
+    grey = cv2.GaussianBlur(cv2.cvtColor(patch, cv2.COLOR_BGR2GRAY), (3, 3), 0)
+    luma = cv2.absdiff(grey, template.blurred_grey)
     if template.mask is not None:
-        diff = cv2.bitwise_and(diff, template.mask)
+        luma = cv2.bitwise_and(luma, template.mask)
     if params.erode_passes > 0:
-        diff = cv2.erode(diff, np.ones((3, 3), np.uint8), iterations=params.erode_passes)
-    return float(diff.max()) / 255.0
+        luma = cv2.erode(luma, kernel, iterations=params.erode_passes)
+    k = template.colour_scale
+    small = patch if k == 1 else cv2.resize(patch, template.small_size, interpolation=cv2.INTER_AREA)
+    diff = cv2.absdiff(small, template.small)
+    b, g, r = cv2.split(diff)
+    colour = cv2.max(cv2.max(b, g), r)
+    if template.small_mask is not None:
+        colour = cv2.bitwise_and(colour, template.small_mask)
+    if params.erode_passes > 0 and min(colour.shape) >= 3:
+        colour = cv2.erode(colour, kernel, iterations=params.erode_passes)
+    return float(luma.max()) / 255.0, float(colour.max()) / 255.0
 
 
 def _fits(area: Region, template: Template, level: int) -> bool:
@@ -312,9 +334,11 @@ def match(
     if score < params.match_threshold:
         details["why"] = f"grey score {score:.3f} < {params.match_threshold}"
         return MatchResult("match", False, frame, box, score, details)
-    diff = _confirm(frame, template, box, params)
-    details["confirm_diff"] = diff
-    ok = diff <= params.confirm_threshold
+    luma, colour = _confirm(frame, template, box, params)
+    details["confirm_diff"] = max(luma, colour)
+    details["luma_diff"], details["colour_diff"] = luma, colour
+    ok = max(luma, colour) <= params.confirm_threshold
     if not ok:
-        details["why"] = f"colour differs by {diff:.3f} > {params.confirm_threshold}"
+        what = "colour" if colour > params.confirm_threshold else "brightness"
+        details["why"] = f"{what} differs by {max(luma, colour):.3f} > {params.confirm_threshold}"
     return MatchResult("match", ok, frame, box, score, details)

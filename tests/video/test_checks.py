@@ -129,6 +129,20 @@ def test_match_rejects_the_same_logo_recoloured_grey_on_blue(background: np.ndar
     assert isinstance(raised.value, DeviceFault) and raised.value.rig == "stb-a"
 
 
+def test_match_anywhere_off_the_jpeg_grid(background: np.ndarray) -> None:
+    """JPEG keeps colour at half resolution in 8/16-pixel blocks: odd positions must confirm too."""
+    logo, recoloured = _logo(), _recolour_same_luma(_logo())
+    rng = np.random.default_rng(7)
+    for _ in range(12):
+        x, y = int(rng.integers(0, 1080)), int(rng.integers(0, 620))
+        for picture, wanted in ((logo, True), (recoloured, False)):
+            scene = background.copy()
+            scene[y : y + 100, x : x + 200] = picture
+            result = match(logo, _jpeg(scene, 60))
+            assert bool(result) is wanted, (x, y, result.describe())
+            assert result.region == Region(x, y, 200, 100)
+
+
 def test_match_transparent_reference_ignores_what_is_behind(background: np.ndarray, tmp_path) -> None:
     logo = _logo()
     alpha = np.zeros(logo.shape[:2], np.uint8)
