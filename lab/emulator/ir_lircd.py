@@ -11,7 +11,8 @@ Three parts, each as real hardware has them:
 * :class:`LircdServer` -- the lircd socket protocol (TCP ``lirc://host:port`` or a unix socket):
   ``SEND_ONCE REMOTE KEY [COUNT]``, ``SEND_START``/``SEND_STOP``, ``LIST [REMOTE]``, ``VERSION``
   and ``SET_TRANSMITTERS``, replying ``BEGIN/<cmd>/SUCCESS|ERROR/[DATA/n/lines]/END``. As lircd
-  does, it encodes the key into timings before driving its LED; the box decodes those timings.
+  does, it encodes the key into timings before driving its LED (flipping the toggle bit of
+  RC-5/RC-6 style remotes on every new press); the box decodes those timings.
 
 Example::
 
@@ -477,6 +478,7 @@ class LircdServer:
         self._conns: set[socket.socket] = set()
         self._lock = threading.Lock()
         self._repeating: tuple[str, str, _Segment, object] | None = None
+        self._toggles: dict[str, int] = {}  # per remote: the toggle bit of the last press
 
     @classmethod
     def from_url(cls, url: str, remotes: RemotesArg, on_key: KeyCallback | None = None, **kw: Any) -> LircdServer:
@@ -627,6 +629,15 @@ class LircdServer:
             rows.append(f"{codes[0]:016x} {key}")
         return self.reply(line, True, rows)
 
+    def _next_toggle(self, remote: Remote) -> int | None:
+        """As lircd does for RC-5/RC-6 style remotes: flip the toggle bit on every new press."""
+        if not (remote.toggle_bit_mask or remote.toggle_mask):
+            return None
+        with self._lock:
+            value = self._toggles.get(remote.name, 1) ^ 1
+            self._toggles[remote.name] = value
+        return value
+
     def _send(self, line: str, directive: str, args: list[str], client: object = None) -> str:
         if len(args) < 2 or len(args) > 3 or (len(args) == 3 and directive != "SEND_ONCE"):
             return self.reply(line, False, ["bad send packet"])
@@ -659,9 +670,11 @@ class LircdServer:
             self._repeating = None
         try:
             if directive == "SEND_ONCE":
-                frames = split_frames(remote.encode(key, repeat=count, trailing_gap=True))
+                toggle = self._next_toggle(remote)
+                frames = split_frames(remote.encode(key, repeat=count, toggle=toggle, trailing_gap=True))
             else:
-                both = split_frames(remote.encode(key, repeat=1, trailing_gap=True))
+                toggle = self._next_toggle(remote)
+                both = split_frames(remote.encode(key, repeat=1, toggle=toggle, trailing_gap=True))
                 first, again = both[0], both[-1]
                 frames = itertools.chain([first], itertools.repeat(again, REPEAT_MAX))  # type: ignore[assignment]
         except Exception as exc:  # an encoding the remote cannot do

@@ -457,3 +457,47 @@ def test_port_in_use_is_a_clear_error(itach: ItachServer, lircd: LircdServer) ->
         ItachServer("127.0.0.1", itach.port, RC1).start()
     with pytest.raises(OSError):
         LircdServer("127.0.0.1", lircd.port, RC1).start()
+
+
+# --------------------------------------------------------------------------- toggle-bit remotes
+
+MCE = ROOT / "tests" / "data" / "remotes" / "mceusb.lircd.conf"
+HAUPPAUGE = ROOT / "tests" / "data" / "remotes" / "hauppauge.lircd.conf"
+
+
+def test_rc6_box_behind_lircd_sees_each_press_and_holds(keys: Keys) -> None:
+    """RC-6 has no repeat code: a held key resends its full frame with the same toggle bit, and
+    lircd flips the toggle for every new press, so the box tells a re-press from a hold."""
+    from lab.lircd import load_remotes
+
+    mce = [r for r in load_remotes(MCE) if r.name == "mceusb"]
+    with LircdServer("127.0.0.1", 0, mce, keys) as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        line = Line(s, b"\n")
+        for _ in range(2):
+            assert line.lircd("SEND_ONCE mceusb KEY_BLUE")[2] == "SUCCESS"
+        assert keys.wait_for(2) == ["KEY_BLUE", "KEY_BLUE"]  # two presses, not one held key
+        events = list(server.receiver.events)
+        assert [e.repeat for e in events] == [False, False]
+        assert line.lircd("SEND_ONCE mceusb KEY_YELLOW 8")[2] == "SUCCESS"  # ~0.9 s held
+        held = list(server.receiver.events)[2:]
+        assert held[0].key == "KEY_YELLOW" and not held[0].repeat
+        assert len(held) >= 2 and all(e.repeat and e.key == "KEY_YELLOW" for e in held[1:])
+
+
+def test_rc5_box_behind_itach_tells_presses_from_holds(keys: Keys) -> None:
+    from lab.lircd import load_remotes
+
+    mvp = next(r for r in load_remotes(HAUPPAUGE) if r.name == "Hauppauge_MVP")
+    with ItachServer("127.0.0.1", 0, [mvp], keys) as server, socket.create_connection(("127.0.0.1", server.port)) as s:
+        line = Line(s, b"\r")
+        for ident, toggle in ((1, 0), (2, 1)):  # a person pressing twice: the toggle flips
+            line.send(sendir(mvp.encode("KEY_1", toggle=toggle, trailing_gap=True), freq=36000, ident=ident))
+            assert line.read() == f"completeir,1:1,{ident}"
+        assert keys.wait_for(2) == ["KEY_1", "KEY_1"]
+        time.sleep(0.3)
+        # Held: the same frame (same toggle) repeated by the iTach for ~1.2 s.
+        line.send(sendir(mvp.encode("KEY_2", toggle=0, trailing_gap=True), freq=36000, repeat=11, ident=3))
+        assert line.read() == "completeir,1:1,3"
+        events = list(server.receiver.events)[2:]
+        assert events[0].key == "KEY_2" and not events[0].repeat
+        assert len(events) >= 3 and all(e.repeat for e in events[1:])
