@@ -73,7 +73,7 @@ class RawConsole:
 
     def wake(self) -> None:
         """Get a fresh prompt from a box that is on: press Enter unless it is busy booting."""
-        if not self.read(0.7):  # a booting box talks at least every countdown step
+        if not self.read(1.2):  # a booting box talks at least every countdown step (1 s)
             self.send("\r")
 
     def login(self, timeout: float = 15.0) -> None:

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 import serial
-from emu_helpers import RawConsole, boot_to_shell, outlet_state, pdu
+from emu_helpers import FAST_BOOT, RawConsole, boot_to_shell, outlet_state, pdu
 
 
 def test_pdu_document_and_power_on_boots_to_login(rig):
@@ -134,3 +134,31 @@ def test_ctrl_c_interrupts_a_long_command(rig):
     con.expect(r"\^C|# $", 3)
     assert con.run("echo $?").strip() == "130"
     con.close()
+
+
+def test_console_password_from_the_environment_and_exit_back_to_login(tmp_path, monkeypatch):
+    from lab.emulator.testing import EmulatedLab, write_rig_file
+
+    monkeypatch.setenv("STB_E1_CONSOLE_PW", "s3cret-pw")
+    rig_file = write_rig_file(
+        tmp_path, console_password_env="STB_E1_CONSOLE_PW", power_on_at_start=True, boot=FAST_BOOT
+    )
+    assert "s3cret-pw" not in rig_file.read_text()
+    with EmulatedLab(rig_file) as running:
+        con = RawConsole(running.rigs["stb-a"].serial.url)
+        con.wake()
+        con.expect(r"login: $", 20)
+        con.send("root\r")
+        con.expect(r"Password: $", 5)
+        con.send("wrong\r")
+        con.expect(r"Login incorrect", 5)
+        con.expect(r"login: $", 5)
+        con.send("root\r")
+        con.expect(r"Password: $", 5)
+        con.send("s3cret-pw\r")
+        con.expect(r"root@stb-a:~# $", 5)
+        assert b"s3cret-pw" not in con.seen, "passwords are not echoed"
+        con.send("exit\r")
+        con.expect(r"logout\r\n", 5)
+        con.expect(r"login: $", 5)
+        con.close()
