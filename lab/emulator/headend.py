@@ -309,6 +309,12 @@ class Headend:
     ``channels`` limits playout to some channel numbers (the others are "absent": a box tuning to
     them gets no stream). ``ttl`` 1 keeps the traffic on the rig's link. Start/stop or use as a
     context manager; channels are encoded (or taken from the cache) before playout starts.
+
+    ``on_demand_interface`` (the lab-side interface name) makes the headend behave as the link's
+    multicast router: a channel is sent only while a box has joined its group (IGMP reports seen
+    on that interface, general queries sent as the querier). Every channel's clock keeps running
+    meanwhile, so a join lands mid-stream as on a live network. Without it every channel is sent
+    all the time (loopback-only rigs: the kernel sends no IGMP on ``lo``).
     """
 
     def __init__(
@@ -320,8 +326,11 @@ class Headend:
         channels: list[int] | None = None,
         settings: EncodeSettings = EncodeSettings(),
         ttl: int = 1,
+        on_demand_interface: str | None = None,
     ) -> None:
         self.channel_map = channel_map
+        self.on_demand_interface = on_demand_interface
+        self.igmp: Any = None
         self.interface_ip = interface_ip
         self.cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
         self.numbers = channels if channels is not None else [c.number for c in channel_map.channels]
@@ -353,6 +362,10 @@ class Headend:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 20)
         sock.bind((self.interface_ip, 0))
         self._sock = sock
+        if self.on_demand_interface:
+            from lab.network.igmp import IgmpListener
+
+            self.igmp = IgmpListener(self.on_demand_interface, self.interface_ip).start()
         self._stop.clear()
         self._thread = threading.Thread(target=self._run, name="headend", daemon=True)
         self._thread.start()
@@ -393,6 +406,8 @@ class Headend:
                 continue
             if ch.entry.number in self._paused:
                 continue
+            if self.igmp is not None and not self.igmp.has_members(ch.entry.group):
+                continue  # nobody joined: the router does not forward this group
             try:
                 self._sock.sendto(payload, (ch.entry.group, ch.entry.port))
                 ch.sent += 1
@@ -404,6 +419,9 @@ class Headend:
         self._stop.set()
         if self._thread:
             self._thread.join(timeout=2)
+        if self.igmp is not None:
+            self.igmp.stop()
+            self.igmp = None
         if self._sock:
             with contextlib.suppress(OSError):
                 self._sock.close()

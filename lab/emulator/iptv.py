@@ -395,6 +395,7 @@ class RigIptv:
             cache_dir=self._cache_dir,
             channels=playing,
             settings=self._settings,
+            on_demand_interface=self.link.lab_if if self.link.namespace else None,
         ).start()
         self.receiver = IptvReceiver(
             self.channel_map,

@@ -226,7 +226,8 @@ def headend(
     try:
         link = open_link(_rig(rigs_file, rig))
         cmap = ChannelMap.load(channel_map) if channel_map else ChannelMap.default(channels)
-        with Headend(cmap, interface_ip=link.lab_ip) as head:
+        demand = link.lab_if if link.namespace else None  # IGMP-driven, as a multicast router
+        with Headend(cmap, interface_ip=link.lab_ip, on_demand_interface=demand) as head:
             typer.echo(f"headend on {link.lab_ip}: {len(cmap.channels)} channels; Ctrl-C to stop")
             t0 = time.monotonic()
             _wait(seconds)

@@ -157,3 +157,34 @@ def test_rig_iptv_builds_the_link_plays_and_cleans_up(
     finally:
         iptv.close()
     assert cfg.namespace not in namespaces()
+
+
+@needs_netns
+def test_on_demand_headend_sends_only_joined_channels(link: RigLink, cmap: ChannelMap, channel_cache: Path) -> None:
+    g1, g2 = cmap.channels[0].group, cmap.channels[1].group
+    with (
+        Headend(
+            cmap, interface_ip=link.lab_ip, cache_dir=channel_cache, channels=[1, 2], settings=TEST_SETTINGS,
+            on_demand_interface=link.lab_if,
+        ) as head,
+        IptvReceiver(cmap, namespace=link.namespace) as rx,
+    ):  # fmt: skip
+        time.sleep(0.5)
+        assert head.stats() == {1: 0, 2: 0}  # nobody joined: nothing on the wire
+        rx.tune(1)
+        assert rx.wait_state("playing", 5)
+        sent = head.stats()
+        assert sent[1] > 0 and sent[2] == 0
+        rx.tune(2)
+        assert rx.wait_state("playing", 5)
+        time.sleep(0.3)
+        before = head.stats()
+        time.sleep(0.5)
+        after = head.stats()
+        assert after[1] == before[1]  # left: channel 1 no longer forwarded
+        assert after[2] > before[2]
+        assert head.igmp is not None
+        events = [(what, g) for _, what, g in head.igmp.events]
+        assert ("join", g1) in events and ("leave", g1) in events and ("join", g2) in events
+        # the querier keeps the membership alive while the box stays tuned
+        assert head.igmp.members() == {g2}
