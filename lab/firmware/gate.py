@@ -31,6 +31,7 @@ import shlex
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -64,6 +65,8 @@ class FlashResult:
     seconds: float = 0.0
     kind: str | None = None  # None, "device_fault", "infra_error" or "test_error"
     reason: str = ""
+    symptom: str | None = None
+    serial: str | None = None
 
 
 @dataclass
@@ -180,6 +183,7 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
     try:
         stb.to("shell")
         result.version_before = stb.firmware_version()
+        result.serial = stb.serial_number()
         if result.version_before == image.version and stb.info().get("firmware_build") == image.build_id:
             result.version_after, result.build_after = image.version, image.build_id
             result.ok, result.reason = True, "already running this build: not reinstalled"
@@ -214,13 +218,39 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
             )
         result.ok = True
     except DeviceFault as exc:
-        result.kind, result.reason = "device_fault", exc.message
+        result.kind, result.reason, result.symptom = "device_fault", exc.message, exc.symptom
     except InfraError as exc:
         result.kind, result.reason = "infra_error", str(exc)
     except TestError as exc:
         result.kind, result.reason = "test_error", str(exc)
     result.seconds = time.monotonic() - t0
     return result
+
+
+def _file_install_fault(rig: Rig, image: FirmwareImage, fr: FlashResult, run: Path, rma_db: str | None) -> Any:
+    """File a build that does not install (or does not run after installing) as a device fault."""
+    from lab.rma import FaultReport, RmaStore
+
+    console = run / "flash" / rig.name / "console.log"
+    report = FaultReport(
+        rig=rig.name,
+        device_serial=fr.serial or f"{rig.name}-unknown",
+        model=rig.model,
+        test_id="stblab firmware gate::install",
+        firmware_version=image.version,
+        firmware_build_id=image.build_id,
+        firmware_sha256=image.sha256,
+        check={"scenario": "firmware-gate", "check": "install", "target": fr.symptom or "fwupdate"},
+        message=fr.reason,
+        symptom=fr.symptom,
+        artifacts={"console.log": console} if console.exists() else {},
+        occurrence_key=f"gate:{run.name}:{rig.name}:{image.sha256[:16]}",
+    )
+    try:
+        with RmaStore.open(rma_db) as store:
+            return store.file(report)
+    except Exception:  # noqa: BLE001 - the gate's verdict must not depend on the database being up
+        return None
 
 
 def suite_args(suite: str) -> list[str]:
@@ -278,20 +308,28 @@ def run_gate(
 
     with ensure_emulated(rig_file, rigs, emulate, echo=lambda m: echo(f"gate: {m}")):
         flashed: list[Rig] = []
-        for rig in rigs:
+
+        def flash_one(rig: Rig) -> FlashResult:
             echo(f"gate: flashing {rig.name} ...")
             try:
                 with Stb(rig, run_dir=run / "flash") as stb:
-                    fr = flash(stb, image_path, image)
+                    return flash(stb, image_path, image)
             except InfraError as exc:  # the console could not even be opened
-                fr = FlashResult(rig=rig.name, ok=False, kind="infra_error", reason=str(exc))
+                return FlashResult(rig=rig.name, ok=False, kind="infra_error", reason=str(exc))
+
+        with ThreadPoolExecutor(max_workers=max(1, len(rigs))) as pool:  # rigs flash in parallel
+            results = list(pool.map(flash_one, rigs))
+        for rig, fr in zip(rigs, results, strict=True):
             result.flashed.append(fr)
             if fr.ok:
                 flashed.append(rig)
             else:
                 entry = {"rig": rig.name, "test": "flash", "reason": fr.reason, "fault_id": None}
                 if fr.kind == "device_fault":
-                    result.new_faults.append(entry)  # a build that cannot be installed is a new fault of it
+                    filed = _file_install_fault(rig, image, fr, run, rma_db)
+                    entry["fault_id"] = filed.fault_id if filed else None
+                    known = filed is not None and not filed.is_new and filed.fault_id is not None
+                    (result.known_faults if known else result.new_faults).append(entry)
                 elif fr.kind == "test_error":
                     result.test_errors.append(entry)
                 else:
@@ -327,9 +365,9 @@ def run_gate(
                     result.infra_errors.append(entry)
                 elif e.kind == TEST_ERROR:
                     result.test_errors.append(entry)
-    for rig in rigs:
-        if rig.name not in [f.rig for f in result.flashed if f.ok] and rig.name not in result.rigs_not_run:
-            result.rigs_not_run.append(rig.name)
+    for f in result.flashed:  # a rig the build broke has run: its fault is the result
+        if not f.ok and f.kind != "device_fault" and f.rig not in result.rigs_not_run:
+            result.rigs_not_run.append(f.rig)
     data = asdict(result) | {"exit_code": result.exit_code, "verdict": result.verdict()}
     (run / "gate.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return result

@@ -23,11 +23,15 @@ MODEL = "STB-4K-X1"
 def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     d = tmp_path_factory.mktemp("gate")
     key = generate_key(d / "keys" / "vendor_ed25519")
-    rig_file = write_rig_file(d, ["gate-1"], defects={"2.1.0": [{"kind": "decoder_freeze", "after_zaps": 2}]})
+    rig_file = write_rig_file(
+        d,
+        ["gate-1"],
+        defects={"2.1.0": [{"kind": "decoder_freeze", "after_zaps": 2}], "2.2.0": [{"kind": "boot_fail"}]},
+    )
     data = yaml.safe_load(rig_file.read_text())
     data["rigs"][0]["firmware"] = {"trusted_keys": [str(d / "keys" / "vendor_ed25519.pub")]}
     rig_file.write_text(yaml.safe_dump(data))
-    for version in ("2.0.1", "2.1.0"):
+    for version in ("2.0.1", "2.1.0", "2.2.0"):
         (d / f"fw-{version}.img").write_bytes(build_image(model=MODEL, version=version, key=key))
     return {"dir": d, "rigs": rig_file}
 
@@ -70,3 +74,13 @@ def test_unreachable_rig_is_an_infra_error_not_a_pass(bench: dict[str, Path]) ->
     assert res.returncode == EXIT_INFRA, res.stdout + res.stderr
     assert data["rigs_not_run"] == ["gate-1"]
     assert "the lab failed" in res.stdout
+
+
+def test_build_that_does_not_boot_is_a_filed_device_fault(bench: dict[str, Path]) -> None:
+    with EmulatedLab(bench["rigs"]):
+        res, data = gate(bench, "2.2.0", "noboot", "scenarios/test_boot.py")
+    assert res.returncode == EXIT_NEW_FAULTS, res.stdout + res.stderr
+    flashed = data["flashed"][0]
+    assert not flashed["ok"] and flashed["kind"] == "device_fault"
+    assert "kernel-panic" in flashed["reason"]  # seen on the console while the new slot booted
+    assert data["new_faults"][0]["fault_id"] is not None  # filed, with the console log as evidence
