@@ -27,8 +27,8 @@ def pytest_configure(config: pytest.Config) -> None:
     """Default ``--rigs rigs/emulated.yaml`` when only scenarios are being run."""
     if config.getoption("stblab_rigs", None):
         return
-    args = [a for a in config.invocation_params.args if not str(a).startswith("-")]
     scenarios = _HERE / "scenarios"
-    paths = [Path(str(a).split("::", 1)[0]).resolve() for a in args]
+    base = config.invocation_params.dir
+    paths = [(base / str(a).split("::", 1)[0]).resolve() for a in config.args]
     if paths and all(p == scenarios or scenarios in p.parents for p in paths):
         config.option.stblab_rigs = str(_HERE / "rigs" / "emulated.yaml")

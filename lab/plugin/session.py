@@ -18,12 +18,8 @@ Example::
 from __future__ import annotations
 
 import os
-import shutil
 import socket
-import subprocess
-import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -65,63 +61,6 @@ def _listening(url: str, timeout: float = 0.5) -> bool:
             return True
     except OSError:
         return False
-
-
-class _SubprocessEmulator:
-    """``stblab emulate RIGFILE --rig NAME`` as a child process, ready when it prints ``ready NAME``."""
-
-    def __init__(self, rig_file: Path, names: list[str], log_path: Path, timeout: float = 60.0) -> None:
-        self.names = names
-        self.log_path = log_path
-        log_path.parent.mkdir(parents=True, exist_ok=True)
-        self._log = open(log_path, "ab")  # noqa: SIM115 - lives as long as the emulator
-        exe = shutil.which("stblab")
-        cmd = [exe] if exe else [sys.executable, "-m", "lab.cli"]
-        cmd += ["emulate", str(rig_file)]
-        for n in names:
-            cmd += ["--rig", n]
-        self.proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, start_new_session=True)
-        ready: set[str] = set()
-        deadline = time.monotonic() + timeout
-        assert self.proc.stdout is not None
-        lines: list[bytes] = []
-        done = threading.Event()
-
-        def pump() -> None:
-            assert self.proc.stdout is not None
-            for line in self.proc.stdout:
-                self._log.write(line)
-                self._log.flush()
-                lines.append(line)
-                words = line.decode(errors="replace").split()
-                if len(words) >= 2 and words[0] == "ready":
-                    ready.add(words[1])
-                    if ready >= set(names):
-                        done.set()
-            done.set()
-
-        threading.Thread(target=pump, daemon=True, name="stblab-emulate-log").start()
-        while not done.wait(0.1):
-            if time.monotonic() > deadline:
-                break
-        if not ready >= set(names):
-            self.stop()
-            tail = b"".join(lines[-10:]).decode(errors="replace").strip()
-            raise InfraError(
-                f"emulator did not become ready within {timeout:.0f} s (log {log_path}): {tail[-400:]}",
-                rig=",".join(names),
-                instrument="emulator",
-            )
-
-    def stop(self) -> None:
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait(5)
-        self._log.close()
 
 
 class LabSession:
@@ -167,24 +106,18 @@ class LabSession:
 
     def start_emulator(self) -> None:
         """Start ``stblab emulate`` for this session's rig (stopped again by :meth:`close`)."""
-        log_path = self.run_dir / self.rig.name / "emulator.log"
-        try:
-            from lab.emulator.testing import EmulatedLab
-        except ImportError:
-            self._emulator = _SubprocessEmulator(self.rigs_file, [self.rig.name], log_path)
-            return
+        from lab.emulator.testing import EmulatedLab, EmulatorFailed
+
         emu = EmulatedLab(self.rigs_file, rigs=[self.rig.name])
         try:
-            emu.__enter__()
-        except InfraError:
-            raise
-        except Exception as exc:  # the launcher's own error types: this is the lab failing
+            emu.start()
+        except EmulatorFailed as exc:  # the lab failing, never the box
             raise InfraError(f"could not start the emulator: {exc}", rig=self.rig.name, instrument="emulator") from exc
         self._emulator = emu
 
     @property
     def emulator(self) -> Any:
-        """The running emulator handle (``EmulatedLab`` or a subprocess wrapper), or None."""
+        """The running :class:`lab.emulator.testing.EmulatedLab` this session started, or None."""
         return self._emulator
 
     # -- device ----------------------------------------------------------------------------
@@ -226,10 +159,7 @@ class LabSession:
             stb.close()
         emu, self._emulator = self._emulator, None
         if emu is not None:
-            if isinstance(emu, _SubprocessEmulator):
-                emu.stop()
-            else:
-                emu.__exit__(None, None, None)
+            emu.stop()
 
 
 def worker_identity() -> tuple[str | None, int | None]:
