@@ -54,11 +54,20 @@ from lab.errors import InfraError, StblabError, TestError
 from lab.steps import step
 from lab.video.frame import Frame
 
-__all__ = ["Capture", "CaptureTimeout", "SIGNAL", "NO_SIGNAL", "LOST"]
+__all__ = ["Capture", "CaptureTimeout", "Signal", "SIGNAL", "NO_SIGNAL", "LOST"]
 
-SIGNAL = "signal"
-NO_SIGNAL = "no-signal"
-LOST = "lost"
+
+class Signal(str):
+    """The capture's input state; a string (``"signal"``, ``"no-signal"``, ``"lost"``) that is
+    truthy only while there is a signal, so ``if capture.signal:`` reads as it should."""
+
+    def __bool__(self) -> bool:
+        return self == "signal"
+
+
+SIGNAL = Signal("signal")
+NO_SIGNAL = Signal("no-signal")
+LOST = Signal("lost")
 
 _NETWORK_SCHEMES = {"http", "https", "rtsp", "rtsps", "tcp", "rtmp", "srt"}
 _DECODED_CACHE = 4
@@ -407,7 +416,7 @@ class Capture:
     # ------------------------------------------------------------------------------- state
 
     @property
-    def signal(self) -> str:
+    def signal(self) -> Signal:
         """``"signal"`` (frames arriving), ``"no-signal"`` (none for no_signal_after s) or ``"lost"``."""
         if self._lost():
             return LOST

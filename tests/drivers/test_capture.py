@@ -177,11 +177,12 @@ def test_black_picture_is_signal_and_a_stopped_stream_is_no_signal(encoder: Enco
         time.sleep(0.2)
         frame = cap.next_frame(timeout=2)
         assert frame.image.max() < 20  # a black picture...
-        assert cap.has_signal() and cap.signal == SIGNAL  # ...is still a signal
+        assert cap.has_signal() and cap.signal == SIGNAL and cap.signal  # ...is still a signal
         encoder.power(False)  # box off: 503 and streams closed
         waited = cap.wait_for_no_signal(timeout=5)
         assert waited < 3
         assert not cap.has_signal() and cap.signal == NO_SIGNAL  # the encoder is there: not lost
+        assert not cap.signal and str(cap.signal) == "no-signal"
         with pytest.raises(CaptureTimeout, match="no-signal"):
             cap.next_frame(timeout=0.5)
         last_seq = frame.seq
