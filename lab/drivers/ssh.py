@@ -33,6 +33,7 @@ import hashlib
 import os
 import select
 import socket
+import threading
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -219,6 +220,11 @@ class SshClient:
             sock = socket.create_connection((self.host, self.port), timeout=timeout)
         except OSError as exc:
             raise self._infra(f"cannot connect: {exc.strerror or exc}") from None
+        with contextlib.suppress(OSError, AttributeError):  # a silently dead link shows up as closed
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 3)
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
         transport = paramiko.Transport(sock)
         try:
             if known:  # ask for the key type we know, so a box with several keys offers that one
@@ -356,9 +362,9 @@ class SshClient:
                     raise self._infra(f"connection lost while `{cmd}` ran")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    if not transport.is_active():
+                    if not transport.is_active() or not self._responsive(transport):
                         self._drop()
-                        raise self._infra(f"connection lost while `{cmd}` ran")
+                        raise self._infra(f"connection lost or unresponsive while `{cmd}` ran")
                     raise CommandTimeout(
                         f"`{cmd}` did not finish within {timeout:.1f} s over SSH",
                         rig=self.rig_name,
@@ -377,6 +383,23 @@ class SshClient:
             return bytes(out), bytes(err), code
         finally:
             chan.close()
+
+    @staticmethod
+    def _responsive(transport: paramiko.Transport, timeout: float = 2.0) -> bool:
+        """Does the SSH server still answer at all? (A global request; any reply counts.)
+
+        Tells a hung command on a live box (a device fault) from a dead link or server (the lab's).
+        """
+        answered = threading.Event()
+
+        def ask() -> None:
+            with contextlib.suppress(Exception):
+                transport.global_request("keepalive@openssh.com", wait=True)
+                if transport.is_active():
+                    answered.set()
+
+        threading.Thread(target=ask, name="ssh-probe", daemon=True).start()
+        return answered.wait(timeout)
 
     @step(INSTRUMENT)
     def run(self, cmd: str, timeout: float = 30.0) -> CommandResult:

@@ -435,3 +435,47 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     rig_file.write_text(yaml.safe_dump({"rigs": [good, bad, panic]}, sort_keys=False))
     with EmulatedLab(rig_file) as lab:
         yield lab
+
+
+class FreezableProxy:
+    """A TCP proxy on a free port that can stop forwarding (a network black hole: no FIN, no RST)."""
+
+    def __init__(self, target_port: int) -> None:
+        self.target_port = target_port
+        self._srv = socket.create_server(("127.0.0.1", 0))
+        self.port = self._srv.getsockname()[1]
+        self.frozen = threading.Event()
+        self._socks: list[socket.socket] = []
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                client, _ = self._srv.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            self._socks += [client, upstream]
+            for a, b in ((client, upstream), (upstream, client)):
+                threading.Thread(target=self._pump, args=(a, b), daemon=True).start()
+
+    def _pump(self, src: socket.socket, dst: socket.socket) -> None:
+        while True:
+            try:
+                data = src.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            while self.frozen.is_set():  # hold the bytes: they never arrive
+                time.sleep(0.05)
+            with contextlib.suppress(OSError):
+                dst.sendall(data)
+
+    def close(self) -> None:
+        with contextlib.suppress(OSError):
+            self._srv.shutdown(socket.SHUT_RDWR)
+        self._srv.close()
+        for s in self._socks:
+            with contextlib.suppress(OSError):
+                s.close()

@@ -152,3 +152,26 @@ def _other_key(tmp_path: Path) -> Path:
     from conftest import _new_ed25519
 
     return _new_ed25519(tmp_path / "other_key")
+
+
+def test_link_black_hole_during_a_command_is_infra_not_the_box(ssh_peer: SshPeer) -> None:
+    from conftest import FreezableProxy
+
+    proxy = FreezableProxy(ssh_peer.port)
+    try:
+        # the proxy port differs from the server's: trust it explicitly for this host:port
+        ssh = SshClient("127.0.0.1", proxy.port, "root", ssh_peer.client_key_path, ssh_peer.known_hosts)
+        ssh.trust_new_key = True
+        with ssh:
+            assert ssh.run("out ok").exit_code == 0
+            import threading
+
+            threading.Timer(0.3, proxy.frozen.set).start()  # the link dies while the command runs
+            with pytest.raises(InfraError, match="unresponsive") as err:
+                ssh.run("sleep 3", timeout=1.0)
+            assert not isinstance(err.value, DeviceFault)
+            with pytest.raises(InfraError):  # and reconnecting over the dead link is the lab's problem too
+                ssh.connect(timeout=1.0)
+    finally:
+        proxy.frozen.clear()
+        proxy.close()
