@@ -871,8 +871,14 @@ class SerialConsole:
         except ExpectTimeout as exc:
             with contextlib.suppress(InfraError):
                 self._write(b"\x03")
+            last = exc.tail.rstrip().rsplit("\n", 1)[-1] + " "
+            where = ""
+            if re.search(LOGIN_PROMPT, last) or re.search(PASSWORD_PROMPT, last):
+                where = " (the console is at a login prompt: not logged in, or the box rebooted)"
+            elif re.search(self.bootloader_prompt, last):
+                where = " (the console is at the bootloader prompt)"
             raise ExpectTimeout(
-                f"`{cmd}` did not finish within {timeout:.1f} s on the console",
+                f"`{cmd}` did not finish within {timeout:.1f} s on the console{where}",
                 rig=self.rig_name,
                 tail=exc.tail,
                 log_path=self.log_path,

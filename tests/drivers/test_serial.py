@@ -455,3 +455,11 @@ def test_console_log_reads_old_evidence_back_from_the_file(tmp_path: Path) -> No
     memory_only = ConsoleLog(None)
     memory_only.append(b"\xff\xfeok\n")
     assert memory_only.since(0) == "\ufffd\ufffdok\n" and memory_only.since_bytes(0) == b"\xff\xfeok\n"
+
+
+def test_run_at_a_login_prompt_says_so(console_peer: ConsolePeer) -> None:
+    console_peer.on_line = lambda line: b"Password: " if "echo" in line else b"\r\nstb login: "
+    with SerialConsole(console_peer.url, rig_name="rig-t") as c:
+        console_peer.send(b"\r\nstb login: ")
+        with pytest.raises(ExpectTimeout, match="login prompt"):
+            c.run("fw version", timeout=0.5)
