@@ -136,8 +136,21 @@ def file_fault(
             if refs is None:
                 # Device, rig and firmware rows are facts about the lab, not half of a filing: they get
                 # their own short transaction, so concurrent filers never wait on each other's new rows.
-                with Session(engine) as session, session.begin():
-                    refs = _references(session, report)
+                # They are never deleted, so their ids are remembered per engine.
+                cache: dict[tuple[object, ...], _Refs] = engine.__dict__.setdefault("_stblab_refs", {})
+                ref_key = (
+                    report.device_serial,
+                    report.rig,
+                    report.firmware_version,
+                    report.firmware_build_id,
+                    report.firmware_sha256,
+                )
+                refs = cache.get(ref_key)
+                if refs is None:
+                    with Session(engine) as session, session.begin():
+                        refs = _references(session, report)
+                    if len(cache) < 10_000:
+                        cache[ref_key] = refs
             with Session(engine, expire_on_commit=False) as session, session.begin():
                 return _file_once(session, report, key, current, sigs, artifacts, actor, refs)
         except IntegrityError:

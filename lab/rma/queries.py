@@ -84,21 +84,33 @@ def list_faults(
     return [fault_dict(f) for f in session.execute(q).scalars()]
 
 
+_OCC_COLUMNS = (
+    Occurrence.id,
+    Occurrence.occurrence_key,
+    Occurrence.fault_id,
+    Occurrence.seen_at,
+    Occurrence.title,
+    Occurrence.symptom,
+    Occurrence.message,
+    Occurrence.excerpt,
+    Occurrence.regression,
+    Device.serial,
+    Device.model,
+    Rig.name,
+    FirmwareBuild.version,
+    FirmwareBuild.build_id,
+    TestRun.test_id,
+    TestRun.seed,
+    TestRun.params,
+    TestRun.network_profile,
+    TestRun.ended,
+)
+
+
 def _occurrence_query() -> Select[Any]:
+    # Plain columns, not ORM entities: listing a device's thousand occurrences stays cheap.
     return (
-        select(
-            Occurrence,
-            Device.serial,
-            Device.model,
-            Rig.name,
-            FirmwareBuild.version,
-            FirmwareBuild.build_id,
-            TestRun.test_id,
-            TestRun.seed,
-            TestRun.params,
-            TestRun.network_profile,
-            TestRun.ended,
-        )
+        select(*_OCC_COLUMNS)
         .join(Device, Device.id == Occurrence.device_id)
         .join(Rig, Rig.id == Occurrence.rig_id)
         .join(TestRun, TestRun.id == Occurrence.test_run_id)
@@ -107,18 +119,17 @@ def _occurrence_query() -> Select[Any]:
 
 
 def _occ_dict(row: Any) -> dict[str, Any]:
-    o: Occurrence = row[0]
     return {
-        "id": o.id,
-        "key": o.occurrence_key,
-        "fault_id": o.fault_id,
-        "seen_at": _iso(o.seen_at),
+        "id": row.id,
+        "key": row.occurrence_key,
+        "fault_id": row.fault_id,
+        "seen_at": _iso(row.seen_at),
         "ended": _iso(row.ended),
-        "title": o.title,
-        "symptom": o.symptom,
-        "message": o.message,
-        "excerpt": o.excerpt,
-        "regression": o.regression,
+        "title": row.title,
+        "symptom": row.symptom,
+        "message": row.message,
+        "excerpt": row.excerpt,
+        "regression": row.regression,
         "device": row.serial,
         "model": row.model,
         "rig": row.name,
@@ -126,7 +137,7 @@ def _occ_dict(row: Any) -> dict[str, Any]:
         "build_id": row.build_id or None,
         "test_id": row.test_id,
         "seed": row.seed,
-        "params": json.loads(row.params or "{}"),
+        "params": json.loads(row.params) if row.params and row.params != "{}" else {},
         "network_profile": json.loads(row.network_profile) if row.network_profile else None,
     }
 

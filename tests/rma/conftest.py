@@ -2,101 +2,25 @@
 
 from __future__ import annotations
 
-import os
-import pwd
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from lab.rma import FaultReport
+from lab.rma.pgtemp import TempPostgres, available
 
 HERE = Path(__file__).parent
 LOGS = HERE / "data"
 
 
-def _pg_bin(name: str) -> str | None:
-    found = shutil.which(name)
-    if found:
-        return found
-    for cand in sorted(Path("/usr/lib/postgresql").glob(f"*/bin/{name}"), reverse=True):
-        return str(cand)
-    return None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class PgCluster:
-    """A throw-away PostgreSQL cluster owned by the ``postgres`` OS user (PostgreSQL refuses root)."""
-
-    def __init__(self) -> None:
-        self.initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
-        self.dir = Path(tempfile.mkdtemp(prefix="stblab-pg-"))
-        self.data = self.dir / "data"
-        self.port = _free_port()
-        self._as_root = os.geteuid() == 0
-
-    def _run(self, *args: str) -> subprocess.CompletedProcess[str]:
-        cmd = list(args)
-        if self._as_root:
-            cmd = ["runuser", "-u", "postgres", "--", *cmd]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-
-    def init(self) -> None:
-        if self._as_root:
-            try:
-                pwd.getpwnam("postgres")
-            except KeyError:
-                subprocess.run(["useradd", "--system", "--no-create-home", "postgres"], check=True)
-            shutil.chown(self.dir, "postgres", "postgres")
-        res = self._run(self.initdb, "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8", "--no-sync")
-        if res.returncode != 0:
-            raise RuntimeError(f"initdb failed: {res.stderr}")
-
-    def start(self) -> None:
-        for _ in range(5):
-            opts = f"-p {self.port} -k {self.dir} -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200"
-            res = self._run(self.pg_ctl, "-D", str(self.data), "-o", opts, "-l", str(self.dir / "log"), "-w", "start")
-            if res.returncode == 0:
-                return
-            self.port = _free_port()  # someone took the port: try another
-        raise RuntimeError(f"pg_ctl start failed: {res.stderr} {(self.dir / 'log').read_text()[-2000:]}")
-
-    def stop(self) -> None:
-        self._run(self.pg_ctl, "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def url(self, db: str = "postgres") -> str:
-        return f"postgresql://postgres@127.0.0.1:{self.port}/{db}"
-
-    def create_db(self) -> str:
-        import psycopg
-
-        name = "t_" + uuid.uuid4().hex[:12]
-        with psycopg.connect(f"host=127.0.0.1 port={self.port} user=postgres dbname=postgres", autocommit=True) as c:
-            c.execute(f'CREATE DATABASE "{name}"')
-        return self.url(name)
-
-    def cleanup(self) -> None:
-        self._run(self.pg_ctl, "-D", str(self.data), "-m", "immediate", "-w", "stop")
-        shutil.rmtree(self.dir, ignore_errors=True)
-
-
 @pytest.fixture(scope="session")
-def pg_cluster() -> Iterator[PgCluster]:
+def pg_cluster() -> Iterator[TempPostgres]:
     """A private PostgreSQL cluster for the session (skipped only when the binaries are absent)."""
-    if not (_pg_bin("initdb") and _pg_bin("pg_ctl")):
+    if not available():
         pytest.skip("PostgreSQL binaries (initdb, pg_ctl) not installed: .ci/run installs Debian's postgresql")
-    cluster = PgCluster()
+    cluster = TempPostgres()
     try:
         cluster.init()
         cluster.start()
@@ -110,7 +34,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty RMA database on each backend."""
     if request.param == "sqlite":
         return str(tmp_path / "rma.sqlite")
-    cluster: PgCluster = request.getfixturevalue("pg_cluster")
+    cluster: TempPostgres = request.getfixturevalue("pg_cluster")
     return cluster.create_db()
 
 
