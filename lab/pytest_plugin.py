@@ -499,11 +499,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if kind is None or report.passed or report.skipped:
         return
     assert state is not None and exc is not None
-    lab = state.lab()
-    if kind == INFRA_ERROR:
+    lab = state.session  # None when the session could not even claim its rig
+    if kind == INFRA_ERROR and lab is not None:
         assert isinstance(exc, InfraError)
         lab.health.mark_bad(exc.rig or lab.rig.name, exc, test=item.nodeid)
-    if lab.stb_if_open is not None:
+    if lab is not None and lab.stb_if_open is not None:
         lab.stb_if_open.mark_dirty()  # the next test power-cycles the box instead of inheriting its trouble
     if run is not None and run.rerun:
         if call.when == "call" and isinstance(exc, DeviceFault):
@@ -520,6 +520,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if kind != DEVICE_FAULT and report.when == "call":
         # An instrument (or the scenario) failed, not the box: report it as an error, not a failure.
         report.when = "setup"  # type: ignore[misc]
+    if lab is None:
+        _add_prop(item, report, "rig", getattr(exc, "rig", None) or "")
+        return
     if call.when != "call" and kind != INFRA_ERROR:
         return
     ev = None

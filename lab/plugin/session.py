@@ -5,7 +5,8 @@ session starts; a bad file, an unknown selector or more xdist workers than rigs 
 error before any test runs.
 
 With pytest-xdist each worker takes its own rig: worker ``gwN`` drives the N-th selected rig.
-Without xdist the session drives the first selected rig.
+Without xdist the session drives the first selected rig that no other session holds
+(:class:`RigLock`: two sessions never drive one rig at once).
 
 Example::
 
@@ -17,9 +18,15 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
+import hashlib
 import os
 import socket
+import sys
+import tempfile
 import threading
+import time
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -50,6 +57,67 @@ def assign_rig(selected: list[Rig], worker_id: str | None, worker_count: int | N
         )
     index = int(worker_id.removeprefix("gw")) if worker_id.removeprefix("gw").isdigit() else 0
     return selected[index]
+
+
+class RigLock:
+    """An exclusive, process-wide claim on a rig (``flock`` on a file), held for a session.
+
+    Two pytest sessions never drive the same rig at once: the second one takes another free rig
+    of its selection, or errors naming who holds it. The kernel releases the lock when the
+    process dies, so a crashed run never leaves a rig reserved. Locks live in
+    ``$STBLAB_LOCK_DIR`` (default ``/tmp/stblab-locks``).
+    """
+
+    def __init__(self, rig: Rig) -> None:
+        ident = f"{rig.name}|{rig.serial.url if rig.serial else ''}|{rig.power.url if rig.power else ''}"
+        digest = hashlib.sha1(ident.encode()).hexdigest()[:12]
+        folder = Path(os.environ.get("STBLAB_LOCK_DIR") or Path(tempfile.gettempdir()) / "stblab-locks")
+        folder.mkdir(parents=True, exist_ok=True)
+        self.path = folder / f"{rig.name}-{digest}.lock"
+        self.rig = rig
+        self._fd: int | None = None
+
+    def acquire(self) -> bool:
+        """Take the rig if it is free (never waits); True when this process holds it now."""
+        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError:
+            os.close(fd)
+            return False
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} since {time.strftime('%H:%M:%S')}: {' '.join(sys.argv)[:200]}\n".encode())
+        self._fd = fd
+        return True
+
+    def holder(self) -> str:
+        """Who holds the rig (as written by the holder), for messages."""
+        try:
+            return self.path.read_text(errors="replace").strip() or "another process"
+        except OSError:
+            return "another process"
+
+    def release(self) -> None:
+        fd, self._fd = self._fd, None
+        if fd is not None:
+            with contextlib.suppress(OSError):
+                fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
+
+
+def claim_rig(candidates: list[Rig]) -> tuple[Rig, RigLock]:
+    """The first free rig of ``candidates`` with its lock; InfraError naming the holders when none is."""
+    busy = []
+    for rig in candidates:
+        lock = RigLock(rig)
+        if lock.acquire():
+            return rig, lock
+        busy.append(f"{rig.name} ({lock.holder()})")
+    raise InfraError(
+        "every selected rig is in use by another session: " + "; ".join(busy),
+        rig=",".join(r.name for r in candidates),
+        instrument="rig-lock",
+    )
 
 
 def _listening(url: str, timeout: float = 0.5) -> bool:
@@ -83,7 +151,10 @@ class LabSession:
         self.rigs_file = Path(rigs_file)
         self.rigs = load_rigs(self.rigs_file)
         self.selected = select_rigs(self.rigs, selector)
-        self.rig = assign_rig(self.selected, worker_id, worker_count)
+        mine = assign_rig(self.selected, worker_id, worker_count)
+        # Without xdist any free selected rig will do; a worker's rig is fixed by its index.
+        candidates = [mine] if worker_id else [mine] + [r for r in self.selected if r is not mine]
+        self.rig, self._lock_handle = claim_rig(candidates)
         self.run_dir = run_dir
         self.emulate = emulate
         self.boot_timeout = boot_timeout
@@ -160,6 +231,7 @@ class LabSession:
         emu, self._emulator = self._emulator, None
         if emu is not None:
             emu.stop()
+        self._lock_handle.release()
 
 
 def worker_identity() -> tuple[str | None, int | None]:
@@ -169,4 +241,4 @@ def worker_identity() -> tuple[str | None, int | None]:
     return wid, int(count) if count and count.isdigit() else None
 
 
-__all__ = ["EMULATE_MODES", "LabSession", "assign_rig", "worker_identity"]
+__all__ = ["EMULATE_MODES", "LabSession", "RigLock", "assign_rig", "claim_rig", "worker_identity"]

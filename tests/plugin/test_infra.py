@@ -115,3 +115,28 @@ def test_bad_rig_file_is_a_usage_error_before_any_test(pytester, run_inner, tmp_
     unknown = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "model=STB-NOPE")
     assert unknown.result.ret == 4
     assert "no rig matches 'model=STB-NOPE' (have: good, bad)" in unknown.result.stderr.str()
+
+
+RIG_TEST = "def test_which(rig):\n    print('DRIVING', rig.name)\n"
+
+
+def test_a_rig_held_by_another_session_is_never_shared(pytester, run_inner, tmp_path):
+    from lab.plugin.session import RigLock
+    from lab.rig import load_rigs
+
+    rig_file = write_two_rigs(tmp_path / "lab")
+    pytester.makepyfile(test_which=RIG_TEST)
+    held = RigLock(load_rigs(rig_file)["good"])
+    assert held.acquire()
+    try:
+        busy = run_inner(rig_file, "--rig", "good")
+        busy.result.assert_outcomes(errors=1)
+        assert "every selected rig is in use by another session: good (pid" in busy.output
+        assert busy.summary()["entries"][0]["kind"] == "infra-error"
+        other = run_inner(rig_file, "--rig", "model=STB-4K-X1", "-s")
+        other.result.assert_outcomes(passed=1)
+        assert "DRIVING bad" in other.output  # the free rig of the selection
+    finally:
+        held.release()
+    free = run_inner(rig_file, "--rig", "good", "-s")
+    free.result.assert_outcomes(passed=1)
