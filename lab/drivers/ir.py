@@ -75,8 +75,9 @@ ITACH_ERRORS = {
     "026": "invalid parity setting",
     "027": "settings are locked",
 }
-#: The iTach accepts at most this many repeats in one ``sendir``.
+#: The iTach accepts at most this many repeats in one ``sendir``, and this many on/off pairs.
 ITACH_MAX_REPEAT = 50
+ITACH_MAX_PAIRS = 260
 
 
 class Blaster(Protocol):
@@ -85,6 +86,8 @@ class Blaster(Protocol):
     def send(self, remote: Remote, key: str, *, repeat: int, toggle: int) -> None: ...
 
     def hold(self, remote: Remote, key: str, seconds: float, *, toggle: int) -> None: ...
+
+    def check(self, remote: Remote) -> str: ...
 
     def close(self) -> None: ...
 
@@ -244,6 +247,11 @@ class ItachBlaster:
     @staticmethod
     def _body(freq: int, repeat: int, offset: int, timings: list[int]) -> str:
         periods = ItachBlaster.to_periods(timings, freq)
+        if len(periods) > 2 * ITACH_MAX_PAIRS:
+            raise TestError(
+                f"IR signal of {len(periods) // 2} on/off pairs is longer than an iTach sendir takes "
+                f"({ITACH_MAX_PAIRS}); send fewer repeats in one press"
+            )
         return f"{freq},{repeat},{offset}," + ",".join(str(p) for p in periods)
 
     def send(self, remote: Remote, key: str, *, repeat: int = 0, toggle: int = 0) -> None:
@@ -289,6 +297,18 @@ class ItachBlaster:
                 meaning = ITACH_ERRORS.get(code.zfill(3)[-3:], "")
                 raise self._conn._err(f"rejected sendir: {line}" + (f" ({meaning})" if meaning else ""))  # noqa: SLF001
             # anything else (e.g. a sensor notification) is not an answer to us
+
+    def version(self) -> str:
+        """The unit's firmware version (``getversion``): proves the blaster answers."""
+        with self._lock:
+            self._conn.send(b"getversion\r")
+            line = self._conn.read_line(time.monotonic() + self.timeout, b"\r").strip()
+        if line.startswith("ERR") or not line:
+            raise self._conn._err(f"getversion answered {line!r}")  # noqa: SLF001
+        return line
+
+    def check(self, remote: Remote) -> str:
+        return f"iTach {self.addr} firmware {self.version()}"
 
     def stop(self) -> None:
         """Stop a repeating transmission (``stopir``)."""
@@ -365,6 +385,16 @@ class LircdBlaster:
     def version(self) -> str:
         data = self.command("VERSION")
         return data[0] if data else ""
+
+    def check(self, remote: Remote) -> str:
+        keys = self.list_keys(remote.name)
+        missing = [k for k in remote.keys if k not in keys]
+        if missing:
+            raise self._conn._err(  # noqa: SLF001
+                f"lircd's remote {remote.name!r} lacks {len(missing)} key(s) of the rig's remote file "
+                f"({', '.join(missing[:5])}): lircd runs another lircd.conf"
+            )
+        return f"lircd {self.version()} with remote {remote.name} ({len(keys)} keys)"
 
     def list_keys(self, remote_name: str) -> list[str]:
         """Key names lircd knows for ``remote_name`` (``LIST remote``)."""
@@ -571,6 +601,15 @@ class IrRemote:
             rig=self.rig_name,
             symptom="press-until-exhausted",
         )
+
+    @step("ir")
+    def check(self) -> str:
+        """Ask the blaster whether it is there and ready (before any press, LAVA-style).
+
+        iTach: ``getversion``; lircd: ``VERSION`` and ``LIST`` of the remote, which must hold every
+        key of the rig's remote file. Returns a one-line description; InfraError otherwise.
+        """
+        return self._blaster.check(self.remote)
 
     def close(self) -> None:
         """Close the connection to the blaster."""

@@ -14,7 +14,7 @@ import pytest
 
 from lab.drivers.ir import IrRemote, ItachBlaster
 from lab.errors import DeviceFault, InfraError, TestError
-from lab.lircd import Decoded, Remote, load_remote
+from lab.lircd import Decoded, Remote, load_remote, load_remotes
 from lab.steps import STEPS, StepRecord
 
 DATA = Path(__file__).parent.parent / "data" / "remotes"
@@ -89,6 +89,8 @@ class ItachPeer:
     def _handle(self, line: str) -> str:
         self.lines.append(line)
         parts = line.split(",")
+        if line == "getversion":
+            return "710-1005-05\r"
         if parts[0] != "sendir":
             return "ERR_0:0,001\r"
         ident = int(parts[2])
@@ -130,9 +132,10 @@ def itach() -> Iterator[ItachPeer]:
 class LircdPeer:
     """A lircd socket (TCP or unix) answering BEGIN/cmd/SUCCESS|ERROR/END, with broadcast noise."""
 
-    def __init__(self, path: str | None = None, *, fail: str | None = None) -> None:
+    def __init__(self, path: str | None = None, *, fail: str | None = None, keys: list[str] | None = None) -> None:
         self.commands: list[tuple[float, str]] = []
         self.fail = fail
+        self.keys = keys if keys is not None else load_remote(RC1).keys
         if path:
             self._srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             self._srv.bind(path)
@@ -169,6 +172,11 @@ class LircdPeer:
                         reply = f'BEGIN\n{cmd}\nERROR\nDATA\n1\nunknown command: "{cmd.split()[-1]}"\nEND\n'
                     elif cmd == "VERSION":
                         reply = f"BEGIN\n{cmd}\nSUCCESS\nDATA\n1\n0.10.2\nEND\n"
+                    elif cmd.startswith("LIST "):
+                        keys = [f"{i:016x} {k}" for i, k in enumerate(self.keys)]
+                        reply = (
+                            f"BEGIN\n{cmd}\nSUCCESS\nDATA\n{len(keys)}\n" + "".join(k + "\n" for k in keys) + "END\n"
+                        )
                     else:
                         reply = f"BEGIN\n{cmd}\nSUCCESS\nEND\n"
                     conn.sendall((noise + reply).encode())
@@ -452,3 +460,37 @@ def test_emulated_itach_and_lircd_boxes_receive_the_keys() -> None:
     finally:
         it.stop()
         li.stop()
+
+
+def test_check_asks_the_blaster_before_any_press(itach: ItachPeer) -> None:
+    with IrRemote(itach.url, RC1, rig_name="stb-x") as remote:
+        assert remote.check() == "iTach 1:1 firmware 710-1005-05"
+    assert itach.sends == []
+    good = LircdPeer()
+    stale = LircdPeer(keys=["KEY_OK", "KEY_POWER"])
+    try:
+        with IrRemote(good.url, RC1) as remote:
+            assert remote.check() == "lircd 0.10.2 with remote STBLAB_RC1 (32 keys)"
+        with IrRemote(stale.url, RC1, rig_name="stb-x") as remote, pytest.raises(InfraError) as info:
+            remote.check()
+        assert "lacks 30 key(s)" in str(info.value) and info.value.instrument == "ir"
+    finally:
+        good.close()
+        stale.close()
+
+
+def test_signal_too_long_for_an_itach_is_refused_before_sending(itach: ItachPeer) -> None:
+    from lab.lircd import parse_remotes
+
+    (philips,) = load_remotes(DATA / "Philips_RC4491-01B_raw.lircd.conf")
+    with IrRemote(itach.url, philips, inter_press_delay=0) as remote:
+        remote.press("Menu", repeat=20)  # repeats ride on the sendir offset: one frame pair sent
+    long_raw = " ".join(["500 500"] * 300) + " 500"
+    text = "begin remote\n name big\n flags RAW_CODES\n gap 50000\n begin raw_codes\n name A\n"
+    (big,) = parse_remotes(text + long_raw + "\n end raw_codes\nend remote\n")
+    with (
+        IrRemote(itach.url, big, inter_press_delay=0) as remote,
+        pytest.raises(TestError, match="301 on/off pairs is longer than an iTach sendir takes"),
+    ):
+        remote.press("A")
+    assert len(itach.sends) == 1 and itach.sends[0].repeat == 20
