@@ -446,8 +446,10 @@ def test_emulated_itach_and_lircd_boxes_receive_the_keys() -> None:
     li.start()
     try:
         with IrRemote(f"itach://127.0.0.1:{it.port}/1:1", RC1, inter_press_delay=0.05) as a:
+            assert a.check().startswith("iTach 1:1 firmware ")
             a.press_many(["KEY_1", "KEY_2"])
         with IrRemote(f"lirc://127.0.0.1:{li.port}", RC1, inter_press_delay=0.05) as b:
+            assert "with remote STBLAB_RC1 (32 keys)" in b.check()
             b.press("KEY_OK")
         deadline = time.monotonic() + 3
         while time.monotonic() < deadline and len(got) < 3:
