@@ -34,7 +34,7 @@ import cv2
 import numpy as np
 
 from lab.video.frame import Frame, as_frame, half
-from lab.video.region import Region
+from lab.video.region import Mask, MaskLike, Region
 from lab.video.result import CheckResult
 
 MIN_COARSE_SIDE = 12
@@ -63,8 +63,9 @@ class MatchResult(CheckResult):
     """Truthy when the reference was found and confirmed in colour.
 
     ``region`` is where the best candidate sits (also when not confirmed), ``score`` its grey
-    correlation; ``details`` carry ``confirm_diff`` (colour difference left after erosion, 0-1)
-    and ``reference`` (its file name when it came from a file).
+    correlation; ``details`` carry ``luma_diff`` and ``colour_diff`` (differences left after
+    erosion, 0-1; ``confirm_diff`` is the larger), ``why`` when falsy, and ``reference`` (its
+    file name when it came from a file).
     """
 
     @property
@@ -161,8 +162,15 @@ def _shrink_mask(mask: np.ndarray, shape: tuple[int, ...]) -> np.ndarray | None:
 _TEMPLATE_CACHE: dict[tuple[str, float, int], Template] = {}
 
 
-def as_template(reference: Template | np.ndarray | str | Path, mask: np.ndarray | None = None) -> Template:
-    """Turn a path, an array or a Template into a Template (file templates are cached by path and mtime)."""
+def as_template(reference: Template | np.ndarray | str | Path, mask: MaskLike | None = None) -> Template:
+    """Turn a path, an array or a Template into a Template (file templates are cached by path and mtime).
+
+    ``mask`` (an array of the reference's size, a :class:`Mask`, or a PNG) replaces the alpha.
+    """
+    if mask is not None and not isinstance(mask, np.ndarray):
+        base = as_template(reference)
+        array = Mask(mask).to_array(base.image.shape)
+        return Template(base.image, array.astype(np.uint8) * 255, name=base.name)
     if isinstance(reference, Template):
         return reference if mask is None else Template(reference.image, mask, name=reference.name)
     if isinstance(reference, np.ndarray):
@@ -277,7 +285,7 @@ def match(
     frame: Frame | np.ndarray,
     *,
     region: Region = Region.ALL,
-    mask: np.ndarray | None = None,
+    mask: MaskLike | None = None,
     params: MatchParameters | None = None,
     match_threshold: float | None = None,
     confirm_threshold: float | None = None,
@@ -285,8 +293,9 @@ def match(
     """Find ``reference`` in ``frame`` (inside ``region``); truthy when found and confirmed in colour.
 
     ``reference`` is a file path (a transparent PNG's alpha is its mask), a BGR/BGRA array or a
-    :class:`Template`; ``mask`` (an array of the reference's size, non-zero = compare) overrides
-    the alpha. ``match_threshold``/``confirm_threshold`` override ``params``.
+    :class:`Template`; ``mask`` (in the reference's coordinates: an array of its size with
+    non-zero = compare, a :class:`Mask`, or a PNG) overrides the alpha.
+    ``match_threshold``/``confirm_threshold`` override ``params``.
     """
     params = params or MatchParameters()
     if match_threshold is not None or confirm_threshold is not None:

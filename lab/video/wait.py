@@ -128,7 +128,7 @@ def wait_for_match(
     *,
     timeout_secs: float = 10.0,
     region: Region = Region.ALL,
-    mask: np.ndarray | None = None,
+    mask: MaskLike | None = None,
     params: MatchParameters | None = None,
     consecutive: int = 1,
     rig: str | None = None,

@@ -256,3 +256,14 @@ def test_ocr_reads_the_emulated_box_no_signal_message() -> None:
     frame = hdmi.Renderer().render(screen.ScreenState(kind="no_channel", channel=3), 0.0)
     assert match_text("No signal on this channel", _jpeg(frame, 70), region=Region(290, 250, 700, 220))
     assert not match_text("Settings", frame, region=Region(290, 250, 700, 220))
+
+
+def test_match_with_a_region_mask_of_the_reference(background: np.ndarray) -> None:
+    """Part of the logo is covered (a volume bar over it): mask that part of the reference out."""
+    logo = _logo()
+    scene = background.copy()
+    scene[300:400, 500:700] = logo
+    scene[300:400, 500:580] = (0, 255, 0)
+    assert not match(logo, scene)
+    result = match(logo, scene, mask=Region(80, 0, 120, 100))
+    assert result and result.region == Region(500, 300, 200, 100)
