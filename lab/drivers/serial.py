@@ -14,7 +14,8 @@ Outcomes (lab.errors):
   :class:`ConsoleDeath`, a ``DeviceFault`` with ``symptom`` and an ``excerpt`` (lines before, the
   line, and the call trace after it);
 * the console connection itself failed (refused, dropped and not back after bounded retries,
-  dropped during a wait) -> ``InfraError(instrument="serial")``: never blamed on the box.
+  dropped during a wait) -> ``InfraError(instrument="serial")``: never blamed on the box;
+* the caller used a console it had not opened -> ``TestError``.
 
 Death strings are raised **once**: by the call waiting when the line arrives, or, when nobody is
 waiting, by the next ``expect``/``run``/``login`` call. Text the box printed before the death line
@@ -55,7 +56,7 @@ import serial
 
 from lab.drivers.console_log import ConsoleLog
 from lab.drivers.result import CommandResult
-from lab.errors import DeviceFault, InfraError
+from lab.errors import DeviceFault, InfraError, TestError
 from lab.steps import step
 
 if TYPE_CHECKING:
@@ -625,7 +626,7 @@ class SerialConsole:
             scanned_abs = self._text_base  # text before this (absolute) position was searched already
             while True:
                 if self._state == "closed":
-                    raise self._infra("console is not open")
+                    raise TestError(f"console of {self.rig_name or self.url} is not open (call open() first)")
                 # Search only the new text plus a window before it: a chatty box must not make each
                 # wake-up rescan the whole buffer (a match longer than the window is not found).
                 start = max(0, scanned_abs - self._text_base - self.search_window)
@@ -743,6 +744,8 @@ class SerialConsole:
             deadline = time.monotonic() + wait
             while self._state == "reconnecting" and time.monotonic() < deadline:
                 self._cond.wait(deadline - time.monotonic())
+            if self._state == "closed":
+                raise TestError(f"console of {self.rig_name or self.url} is not open (call open() first)")
             if self._state != "open" or self._port is None:
                 reason = f" ({self._dead_reason})" if self._dead_reason else ""
                 raise self._infra(f"cannot write: console is {self._state}{reason}")

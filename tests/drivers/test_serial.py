@@ -463,3 +463,13 @@ def test_run_at_a_login_prompt_says_so(console_peer: ConsolePeer) -> None:
         console_peer.send(b"\r\nstb login: ")
         with pytest.raises(ExpectTimeout, match="login prompt"):
             c.run("fw version", timeout=0.5)
+
+
+def test_using_a_closed_console_is_a_test_error(console_peer: ConsolePeer) -> None:
+    from lab.errors import TestError
+
+    c = SerialConsole(console_peer.url, rig_name="rig-t")
+    with pytest.raises(TestError, match="not open"):
+        c.expect("x", timeout=0.1)
+    with pytest.raises(TestError, match="not open"):
+        c.sendline("x")
