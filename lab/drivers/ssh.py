@@ -12,7 +12,8 @@
   none). ``wait_for_reconnect`` waits (bounded) for the box to come back after a reboot.
 
 Outcomes: a connection that is refused, times out, drops, or fails authentication is an
-``InfraError(instrument="ssh")``. A command that does not finish while the connection is alive is
+``InfraError(instrument="ssh")``. A remote path that does not exist (or cannot be written) is a
+``TestError``: the scenario named it. A command that does not finish while the connection is alive is
 a :class:`CommandTimeout` (a ``DeviceFault``: the box hung). A file whose sha256 on the box differs
 from what was sent is a ``DeviceFault`` (SSH's transport is integrity-protected, so the box
 stored something else).
@@ -41,7 +42,7 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from lab.drivers.result import CommandResult
-from lab.errors import DeviceFault, InfraError
+from lab.errors import DeviceFault, InfraError, TestError
 from lab.steps import step
 
 if TYPE_CHECKING:
@@ -441,6 +442,7 @@ class SshClient:
             if code == 127:
                 self._has_sha256sum = False
             else:
+                self._must_exist(remote)
                 raise self._infra(f"sha256sum {remote} failed with exit code {code}")
         h = hashlib.sha256()
         try:
@@ -448,9 +450,20 @@ class SshClient:
                 f.prefetch()
                 for chunk in iter(lambda: f.read(1 << 20), b""):
                     h.update(chunk)
+        except FileNotFoundError:
+            raise TestError(f"no such file on the box: {remote}") from None
         except OSError as exc:
             raise self._infra(f"cannot read back {remote}: {exc}") from None
         return h.hexdigest()
+
+    def _must_exist(self, remote: str) -> None:
+        """TestError when ``remote`` does not exist on the box (a wrong path is the scenario's mistake)."""
+        try:
+            self._sftp_client().stat(remote)
+        except FileNotFoundError:
+            raise TestError(f"no such file on the box: {remote}") from None
+        except OSError:
+            pass
 
     @step(INSTRUMENT)
     def put(self, local: str | os.PathLike[str], remote: str) -> str:
@@ -464,6 +477,8 @@ class SshClient:
         except (OSError, paramiko.SSHException, EOFError) as exc:
             if not self.connected:
                 raise self._infra(f"connection lost while uploading {local.name}") from None
+            if isinstance(exc, FileNotFoundError | PermissionError):
+                raise TestError(f"cannot upload to {remote} on the box: {exc}") from None
             raise self._infra(f"upload of {local.name} to {remote} failed: {exc}") from None
         got = self.remote_sha256(remote)
         if got != want:
@@ -488,7 +503,7 @@ class SshClient:
         except (OSError, paramiko.SSHException, EOFError) as exc:
             tmp.unlink(missing_ok=True)
             if isinstance(exc, FileNotFoundError):
-                raise self._infra(f"no such file on the box: {remote}") from None
+                raise TestError(f"no such file on the box: {remote}") from None
             raise self._infra(f"download of {remote} failed: {exc}") from None
         got = _sha256_file(tmp)
         if got != want:

@@ -13,7 +13,7 @@ import pytest
 from lab.drivers.power import PowerSwitch
 from lab.drivers.serial import SerialConsole
 from lab.drivers.ssh import HostKeyError, SshClient, fingerprint
-from lab.errors import InfraError
+from lab.errors import InfraError, TestError
 
 
 @pytest.fixture(scope="module")
@@ -49,8 +49,10 @@ def test_sftp_put_get_verified(box: Any, tmp_path: Path) -> None:
         back = tmp_path / "back.bin"
         assert ssh.get("/data/image.bin", back) == digest
         assert back.read_bytes() == payload.read_bytes()
-        with pytest.raises(InfraError):
+        with pytest.raises(TestError, match="no such file"):
             ssh.get("/data/missing.bin", tmp_path / "missing.bin")
+        with pytest.raises(TestError):
+            ssh.put(payload, "/no/such/dir/image.bin")
         assert not (tmp_path / "missing.bin").exists() and not list(tmp_path.glob(".*.part"))
 
 
