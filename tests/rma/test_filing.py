@@ -115,6 +115,11 @@ def test_reproduction_record_is_k_of_n_with_the_syzbot_policy(store: RmaStore) -
     while not rare.done:
         rare.record(rare.runs == 4)  # one hit in ten
     assert (rare.hits, rare.runs, rare.verdict) == (1, 10, "not_reproducible")
+    two = ReproductionPolicy()
+    while not two.done:
+        assert two.verdict == "pending"
+        two.record(two.runs in (2, 7))
+    assert (two.hits, two.runs, two.verdict) == (2, 10, "reproducible")  # 0.2 >= 0.15
     store.record_reproduction(r.fault_id, rare, rig="stb-b", seed=7)
     f = store.fault(r.fault_id)
     assert f["reproduction"] == {"hits": 1, "runs": 10, "rate": 0.1, "verdict": "not_reproducible"}
