@@ -138,5 +138,3 @@ def test_a_rig_held_by_another_session_is_never_shared(pytester, run_inner, tmp_
         assert "DRIVING bad" in other.output  # the free rig of the selection
     finally:
         held.release()
-    free = run_inner(rig_file, "--rig", "good", "-s")
-    free.result.assert_outcomes(passed=1)
