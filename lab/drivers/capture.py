@@ -71,6 +71,10 @@ LOST = Signal("lost")
 
 _NETWORK_SCHEMES = {"http", "https", "rtsp", "rtsps", "tcp", "rtmp", "srt"}
 _DECODED_CACHE = 4
+# Reopen delays (s) after a stream ends or will not open: quick at first, then once a second,
+# so the picture is back within about a second of the box powering on.
+_BACKOFF_MIN = 0.1
+_BACKOFF_MAX = 1.0
 
 
 class CaptureTimeout(StblabError, TimeoutError):
@@ -265,18 +269,18 @@ class Capture:
         return cap
 
     def _run(self) -> None:
-        backoff = 0.1
+        backoff = _BACKOFF_MIN
         while not self._stop.is_set():
             cap = self._open()
             if cap is None:
                 self.open_failures += 1
                 self._note_unreachable()
                 self._stop.wait(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
-            backoff = 0.1
             self.opens += 1
             self._unreachable_since = None
+            before = self.frames_received
             try:
                 self._read_stream(cap)
             except Exception as exc:  # noqa: BLE001 - a broken decoder must not kill the thread silently
@@ -288,6 +292,11 @@ class Capture:
                 with self._cond:
                     self._cond.notify_all()
                 return
+            if self.frames_received == before:  # opened but nothing came: back off as for a failure
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _BACKOFF_MAX)
+            else:
+                backoff = _BACKOFF_MIN
 
     def _read_stream(self, cap: cv2.VideoCapture) -> None:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
