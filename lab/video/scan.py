@@ -69,7 +69,7 @@ class ScanOptions:
     motion_min: float = 0.0
     artifact_block_size: int = 16
     artifact_merge_gap: float = 0.2
-    detect_artifacts: bool = True
+    detect_artifacts: bool = True  # blockiness baseline (decoder-reported damage is always used)
     detect_no_signal: bool = True
 
     def __post_init__(self) -> None:
@@ -93,6 +93,7 @@ class ScanReport:
     fps: float | None = None
     duration: float = 0.0
     stream_start: float | None = None  # the first frame's presentation time in the file (s)
+    decode_errors: int = 0  # packets the decoder refused outright
     intervals: dict[str, list[Interval]] = field(default_factory=lambda: {k: [] for k in KINDS})
 
     def to_dict(self) -> dict[str, Any]:
@@ -103,6 +104,7 @@ class ScanReport:
             "fps": self.fps,
             "duration": round(self.duration, 4),
             "stream_start": self.stream_start,
+            "decode_errors": self.decode_errors,
             "intervals": {k: [i.to_dict() for i in v] for k, v in self.intervals.items()},
         }
 
@@ -194,5 +196,6 @@ def scan(path: str | Path, options: ScanOptions | None = None, *, backend: str =
         track.close(end)
     iv["no_picture"].sort(key=lambda i: i.start)
     report.dropped = source.dropped
+    report.decode_errors = source.decode_errors
     report.duration = end
     return report

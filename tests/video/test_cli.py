@@ -47,3 +47,37 @@ def test_scan_refuses_bad_input_clearly(tmp_path) -> None:
     assert junk.read_bytes() == b"this is not video" * 100  # input untouched
     done = _run("scan", str(junk), "--pix-th", "10")
     assert done.returncode == 2 and "between 0 and 1" in done.stderr
+
+
+def test_match_command_for_tuning_reference_images(tmp_path) -> None:
+    import cv2
+    from clips import lavfi_frames
+
+    scene = lavfi_frames("testsrc2", 1, 1280, 720)[0].copy()
+    logo = lavfi_frames("smptebars", 1, 200, 100)[0].copy()
+    scene[301:401, 503:703] = logo
+    cv2.imwrite(str(tmp_path / "logo.png"), logo)
+    cv2.imwrite(str(tmp_path / "shot.jpg"), scene, [cv2.IMWRITE_JPEG_QUALITY, 70])
+    logo_png, shot = str(tmp_path / "logo.png"), str(tmp_path / "shot.jpg")
+    done = _run("match", logo_png, shot, "--json", "--save", str(tmp_path / "a.png"))
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["region"] == {"x": 503, "y": 301, "width": 200, "height": 100}
+    assert cv2.imread(str(tmp_path / "a.png")).shape == (720, 1280, 3)
+    elsewhere = _run("match", str(tmp_path / "logo.png"), str(tmp_path / "shot.jpg"), "--region", "0,0,600,300")
+    assert elsewhere.returncode == 1 and elsewhere.stdout.startswith("match no")
+    bad = _run("match", str(tmp_path / "logo.png"), str(tmp_path / "shot.jpg"), "--region", "0,0")
+    assert bad.returncode == 2 and "X,Y,WIDTH,HEIGHT" in bad.stderr
+
+
+def test_check_command_on_a_screenshot(tmp_path) -> None:
+    import cv2
+    from clips import lavfi_frames
+
+    cv2.imwrite(str(tmp_path / "bars.png"), lavfi_frames("smptebars", 1, 640, 360)[0])
+    done = _run("check", str(tmp_path / "bars.png"), "--json")
+    assert done.returncode == 0, done.stderr
+    verdicts = {name: r["ok"] for name, r in json.loads(done.stdout).items()}
+    assert verdicts["colour_bars"] and not any(v for k, v in verdicts.items() if k != "colour_bars")
+    assert set(verdicts) == {"black", "black_ratio", "colour_bars", "no_signal", "blockiness"}
+    missing = _run("check", str(tmp_path / "nope.png"))
+    assert missing.returncode == 2 and "cannot read image" in missing.stderr
