@@ -899,16 +899,25 @@ class SerialConsole:
         """Stop the autoboot countdown and wait for the bootloader prompt (``=> ``).
 
         Waits for the countdown (power the box on after calling this, or while it runs), then
-        keeps sending ``key`` until the prompt appears. If the kernel starts anyway although
+        keeps sending ``key`` until the prompt appears; a box already at the prompt is asked for
+        a fresh one (``key`` after half a second of silence). If the kernel starts anyway although
         the countdown was seen, the keys did not reach the box: an ``InfraError`` (the console's
         transmit path), not a device fault.
         """
         deadline = time.monotonic() + timeout
-        m = self._expect([AUTOBOOT, self.bootloader_prompt, KERNEL_STARTED], timeout)
-        assert m is not None
+        data = self._encode(key)
+        patterns = [AUTOBOOT, self.bootloader_prompt, KERNEL_STARTED]
+        while True:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._expect(patterns, 0.0)  # raises ExpectTimeout with the tail
+            m = self._expect(patterns, min(remaining, 0.5), raise_timeout=False)
+            if m is not None:
+                break
+            if self._quiet_for() >= 0.5:  # a box already sitting at the prompt prints nothing: ask for one
+                self._write(data)
         if m.index == 2:
             raise self._infra("the kernel started before an autoboot countdown was seen (console opened too late?)")
-        data = self._encode(key)
         if m.index == 0:
             while True:
                 self._write(data)

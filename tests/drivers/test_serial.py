@@ -473,3 +473,13 @@ def test_using_a_closed_console_is_a_test_error(console_peer: ConsolePeer) -> No
         c.expect("x", timeout=0.1)
     with pytest.raises(TestError, match="not open"):
         c.sendline("x")
+
+
+def test_interrupt_bootloader_when_already_at_the_prompt(console_peer: ConsolePeer) -> None:
+    console_peer.on_line = lambda line: b"=> "
+    with SerialConsole(console_peer.url) as c:
+        console_peer.send(b"U-Boot 2024.01\r\n=> ")
+        c.expect("=> ", timeout=5)  # that prompt is consumed; the box now prints nothing
+        c.interrupt_bootloader(timeout=5)
+        assert console_peer.wait_input(rb"^\r")  # it asked for a fresh prompt
+        assert c.bootloader_run("version").exit_code == 0
