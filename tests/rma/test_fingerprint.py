@@ -150,3 +150,10 @@ def test_title_command_prints_title_alternatives_and_fingerprint_for_files_and_s
     assert fp("x86_oops_decoder.log").hash in res.stdout
     res = subprocess.run([*cmd, "/nonexistent/console.log"], capture_output=True, text=True, timeout=60)
     assert res.returncode == 2 and "cannot read /nonexistent/console.log" in res.stderr
+
+
+def test_a_crash_at_the_end_of_a_long_noisy_log_is_found_on_the_right_line() -> None:
+    noise = "".join(f"[{i / 100:12.6f}] usb 1-1: ordinary line {i} with Bug-free words\r\n" for i in range(50_000))
+    result = fingerprint_log(noise + log_text("x86_oops_decoder.log") + noise)
+    assert result is not None and result.title == "NULL pointer dereference in mpeg_decode_slice"
+    assert result.frames[:2] == ("decoder_ioctl", "do_vfs_ioctl")
