@@ -9,6 +9,14 @@ Clean pictures score low (edges of the content that happen to sit on the grid), 
 damaged ones higher; the absolute level depends on content, so :class:`ArtifactDetector`
 compares each frame with the recent baseline of the same stream.
 
+Limits, measured (tests/video/test_accuracy.py and the notes in benchmarks/video.md): it finds
+bitrate starvation (a burst of coarsely quantised frames) within one frame at the decoder's own
+resolution. It does *not* see packet-loss damage that the decoder concealed: FFmpeg's MPEG-2
+concealment smears neighbouring content instead of drawing blocks, and the offline scan takes
+that damage from the decoder's own "corrupt" flag instead. A picture upscaled by the box
+(e.g. 480x270 shown at 1280x720) and re-compressed by the capture's JPEG encoder loses the
+block grid too; give ``region``/``block_size`` for the scale you know, and do not rely on it there.
+
 Example::
 
     blockiness(frame).score            # 0.0 .. 1.0

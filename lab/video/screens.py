@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from lab.video.frame import Frame, as_frame
@@ -144,8 +145,6 @@ def is_no_signal(
 
 def _central_panel(other: np.ndarray) -> bool:
     """Do the pixels off the background form one filled box (a message panel) around the centre?"""
-    import cv2
-
     h, w = other.shape
     n, _, stats, _ = cv2.connectedComponentsWithStats(other.astype(np.uint8), connectivity=8)
     if n < 2:
