@@ -142,6 +142,8 @@ def wait_ssh(rig: Rig, timeout: float = 15.0) -> paramiko.SSHClient:
     while True:
         try:
             return ssh_client(rig)
+        except (paramiko.BadHostKeyException, paramiko.AuthenticationException):
+            raise  # the box answered: retrying cannot help
         except (paramiko.SSHException, OSError, EOFError):
             if time.monotonic() > end:
                 raise

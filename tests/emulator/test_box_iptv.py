@@ -37,7 +37,7 @@ def test_iptv_channel_plays_and_a_dead_stream_gives_no_signal(tmp_path):
         iptv={"channel_map": str(map_file), "namespace": None, "interface_ip": "127.0.0.1"},
     )
     with (
-        headend.Headend(cmap, interface_ip="127.0.0.1", cache_dir=tmp_path / "cache") as head,
+        headend.Headend(cmap, interface_ip="127.0.0.1") as head,  # encoded channels cached across runs
         EmulatedLab(rig_file) as lab,
     ):
         con = RawConsole(lab.rigs["stb-a"].serial.url)

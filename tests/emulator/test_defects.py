@@ -71,7 +71,7 @@ def test_black_after_resume_rate_is_measurable_and_seeded(dlab):
     rig = dlab.rigs["freeze"]
     ir = Lircd(emulate_section(dlab.rig_file, "freeze")["lirc_url"])
     outcomes = []
-    for _ in range(12):
+    for _ in range(8):
         ir.send_once("KEY_POWER")  # standby
         time.sleep(0.3)
         assert snapshot(rig).mean() < 5, "standby shows a black picture"
@@ -80,7 +80,8 @@ def test_black_after_resume_rate_is_measurable_and_seeded(dlab):
         outcomes.append(bool(snapshot(rig).mean() < 5))
     ir.close()
     hits = sum(outcomes)
-    assert 1 <= hits <= 11, f"p=0.5 over 12 resumes gave {hits} black screens: {outcomes}"
+    # Seeded: the same rig seed gives the same sequence on every run; p=0.5 shows both outcomes.
+    assert 1 <= hits <= 7, f"p=0.5 over 8 resumes gave {hits} black screens: {outcomes}"
 
 
 def test_kernel_panic_after_key_sequence_then_watchdog_reboot(dlab):

@@ -27,7 +27,11 @@ def _upload(rig, data: bytes, name: str):
 def fwlab(tmp_path_factory):
     d = tmp_path_factory.mktemp("fw")
     rig_file = write_rig_file(
-        d, ("stb-f",), boot=FAST_BOOT, power_on_at_start=True, defects={"9.9.9": [{"kind": "boot_fail"}]}
+        d,
+        ("stb-f",),
+        boot={**FAST_BOOT, "watchdog_seconds": 0.3},
+        power_on_at_start=True,
+        defects={"9.9.9": [{"kind": "boot_fail"}]},
     )
     with EmulatedLab(rig_file) as lab:
         yield lab
@@ -106,22 +110,33 @@ def test_image_that_never_boots_falls_back_after_three_attempts(fwlab):
     con.close()
 
 
-def test_firmware_cli_builds_an_image_the_box_accepts(tmp_path):
+def test_firmware_cli_builds_an_image_the_box_accepts(fwlab, tmp_path, capsys):
+    from lab.cli import main
+
+    def stblab(*args: str) -> int:
+        try:
+            main(["firmware", *args])
+        except SystemExit as exc:
+            return int(exc.code or 0)
+        return 0
+
     key = tmp_path / "vendor"
-    run = [sys.executable, "-m", "lab.cli", "firmware"]
-    assert subprocess.run([*run, "keygen", str(key)], capture_output=True).returncode == 0
-    again = subprocess.run([*run, "keygen", str(key)], capture_output=True, text=True)
-    assert again.returncode != 0 and "refusing to overwrite" in again.stderr
+    assert stblab("keygen", str(key)) == 0
+    assert stblab("keygen", str(key)) == 2
+    assert "refusing to overwrite" in capsys.readouterr().err
     img = tmp_path / "fw.img"
-    built = subprocess.run(
-        [*run, "build", "--model", "STB-4K-X1", "--version", "2.2.0", "--key", str(key), "-o", str(img)],
-        capture_output=True,
-        text=True,
-    )
-    assert built.returncode == 0, built.stderr
-    info = json.loads(subprocess.run([*run, "info", str(img), "--json"], capture_output=True, text=True).stdout)
+    assert stblab("build", "--model", "STB-4K-X1", "--version", "2.2.0", "--key", str(key), "-o", str(img)) == 0
+    capsys.readouterr()
+    # The command itself, as a user runs it:
+    out = subprocess.run([sys.executable, "-m", "lab.cli", "firmware", "info", str(img), "--json"], capture_output=True)
+    info = json.loads(out.stdout)
     assert info["version"] == "2.2.0" and info["signed"] and info["payload_intact"]
-    nokey = subprocess.run([*run, "build", "--model", "M", "--version", "1", "-o", str(img)], capture_output=True)
-    assert nokey.returncode == 2
-    bad = subprocess.run([*run, "info", str(key)], capture_output=True, text=True)
-    assert bad.returncode == 1 and "bad magic" in bad.stderr
+    assert stblab("build", "--model", "M", "--version", "1", "-o", str(img)) == 2
+    assert stblab("info", str(key)) == 1
+    assert "bad magic" in capsys.readouterr().err
+    # A box that does not trust this key refuses the image the CLI signed.
+    rig = fwlab.rigs["stb-f"]
+    client = _upload(rig, img.read_bytes(), "cli.img")
+    status, out_text = ssh_run(client, "fwupdate /tmp/cli.img")
+    client.close()
+    assert status == 1 and "untrusted-key" in out_text
