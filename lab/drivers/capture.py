@@ -440,7 +440,8 @@ class Capture:
         since = self._unreachable_since
         return since is not None and time.monotonic() - since >= self.lost_after
 
-    def _raise_if_lost(self) -> None:
+    def raise_if_lost(self) -> None:
+        """Raise InfraError when the capture instrument has been unreachable for ``lost_after`` s."""
         if self._lost():
             why = f" ({self.last_error})" if self.last_error else ""
             raise InfraError(
@@ -544,7 +545,7 @@ class Capture:
                 if entry is not None:
                     self.consumer_dropped += skipped
                     return entry
-                self._raise_if_lost()
+                self.raise_if_lost()
                 if self.ended or self._stop.is_set():
                     return None
                 left = None if deadline is None else deadline - time.monotonic()
@@ -560,7 +561,7 @@ class Capture:
         """
         entry = self._wait_entry(self._cursor, time.monotonic() + timeout, active=False)
         if entry is None:
-            self._raise_if_lost()
+            self.raise_if_lost()
             state = "the file ended" if self.ended else f"signal: {self.signal}"
             raise CaptureTimeout(f"capture {self.url}: no new frame within {timeout} s ({state})")
         self._cursor = entry.seq
