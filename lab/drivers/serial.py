@@ -45,15 +45,15 @@ import select
 import socket
 import threading
 import time
-from collections import deque
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit, urlunsplit
 
 import serial
 
+from lab.drivers.console_death import DEFAULT_DEATH_STRINGS, ConsoleDeath, DeathEvent, DeathWatch
 from lab.drivers.console_log import ConsoleLog
 from lab.drivers.result import CommandResult
 from lab.errors import DeviceFault, InfraError, TestError
@@ -63,15 +63,6 @@ if TYPE_CHECKING:
     from lab.rig import Rig
 
 INSTRUMENT = "serial"
-
-#: symptom -> regex; what a dying box prints. Configurable per console (``death_strings=``).
-DEFAULT_DEATH_STRINGS: dict[str, str] = {
-    "kernel-panic": r"Kernel panic - not syncing",
-    "kernel-oops": r"Internal error: Oops",
-    "watchdog-reset": r"watchdog\S*: .*\breset\b|[Ww]atchdog reset",
-    "oom-kill": r"Out of memory: Kill(?:ed)? process",
-    "segfault": r"segfault at [0-9a-fA-F]",
-}
 
 KERNEL_LINE = re.compile(r"\[\s*\d+\.\d+\] [^\n]*(?:\n|$)")
 AUTOBOOT = r"Hit any key to stop autoboot|Autoboot in \d+ seconds|autoboot in \d+"
@@ -105,23 +96,6 @@ class ExpectMatch:
         return self.match.group(*args)
 
 
-@dataclass
-class DeathEvent:
-    """A death string seen on the console: when, what, and the lines around it."""
-
-    symptom: str
-    line: str
-    time: float
-    text_pos: int  # absolute position of the line start in the console text stream
-    log_offset: int  # console log offset (for since())
-    before: list[str]
-    after: list[str] = field(default_factory=list)
-    raised: bool = False
-
-    def excerpt(self) -> str:
-        return "\n".join([*self.before, self.line, *self.after])
-
-
 class ExpectTimeout(DeviceFault):
     """The box did not print what was expected in time (a ``DeviceFault``).
 
@@ -144,18 +118,6 @@ class ExpectTimeout(DeviceFault):
         self.timeout = timeout
         where = f"\nconsole log: {log_path}" if log_path else "\nconsole log: (in memory only)"
         super().__init__(message + where, rig=rig, symptom="console-timeout", excerpt=tail or "(no output)")
-
-
-class ConsoleDeath(DeviceFault):
-    """A death string appeared on the console (kernel panic, Oops, watchdog reset, OOM kill, segfault)."""
-
-    def __init__(self, event: DeathEvent, *, rig: str | None, log_path: Path | None) -> None:
-        self.event = event
-        self.log_path = log_path
-        msg = f"box died on the console ({event.symptom}): {event.line.strip()}"
-        if log_path:
-            msg += f" [console log: {log_path}]"
-        super().__init__(msg, rig=rig, symptom=event.symptom, excerpt=event.excerpt())
 
 
 def _redact_url(url: str) -> str:
@@ -182,20 +144,6 @@ def _compile(pattern: Pattern) -> re.Pattern[str]:
     if isinstance(pattern, str):
         return re.compile(pattern)
     raise TypeError(f"expect pattern must be str, bytes or re.Pattern, not {type(pattern).__name__}")
-
-
-def _death_table(death_strings: Mapping[str, str] | Sequence[str] | None) -> list[tuple[str, re.Pattern[str]]]:
-    if death_strings is None:
-        death_strings = DEFAULT_DEATH_STRINGS
-    if isinstance(death_strings, Mapping):
-        items = list(death_strings.items())
-    else:
-        items = []
-        for text in death_strings:
-            known = next((s for s, rx in DEFAULT_DEATH_STRINGS.items() if rx == text), None)
-            slug = known or re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "death-string"
-            items.append((slug, text))
-    return [(symptom, re.compile(rx)) for symptom, rx in items]
 
 
 def _keepalive(sock: object) -> None:
@@ -268,14 +216,7 @@ class SerialConsole:
         self.login_user = login_user
         self._login_password = login_password
         self.log = ConsoleLog(log_path)
-        self.deaths: list[DeathEvent] = []
-        self._death_table = _death_table(death_strings)
-        try:  # one search over a whole chunk tells whether any line needs a closer look
-            self._death_any: re.Pattern[str] | None = re.compile(
-                "|".join(f"(?:{rx.pattern})" for _, rx in self._death_table)
-            )
-        except re.error:
-            self._death_any = None
+        self._watch = DeathWatch(death_strings, incident_window=incident_window)
         self._cond = threading.Condition()
         self._write_lock = threading.Lock()
         self._port: serial.SerialBase | None = None
@@ -288,18 +229,10 @@ class SerialConsole:
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._text = ""  # pending (not yet consumed by expect) console text
         self._text_base = 0  # absolute text position of self._text[0]
-        self._partial = ""  # current incomplete line (for death strings)
-        self._partial_fired = False
-        self._line_start = 0
-        self._recent: deque[str] = deque(maxlen=12)
-        self._collecting: list[DeathEvent] = []
         self._last_rx = 0.0
-        self._suppress_death = 0
         #: bytes received from the box since the console was created (0: never heard from it)
         self.received_bytes = 0
-        self.incident_window = incident_window
         self.search_window = search_window
-        self._incident_at: float | None = None
 
     # -- construction from a rig -------------------------------------------------------------
 
@@ -522,64 +455,20 @@ class SerialConsole:
                 cut = len(self._text) - self.max_buffer
                 self._text = self._text[cut:]
                 self._text_base += cut
-            self._scan_lines(text, start_abs, offset)
+            self._watch.feed(text, start_abs, offset)
             self._cond.notify_all()
-
-    def _scan_lines(self, text: str, start_abs: int, log_offset: int) -> None:
-        """Look for death strings line by line (and in the unfinished last line)."""
-        if not self._collecting and self._death_any is not None and not self._death_any.search(self._partial + text):
-            # fast path: no death string anywhere in this chunk; only keep the recent lines for context
-            last_nl = text.rfind("\n")
-            if last_nl < 0:
-                self._partial = (self._partial + text)[-4096:]
-                return
-            keep = self._recent.maxlen or 12
-            pieces = (self._partial + text[:last_nl]).rsplit("\n", keep)
-            self._recent.extend(line.rstrip("\r") for line in pieces[-keep:])
-            self._line_start = start_abs + last_nl + 1
-            self._partial, self._partial_fired = text[last_nl + 1 :][-4096:], False
-            return
-        pos = 0
-        while True:
-            nl = text.find("\n", pos)
-            if nl < 0:
-                break
-            line = (self._partial + text[pos:nl]).rstrip("\r")
-            fired = self._partial_fired
-            line_abs = self._line_start
-            self._partial, self._partial_fired = "", False
-            self._line_start = start_abs + nl + 1
-            pos = nl + 1
-            for ev in self._collecting:
-                ev.after.append(line)
-            self._collecting = [ev for ev in self._collecting if len(ev.after) < 40]
-            if not fired:
-                self._check_death(line, line_abs, log_offset)
-            self._recent.append(line)
-        self._partial += text[pos:]
-        if len(self._partial) > 4096:
-            self._partial = self._partial[-4096:]
-        if self._partial and not self._partial_fired and self._check_death(self._partial, self._line_start, log_offset):
-            self._partial_fired = True
-
-    def _check_death(self, line: str, line_abs: int, log_offset: int) -> bool:
-        for symptom, rx in self._death_table:
-            if rx.search(line):
-                ev = DeathEvent(symptom, line, time.time(), line_abs, log_offset, list(self._recent))
-                in_incident = (
-                    self._incident_at is not None and time.monotonic() - self._incident_at < self.incident_window
-                )
-                if self._suppress_death or in_incident:
-                    ev.raised = True  # part of a crash already reported (e.g. the watchdog reset after a panic)
-                self.deaths.append(ev)
-                self._collecting.append(ev)
-                return True
-        return False
 
     # -- expect --------------------------------------------------------------------------------
 
-    def _pending_death(self) -> DeathEvent | None:
-        return next((ev for ev in self.deaths if not ev.raised), None)
+    @property
+    def deaths(self) -> list[DeathEvent]:
+        """Every death string seen since the console was created (reported or not), oldest first."""
+        return self._watch.events
+
+    @property
+    def incident_window(self) -> float:
+        """Seconds after a reported death during which further death lines count as the same crash."""
+        return self._watch.incident_window
 
     def _settle_death(self, ev: DeathEvent, *, max_wait: float = 1.5, quiet: float = 0.3) -> None:
         """Give the box a moment to print the call trace after the death line (for the excerpt)."""
@@ -596,9 +485,7 @@ class SerialConsole:
         # The box is going down: what it printed so far is evidence, not something to match later,
         # and further death lines of the same crash (an Oops, then the panic) are one incident.
         self._consume(self._text_base + len(self._text))
-        for other in self.deaths:
-            other.raised = True
-        self._incident_at = time.monotonic()
+        self._watch.report_all()
         raise ConsoleDeath(ev, rig=self.rig_name, log_path=self.log_path)
 
     def _consume(self, abs_pos: int) -> None:
@@ -636,7 +523,7 @@ class SerialConsole:
                     if m and (best is None or m.start() < best[0]):
                         best = (m.start(), i, m)
                 scanned_abs = self._text_base + len(self._text)
-                death = self._pending_death() if check_death else None
+                death = self._watch.pending() if check_death else None
                 if best is not None and (death is None or self._text_base + best[2].end() <= death.text_pos):
                     _, i, m = best
                     before = self._text[: m.start()]
@@ -701,34 +588,29 @@ class SerialConsole:
             assert seen[0].symptom == "kernel-panic"
         """
         with self._cond:
-            self._suppress_death += 1
-            first = len(self.deaths)
+            self._watch.suppressed += 1
+            first = len(self._watch.events)
         seen: list[DeathEvent] = []
         try:
             yield seen
         finally:
             with self._cond:
-                self._suppress_death -= 1
-                seen.extend(self.deaths[first:])
-                for ev in seen:
-                    ev.raised = True
+                self._watch.suppressed -= 1
+                seen.extend(self._watch.events[first:])
                 if seen:
-                    self._incident_at = time.monotonic()
+                    self._watch.report_all()
 
     def check_death(self) -> None:
         """Raise :class:`ConsoleDeath` for a death string nobody has been told about yet."""
         with self._cond:
-            ev = self._pending_death()
+            ev = self._watch.pending()
             if ev is not None:
                 self._raise_death(ev)
 
     def clear_deaths(self) -> list[DeathEvent]:
         """Forget death strings nobody was told about (e.g. between tests); returns them."""
         with self._cond:
-            pending = [ev for ev in self.deaths if not ev.raised]
-            for ev in pending:
-                ev.raised = True
-            return pending
+            return self._watch.clear()
 
     def drain(self) -> str:
         """Drop (and return) console text not yet consumed by expect."""

@@ -483,3 +483,18 @@ def test_interrupt_bootloader_when_already_at_the_prompt(console_peer: ConsolePe
         c.interrupt_bootloader(timeout=5)
         assert console_peer.wait_input(rb"^\r")  # it asked for a fresh prompt
         assert c.bootloader_run("version").exit_code == 0
+
+
+@pytest.mark.parametrize("chunk", [1, 7, 64, 10_000])
+def test_death_watch_sees_the_same_crash_however_the_bytes_are_chunked(chunk: int) -> None:
+    from lab.drivers.console_death import DeathWatch
+
+    text = ("[ 1.0] booting\r\n" * 20 + PANIC.decode() + "[ 43.0] CPU0: stopping\r\n").replace("\r\n", "\n")
+    watch = DeathWatch()
+    for i in range(0, len(text), chunk):
+        watch.feed(text[i : i + chunk], i, 0)
+    assert [e.symptom for e in watch.events] == ["kernel-oops", "kernel-panic"]
+    oops = watch.events[0]
+    assert oops.before[-1].endswith("Unable to handle kernel NULL pointer dereference at virtual address 00000008")
+    assert oops.after[0].endswith("Call trace:") and oops.after[-1].endswith("CPU0: stopping")
+    assert text[oops.text_pos :].startswith("[   42.000200] Internal error: Oops")
