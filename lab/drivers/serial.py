@@ -117,7 +117,10 @@ class ExpectTimeout(DeviceFault):
         self.patterns = list(patterns)
         self.timeout = timeout
         where = f"\nconsole log: {log_path}" if log_path else "\nconsole log: (in memory only)"
-        super().__init__(message + where, rig=rig, symptom="console-timeout", excerpt=tail or "(no output)")
+        evidence = {"console_log": str(log_path) if log_path else None, "patterns": list(patterns), "timeout": timeout}
+        super().__init__(
+            message + where, rig=rig, symptom="console-timeout", excerpt=tail or "(no output)", evidence=evidence
+        )
 
 
 def _redact_url(url: str) -> str:

@@ -61,7 +61,7 @@ def test_timeout_is_a_device_fault_with_tail_and_log_path(con: SerialConsole, co
     assert isinstance(exc, DeviceFault) and not isinstance(exc, InfraError)
     assert "line two" in exc.tail and "stuck here" in exc.tail
     assert str(con.log_path) in str(exc)
-    assert exc.rig == "rig-t"
+    assert exc.rig == "rig-t" and exc.evidence["console_log"] == str(con.log_path)
 
 
 def test_death_string_raises_from_waiting_expect_with_call_trace(con: SerialConsole, console_peer: ConsolePeer) -> None:
