@@ -52,7 +52,7 @@ def uboot_help() -> list[str]:
     ]
 
 
-def kernel_boot_lines(model: str, release: str, cmdline: str) -> list[str]:
+def kernel_boot_lines(model: str, release: str, cmdline: str, rootpart: int = 5) -> list[str]:
     """Kernel messages from decompression to the root filesystem mount (without timestamps)."""
     return [
         "Booting Linux on physical CPU 0x0",
@@ -70,8 +70,8 @@ def kernel_boot_lines(model: str, release: str, cmdline: str) -> list[str]:
         "stb_hdmi: HDMI transmitter ready (EDID ok)",
         "stb_ir: IR receiver on gpio 23 (NEC)",
         "dvb_core: DVB demux registered",
-        "EXT4-fs (mmcblk0p5): mounted filesystem with ordered data mode. Opts: (null)",
-        "VFS: Mounted root (ext4 filesystem) readonly on device 179:5.",
+        f"EXT4-fs (mmcblk0p{rootpart}): mounted filesystem with ordered data mode. Opts: (null)",
+        f"VFS: Mounted root (ext4 filesystem) readonly on device 179:{rootpart}.",
         "Freeing unused kernel memory: 1024K",
         "Run /sbin/init as init process",
     ]

@@ -493,8 +493,9 @@ class Box:
         self.console("Starting kernel ...\n\n")
         self._kernel_t0 = time.monotonic()
         self._dmesg.clear()
-        cmdline = f"console=ttyS0,115200 root=/dev/mmcblk0p{5 if slot == 'A' else 6} rootwait ro stb.slot={slot}"
-        lines = bootlog.kernel_boot_lines(self.model, self.kernel_release, cmdline)
+        part = 5 if slot == "A" else 6
+        cmdline = f"console=ttyS0,115200 root=/dev/mmcblk0p{part} rootwait ro stb.slot={slot}"
+        lines = bootlog.kernel_boot_lines(self.model, self.kernel_release, cmdline, part)
         step = timings.kernel_seconds / max(1, len(lines))
         fails = self.defects.boot_fails(version)
         for i, text in enumerate(lines):

@@ -66,6 +66,26 @@ def split_list(line: str) -> list[tuple[str, str]]:
     return [(o, c) for o, c in parts if c]
 
 
+def split_pipe(cmd: str) -> list[str]:
+    """Split one command on unquoted ``|`` into pipeline stages."""
+    stages: list[str] = []
+    buf: list[str] = []
+    quote = ""
+    for ch in cmd:
+        if quote:
+            if ch == quote:
+                quote = ""
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "|":
+            stages.append("".join(buf).strip())
+            buf = []
+            continue
+        buf.append(ch)
+    stages.append("".join(buf).strip())
+    return stages
+
+
 class Cancelled(Exception):
     """The command was interrupted (Ctrl-C, session closed, power lost)."""
 
@@ -78,6 +98,7 @@ class Shell:
         self.transport = transport
         self.status = 0
         self.cwd = "/root"
+        self.stdin: str | None = None  # output of the previous pipeline stage
 
     # -- entry point ---------------------------------------------------------------------------
 
@@ -106,6 +127,25 @@ class Shell:
 
     def _simple(self, cmd: str, out: Out, cancelled: Callable[[], bool]) -> int:
         cmd = re.sub(r"\$\?|\$\{\?\}", str(self.status), cmd)
+        stages = split_pipe(cmd)
+        if len(stages) > 1:
+            if any(not st for st in stages):
+                out("-sh: syntax error: unexpected |\n")
+                return 2
+            status = 0
+            self.stdin = None
+            try:
+                for i, stage in enumerate(stages):
+                    last = i == len(stages) - 1
+                    buf: list[str] = []
+                    status = self._stage(stage, out if last else buf.append, cancelled)
+                    self.stdin = None if last else "".join(buf)
+            finally:
+                self.stdin = None
+            return status
+        return self._stage(cmd, out, cancelled)
+
+    def _stage(self, cmd: str, out: Out, cancelled: Callable[[], bool]) -> int:
         try:
             argv = shlex.split(cmd)
         except ValueError as exc:
@@ -138,6 +178,10 @@ class Shell:
                 sink.append(text)
 
         status = self._dispatch(clean, out, cancelled)
+        if target == "/dev/kmsg" and sink is not None:  # a user-space message into the kernel log
+            for line in "".join(sink).splitlines():
+                self.box.kmsg(line)
+            return status
         if target is not None and sink is not None and target != "/dev/null":
             path = self.box.fs_path(target)
             if path is None:
@@ -209,7 +253,84 @@ class Shell:
         out(f" {time.strftime('%H:%M:%S')} up {int(up // 60)} min,  load average: 0.12, 0.08, 0.02\n")
         return 0
 
+    def _input_lines(self, files: list[str], out: Out) -> list[str] | None:
+        if not files:
+            return (self.stdin or "").splitlines()
+        lines: list[str] = []
+        for name in files:
+            text = self.box.read_file(name)
+            if text is None:
+                out(f"{name}: No such file or directory\n")
+                return None
+            lines += text.splitlines()
+        return lines
+
+    def cmd_grep(self, args: list[str], out: Out, cancelled: Any) -> int:
+        flags = {a for a in args if a.startswith("-") and len(a) > 1}
+        rest = [a for a in args if a not in flags]
+        if not rest:
+            out("usage: grep [-ivc] PATTERN [FILE]...\n")
+            return 2
+        opts = "".join(f.lstrip("-") for f in flags)
+        try:
+            rx = re.compile(rest[0], re.IGNORECASE if "i" in opts else 0)
+        except re.error as exc:
+            out(f"grep: bad regex: {exc}\n")
+            return 2
+        lines = self._input_lines(rest[1:], out)
+        if lines is None:
+            return 2
+        hits = [ln for ln in lines if bool(rx.search(ln)) != ("v" in opts)]
+        if "c" in opts:
+            out(f"{len(hits)}\n")
+        else:
+            for ln in hits:
+                out(ln + "\n")
+        return 0 if hits else 1
+
+    def _count_arg(self, args: list[str]) -> tuple[int, list[str]]:
+        n, files, i = 10, [], 0
+        while i < len(args):
+            a = args[i]
+            if a == "-n" and i + 1 < len(args):
+                n, i = int(args[i + 1]), i + 1
+            elif re.fullmatch(r"-n?\d+", a):
+                n = int(a.lstrip("-n"))
+            else:
+                files.append(a)
+            i += 1
+        return n, files
+
+    def cmd_head(self, args: list[str], out: Out, cancelled: Any) -> int:
+        n, files = self._count_arg(args)
+        lines = self._input_lines(files, out)
+        if lines is None:
+            return 1
+        for ln in lines[:n]:
+            out(ln + "\n")
+        return 0
+
+    def cmd_tail(self, args: list[str], out: Out, cancelled: Any) -> int:
+        n, files = self._count_arg(args)
+        lines = self._input_lines(files, out)
+        if lines is None:
+            return 1
+        for ln in lines[-n:] if n else []:
+            out(ln + "\n")
+        return 0
+
+    def cmd_wc(self, args: list[str], out: Out, cancelled: Any) -> int:
+        files = [a for a in args if not a.startswith("-")]
+        lines = self._input_lines(files, out)
+        if lines is None:
+            return 1
+        out(f"{len(lines)}\n")
+        return 0
+
     def cmd_cat(self, args: list[str], out: Out, cancelled: Any) -> int:
+        if not args and self.stdin is not None:
+            out(self.stdin)
+            return 0
         status = 0
         for name in args:
             text = self.box.read_file(name)

@@ -162,3 +162,19 @@ def test_console_password_from_the_environment_and_exit_back_to_login(tmp_path, 
         con.expect(r"logout\r\n", 5)
         con.expect(r"login: $", 5)
         con.close()
+
+
+def test_shell_pipes_redirection_and_kernel_messages(rig):
+    con = boot_to_shell(rig)
+    assert con.run("dmesg | grep -c 'Linux version'").strip() == "1"
+    assert con.run("ps | grep stb_app | wc -l").strip() == "1"
+    assert con.run("cat /proc/meminfo | head -n 2").count("\n") == 2
+    assert con.run("echo one > /tmp/f; echo two >> /tmp/f; cat /tmp/f | tail -n 1").strip() == "two"
+    assert con.run("grep nothing-like-this /tmp/f; echo $?").strip() == "1"
+    # A message written to /dev/kmsg is a kernel message: timestamped on the console and in dmesg.
+    out = con.run("echo stblab-marker > /dev/kmsg")
+    assert re.search(r"\[\s*\d+\.\d{6}\] stblab-marker", out)
+    assert "stblab-marker" in con.run("dmesg | tail -n 1")
+    assert con.run("ls /tmp").split() == ["f"]
+    assert con.run("rm /tmp/f; ls /tmp").strip() == ""
+    con.close()
