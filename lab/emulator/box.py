@@ -77,7 +77,11 @@ class Box:
         self.kernel_date = bootlog.KERNEL_DATE
         self.trusted_keys = list(trusted_keys or [])
         self.hub = ConsoleHub(on_input=self.uart_rx)
+        # Defects draw only from ``rng`` (seeded), so their outcomes depend on the seed and the
+        # sequence of events, never on timing; cosmetic randomness (kernel noise, sensor jitter)
+        # has its own generator.
         self.rng = random.Random(settings.seed)
+        self.noise_rng = random.Random(settings.seed ^ 0x5EED)
         self._lock = threading.RLock()
         self._out_lock = threading.Lock()
         self._col0 = True
@@ -670,7 +674,7 @@ class Box:
                 f'PRETTY_NAME="stblab STB OS {self.fw_info()["version"]}"\n'
             ),
             "/etc/fw_version": lambda: self.fw_info()["version"] + "\n",
-            "/sys/class/thermal/thermal_zone0/temp": lambda: f"{int(48000 + self.rng.random() * 4000)}\n",
+            "/sys/class/thermal/thermal_zone0/temp": lambda: f"{int(48000 + self.noise_rng.random() * 4000)}\n",
             "/proc/device-tree/serial-number": lambda: self.state.serial_number + "\n",
         }
 

@@ -87,7 +87,7 @@ class Defects:
         box = self.box
         timings = box.settings.boot
         started = time.monotonic()
-        next_noise = started + (box.rng.expovariate(1 / timings.kmsg_interval) if timings.kmsg_interval else 1e18)
+        next_noise = started + (box.noise_rng.expovariate(1 / timings.kmsg_interval) if timings.kmsg_interval else 1e18)
         sshd = self._of(SshdDies)
         leaks = [d for d in self._of(MemoryLeak) if d.kb_per_second]
         last = started
@@ -105,8 +105,8 @@ class Defects:
                 box.leaked_kb += int(sum(d.kb_per_second for d in leaks) * (now - last))
                 self._check_oom()
             if now >= next_noise:
-                box.kmsg(_NOISE[box.rng.randrange(len(_NOISE))])
-                next_noise = now + box.rng.expovariate(1 / timings.kmsg_interval)
+                box.kmsg(_NOISE[box.noise_rng.randrange(len(_NOISE))])
+                next_noise = now + box.noise_rng.expovariate(1 / timings.kmsg_interval)
             last = now
 
     def on_zap(self) -> None:
@@ -142,7 +142,7 @@ class Defects:
             seq = [_norm(k) for k in d.key_sequence]
             if recent[-len(seq) :] == seq:
                 self._fire("kernel_panic")
-                box.crash("panic", bootlog.oops_lines(box.model, box.kernel_release, box.rng))
+                box.crash("panic", bootlog.oops_lines(box.model, box.kernel_release, box.noise_rng))
                 return True
         return False
 

@@ -164,3 +164,39 @@ def test_good_firmware_has_none_of_these(dlab):
     assert ssh_run(client, "fw version")[1].startswith("version=2.0.0")
     client.close()
     con.close()
+
+
+def _resume_outcomes(rig_file, n: int) -> list[bool]:
+    """Black-or-not after each of n standby/resume cycles of a freshly started box."""
+    from lab.emulator.box import Box
+    from lab.emulator.config import load_emulated
+
+    [(rig, settings)] = load_emulated(rig_file, ["freeze"])
+    box = Box(rig, settings)
+    try:
+        box.set_power(True)
+        end = time.monotonic() + 20
+        while box.phase != "running" and time.monotonic() < end:
+            time.sleep(0.05)
+        outcomes = []
+        for _ in range(n):
+            box.press_key("KEY_POWER")
+            box.press_key("KEY_POWER")
+            outcomes.append(box.screen_state().black)
+        return outcomes
+    finally:
+        box.close()
+
+
+def test_same_seed_same_outcomes_so_rates_are_reproducible(tmp_path):
+    rig_file = write_rig_file(
+        tmp_path,
+        ("freeze",),
+        firmware="2.1.0",
+        defects=CATALOGUE,
+        boot={**FAST_BOOT, "kmsg_interval": 0.2},  # kernel noise must not disturb the draws
+    )
+    first = _resume_outcomes(rig_file, 30)
+    again = _resume_outcomes(rig_file, 30)
+    assert first == again
+    assert 5 <= sum(first) <= 25, f"p=0.5 gave {sum(first)} of 30"
