@@ -571,6 +571,7 @@ class Box:
 
     def _getty(self, gen: int) -> None:
         password = self.settings.password()
+        self._drain_input()  # getty flushes what was typed while the kernel booted
         while self._alive(gen):
             self.console(f"\n{self.hostname} login: ")
             try:
