@@ -17,7 +17,7 @@ from lab.video.artifacts import ArtifactDetector, BlockinessResult, blockiness
 from lab.video.black import BlackResult, is_black
 from lab.video.frame import Frame, as_frame, load_frame
 from lab.video.freeze import FreezeDetector, FreezeResult, detect_freeze
-from lab.video.match import MatchParameters, MatchResult, Template, match
+from lab.video.match import MatchParameters, MatchResult, Template, match, match_all
 from lab.video.motion import MotionDetector, MotionResult, detect_motion
 from lab.video.ocr import TextResult, match_text, ocr, ocr_available
 from lab.video.region import Mask, Region
@@ -62,6 +62,7 @@ __all__ = [
     "is_no_signal",
     "load_frame",
     "match",
+    "match_all",
     "match_text",
     "ocr",
     "ocr_available",

@@ -280,6 +280,76 @@ def _fits(area: Region, template: Template, level: int) -> bool:
     return area.width >> level > tw and area.height >> level > th
 
 
+def _params(
+    params: MatchParameters | None, match_threshold: float | None, confirm_threshold: float | None
+) -> MatchParameters:
+    params = params or MatchParameters()
+    if match_threshold is None and confirm_threshold is None:
+        return params
+    return MatchParameters(
+        match_threshold if match_threshold is not None else params.match_threshold,
+        confirm_threshold if confirm_threshold is not None else params.confirm_threshold,
+        params.erode_passes,
+        params.candidates,
+    )
+
+
+def _search(
+    template: Template, frame: Frame, area: Region, params: MatchParameters, candidates: int, stop_at_first: bool
+) -> list[MatchResult]:
+    """Judge the best ``candidates`` coarse peaks: refined, thresholded and confirmed in colour.
+
+    With ``stop_at_first`` the search ends at the first confirmed match (results are in coarse
+    order; a confirmed one, if any, is last).
+    """
+    name = template.name
+    level = len(template.grey) - 1  # coarsest level where the reference keeps its detail and fits the area
+    while level > 0 and not _fits(area, template, level):
+        level -= 1
+    scale = 1 << level
+    image = frame.grey_level(level)
+    ax0, ay0 = area.x // scale, area.y // scale
+    crop = image[ay0 : ay0 + area.height // scale, ax0 : ax0 + area.width // scale]
+    coarse = _scores(crop, template, level)
+    th, tw = template.grey[level].shape
+    results: list[MatchResult] = []
+    for cx, cy in _peaks(coarse, candidates, tw, th):
+        coarse_score = float(coarse[cy, cx])
+        if results and coarse_score < params.match_threshold - COARSE_MARGIN:
+            break  # blurred scores run lower than full-resolution ones, but not by this much
+        x, y, score = _refine(frame, template, area, level, cx, cy) if level else (cx, cy, coarse_score)
+        box = Region(area.x + x, area.y + y, template.width, template.height)
+        details: dict[str, object] = {"reference": name, "coarse_score": coarse_score, "level": level}
+        clipped = box.clip(frame.width, frame.height)
+        if clipped is None or clipped != box:
+            results.append(
+                MatchResult("match", False, frame, clipped or box, score, {**details, "why": "off the frame"})
+            )
+            continue
+        if score < params.match_threshold:
+            details["why"] = f"grey score {score:.3f} < {params.match_threshold}"
+            results.append(MatchResult("match", False, frame, box, score, details))
+            continue
+        luma, colour = _confirm(frame, template, box, params)
+        details["confirm_diff"] = max(luma, colour)
+        details["luma_diff"], details["colour_diff"] = luma, colour
+        ok = max(luma, colour) <= params.confirm_threshold
+        if not ok:
+            what = "colour" if colour > params.confirm_threshold else "brightness"
+            details["why"] = f"{what} differs by {max(luma, colour):.3f} > {params.confirm_threshold}"
+        results.append(MatchResult("match", ok, frame, box, score, details))
+        if ok and stop_at_first:
+            break
+    return results
+
+
+def _area(template: Template, frame: Frame, region: Region) -> Region | None:
+    area = region.clip(frame.width, frame.height)
+    if area is None or area.width < template.width or area.height < template.height:
+        return None
+    return area
+
+
 def match(
     reference: Template | np.ndarray | str | Path,
     frame: Frame | np.ndarray,
@@ -295,59 +365,52 @@ def match(
     ``reference`` is a file path (a transparent PNG's alpha is its mask), a BGR/BGRA array or a
     :class:`Template`; ``mask`` (in the reference's coordinates: an array of its size with
     non-zero = compare, a :class:`Mask`, or a PNG) overrides the alpha.
-    ``match_threshold``/``confirm_threshold`` override ``params``.
+    ``match_threshold``/``confirm_threshold`` override ``params``. When several places look
+    alike in grey, the first that also confirms in colour wins; a falsy result shows the best
+    grey candidate and why it was refused.
     """
-    params = params or MatchParameters()
-    if match_threshold is not None or confirm_threshold is not None:
-        params = MatchParameters(
-            match_threshold if match_threshold is not None else params.match_threshold,
-            confirm_threshold if confirm_threshold is not None else params.confirm_threshold,
-            params.erode_passes,
-            params.candidates,
-        )
+    params = _params(params, match_threshold, confirm_threshold)
     template = as_template(reference, mask)
     frame = as_frame(frame)
-    area = region.clip(frame.width, frame.height)
-    name = template.name
-    if area is None or area.width < template.width or area.height < template.height:
+    area = _area(template, frame, region)
+    if area is None:
         why = "region smaller than reference"
-        return MatchResult("match", False, frame, area, 0.0, {"reference": name, "why": why})
-    # coarsest level where the reference keeps its detail and the search area still holds it
-    level = len(template.grey) - 1
-    while level > 0 and not _fits(area, template, level):
-        level -= 1
-    scale = 1 << level
-    image = frame.grey_level(level)
-    ax0, ay0 = area.x // scale, area.y // scale
-    crop = image[ay0 : ay0 + area.height // scale, ax0 : ax0 + area.width // scale]
-    coarse = _scores(crop, template, level)
-    th, tw = template.grey[level].shape
-    best: tuple[float, int, int, float] | None = None
-    for cx, cy in _peaks(coarse, params.candidates, tw, th):
-        coarse_score = float(coarse[cy, cx])
-        if best is not None and coarse_score < params.match_threshold - COARSE_MARGIN:
-            break  # blurred scores run lower than full-resolution ones, but not by this much
-        x, y, score = _refine(frame, template, area, level, cx, cy) if level else (cx, cy, coarse_score)
-        if best is None or score > best[0]:
-            best = (score, x, y, coarse_score)
-        if score >= params.match_threshold:
-            break  # peaks come best first: the first that holds up at full resolution is the match
-    if best is None:
-        return MatchResult("match", False, frame, area, 0.0, {"reference": name, "why": "no candidate"})
-    score, x, y, coarse_score = best
-    box = Region(area.x + x, area.y + y, template.width, template.height)
-    box = box.clip(frame.width, frame.height) or box
-    details: dict[str, object] = {"reference": name, "coarse_score": coarse_score, "level": level}
-    if box.width != template.width or box.height != template.height:
-        return MatchResult("match", False, frame, box, score, {**details, "why": "candidate off the frame"})
-    if score < params.match_threshold:
-        details["why"] = f"grey score {score:.3f} < {params.match_threshold}"
-        return MatchResult("match", False, frame, box, score, details)
-    luma, colour = _confirm(frame, template, box, params)
-    details["confirm_diff"] = max(luma, colour)
-    details["luma_diff"], details["colour_diff"] = luma, colour
-    ok = max(luma, colour) <= params.confirm_threshold
-    if not ok:
-        what = "colour" if colour > params.confirm_threshold else "brightness"
-        details["why"] = f"{what} differs by {max(luma, colour):.3f} > {params.confirm_threshold}"
-    return MatchResult("match", ok, frame, box, score, details)
+        return MatchResult("match", False, frame, region.clip(frame.width, frame.height), 0.0, {"why": why})
+    results = _search(template, frame, area, params, params.candidates, stop_at_first=True)
+    if not results:
+        return MatchResult("match", False, frame, area, 0.0, {"reference": template.name, "why": "no candidate"})
+    if results[-1]:
+        return results[-1]
+    return max(results, key=lambda r: r.score)
+
+
+def match_all(
+    reference: Template | np.ndarray | str | Path,
+    frame: Frame | np.ndarray,
+    *,
+    region: Region = Region.ALL,
+    mask: MaskLike | None = None,
+    params: MatchParameters | None = None,
+    limit: int = 20,
+) -> list[MatchResult]:
+    """Every place (up to ``limit``) where ``reference`` matches and confirms, top-to-bottom, left-to-right.
+
+    For counting menu items or finding the highlighted one among several. Places that overlap by
+    more than half keep the best.
+    """
+    params = params or MatchParameters()
+    template = as_template(reference, mask)
+    frame = as_frame(frame)
+    area = _area(template, frame, region)
+    if area is None:
+        return []
+    found = [r for r in _search(template, frame, area, params, max(limit * 3, 10), stop_at_first=False) if r]
+    kept: list[MatchResult] = []
+    for result in sorted(found, key=lambda r: -r.score):
+        assert result.region is not None
+        overlaps = (k.region.intersect(result.region) for k in kept if k.region is not None)
+        if all(o is None or o.area * 2 <= result.region.area for o in overlaps):
+            kept.append(result)
+        if len(kept) >= limit:
+            break
+    return sorted(kept, key=lambda r: (r.region.y, r.region.x) if r.region else (0, 0))

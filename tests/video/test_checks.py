@@ -267,3 +267,30 @@ def test_match_with_a_region_mask_of_the_reference(background: np.ndarray) -> No
     assert not match(logo, scene)
     result = match(logo, scene, mask=Region(80, 0, 120, 100))
     assert result and result.region == Region(500, 300, 200, 100)
+
+
+def test_match_skips_a_grey_lookalike_to_find_the_real_logo(background: np.ndarray) -> None:
+    """A recoloured copy that looks the same in grey must not hide the real logo elsewhere."""
+    logo = _logo()
+    scene = background.copy()
+    scene[100:200, 100:300] = _recolour_same_luma(logo)  # the decoy: a perfect grey likeness
+    scene[500:600, 900:1100] = logo
+    scene[520:522, 900:1100] = 0  # a thin line drawn over the real logo makes it the second-best grey candidate
+    result = match(logo, _jpeg(scene, 80))
+    assert result and result.region == Region(900, 500, 200, 100), result.describe()
+
+
+def test_match_all_finds_every_copy_but_not_the_recoloured_one(background: np.ndarray) -> None:
+    from lab.video import match_all
+
+    logo = _logo()
+    scene = background.copy()
+    places = [(40, 60), (700, 60), (300, 400), (1000, 550)]
+    for x, y in places[:3]:
+        scene[y : y + 100, x : x + 200] = logo
+    x, y = places[3]
+    scene[y : y + 100, x : x + 200] = _recolour_same_luma(logo)
+    found = match_all(logo, _jpeg(scene, 70))
+    assert [r.region for r in found] == [Region(x, y, 200, 100) for x, y in sorted(places[:3], key=lambda p: p[::-1])]
+    assert all(found)
+    assert match_all(logo, background) == []
