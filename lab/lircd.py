@@ -34,6 +34,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import numpy as np
+
 from lab.errors import StblabError
 
 __all__ = [
@@ -191,6 +193,9 @@ class Remote:
     )
     _repeat_templates: dict[str, tuple[int, ...]] | None = field(default=None, init=False, repr=False, compare=False)
     _split: int = field(default=0, init=False, repr=False, compare=False)
+    _arrays: dict[int, tuple[np.ndarray, np.ndarray]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     # ----------------------------------------------------------------- describing the remote
 
@@ -467,6 +472,12 @@ class Remote:
         self._templates = templates
         self._repeat_templates = repeats
         self._split = int(max_inner * (1 + self.eps / 100) + self.aeps)
+        # the same templates as arrays per frame length, for one vectorised comparison per frame
+        self._arrays = {}
+        for length, items in templates.items():
+            want = np.array([tpl for _, _, tpl in items], dtype=np.float64)
+            allowed = np.maximum(np.maximum(want * (self.eps / 100), self.aeps), 1.0)
+            self._arrays[length] = (want, allowed)
 
     def _split_frames(self, values: list[int]) -> list[list[int]]:
         frames: list[list[int]] = []
@@ -490,26 +501,17 @@ class Remote:
     def _match_full(self, frame: list[int]) -> tuple[str, int | None] | None:
         """The key (and toggle) whose frame is nearest to ``frame`` within tolerance, or None."""
         assert self._templates is not None
-        best: tuple[float, str, int | None] | None = None
-        for key, toggle, tpl in self._templates.get(len(frame), ()):
-            score = self._distance(frame, tpl)
-            if score is not None and (best is None or score < best[0]):
-                best = (score, key, toggle)
-                if score == 0:
-                    break
-        return (best[1], best[2]) if best else None
-
-    def _distance(self, got: Sequence[int], want: Sequence[int]) -> float | None:
-        """Sum of deviations in units of the allowed tolerance; None when any duration is out of it."""
-        eps, aeps = self.eps / 100, self.aeps
-        total = 0.0
-        for g, w in zip(got, want, strict=True):
-            allowed = max(w * eps, aeps, 1)
-            dev = abs(g - w)
-            if dev > allowed:
-                return None
-            total += dev / allowed
-        return total
+        arrays = self._arrays.get(len(frame))
+        if arrays is None:
+            return None
+        want, allowed = arrays
+        dev = np.abs(want - np.asarray(frame, dtype=np.float64)) / allowed
+        ok = (dev <= 1.0).all(axis=1)
+        if not ok.any():
+            return None
+        score = np.where(ok, dev.sum(axis=1), np.inf)
+        key, toggle, _ = self._templates[len(frame)][int(np.argmin(score))]
+        return key, toggle
 
     def _match_repeat(self, frame: list[int], current: str | None) -> bool:
         assert self._repeat_templates is not None
