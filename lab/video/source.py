@@ -153,11 +153,20 @@ class ListSource:
         return iter(self._frames)
 
 
-def iterate(source: Any, timeout: float | None) -> Iterator[Frame]:
-    """Frames from any source: an object with ``frames(timeout)``, a path, or an iterable of Frames."""
+def iterate(source: Any, timeout: float | None, since: float | None = None) -> Iterator[Frame]:
+    """Frames from any source: an object with ``frames(timeout)``, a path, or an iterable of Frames.
+
+    ``since`` is passed on to sources whose ``frames`` take it (the capture driver replays the
+    frames it captured since then from its ring); callers still skip older frames themselves.
+    """
     if isinstance(source, str | Path):
         return iter(FileSource(source))
     if hasattr(source, "frames") and callable(source.frames):
+        if since is not None:
+            try:
+                return iter(source.frames(timeout, since=since))
+            except TypeError:
+                pass  # a source without ``since``: the caller filters
         return iter(source.frames(timeout))
     if isinstance(source, Iterable):
         return iter(source)

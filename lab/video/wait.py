@@ -1,6 +1,8 @@
 """Waiters: watch a frame source until something is seen, in frame time.
 
 Timeouts are measured in the frames' own time (capture timestamps or stream PTS), not wall time,
+from the first frame seen or from ``since`` (a time on the frames' clock, e.g. when a key was
+pressed: frames from before it are skipped, and the capture driver replays the ones since then),
 so a loaded lab host that delivers frames late does not shorten a wait, and an offline clip is
 judged as the subscriber saw it. Every waiter returns the result of the frame that decided it
 (truthy on success, falsy at the timeout) with ``details`` giving ``frames`` seen, ``dropped``
@@ -63,10 +65,10 @@ class TransitionResult(CheckResult):
 class _Watch:
     """Bookkeeping shared by the waiters: frame-time deadline, frames seen, seq gaps, wall guard."""
 
-    def __init__(self, source: Any, timeout_secs: float, rig: str | None) -> None:
+    def __init__(self, source: Any, timeout_secs: float, rig: str | None, since: float | None = None) -> None:
         if timeout_secs < 0:
             raise ValueError(f"timeout_secs must not be negative: {timeout_secs}")
-        self.source, self.timeout, self.rig = source, float(timeout_secs), rig
+        self.source, self.timeout, self.rig, self.since = source, float(timeout_secs), rig, since
         self.frames = 0
         self.dropped = 0
         self.start: float | None = None
@@ -79,12 +81,14 @@ class _Watch:
         self.ended = False
 
     def __iter__(self) -> Iterator[Frame]:
-        for item in iterate(self.source, self.timeout + 1.0):
+        for item in iterate(self.source, self.timeout + 1.0, self.since):
             frame = check_frame(item, self.rig)
+            if self.since is not None and frame.time < self.since - EPS:
+                continue  # from before the moment the caller asked about
             if self.last is not None and frame.seq > self.last.seq + 1:
                 self.dropped += frame.seq - self.last.seq - 1
             if self.start is None:
-                self.start = frame.time
+                self.start = frame.time if self.since is None else self.since
             self.frames += 1
             self.last = frame
             yield frame
@@ -131,6 +135,7 @@ def wait_for_match(
     mask: MaskLike | None = None,
     params: MatchParameters | None = None,
     consecutive: int = 1,
+    since: float | None = None,
     rig: str | None = None,
 ) -> MatchResult:
     """Wait until ``reference`` matches (``consecutive`` frames in a row); returns the deciding frame's result.
@@ -138,7 +143,7 @@ def wait_for_match(
     Falsy at the timeout, carrying the best-scoring non-match seen (for the evidence PNG).
     """
     template = as_template(reference, mask)
-    watch = _Watch(source, timeout_secs, rig)
+    watch = _Watch(source, timeout_secs, rig, since)
     best: MatchResult | None = None
     run = 0
     for frame in watch:
@@ -165,13 +170,14 @@ def wait_for_motion(
     noise_threshold: int = DEFAULT_NOISE_THRESHOLD,
     min_size: tuple[int, int] = DEFAULT_MIN_SIZE,
     consecutive: str | tuple[int, int] = (1, 1),
+    since: float | None = None,
     rig: str | None = None,
 ) -> MotionResult:
     """Wait until there is motion in ``x`` of the last ``y`` frames (``consecutive="x/y"``)."""
     detector = MotionDetector(
         region=region, mask=mask, noise_threshold=noise_threshold, min_size=min_size, consecutive=consecutive
     )
-    watch = _Watch(source, timeout_secs, rig)
+    watch = _Watch(source, timeout_secs, rig, since)
     result: MotionResult | None = None
     for frame in watch:
         result = detector.update(frame)
@@ -191,6 +197,7 @@ def wait_until(
     *,
     timeout_secs: float = 10.0,
     stable_secs: float = 0.0,
+    since: float | None = None,
     rig: str | None = None,
 ) -> WaitResult:
     """Wait until ``predicate(frame)`` is truthy and stays truthy for ``stable_secs`` of frame time.
@@ -198,7 +205,7 @@ def wait_until(
     The result's frame is the first frame of the stable run; ``value`` is the predicate's return
     value there (a check result keeps its region and score). Falsy at the timeout.
     """
-    watch = _Watch(source, timeout_secs + stable_secs, rig)
+    watch = _Watch(source, timeout_secs + stable_secs, rig, since)
     first: tuple[Frame, Any] | None = None
     last_value: Any = None
     last_frame: Frame | None = None

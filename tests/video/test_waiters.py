@@ -56,6 +56,16 @@ def test_wait_for_match_keeps_the_deciding_frame() -> None:
     assert two.frame.seq == 31
 
 
+def test_since_skips_older_frames_and_starts_the_clock() -> None:
+    """``since`` = when the key was pressed: older frames do not count, the timeout runs from it."""
+    frames = [Frame(_scene(i >= 30, i / 25), i / 25, i) for i in range(100)]
+    result = wait_for_match(LOGO, frames, since=2.0, timeout_secs=1.0)
+    assert result and result.frame.seq == 50  # the logo was up before; the first frame since 2.0 s decides
+    late = [Frame(_scene(i >= 80, i / 25), i / 25, i) for i in range(100)]
+    missed = wait_for_match(LOGO, late, since=2.0, timeout_secs=1.0)  # logo at 3.2 s: after 2.0 + 1.0
+    assert not missed and missed.details["elapsed"] == pytest.approx(1.0)
+
+
 def test_dropped_frames_are_counted() -> None:
     frames = [Frame(_scene(False, i / 25), i / 25, i) for i in range(50) if not 10 <= i < 15]
     source = ListSource(frames)
@@ -214,9 +224,10 @@ def test_waiters_over_the_capture_driver(emulated_hdmi) -> None:
         assert moving, moving.describe()
         assert moving.frame.meta.get("rig") == "stb-v"
         assert "source_dropped" in moving.details and moving.details["frames"] >= 6
+        switched = time.monotonic()
         set_state(screen.ScreenState(kind="standby"))
-        black = wait_until(lambda f: is_black(f), capture, timeout_secs=5.0, stable_secs=0.5)
-        assert black and black.details["stable_for"] >= 0.5
+        black = wait_until(lambda f: is_black(f), capture, timeout_secs=5.0, stable_secs=0.5, since=switched)
+        assert black and black.details["stable_for"] >= 0.5 and black.time >= switched
         set_state(screen.ScreenState(kind="home"))
         assert wait_until(lambda f: not is_black(f), capture, timeout_secs=5.0, stable_secs=0.3)
         result = detect_transition(
