@@ -315,8 +315,12 @@ class Capture:
             if not ok or data is None or data.size == 0:
                 break
             image: np.ndarray | None = None
-            if raw and data.ndim <= 2 and data.dtype == np.uint8 and data.size > 2 and data.flat[0] == 0xFF:
+            if raw and data.ndim <= 2 and data.dtype == np.uint8:
                 jpeg = data.tobytes()
+                size = _jpeg_size(jpeg)
+                if size is None:  # a packet that is no JPEG picture: nothing to show
+                    continue
+                width, height = size
                 self.raw_jpeg = True
             else:
                 image = data if data.ndim == 3 else cv2.cvtColor(data, cv2.COLOR_GRAY2BGR)
@@ -626,6 +630,27 @@ class Capture:
 
     def __repr__(self) -> str:
         return f"Capture({self.url!r}, rig={self.rig_name!r}, signal={self.signal if self._thread else 'stopped'!r})"
+
+
+def _jpeg_size(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a JPEG's frame header, or None when ``data`` is not a JPEG picture."""
+    if len(data) < 4 or data[0] != 0xFF or data[1] != 0xD8:
+        return None
+    i = 2
+    while i + 9 < len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:  # fill byte
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2 : i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):  # SOFn
+            height = int.from_bytes(data[i + 5 : i + 7], "big")
+            width = int.from_bytes(data[i + 7 : i + 9], "big")
+            return (width, height) if width and height else None
+        i += 2 + length
+    return None
 
 
 def _kind_of(url: str | int) -> str:

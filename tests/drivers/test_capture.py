@@ -54,6 +54,7 @@ class Encoder:
         self.black = False
         self.stalled = False
         self.counter = 0
+        self.size = (W, H)
         self.sent: dict[int, bytes] = {}
         self._skip = 0
         self._lock = threading.Lock()
@@ -101,7 +102,10 @@ class Encoder:
                 if self._skip:
                     self._skip -= 1
                     continue
-            ok, jpg = cv2.imencode(".jpg", draw(n, black=self.black), [cv2.IMWRITE_JPEG_QUALITY, 90])
+            img = draw(n, black=self.black)
+            if self.size != (W, H):
+                img = cv2.resize(img, self.size, interpolation=cv2.INTER_NEAREST)
+            ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
             data = jpg.tobytes()
             self.sent[n] = data
             head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
@@ -223,6 +227,22 @@ def test_slow_consumer_skips_to_live_frames_and_counts_what_it_missed(encoder: E
         assert time.monotonic() - b.time < 0.5  # what it gets next is live, not a second old
         assert cap.consumer_dropped >= 15
         assert cap.dropped == 0  # the source lost nothing
+
+
+def test_resolution_change_mid_stream_is_followed(tmp_path: Path, encoder: Encoder) -> None:
+    with capture(encoder.url) as cap:
+        assert cap.next_frame(timeout=5).image.shape == (H, W, 3)
+        encoder.size = (640, 360)  # the box switched output mode (same stream, bigger JPEGs)
+        deadline = time.monotonic() + 3
+        while cap.next_frame(timeout=2).image.shape != (360, 640, 3):
+            assert time.monotonic() < deadline
+        newest = cap.ring.newest()
+        assert newest is not None and (newest.width, newest.height) == (640, 360)
+        time.sleep(0.3)
+        clip = cap.save_clip(tmp_path / "after.avi")
+        reader = cv2.VideoCapture(str(clip))
+        ok, img = reader.read()
+        assert ok and img.shape == (360, 640, 3)  # the clip keeps the current mode only
 
 
 def test_frames_timeout_ends_the_iteration_even_for_a_consumer_that_never_catches_up(encoder: Encoder) -> None:
