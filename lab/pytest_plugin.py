@@ -295,6 +295,19 @@ def pytest_sessionfinish(session: pytest.Session) -> None:
             state.filer.close()
     if not state.is_worker:
         state.summary.write(state.summary_path)
+        _allure_environment(session.config, state.summary)
+
+
+def _allure_environment(config: pytest.Config, summary: SessionSummary) -> None:
+    """``environment.properties`` in the Allure results: each rig's model, firmware and serial."""
+    folder = getattr(config.option, "allure_report_dir", None)
+    if not folder or not Path(folder).is_dir() or not summary.rigs:
+        return
+    lines = [f"{rig}.{key}={value}" for rig, info in sorted(summary.rigs.items()) for key, value in info.items()]
+    path = Path(folder) / "environment.properties"
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    merged = sorted(set(old) | set(lines))  # the main job runs one session per rig into one folder
+    path.write_text("\n".join(merged) + "\n", encoding="utf-8")
 
 
 def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
@@ -434,10 +447,23 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
     run.unsubscribe = STEPS.subscribe(keep)
     item.stash[RUN_KEY] = run
+    _allure_labels(rig=rig_name, model=state.lab().rig.model)
     if not any(k == "rig" for k, _ in item.user_properties):
         item.user_properties.append(("rig", rig_name))
         item.user_properties.append(("model", state.lab().rig.model))
         item.user_properties.append(("seed", state.seed))
+
+
+def _allure_labels(**labels: str) -> None:
+    """Label the current Allure test (filterable in the Allure UI); no-op without --alluredir."""
+    try:
+        import allure
+
+        for name, value in labels.items():
+            if value:
+                allure.dynamic.label(name, str(value))
+    except Exception:  # noqa: BLE001 - labels are decoration, never an outcome
+        pass
 
 
 def _one_line(exc: BaseException) -> str:
@@ -478,9 +504,10 @@ def _info_props(item: pytest.Item, state: LabState) -> None:
     ):
         if info.get(key) and prop not in have:
             item.user_properties.append((prop, info[key]))
+            _allure_labels(**{prop: info[key]})
 
 
-@pytest.hookimpl(hookwrapper=True)
+@pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
     state = item.config.stash.get(LAB_KEY, None)
     active = state is not None and _uses_lab(item)
@@ -520,10 +547,13 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if kind != DEVICE_FAULT and report.when == "call":
         # An instrument (or the scenario) failed, not the box: report it as an error, not a failure.
         report.when = "setup"  # type: ignore[misc]
+    elif kind == DEVICE_FAULT and report.when == "setup" and isinstance(exc, DeviceFault):
+        # The box misbehaved while being prepared (did not boot, crashed): a failure, and filed.
+        report.when = "call"  # type: ignore[misc]
     if lab is None:
         _add_prop(item, report, "rig", getattr(exc, "rig", None) or "")
         return
-    if call.when != "call" and kind != INFRA_ERROR:
+    if call.when == "teardown" or (call.when == "setup" and kind == TEST_ERROR):
         return
     ev = None
     stb = lab.stb_if_open

@@ -78,9 +78,9 @@ def test_needs_model(stb):
 def test_more_xdist_workers_than_rigs_is_a_clear_usage_error(pytester, run_inner, tmp_path):
     rig_file = write_two_rigs(tmp_path / "lab")
     pytester.makepyfile(test_x="def test_x(rig):\n    pass\n")
-    run = run_inner(rig_file, "-n", "3")
+    run = run_inner(rig_file, "-n", "4")
     assert run.result.ret == 4
-    assert "3 xdist workers but only 2 rig(s)" in run.result.stderr.str()
+    assert "4 xdist workers but only 3 rig(s)" in run.result.stderr.str()
 
 
 def test_each_xdist_worker_takes_its_own_rig(pytester, run_inner, tmp_path):
@@ -97,7 +97,7 @@ def test_w(rig, i):
     pathlib.Path({str(out)!r}, f"{{worker}}-{{rig.name}}").touch()
 """
     )
-    run = run_inner(rig_file, "-n", "2")
+    run = run_inner(rig_file, "-n", "2", "--rig", "model=STB-4K-X1")
     run.result.assert_outcomes(passed=6)
     seen = {p.name for p in out.iterdir()}
     workers = {s.split("-", 1)[0]: s.split("-", 1)[1] for s in seen}
@@ -114,7 +114,7 @@ def test_bad_rig_file_is_a_usage_error_before_any_test(pytester, run_inner, tmp_
     assert "key 'power.url'" in run.result.stderr.str()
     unknown = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "model=STB-NOPE")
     assert unknown.result.ret == 4
-    assert "no rig matches 'model=STB-NOPE' (have: good, bad)" in unknown.result.stderr.str()
+    assert "no rig matches 'model=STB-NOPE' (have: good, bad, brick)" in unknown.result.stderr.str()
 
 
 RIG_TEST = "def test_which(rig):\n    print('DRIVING', rig.name)\n"

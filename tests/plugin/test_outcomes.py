@@ -125,3 +125,17 @@ def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_f
     assert fault is not None
     text = repr(fault)
     assert "reproducible" in text
+
+
+def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inner, pytester):
+    """A panic while booting (in the `shell` fixture) is the box's fault: failed, not error, and filed."""
+    from lab.emulator.testing import EmulatedLab
+
+    pytester.makepyfile(test_boot="def test_needs_a_shell(shell):\n    pass\n")
+    with EmulatedLab(two_rigs, rigs=["brick"]):
+        run = run_inner(two_rigs, "--rig", "brick", "--boot-timeout", "20")
+    run.result.assert_outcomes(failed=1)
+    [entry] = run.summary()["entries"]
+    assert entry["kind"] == "device-fault" and entry["fault_new"] is True
+    assert "kernel-panic" in entry["reason"] or "panic" in entry["reason"].lower()
+    assert len(list(run.junit().iter("failure"))) == 1 and not list(run.junit().iter("error"))

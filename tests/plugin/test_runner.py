@@ -83,8 +83,8 @@ def test_main_job_shows_a_passing_rig_and_a_filed_fault(tmp_path):
     suite.write_text(SUITE)
     run = tmp_path / "run"
     proc = subprocess.run(
-        [sys.executable, "-m", "lab.cli", "lab", "--rigs", str(rig_file), "--run-dir", str(run),
-         "--rma-db", str(tmp_path / "rma.sqlite"), "--suite", str(suite)],
+        [sys.executable, "-m", "lab.cli", "lab", "--rigs", str(rig_file), "--rig", "good", "--rig", "bad",
+         "--run-dir", str(run), "--rma-db", str(tmp_path / "rma.sqlite"), "--suite", str(suite)],
         capture_output=True, text=True, timeout=240, cwd=tmp_path,
     )  # fmt: skip
     assert proc.returncode == EXIT_DEVICE_FAULT, proc.stdout + proc.stderr
