@@ -186,8 +186,7 @@ def scan(path: str | Path, options: ScanOptions | None = None, *, backend: str =
             damaged = True
         elif frame.meta.get("key_frame"):
             damaged = False
-        if opts.detect_artifacts:
-            blocky.update(damaged or bool(artifacts.update(frame)), t)
+        blocky.update(damaged or (opts.detect_artifacts and bool(artifacts.update(frame))), t)
         if opts.detect_no_signal:
             nosig.update(bool(is_no_signal(frame)), t)
         previous = frame

@@ -264,10 +264,10 @@ def detect_transition(
     except StopIteration:
         raise InfraError("video source gave no frame before the key press", rig=rig, instrument="video") from None
     reference = comparer.crop(before)
-    press_time = clock()
+    press_time: float | None = clock()
     press()
-    if abs(before.time - press_time) > 60:  # frames stamped on another clock: time from the next frame
-        press_time = None  # type: ignore[assignment]
+    if press_time is not None and abs(before.time - press_time) > 60:
+        press_time = None  # frames stamped on another clock: the press happened at the next frame
     watch = _Watch(_chain(before, frames), timeout_secs + stable_secs, rig)
     start: Frame | None = None
     still_since: Frame | None = None

@@ -34,6 +34,8 @@ def test_scan_table_and_missing_pictures(ts_pair) -> None:
     assert "1 missing" in lines[0]
     assert any(line.startswith("no_picture") and "0.840" in line for line in lines), done.stdout
     assert any(line.startswith("artifacts") and "0.800" in line for line in lines), done.stdout
+    quick = _run("scan", str(damaged), "--no-blockiness")  # the decoder's own damage flags still count
+    assert any(line.startswith("artifacts") and "0.800" in line for line in quick.stdout.splitlines()), quick.stdout
     assert any(line.startswith("black") and "none" in line for line in lines)
 
 
