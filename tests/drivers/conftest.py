@@ -422,7 +422,8 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[object]:
     from lab.emulator.testing import EmulatedLab, rig_entry
 
     directory = tmp_path_factory.mktemp("emu")
-    good = rig_entry(directory, "stb-a", boot=FAST_BOOT)
+    # stb-a's kernel chatters (a message every ~0.2 s) so output framing is tested against interleaving
+    good = rig_entry(directory, "stb-a", boot={**FAST_BOOT, "kmsg_interval": 0.2})
     bad = rig_entry(directory, "stb-x", firmware="2.9.0", defects={"2.9.0": [{"kind": "boot_fail"}]}, boot=FAST_BOOT)
     panic = rig_entry(
         directory,

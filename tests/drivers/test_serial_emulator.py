@@ -24,6 +24,7 @@ def test_power_on_bootloader_login_and_run(emulated: Any, tmp_path: Path) -> Non
         env = con.bootloader_run("printenv")
         assert "bootcmd=" in env.output and env.exit_code == 0
         assert con.bootloader_run("frobnicate").exit_code == 127
+        assert "reset" in con.bootloader_run("help").output  # "reset - Perform RESET" is no death string
         con.sendline("boot")
         con.login(timeout=20)
         fw = con.run("fw version")
@@ -35,6 +36,10 @@ def test_power_on_bootloader_login_and_run(emulated: Any, tmp_path: Path) -> Non
         assert float(uptime.output.split()[0]) > 0
         dmesg = con.run("dmesg")  # dmesg's own kernel lines are kept
         assert "Booting Linux" in dmesg.output or "Linux version" in dmesg.output
+        # the kernel keeps printing meanwhile; outputs stay exact, line after line
+        for i in range(20):
+            assert con.run(f"echo line {i}").output == f"line {i}\n"
+        assert con.deaths == []  # a normal boot and a chatty kernel raise no false alarm
     log = (tmp_path / "stb-a.console.log").read_text(errors="replace")
     assert "Hit any key to stop autoboot" in log and "login:" in log  # the whole boot is in the log
 
