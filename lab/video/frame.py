@@ -21,7 +21,7 @@ import cv2
 import numpy as np
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, repr=False)
 class Frame:
     """A BGR ``uint8`` image (H x W x 3) with its capture time (s) and sequence number.
 
@@ -33,7 +33,7 @@ class Frame:
     time: float
     seq: int
     meta: dict[str, object] = field(default_factory=dict, compare=False)
-    _cache: dict[Any, np.ndarray] = field(default_factory=dict, compare=False, repr=False)
+    _cache: dict[Any, np.ndarray] = field(default_factory=dict, init=False, compare=False, repr=False)
 
     @property
     def height(self) -> int:
@@ -42,6 +42,9 @@ class Frame:
     @property
     def width(self) -> int:
         return int(self.image.shape[1])
+
+    def __repr__(self) -> str:
+        return f"Frame({self.width}x{self.height}, time={self.time:.3f}, seq={self.seq})"
 
     def derived(self, key: Any, make: Callable[[], np.ndarray]) -> np.ndarray:
         """Return the cached picture ``key`` derived from this frame, computing it once with ``make``."""
