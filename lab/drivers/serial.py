@@ -64,6 +64,7 @@ if TYPE_CHECKING:
 
 INSTRUMENT = "serial"
 
+_KLINE = r"\[\s*\d+\.\d+\] [^\n]*\n"
 KERNEL_LINE = re.compile(r"\[\s*\d+\.\d+\] [^\n]*(?:\n|$)")
 AUTOBOOT = r"Hit any key to stop autoboot|Autoboot in \d+ seconds|autoboot in \d+"
 KERNEL_STARTED = r"Starting kernel \.\.\.|Booting Linux|Linux version \d"
@@ -754,8 +755,11 @@ class SerialConsole:
         self.drain()
         self._write(self._encode(f"echo {begin}; {body}; echo {end}$?{self.newline}"))
         try:
-            self._expect(rf"{begin}\r?\n", timeout, check_death=check_death)
-            m = self._expect(rf"{end}(\d+)", max(0.0, timeout - (time.monotonic() - t0)), check_death=check_death)
+            # a kernel message may land right after a marker, before its newline or exit code
+            self._expect(rf"{begin}(?:{_KLINE})*\r?\n", timeout, check_death=check_death)
+            m = self._expect(
+                rf"{end}(?:{_KLINE})*(\d+)", max(0.0, timeout - (time.monotonic() - t0)), check_death=check_death
+            )
         except ExpectTimeout as exc:
             with contextlib.suppress(InfraError):
                 self._write(b"\x03")

@@ -498,3 +498,19 @@ def test_death_watch_sees_the_same_crash_however_the_bytes_are_chunked(chunk: in
     assert oops.before[-1].endswith("Unable to handle kernel NULL pointer dereference at virtual address 00000008")
     assert oops.after[0].endswith("Call trace:") and oops.after[-1].endswith("CPU0: stopping")
     assert text[oops.text_pos :].startswith("[   42.000200] Internal error: Oops")
+
+
+def test_run_survives_kernel_messages_next_to_its_markers(console_peer: ConsolePeer) -> None:
+    def shell(line: str) -> bytes:
+        tags = re.findall(r"echo (S[BE]\w+)", line)
+        if len(tags) != 2:
+            return b"# "
+        begin, end = tags
+        return (
+            f"{begin}[    3.100000] eth0: link up\r\n\r\nhello\r\n{end}[    3.200000] usb 1-1: new device\r\n0\r\n# "
+        ).encode()
+
+    console_peer.on_line = shell
+    with SerialConsole(console_peer.url) as c:
+        r = c.run("echo hello", timeout=5)
+    assert (r.output, r.exit_code) == ("hello\n", 0)
