@@ -231,8 +231,11 @@ class SshClient:
             if known:  # ask for the key type we know, so a box with several keys offers that one
                 opts = transport.get_security_options()
                 first = next(iter(known))
-                opts.key_types = [first, *[k for k in opts.key_types if k != first]]
+                with contextlib.suppress(ValueError):  # a type paramiko does not speak: keep its order
+                    opts.key_types = [first, *[k for k in opts.key_types if k != first]]
             transport.banner_timeout = timeout
+            transport.handshake_timeout = timeout
+            transport.auth_timeout = timeout
             transport.start_client(timeout=timeout)
             self._verify_host_key(transport.get_remote_server_key())
             transport.auth_publickey(self.user, pkey)
