@@ -175,3 +175,18 @@ def test_link_black_hole_during_a_command_is_infra_not_the_box(ssh_peer: SshPeer
     finally:
         proxy.frozen.clear()
         proxy.close()
+
+
+def test_server_that_never_speaks_is_infra_error_within_timeout(ssh_peer: SshPeer) -> None:
+    import socket
+
+    silent = socket.create_server(("127.0.0.1", 0))  # accepts (backlog) but never sends a banner
+    try:
+        port = silent.getsockname()[1]
+        ssh = SshClient("127.0.0.1", port, "root", ssh_peer.client_key_path, ssh_peer.known_hosts, rig_name="rig-s")
+        t0 = time.monotonic()
+        with pytest.raises(InfraError, match="handshake"):
+            ssh.connect(timeout=1.0)
+        assert time.monotonic() - t0 < 4
+    finally:
+        silent.close()
