@@ -25,6 +25,7 @@ import json
 import time
 import urllib.error
 import urllib.request
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from lab.errors import InfraError
@@ -39,6 +40,17 @@ ACTION_OFF = 0
 ACTION_ON = 1
 ACTION_SHORT_OFF = 2
 ACTION_TOGGLE = 4
+
+
+@dataclass(frozen=True)
+class PowerReading:
+    """One outlet's state and meter values (None where the PDU has no meter)."""
+
+    on: bool
+    current_ma: float | None
+    load_w: float | None
+    power_factor: float | None
+    energy_wh: float | None
 
 
 class PowerSwitch:
@@ -172,10 +184,31 @@ class PowerSwitch:
         """True when the outlet is on."""
         return self._read_state()
 
+    @step(INSTRUMENT)
+    def reading(self) -> PowerReading:
+        """What the PDU measures on the outlet (metering NETIO models): state, current, load, energy.
+
+        Fields the PDU does not report are None. Useful as evidence ("the box drew 0 mA") and to
+        tell a box that is dead from one that is merely silent.
+        """
+        out = self._output(self._request())
+
+        def num(key: str) -> float | None:
+            value = out.get(key)
+            return float(value) if isinstance(value, int | float) and not isinstance(value, bool) else None
+
+        return PowerReading(
+            on=out.get("State") == 1,
+            current_ma=num("Current"),
+            load_w=num("Load"),
+            power_factor=num("PowerFactor"),
+            energy_wh=num("Energy"),
+        )
+
     def info(self) -> dict[str, Any]:
         """The PDU's ``Agent`` block (model, serial number, number of outputs)."""
         agent = self._request().get("Agent")
         return dict(agent) if isinstance(agent, dict) else {}
 
 
-__all__ = ["PowerSwitch"]
+__all__ = ["PowerReading", "PowerSwitch"]

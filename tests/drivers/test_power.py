@@ -93,3 +93,10 @@ def test_from_rig(pdu_peer: PduPeer, monkeypatch: pytest.MonkeyPatch) -> None:
     pdu = PowerSwitch.from_rig(rig)
     pdu.on()
     assert pdu.rig_name == "stb-z" and pdu_peer.state.states[3] == 1
+
+
+def test_reading_without_a_meter_gives_none(pdu_peer: PduPeer) -> None:
+    pdu = PowerSwitch(pdu_peer.url, 1)
+    pdu.on()
+    r = pdu.reading()
+    assert r.on is True and r.current_ma is None and r.load_w is None

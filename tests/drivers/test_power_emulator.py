@@ -16,8 +16,12 @@ def test_on_off_cycle_status_drive_the_box(emulated: Any, tmp_path: Path) -> Non
     with SerialConsole.from_rig(rig, run_dir=tmp_path) as con:
         pdu.off()
         assert pdu.status() is False
+        off = pdu.reading()
+        assert not off.on and off.current_ma == 0
         pdu.on()
         assert pdu.status() is True
+        on = pdu.reading()
+        assert on.on and on.current_ma and on.current_ma > 0 and on.load_w and on.load_w > 0
         con.expect("U-Boot", timeout=10)  # power on boots the box
         con.login(timeout=30)
         mark = con.mark()
