@@ -203,12 +203,8 @@ def _default_run_dir() -> Path:
     return Path("reports") / stamp
 
 
-_CONFIGS: list[pytest.Config] = []
-
-
 @pytest.hookimpl(tryfirst=True)
 def pytest_configure(config: pytest.Config) -> None:
-    _CONFIGS.append(config)
     config.addinivalue_line(
         "markers", "stb(model=None, features=()): the rig model/features a test needs; rigs lacking them skip the test"
     )
@@ -243,7 +239,7 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.allure_report_dir = str(run_dir / "allure-results")
     summary = config.getoption("stblab_summary")
     reproduce = max(0, min(int(config.getoption("stblab_reproduce") or 0), 10))
-    config.stash[LAB_KEY] = LabState(
+    state = config.stash[LAB_KEY] = LabState(
         rigs_file=Path(rigs_file),
         selector=selector,
         run_dir=run_dir,
@@ -257,6 +253,8 @@ def pytest_configure(config: pytest.Config) -> None:
         summary_path=Path(summary) if summary else run_dir / "summary.json",
         is_worker=workerinput is not None,
     )
+    if workerinput is None:
+        config.pluginmanager.register(_SummaryFeed(state.summary), "stblab-summary")
 
 
 @pytest.hookimpl(optionalhook=True)
@@ -276,11 +274,6 @@ def pytest_report_header(config: pytest.Config) -> list[str] | None:
         f"stblab: rigs {state.rigs_file} select={state.selector or 'all'} run-dir {state.run_dir} "
         f"seed {state.seed} emulate={state.emulate} file-faults={state.file_faults}"
     ]
-
-
-def pytest_unconfigure(config: pytest.Config) -> None:
-    if config in _CONFIGS:
-        _CONFIGS.remove(config)
 
 
 def pytest_sessionfinish(session: pytest.Session) -> None:
@@ -672,10 +665,12 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     return True
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_logreport(report: pytest.TestReport) -> None:
-    """Feed the session summary (on the controller under xdist)."""
-    config = _CONFIGS[-1] if _CONFIGS else None
-    state = config.stash.get(LAB_KEY, None) if config is not None else None
-    if state is not None and not state.is_worker:
-        state.summary.add_report(report)
+class _SummaryFeed:
+    """Feeds every logged report into the session summary (registered per config, on the controller)."""
+
+    def __init__(self, summary: SessionSummary) -> None:
+        self.summary = summary
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
+        self.summary.add_report(report)
