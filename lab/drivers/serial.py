@@ -580,6 +580,17 @@ class SerialConsole:
         assert result is not None
         return result
 
+    @step(INSTRUMENT)
+    def try_expect(
+        self, patterns: Pattern | Sequence[Pattern], timeout: float = 30.0, *, check_death: bool = True
+    ) -> ExpectMatch | None:
+        """Like :meth:`expect`, but None instead of :class:`ExpectTimeout` when nothing matched in time.
+
+        For polling ("is there a prompt?") where silence is an answer, not a fault. Death strings
+        and a failed connection still raise.
+        """
+        return self._expect(patterns, timeout, check_death=check_death, raise_timeout=False)
+
     @contextlib.contextmanager
     def expecting_death(self) -> Iterator[list[DeathEvent]]:
         """Inside this block death strings are recorded but not raised (a crash is the test's point).

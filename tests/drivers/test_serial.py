@@ -514,3 +514,15 @@ def test_run_survives_kernel_messages_next_to_its_markers(console_peer: ConsoleP
     with SerialConsole(console_peer.url) as c:
         r = c.run("echo hello", timeout=5)
     assert (r.output, r.exit_code) == ("hello\n", 0)
+
+
+def test_try_expect_returns_none_on_silence_but_still_raises_deaths(
+    con: SerialConsole, console_peer: ConsolePeer
+) -> None:
+    assert con.try_expect("login: ", timeout=0.2) is None
+    console_peer.send(b"stb login: ")
+    m = con.try_expect("login: ", timeout=5)
+    assert m is not None and m.text == "login: "
+    console_peer.send(b"Kernel panic - not syncing: VFS\r\n")
+    with pytest.raises(ConsoleDeath):
+        con.try_expect("login: ", timeout=5)
