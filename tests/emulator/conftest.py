@@ -14,14 +14,14 @@ from lab.emulator.testing import EmulatedLab, write_rig_file
 from lab.rig import Rig
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("emu")
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def lab(lab_dir: Path) -> Iterator[EmulatedLab]:
-    """One emulated rig (good firmware 2.0.0, fast boot) for a whole test module."""
+    """One emulated rig (good firmware 2.0.0, fast boot) shared by the session's tests."""
     rig_file = write_rig_file(lab_dir, ("stb-a",), boot=FAST_BOOT)
     with EmulatedLab(rig_file) as running:
         yield running
@@ -29,7 +29,7 @@ def lab(lab_dir: Path) -> Iterator[EmulatedLab]:
 
 @pytest.fixture()
 def rig(lab: EmulatedLab) -> Iterator[Rig]:
-    """The module's rig, powered off again after each test."""
+    """The shared rig, powered off again after each test (so each test starts from power-off)."""
     r = lab.rigs["stb-a"]
     yield r
     with contextlib.suppress(urllib.error.URLError, OSError):

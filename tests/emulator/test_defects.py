@@ -18,7 +18,7 @@ CATALOGUE = {
     "2.1.0": [{"kind": "decoder_freeze", "after_zaps": 3}, {"kind": "black_after_resume", "probability": 0.5}],
     "2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}],
     "2.3.0": [{"kind": "memory_leak", "kb_per_zap": 150000}],
-    "2.4.0": [{"kind": "sshd_dies", "after_seconds": 3}],
+    "2.4.0": [{"kind": "sshd_dies", "after_seconds": 2}],
 }
 RIGS = {"freeze": "2.1.0", "panic": "2.2.0", "leak": "2.3.0", "sshd": "2.4.0", "good": "2.0.0"}
 
@@ -71,7 +71,7 @@ def test_black_after_resume_rate_is_measurable_and_seeded(dlab):
     rig = dlab.rigs["freeze"]
     ir = Lircd(emulate_section(dlab.rig_file, "freeze")["lirc_url"])
     outcomes = []
-    for _ in range(8):
+    for _ in range(4):
         ir.send_once("KEY_POWER")  # standby
         time.sleep(0.3)
         assert snapshot(rig).mean() < 5, "standby shows a black picture"
@@ -80,8 +80,9 @@ def test_black_after_resume_rate_is_measurable_and_seeded(dlab):
         outcomes.append(bool(snapshot(rig).mean() < 5))
     ir.close()
     hits = sum(outcomes)
-    # Seeded: the same rig seed gives the same sequence on every run; p=0.5 shows both outcomes.
-    assert 1 <= hits <= 7, f"p=0.5 over 8 resumes gave {hits} black screens: {outcomes}"
+    # Seeded: this rig's seed gives the same sequence on every run, and with p=0.5 its first four
+    # resumes show both outcomes (the rate itself is measured in-process below).
+    assert 1 <= hits <= 3, f"p=0.5 over 4 resumes gave {hits} black screens: {outcomes}"
 
 
 def test_kernel_panic_after_key_sequence_then_watchdog_reboot(dlab):
