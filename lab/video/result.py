@@ -82,7 +82,7 @@ class CheckResult:
         return self
 
     def annotate(self) -> np.ndarray:
-        """A copy of the frame with the region outlined (green when truthy, red when not) and a caption."""
+        """A copy of the frame with the region outlined (green when truthy, red when not), captioned below."""
         canvas = np.zeros((120, 640, 3), np.uint8) if self.frame is None else self.frame.image.copy()
         colour = GREEN if self.ok else RED
         thick = max(2, canvas.shape[1] // 640)
@@ -94,8 +94,7 @@ class CheckResult:
             r = region.clip(canvas.shape[1], canvas.shape[0])
             if r is not None:
                 cv2.rectangle(canvas, (r.x, r.y), (r.right - 1, r.bottom - 1), YELLOW, max(1, thick // 2))
-        _caption(canvas, self.describe(), colour)
-        return canvas
+        return _caption(canvas, self.describe(), colour)
 
     def _extra_regions(self) -> list[Region]:
         return []
@@ -128,8 +127,22 @@ def _fmt(value: object) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
-def _caption(canvas: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
+def _caption(canvas: np.ndarray, text: str, colour: tuple[int, int, int]) -> np.ndarray:
+    """``canvas`` with a black band below it holding ``text``, wrapped to the width (at most 4 lines).
+
+    Below, not over the picture, so the caption never hides what is being shown (a logo in a corner).
+    """
     scale = max(0.4, canvas.shape[1] / 1600)
-    height = int(28 * scale) + 8
-    cv2.rectangle(canvas, (0, 0), (canvas.shape[1], height), (0, 0, 0), -1)
-    cv2.putText(canvas, text[:160], (6, height - 8), cv2.FONT_HERSHEY_SIMPLEX, scale, colour, 1, cv2.LINE_AA)
+    font = cv2.FONT_HERSHEY_SIMPLEX
+    lines: list[str] = []
+    for word in text.split():
+        if lines and cv2.getTextSize(f"{lines[-1]} {word}", font, scale, 1)[0][0] <= canvas.shape[1] - 12:
+            lines[-1] = f"{lines[-1]} {word}"
+        else:
+            lines.append(word)
+    lines = lines[:4]
+    line_h = int(28 * scale) + 6
+    band = np.zeros((line_h * len(lines) + 8, canvas.shape[1], 3), np.uint8)
+    for i, line in enumerate(lines):
+        cv2.putText(band, line, (6, line_h * (i + 1)), font, scale, colour, 1, cv2.LINE_AA)
+    return np.vstack([canvas, band])

