@@ -177,7 +177,7 @@ class Capture:
         self._unreachable_since: float | None = None
         self._decoded: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
         self._decoded_lock = threading.Lock()
-        self._pending: _Grab | None = None
+        self._pending: list[_Grab] = []
         self._pend_cond = threading.Condition()
         self._pub_thread: threading.Thread | None = None
         self._closed = False
@@ -347,43 +347,56 @@ class Capture:
 
     # A live frame is published when the next one arrives (or 1.5 frame periods later): its
     # successor tells a frame that was merely late (jitter) from one that followed lost frames.
+    # Frames arriving back to back (a burst after a stall: late, not lost) wait for the first
+    # frame after the burst, which shows where the frame slots really are.
 
     def _hand_over(self, grab: _Grab) -> None:
         with self._pend_cond:
-            prev, self._pending = self._pending, grab
-            if prev is not None:
-                self._publish_grab(prev, next_t=grab.t)
-            if grab.clock.fps is None:  # no rate known: nothing to count, publish at once
-                self._pending = None
-                self._publish_grab(grab, next_t=None)
+            fps = grab.clock.fps
+            if fps is None:  # no rate known: nothing to count, publish at once
+                self._publish_pending(None)
+                self._pending = [grab]
+                self._publish_pending(None)
+                return
+            if self._pending and grab.t - self._pending[-1].t >= 0.5 / fps:
+                self._publish_pending(grab.t)
+            self._pending.append(grab)
+            if grab.t - self._pending[0].t > 3.0 / fps:  # a source faster than fps_hint: never hold long
+                self._publish_pending(None)
             self._pend_cond.notify_all()
 
     def _flush(self) -> None:
         with self._pend_cond:
-            if self._pending is not None:
-                self._publish_grab(self._pending, next_t=None)
-                self._pending = None
+            self._publish_pending(None)
 
     def _publisher(self) -> None:
         with self._pend_cond:
             while not self._stop.is_set():
-                grab = self._pending
-                if grab is None or grab.clock.fps is None:
+                if not self._pending or self._pending[-1].clock.fps is None:
                     self._pend_cond.wait(0.5)
                     continue
-                left = grab.t + 1.5 / grab.clock.fps - time.monotonic()
+                last = self._pending[-1]
+                left = last.t + 1.5 / last.clock.fps - time.monotonic()  # type: ignore[operator]
                 if left > 0:
                     self._pend_cond.wait(left)
                     continue
-                self._publish_grab(grab, next_t=None)
-                self._pending = None
+                self._publish_pending(None)
 
-    def _publish_grab(self, g: _Grab, next_t: float | None) -> None:
-        when = g.t
-        if next_t is not None and g.clock.fps:
-            when = min(g.t, next_t - 1.0 / g.clock.fps)
-        seq, missed = g.clock.next(when)
-        self._publish(seq + g.base_seq, g.t, g.jpeg, g.image, g.width, g.height, missed)
+    def _publish_pending(self, next_t: float | None) -> None:
+        """Number and publish the waiting frames; ``next_t`` is the arrival of the frame after them.
+
+        A frame's slot time is the earliest of its own arrival and each later arrival less the
+        frame periods between them: a frame that only came late lines up with its successors.
+        """
+        pend, self._pending = self._pending, []
+        arrivals = [g.t for g in pend] + ([next_t] if next_t is not None else [])
+        for j, g in enumerate(pend):
+            when = g.t
+            if g.clock.fps:
+                period = 1.0 / g.clock.fps
+                when = min(arrivals[j + i] - i * period for i in range(len(arrivals) - j))
+            seq, missed = g.clock.next(when)
+            self._publish(seq + g.base_seq, g.t, g.jpeg, g.image, g.width, g.height, missed)
 
     def _publish(
         self, seq: int, t: float, jpeg: bytes, image: np.ndarray | None, width: int, height: int, missed: int
