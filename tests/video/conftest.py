@@ -10,7 +10,7 @@ import pytest
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-from clips import Clip, drop_ts_packets, lavfi_frames, make_segments_clip  # noqa: E402
+from video_clips import Clip, drop_ts_packets, lavfi_frames, make_segments_clip  # noqa: E402
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -35,7 +35,7 @@ def segments_clip(clip_dir: Path) -> Clip:
 @pytest.fixture(scope="session")
 def ts_pair(clip_dir: Path) -> tuple[Path, Path, int]:
     """A clean MPEG-2 TS of testsrc2 and a copy with two bursts of video packets dropped."""
-    from clips import encode
+    from video_clips import encode
 
     clean = encode(
         lavfi_frames("testsrc2", 150, 352, 288),

@@ -5,7 +5,7 @@ from __future__ import annotations
 import av
 import numpy as np
 import pytest
-from clips import FPS, Clip, ffmpeg_detect
+from video_clips import FPS, Clip, ffmpeg_detect
 
 from lab.video import FileSource, ScanOptions, scan
 
@@ -103,7 +103,7 @@ def test_file_source_times_come_from_pts(segments_clip: Clip) -> None:
 
 def test_macroblocking_burst_found_without_decoder_help(clip_dir) -> None:
     """Captured HDMI carries no decoder flags: a burst of starved-bitrate frames is found by blockiness alone."""
-    from clips import encode, lavfi_frames
+    from video_clips import encode, lavfi_frames
 
     from lab.video import ArtifactDetector, Frame
 
@@ -122,7 +122,7 @@ def test_macroblocking_burst_found_without_decoder_help(clip_dir) -> None:
 
 def test_static_bars_are_frozen_as_freezedetect_says(clip_dir) -> None:
     """smptebars (a still picture) cut by 1 s of testsrc2: frozen before and after, as ffmpeg judges it."""
-    from clips import encode, lavfi_frames
+    from video_clips import encode, lavfi_frames
 
     bars = lavfi_frames("smptebars", 1)[0]
     moving = lavfi_frames("testsrc2", 25)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
-from clips import lavfi_frames
+from video_clips import lavfi_frames
 
 from lab.errors import DeviceFault
 from lab.video import (
@@ -175,7 +175,7 @@ def test_blockiness_rises_with_quantisation(clip_dir) -> None:
     for q in (2, 10, 31):
         path = clip_dir / f"q{q}.ts"
         cmd = ["-c:v", "mpeg2video", "-q:v", str(q), "-g", "1", "-f", "mpegts"]
-        from clips import encode
+        from video_clips import encode
 
         encode(frames, path, *cmd)
         from lab.video import FileSource

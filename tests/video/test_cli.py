@@ -6,7 +6,7 @@ import json
 import subprocess
 import sys
 
-from clips import Clip
+from video_clips import Clip
 
 STBLAB = [sys.executable, "-c", "from lab.cli import main; main()"]
 
@@ -53,7 +53,7 @@ def test_scan_refuses_bad_input_clearly(tmp_path) -> None:
 
 def test_match_command_for_tuning_reference_images(tmp_path) -> None:
     import cv2
-    from clips import lavfi_frames
+    from video_clips import lavfi_frames
 
     scene = lavfi_frames("testsrc2", 1, 1280, 720)[0].copy()
     logo = lavfi_frames("smptebars", 1, 200, 100)[0].copy()
@@ -73,7 +73,7 @@ def test_match_command_for_tuning_reference_images(tmp_path) -> None:
 
 def test_check_command_on_a_screenshot(tmp_path) -> None:
     import cv2
-    from clips import lavfi_frames
+    from video_clips import lavfi_frames
 
     cv2.imwrite(str(tmp_path / "bars.png"), lavfi_frames("smptebars", 1, 640, 360)[0])
     done = _run("check", str(tmp_path / "bars.png"), "--json")

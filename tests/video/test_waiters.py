@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
-from clips import Clip
+from video_clips import Clip
 
 from lab.errors import InfraError
 from lab.video import (
