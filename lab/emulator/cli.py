@@ -16,6 +16,7 @@ from __future__ import annotations
 import contextlib
 import os
 import queue
+import shutil
 import signal
 import subprocess
 import sys
@@ -32,6 +33,15 @@ app = typer.Typer(add_completion=False, help="Start emulated STBs for the emulat
 
 EXIT_RIGFILE = 2
 EXIT_CHILD = 1
+
+
+def reset_state(state_dir: Path) -> None:
+    """Factory reset of one device: slots, boot counters, history and its /tmp, /data, /root go;
+    the host key stays (the device keeps its identity, so known_hosts stays valid)."""
+    for name in ("device.json", "device.tmp"):
+        (state_dir / name).unlink(missing_ok=True)
+    for sub in ("slots", "fs"):
+        shutil.rmtree(state_dir / sub, ignore_errors=True)
 
 
 def _reader(name: str, proc: subprocess.Popen[bytes], events: queue.Queue[tuple[str, str]]) -> None:
@@ -63,6 +73,9 @@ def _stop(procs: dict[str, subprocess.Popen[bytes]], grace: float = 5.0) -> None
 def emulate(
     rig_file: Path = typer.Argument(..., help="rig file (YAML) listing the rigs"),
     rig: list[str] = typer.Option(None, "--rig", help="emulate only this rig (repeatable)"),
+    factory_reset: bool = typer.Option(
+        False, "--factory-reset", help="forget installed updates, history and files first (keeps serial and host key)"
+    ),
 ) -> None:
     """Start one emulated STB per emulated rig (rigs with an `emulate:` section)."""
     try:
@@ -70,6 +83,10 @@ def emulate(
     except RigFileError as exc:
         print(f"stblab emulate: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_RIGFILE) from exc
+    if factory_reset:
+        for r, settings in pairs:
+            reset_state(Path(str(settings.state_dir)))
+            print(f"factory reset {r.name}", flush=True)
     events: queue.Queue[tuple[str, str]] = queue.Queue()
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: (stop.set(), events.put(("stop", ""))))

@@ -182,6 +182,7 @@ class EmulatedLab:
     """Runs ``stblab emulate RIGFILE`` for the duration of a ``with`` block.
 
     ``rigs`` (names) limits which rigs are started; ``.rigs`` maps name -> :class:`lab.rig.Rig`.
+    ``factory_reset=True`` forgets installed updates, history and files of the devices first.
     """
 
     def __init__(
@@ -190,12 +191,14 @@ class EmulatedLab:
         rigs: list[str] | tuple[str, ...] | None = None,
         *,
         ready_timeout: float = 60.0,
+        factory_reset: bool = False,
     ) -> None:
         self.rig_file = Path(rig_file)
         all_rigs = load_rigs(self.rig_file)
         names = list(rigs) if rigs else [n for n, r in all_rigs.items() if r.emulated]
         self.rigs: dict[str, Rig] = {n: all_rigs[n] for n in names}
         self.ready_timeout = ready_timeout
+        self.factory_reset = factory_reset
         self.proc: subprocess.Popen[bytes] | None = None
         self.output: list[str] = []
         self.stderr: list[str] = []
@@ -227,6 +230,8 @@ class EmulatedLab:
         cmd = [sys.executable, "-m", "lab.cli", "emulate", str(self.rig_file)]
         for name in self.rigs:
             cmd += ["--rig", name]
+        if self.factory_reset:
+            cmd.append("--factory-reset")
         self.proc = subprocess.Popen(
             cmd,
             stdin=subprocess.DEVNULL,

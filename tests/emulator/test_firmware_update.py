@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+import time
 
 import pytest
 from emu_helpers import FAST_BOOT, RawConsole, pdu, ssh_run, wait_ssh
@@ -140,3 +141,25 @@ def test_firmware_cli_builds_an_image_the_box_accepts(fwlab, tmp_path, capsys):
     status, out_text = ssh_run(client, "fwupdate /tmp/cli.img")
     client.close()
     assert status == 1 and "untrusted-key" in out_text
+
+
+def test_factory_reset_forgets_updates_but_keeps_the_device_identity(tmp_path):
+    rig_file = write_rig_file(tmp_path, ("stb-r",), boot=FAST_BOOT, power_on_at_start=True)
+    with EmulatedLab(rig_file) as lab:
+        rig = lab.rigs["stb-r"]
+        vendor = load_private_key(rig.ssh.key.parent / "vendor_ed25519")
+        client = _upload(rig, build_image(model="STB-4K-X1", version="2.5.0", key=vendor), "u.img")
+        assert ssh_run(client, "fwupdate /tmp/u.img")[0] == 0
+        client.close()
+        time.sleep(1.0)
+        client = wait_ssh(rig)
+        assert ssh_run(client, "fw version")[1].startswith("version=2.5.0")
+        host_key = client.get_transport().get_remote_server_key().get_base64()
+        client.close()
+    with EmulatedLab(rig_file, factory_reset=True) as lab:
+        assert "factory reset stb-r" in lab.output
+        client = wait_ssh(rig)  # known_hosts still matches: the identity survived
+        assert client.get_transport().get_remote_server_key().get_base64() == host_key
+        assert ssh_run(client, "fw version")[1].startswith("version=2.0.0 ")
+        assert ssh_run(client, "ls /tmp")[1] == ""
+        client.close()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import socket
 import stat
@@ -133,11 +134,15 @@ def test_host_key_persists_across_restart_and_a_changed_key_is_detected(tmp_path
         rig = lab.rigs["stb-k"]
         client = wait_ssh(rig)
         first = client.get_transport().get_remote_server_key().get_base64()
+        assert ssh_run(client, "echo kept > /data/marker")[0] == 0
+        boots = json.loads(ssh_run(client, "diag --json")[1])["boots"]
         client.close()
     known_before = rig.ssh.known_hosts.read_text()
     with EmulatedLab(rig_file) as lab:
         client = wait_ssh(rig)  # RejectPolicy + known_hosts: same key or it fails
         assert client.get_transport().get_remote_server_key().get_base64() == first
+        assert ssh_run(client, "cat /data/marker")[1] == "kept\n", "the same device comes back"
+        assert json.loads(ssh_run(client, "diag --json")[1])["boots"] == boots + 1
         client.close()
     assert rig.ssh.known_hosts.read_text() == known_before, "known_hosts must not be rewritten"
     # A different device (state folder wiped -> new host key) on the same address must be detected.
