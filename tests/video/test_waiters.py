@@ -254,3 +254,17 @@ def test_scan_of_a_clip_the_capture_driver_saved(emulated_hdmi, tmp_path) -> Non
     black, motion = report.intervals["black"], report.intervals["motion"]
     assert black and black[-1].end == pytest.approx(report.duration, abs=0.05) and black[-1].duration >= 1.0
     assert motion and motion[0].start < black[-1].start
+
+
+def test_a_dead_capture_is_an_infra_error_not_a_device_fault() -> None:
+    """Nothing listens where the HDMI encoder should be: the waiter raises InfraError naming rig and instrument."""
+    capture_mod = pytest.importorskip("lab.drivers.capture")
+    testing = pytest.importorskip("lab.emulator.testing")
+    url = f"http://127.0.0.1:{testing.free_port()}/stream.mjpg"
+    with (
+        capture_mod.Capture(url, rig_name="stb-x", lost_after=1.0, open_timeout=1.0) as capture,
+        pytest.raises(InfraError) as raised,
+    ):
+        wait_for_motion(capture, timeout_secs=3.0, rig="stb-x")
+    assert raised.value.rig == "stb-x" and raised.value.instrument == "video"
+    assert not isinstance(raised.value, AssertionError)  # an error, never a failed check
