@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 import time
@@ -140,11 +141,25 @@ def test_console_password_from_the_environment_and_exit_back_to_login(tmp_path, 
     from lab.emulator.testing import EmulatedLab, write_rig_file
 
     monkeypatch.setenv("STB_E1_CONSOLE_PW", "s3cret-pw")
+    monkeypatch.setenv("STB_E1_PDU_PW", "pdu-pw")
     rig_file = write_rig_file(
-        tmp_path, console_password_env="STB_E1_CONSOLE_PW", power_on_at_start=True, boot=FAST_BOOT
+        tmp_path,
+        console_password_env="STB_E1_CONSOLE_PW",
+        power={"user": "admin", "password_env": "STB_E1_PDU_PW"},
+        power_on_at_start=True,
+        boot=FAST_BOOT,
     )
-    assert "s3cret-pw" not in rig_file.read_text()
+    assert "s3cret-pw" not in rig_file.read_text() and "pdu-pw" not in rig_file.read_text()
     with EmulatedLab(rig_file) as running:
+        # The PDU wants HTTP basic auth when the rig names a user.
+        url = running.rigs["stb-a"].power.url + "/netio.json"
+        with pytest.raises(urllib.error.HTTPError) as err:
+            urllib.request.urlopen(url, timeout=5)
+        assert err.value.code == 401
+        auth = "Basic " + base64.b64encode(b"admin:pdu-pw").decode()
+        req = urllib.request.Request(url, headers={"Authorization": auth})
+        with urllib.request.urlopen(req, timeout=5) as resp:
+            assert json.load(resp)["Outputs"][0]["State"] == 1
         con = RawConsole(running.rigs["stb-a"].serial.url)
         con.wake()
         con.expect(r"login: $", 20)
