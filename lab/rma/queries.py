@@ -11,7 +11,7 @@ import datetime as dt
 import json
 from typing import Any
 
-from sqlalchemy import Select, func, select
+from sqlalchemy import ARRAY, Integer, Select, any_, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from lab.rma.cases import current_verdict
@@ -99,23 +99,34 @@ _OCC_COLUMNS = (
     Rig.name,
     FirmwareBuild.version,
     FirmwareBuild.build_id,
-    TestRun.test_id,
-    TestRun.seed,
-    TestRun.params,
-    TestRun.network_profile,
-    TestRun.ended,
+    Occurrence.test_run_id,
 )
+_RUN_COLUMNS = (TestRun.id, TestRun.test_id, TestRun.seed, TestRun.params, TestRun.network_profile, TestRun.ended)
 
 
 def _occurrence_query() -> Select[Any]:
-    # Plain columns, not ORM entities: listing a device's thousand occurrences stays cheap.
+    # Plain columns, not ORM entities: listing a device's thousand occurrences stays cheap. Test runs
+    # are fetched by primary key afterwards (PostgreSQL otherwise may hash-join a full scan of them).
     return (
         select(*_OCC_COLUMNS)
         .join(Device, Device.id == Occurrence.device_id)
         .join(Rig, Rig.id == Occurrence.rig_id)
-        .join(TestRun, TestRun.id == Occurrence.test_run_id)
         .outerjoin(FirmwareBuild, FirmwareBuild.id == Occurrence.firmware_id)
     )
+
+
+def _with_runs(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    runs: dict[int, tuple[Any, ...]] = {}
+    ids = [r[-1] for r in rows]
+    if session.get_bind().dialect.name == "postgresql":
+        # One array parameter: planning a 1000-way IN list costs more than the lookup itself.
+        chunks = [TestRun.id == any_(bindparam("run_ids", ids, type_=ARRAY(Integer)))] if ids else []
+    else:
+        chunks = [TestRun.id.in_(ids[i : i + 500]) for i in range(0, len(ids), 500)]
+    for where in chunks:
+        for run in session.execute(select(*_RUN_COLUMNS).where(where)):
+            runs[run[0]] = tuple(run)[1:]
+    return [_occ_dict(tuple(r)[:-1] + runs.get(r[-1], (None,) * 5)) for r in rows]
 
 
 def _occ_dict(row: Any) -> dict[str, Any]:
@@ -193,7 +204,7 @@ def list_occurrences(
     if status:
         q = q.join(Fault, Fault.id == Occurrence.fault_id).where(Fault.status == status)
     q = q.order_by(Occurrence.seen_at.desc(), Occurrence.id.desc()).limit(limit)
-    return [_occ_dict(r) for r in session.execute(q)]
+    return _with_runs(session, list(session.execute(q)))
 
 
 def get_fault(session: Session, fault_id: int, *, occurrences: int = 20) -> dict[str, Any] | None:
