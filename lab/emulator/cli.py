@@ -92,7 +92,9 @@ def emulate(
     signal.signal(signal.SIGTERM, lambda *_: (stop.set(), events.put(("stop", ""))))
     signal.signal(signal.SIGINT, lambda *_: (stop.set(), events.put(("stop", ""))))
     procs: dict[str, subprocess.Popen[bytes]] = {}
-    env = dict(os.environ, PYTHONUNBUFFERED="1")
+    # Ctrl-C reaches the whole foreground process group; the children leave it to this process,
+    # which stops them in order (STBLAB_EMULATE_CHILD makes them ignore SIGINT).
+    env = dict(os.environ, PYTHONUNBUFFERED="1", STBLAB_EMULATE_CHILD="1")
     for r, _ in pairs:
         procs[r.name] = subprocess.Popen(
             [sys.executable, "-m", "lab.emulator.process", str(rig_file), r.name],
@@ -102,6 +104,7 @@ def emulate(
         )
         threading.Thread(target=_reader, args=(r.name, procs[r.name], events), daemon=True).start()
     code = 0
+    stopped: set[str] = set()
     try:
         while not stop.is_set():
             try:
@@ -110,15 +113,21 @@ def emulate(
                 kind, name = "", ""
             if kind == "ready":
                 print(f"ready {name}", flush=True)
-            dead = [(n, p) for n, p in procs.items() if p.poll() is not None]
-            if dead and not stop.is_set():
-                n, p = dead[0]
+            dead = [(n, p) for n, p in procs.items() if p.poll() is not None and n not in stopped]
+            failed = [(n, p) for n, p in dead if p.returncode != 0]
+            if failed and not stop.is_set():
+                n, p = failed[0]
                 print(
                     f"stblab emulate: rig {n}: emulator process exited with status {p.returncode}; stopping the others",
                     file=sys.stderr,
                     flush=True,
                 )
                 code = EXIT_CHILD
+                break
+            for n, _ in dead:  # exit status 0: that rig was told to stop (SIGTERM to its process)
+                stopped.add(n)
+                print(f"stopped {n}", flush=True)
+            if len(stopped) == len(procs):
                 break
     finally:
         _stop(procs)

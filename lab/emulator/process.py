@@ -210,7 +210,10 @@ def main(argv: list[str] | None = None) -> int:
     emulated = EmulatedRig(rig, settings)
     done = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: done.set())
-    signal.signal(signal.SIGINT, lambda *_: done.set())
+    if os.environ.get("STBLAB_EMULATE_CHILD"):
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent handles Ctrl-C and stops us
+    else:
+        signal.signal(signal.SIGINT, lambda *_: done.set())
     try:
         emulated.start()
     except (SetupError, OSError, ValueError) as exc:
