@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import pytest
+from typer.testing import CliRunner
 
 from lab.rma import fingerprint_check, fingerprint_log
+from lab.rma.cli import app
 from lab.rma.fingerprint import ALGORITHM_VERSION, ALGORITHMS, fingerprint, normalise, title_hash
 
 from .conftest import LOGS, log_text
@@ -129,27 +129,20 @@ def test_normalise_strips_numbers_but_keeps_identifiers() -> None:
 
 
 def test_title_command_prints_title_alternatives_and_fingerprint_for_files_and_stdin() -> None:
-    cmd = [sys.executable, "-m", "lab.cli", "rma", "title"]
-    res = subprocess.run(
-        [*cmd, str(LOGS / "arm_oops_decoder.log"), str(LOGS / "clean_boot.log"), "--json"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert res.returncode == 0, res.stderr
+    runner = CliRunner()
+    res = runner.invoke(app, ["title", str(LOGS / "arm_oops_decoder.log"), str(LOGS / "clean_boot.log"), "--json"])
+    assert res.exit_code == 0, res.output
     out = json.loads(res.stdout)
     assert out[0]["title"] == "NULL pointer dereference in mpeg_decode_slice"
     assert out[0]["fingerprint"] == fp("arm_oops_decoder.log").hash
     assert out[0]["alternatives"]
     assert out[1]["title"] is None
-    res = subprocess.run(
-        [*cmd, "-"], input=log_text("x86_oops_decoder.log"), capture_output=True, text=True, timeout=60
-    )
-    assert res.returncode == 0
+    res = runner.invoke(app, ["title", "-"], input=log_text("x86_oops_decoder.log"))
+    assert res.exit_code == 0
     assert "title        NULL pointer dereference in mpeg_decode_slice" in res.stdout
     assert fp("x86_oops_decoder.log").hash in res.stdout
-    res = subprocess.run([*cmd, "/nonexistent/console.log"], capture_output=True, text=True, timeout=60)
-    assert res.returncode == 2 and "cannot read /nonexistent/console.log" in res.stderr
+    res = runner.invoke(app, ["title", "/nonexistent/console.log"])
+    assert res.exit_code == 2 and "cannot read /nonexistent/console.log" in res.stderr
 
 
 def test_a_crash_at_the_end_of_a_long_noisy_log_is_found_on_the_right_line() -> None:
