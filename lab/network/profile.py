@@ -164,7 +164,8 @@ class Profile(_Model):
     @property
     def is_clean(self) -> bool:
         """True when the profile changes nothing (the shaper may take its fast path)."""
-        return self == Profile(name=self.name, description=self.description, seed=self.seed, queue=self.queue)
+        same = {"name": self.name, "description": self.description, "seed": self.seed, "queue": self.queue}
+        return self == Profile(**same, direction=self.direction)
 
     def as_record(self) -> dict[str, Any]:
         """The profile as a plain dict, recorded next to every result (JUnit property, RMA fault)."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import statistics
 import threading
@@ -171,3 +172,42 @@ def test_loopback_rig_refuses_shaping_clearly() -> None:
     with pytest.raises(InfraError, match="need root|loopback-only"):
         shaper.apply(Profile(name="l", loss=1))
     assert shaper.record()["backend"].startswith("none")
+
+
+@needs_netns
+def test_rate_only_profile_uses_kernel_tbf_and_holds_the_rate(link: RigLink) -> None:
+    _warm(link)
+    shaper = Shaper(link)
+    shaper.apply(Profile(name="dsl", rate="4mbit", queue=50, direction="downstream"))
+    assert shaper.record()["backend"] == "tbf"
+    with link.in_box():
+        rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    rx.bind((link.box_ip, 0))
+    rx.settimeout(0.3)
+    tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    payload = b"x" * 972  # 1000 bytes of IP packet, 1014 on the wire
+    arrivals: list[float] = []
+
+    def receive() -> None:
+        with contextlib.suppress(TimeoutError):
+            while True:
+                rx.recv(2048)
+                arrivals.append(time.monotonic())
+
+    th = threading.Thread(target=receive)
+    th.start()
+    try:
+        t0 = time.monotonic()
+        for i in range(1500):  # offered 12 Mbit/s for 1 s, three times the limit
+            d = t0 + i / 1500 - time.monotonic()
+            if d > 0:
+                time.sleep(d)
+            tx.sendto(payload, rx.getsockname())
+        th.join()
+    finally:
+        counters = shaper.counters()
+        shaper.clear()
+    mbit = (len(arrivals) - 1) * 1014 * 8 / (arrivals[-1] - arrivals[0]) / 1e6
+    assert 3.6 <= mbit <= 4.4, mbit
+    assert counters["downstream"]["dropped_queue"] > 500  # the excess was tail-dropped

@@ -2,7 +2,8 @@
 
 The backend is picked by what the host supports: netem through ``tc`` when the kernel has it
 (detected by trying, not assumed), otherwise the userspace bridge (AF_PACKET between the two
-middle veths, seeded RNG). While no profile is applied the kernel bridge carries the link.
+middle veths, seeded RNG). A profile that only limits the rate goes to the kernel's tbf on either
+host. While no profile is applied the kernel bridge carries the link.
 
 Example::
 
@@ -22,6 +23,7 @@ from typing import Any
 
 from lab.errors import InfraError, TestError
 from lab.network.impair.netem import NetemBackend, netem_available
+from lab.network.impair.tbf import TbfBackend, rate_only
 from lab.network.impair.userspace import UserspaceBridge
 from lab.network.netns import NO_NETNS_REASON, RigLink
 from lab.network.profile import Profile, load_profile
@@ -56,6 +58,8 @@ class Shaper:
         self.applied_at: float | None = None
         self._bridge: UserspaceBridge | None = None
         self._netem: NetemBackend | None = None
+        self._tbf: TbfBackend | None = None
+        self.active_backend = "none"
         self._last_counters: dict[str, Any] = {}
 
     @step("network")
@@ -71,23 +75,32 @@ class Shaper:
             )
         self.clear()
         self.applied_at = time.monotonic()
+        self.active_backend = "none"
         if not p.is_clean:
-            if self.backend == "netem":
+            if rate_only(p):
+                # the kernel's token bucket does a pure rate limit at any speed; the bridge stays
+                self._tbf = TbfBackend(self.link)
+                self._tbf.apply(p)
+                self.applied_at = time.monotonic()
+                self.active_backend = "tbf"
+            elif self.backend == "netem":
                 self._netem = NetemBackend(self.link)
                 self._netem.apply(p)
                 self.applied_at = time.monotonic()
+                self.active_backend = "netem"
             else:
                 self.link.bridge_down()
                 try:
                     self._bridge = UserspaceBridge(str(self.link.box_peer), str(self.link.mid_if), p).start()
                     self.applied_at = self._bridge.start_time
+                    self.active_backend = "userspace"
                 except OSError as exc:
                     self.link.bridge_up()
                     raise InfraError(
                         f"userspace shaper failed: {exc}", rig=self.rig_name, instrument="network"
                     ) from exc
         self.profile = p
-        log.info("rig %s: network profile %s applied (%s)", self.rig_name, p.name, self.backend)
+        log.info("rig %s: network profile %s applied (%s)", self.rig_name, p.name, self.active_backend)
         return p
 
     @step("network")
@@ -101,21 +114,28 @@ class Shaper:
         if self._netem is not None:
             self._netem.clear()
             self._netem = None
+        if self._tbf is not None:
+            self._last_counters = self._tbf.counters()
+            self._tbf.clear()
+            self._tbf = None
         self.profile = Profile()
         self.applied_at = None
+        self.active_backend = "none"
 
     def counters(self) -> dict[str, Any]:
         """What the shaper did so far (userspace backend): per direction received/sent/dropped/..."""
         if self._bridge is not None:
             return self._bridge.counters()
+        if self._tbf is not None:
+            return self._tbf.counters()
         return dict(self._last_counters)
 
     def record(self) -> dict[str, Any]:
         """The active profile with the backend and counters: stored with a result."""
         return {
             "profile": self.profile.as_record(),
-            "backend": self.backend if self.link.shaping else "none (loopback-only)",
-            "seeded": self.backend == "userspace",
+            "backend": self.active_backend if self.link.shaping else "none (loopback-only)",
+            "seeded": self.active_backend == "userspace",
             "counters": self.counters(),
         }
 
