@@ -27,6 +27,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -131,8 +133,22 @@ def _listening(url: str, timeout: float = 0.5) -> bool:
         return False
 
 
+@dataclass
+class _Held:
+    """A rig this session holds: its lock, the emulator started for it, its Stb."""
+
+    rig: Rig
+    lock: RigLock
+    emulator: Any = None
+    stb: Stb | None = None
+
+
 class LabSession:
-    """The rig this process drives and everything attached to it, for one pytest session."""
+    """The rig this process drives and everything attached to it, for one pytest session.
+
+    ``home`` is the rig the session claimed; ``rig`` the one tests drive right now (the home rig,
+    or a twin of the same model borrowed for reproduction reruns with :meth:`borrowed`).
+    """
 
     def __init__(
         self,
@@ -154,84 +170,125 @@ class LabSession:
         mine = assign_rig(self.selected, worker_id, worker_count)
         # Without xdist any free selected rig will do; a worker's rig is fixed by its index.
         candidates = [mine] if worker_id else [mine] + [r for r in self.selected if r is not mine]
-        self.rig, self._lock_handle = claim_rig(candidates)
+        home, lock = claim_rig(candidates)
+        self.home = self.rig = home
+        self._held: dict[str, _Held] = {home.name: _Held(home, lock)}
         self.run_dir = run_dir
         self.emulate = emulate
         self.boot_timeout = boot_timeout
         self.trust_new_ssh_key = trust_new_ssh_key
         self.health = RigHealth()
-        self._emulator: Any = None
-        self._stb: Stb | None = None
         self._lock = threading.Lock()
 
     # -- emulator --------------------------------------------------------------------------
 
-    def needs_emulator(self) -> bool:
+    def needs_emulator(self, rig: Rig | None = None) -> bool:
         """True when this session must start the rig's emulator (per ``--emulate``)."""
-        if not self.rig.emulated or self.emulate == "never":
+        rig = rig or self.rig
+        if not rig.emulated or self.emulate == "never":
             return False
         if self.emulate == "always":
             return True
-        serial = self.rig.serial.url if self.rig.serial else None
+        serial = rig.serial.url if rig.serial else None
         return not (serial and _listening(serial))
 
-    def start_emulator(self) -> None:
-        """Start ``stblab emulate`` for this session's rig (stopped again by :meth:`close`)."""
+    def start_emulator(self, rig: Rig | None = None) -> None:
+        """Start ``stblab emulate`` for a held rig (stopped again by :meth:`close`)."""
         from lab.emulator.testing import EmulatedLab, EmulatorFailed
 
-        emu = EmulatedLab(self.rigs_file, rigs=[self.rig.name])
+        rig = rig or self.rig
+        emu = EmulatedLab(self.rigs_file, rigs=[rig.name])
         try:
             emu.start()
         except EmulatorFailed as exc:  # the lab failing, never the box
-            raise InfraError(f"could not start the emulator: {exc}", rig=self.rig.name, instrument="emulator") from exc
-        self._emulator = emu
+            raise InfraError(f"could not start the emulator: {exc}", rig=rig.name, instrument="emulator") from exc
+        self._held[rig.name].emulator = emu
 
     @property
     def emulator(self) -> Any:
-        """The running :class:`lab.emulator.testing.EmulatedLab` this session started, or None."""
-        return self._emulator
+        """The running :class:`lab.emulator.testing.EmulatedLab` started for the current rig, or None."""
+        return self._held[self.rig.name].emulator
 
     # -- device ----------------------------------------------------------------------------
 
     def stb(self) -> Stb:
-        """The session's :class:`Stb` (emulator started and console opened on first call).
+        """The current rig's :class:`Stb` (emulator started and console opened on first call).
 
         Raises :class:`InfraError` at once when the rig went bad earlier in the session.
         """
         with self._lock:
-            self.health.check(self.rig.name)
-            if self._stb is None:
+            held = self._held[self.rig.name]
+            self.health.check(held.rig.name)
+            if held.stb is None:
                 try:
-                    if self.needs_emulator():
-                        self.start_emulator()
+                    if self.needs_emulator(held.rig):
+                        self.start_emulator(held.rig)
                 except InfraError as exc:
-                    self.health.mark_bad(self.rig.name, exc, test="session start")
+                    self.health.mark_bad(held.rig.name, exc, test="session start")
                     raise
                 stb = Stb(
-                    self.rig,
+                    held.rig,
                     run_dir=self.run_dir,
                     health=self.health,
                     boot_timeout=self.boot_timeout,
                     trust_new_ssh_key=self.trust_new_ssh_key,
                 )
                 stb.open()
-                self._stb = stb
-            return self._stb
+                held.stb = stb
+            return held.stb
 
     @property
     def stb_if_open(self) -> Stb | None:
-        """The Stb when a test has opened it, else None (evidence must not start instruments)."""
-        return self._stb
+        """The current rig's Stb when a test has opened it, else None (evidence must not start instruments)."""
+        return self._held[self.rig.name].stb
+
+    # -- a twin for reproduction -------------------------------------------------------------
+
+    def claim_twin(self, skip: set[str] | frozenset[str] = frozenset()) -> Rig | None:
+        """Claim another free rig of the home rig's model from the rig file (None when none is free);
+        rigs named in ``skip`` (already tried) are passed over."""
+        for rig in self.rigs.values():
+            if rig.name in self._held or rig.name in skip or rig.model != self.home.model:
+                continue
+            lock = RigLock(rig)
+            if lock.acquire():
+                self._held[rig.name] = _Held(rig, lock)
+                return rig
+        return None
+
+    def release(self, rig: Rig) -> None:
+        """Give a claimed twin back (close its Stb, stop its emulator, drop its lock)."""
+        if rig.name == self.home.name:
+            raise ValueError("the home rig is released by close()")
+        held = self._held.pop(rig.name, None)
+        if held is not None:
+            self._release(held)
+
+    @contextlib.contextmanager
+    def borrowed(self, rig: Rig) -> Iterator[Stb]:
+        """Drive a claimed twin for the duration of the block (fixtures then hand out its Stb)."""
+        if rig.name not in self._held:
+            raise ValueError(f"rig {rig.name} is not held by this session")
+        previous = self.rig
+        self.rig = rig
+        try:
+            yield self.stb()
+        finally:
+            self.rig = previous
+
+    @staticmethod
+    def _release(held: _Held) -> None:
+        if held.stb is not None:
+            held.stb.close()
+        if held.emulator is not None:
+            held.emulator.stop()
+        held.lock.release()
 
     def close(self) -> None:
-        """Close the Stb and stop the emulator this session started."""
-        stb, self._stb = self._stb, None
-        if stb is not None:
-            stb.close()
-        emu, self._emulator = self._emulator, None
-        if emu is not None:
-            emu.stop()
-        self._lock_handle.release()
+        """Close every Stb, stop the emulators this session started, release the rigs."""
+        self.rig = self.home
+        for name in list(self._held):
+            self._release(self._held.pop(name))
 
 
 def worker_identity() -> tuple[str | None, int | None]:

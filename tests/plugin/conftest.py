@@ -25,12 +25,13 @@ BRICK = {"2.9.0": [{"kind": "boot_fail"}]}
 
 
 def write_two_rigs(directory: Path) -> Path:
-    """A rig file with ``good`` (2.0.0), ``bad`` (2.3.0, leaking memory on every zap) and
-    ``brick`` (2.9.0, panics while booting)."""
+    """A rig file with ``good`` (2.0.0), ``bad`` and ``bad2`` (2.3.0, leaking memory on every zap)
+    and ``brick`` (2.9.0, panics while booting)."""
     directory.mkdir(parents=True, exist_ok=True)
     rigs = [
         rig_entry(directory, "good", firmware="2.0.0", boot=FAST_BOOT),
         rig_entry(directory, "bad", firmware="2.3.0", defects=LEAK, boot=FAST_BOOT),
+        rig_entry(directory, "bad2", firmware="2.3.0", defects=LEAK, boot=FAST_BOOT),
         rig_entry(directory, "brick", firmware="2.9.0", defects=BRICK, boot=FAST_BOOT),
     ]
     path = directory / "rigs.yaml"
@@ -42,7 +43,7 @@ def write_two_rigs(directory: Path) -> Path:
 def two_rigs(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
     """The two-rig file, with its emulator running for the whole module."""
     path = write_two_rigs(tmp_path_factory.mktemp("lab"))
-    with EmulatedLab(path, rigs=["good", "bad"]):
+    with EmulatedLab(path, rigs=["good", "bad", "bad2"]):
         yield path
 
 

@@ -78,9 +78,9 @@ def test_needs_model(stb):
 def test_more_xdist_workers_than_rigs_is_a_clear_usage_error(pytester, run_inner, tmp_path):
     rig_file = write_two_rigs(tmp_path / "lab")
     pytester.makepyfile(test_x="def test_x(rig):\n    pass\n")
-    run = run_inner(rig_file, "-n", "4")
+    run = run_inner(rig_file, "-n", "5")
     assert run.result.ret == 4
-    assert "4 xdist workers but only 3 rig(s)" in run.result.stderr.str()
+    assert "5 xdist workers but only 4 rig(s)" in run.result.stderr.str()
 
 
 def test_each_xdist_worker_takes_its_own_rig(pytester, run_inner, tmp_path):
@@ -114,7 +114,7 @@ def test_bad_rig_file_is_a_usage_error_before_any_test(pytester, run_inner, tmp_
     assert "key 'power.url'" in run.result.stderr.str()
     unknown = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "model=STB-NOPE")
     assert unknown.result.ret == 4
-    assert "no rig matches 'model=STB-NOPE' (have: good, bad, brick)" in unknown.result.stderr.str()
+    assert "no rig matches 'model=STB-NOPE' (have: good, bad, bad2, brick)" in unknown.result.stderr.str()
 
 
 RIG_TEST = "def test_which(rig):\n    print('DRIVING', rig.name)\n"

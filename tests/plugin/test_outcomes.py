@@ -104,7 +104,8 @@ def test_video_failure_attaches_deciding_frame_and_clip_to_allure(two_rigs, run_
     import cv2
 
     image = cv2.imread(str(frame_file))
-    assert image is not None and image.shape[:2] == (720, 1280)
+    # the annotated picture of the check: the full frame (plus lab.video's caption strip, if any)
+    assert image is not None and image.shape[1] == 1280 and image.shape[0] >= 720
     clip = cv2.VideoCapture(str(run.run_dir / "good" / "test_expects_black_but_sees_live_tv" / "clip.avi"))
     ok, first = clip.read()
     assert ok and first.shape[:2] == (720, 1280), "the clip must hold real frames"
@@ -115,11 +116,14 @@ def test_video_failure_attaches_deciding_frame_and_clip_to_allure(two_rigs, run_
 
 
 def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_file):
+    """Reruns alternate between the rig and a free twin of its model running the same firmware
+    (``good`` runs other firmware and is passed over)."""
     run = run_inner(two_rigs, "--rig", "bad", "--reproduce", "2")
     run.result.assert_outcomes(failed=1)  # reruns are measurements, not extra test results
     [entry] = run.summary()["entries"]
-    assert entry["reproduction"] == "2 of 2 (reproducible)"
+    assert entry["reproduction"] == "2 of 2 (reproducible) [bad 1/1, bad2 1/1]"
     assert "reproduced 2 of 2" in run.output
+    assert "twin skipped: good runs firmware 2.0.0, not 2.3.0" in run.output
     with RmaStore(run.db) as store:
         fault = store.fault(entry["fault_id"])
     assert fault is not None
