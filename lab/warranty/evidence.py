@@ -59,7 +59,10 @@ def evidence_from_diag(diag: dict[str, Any], source: str = "ssh: diag --json") -
     for key, (klass, threshold, meaning) in THRESHOLDS.items():
         if key not in diag:
             continue
-        count = int(diag.get(key) or 0)
+        count = _count(diag[key])
+        if count is None:  # a value we cannot read is kept as evidence, never made into an indicator
+            items.append(EvidenceItem(key, source, f"unreadable: {diag[key]!r}"))
+            continue
         ind = None
         if count >= threshold:
             ind = Indicator(klass, key, f"{count} {meaning}", source)
@@ -72,15 +75,51 @@ def evidence_from_diag(diag: dict[str, Any], source: str = "ssh: diag --json") -
             ind = Indicator("software", "unofficial_firmware", detail, source)
         items.append(EvidenceItem("verified_boot", source, str(vb), ind))
     if "tamper" in diag:
-        tampered = bool(diag["tamper"])
-        ind = Indicator("physical", "tamper", "tamper switch tripped (case opened)", source) if tampered else None
-        items.append(EvidenceItem("tamper", source, "tripped" if tampered else "intact", ind))
+        tampered = _flag(diag["tamper"])
+        if tampered is None:
+            items.append(EvidenceItem("tamper", source, f"unreadable: {diag['tamper']!r}"))
+        else:
+            ind = Indicator("physical", "tamper", "tamper switch tripped (case opened)", source) if tampered else None
+            items.append(EvidenceItem("tamper", source, "tripped" if tampered else "intact", ind))
     if "max_temperature_c" in diag:
         items.append(EvidenceItem("max_temperature_c", source, str(diag["max_temperature_c"])))
     fw = diag.get("firmware")
     if fw:
         items.append(EvidenceItem("firmware", source, str(fw)))
     return items
+
+
+def _count(value: Any) -> int | None:
+    """A counter from ``diag --json``: a whole number (or its text); None when it is not one."""
+    if value is None:
+        return 0
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and value.strip().isdigit():
+        return int(value.strip())
+    return None
+
+
+def _flag(value: Any) -> bool | None:
+    """A switch state from ``diag --json``: true/false, 1/0 or their text; None when it is neither.
+
+    Strict on purpose: ``bool("false")`` is True, and a tamper indicator read from a string would
+    count towards user damage.
+    """
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    text = str(value).strip().lower()
+    if text in {"true", "1", "yes", "tripped", "open"}:
+        return True
+    if text in {"false", "0", "no", "intact", "closed"}:
+        return False
+    return None
 
 
 def evidence_from_dmesg(text: str, source: str = "console: dmesg") -> list[EvidenceItem]:

@@ -36,18 +36,6 @@ class Verdict(StrEnum):
     NO_FAULT_FOUND = "no_fault_found"
 
 
-# Independence classes: indicators of one class share a cause and count once.
-INDICATOR_CLASSES = {
-    "overvoltage": "electrical",
-    "brownout": "electrical",
-    "surge": "electrical",
-    "overtemperature": "thermal",
-    "tamper": "physical",
-    "unofficial_firmware": "software",
-    "hdmi_port_damage": "connector",
-}
-
-
 @dataclass(frozen=True)
 class Indicator:
     """One damage indicator: its class, kind, what was seen, and where it came from."""
