@@ -176,79 +176,79 @@ def check_case(
     if reference and reference not in rigs:
         raise TestError(f"no reference rig named {reference!r} in {rig_file}")
     candidates = [rigs[reference]] if reference else reference_candidates(rigs, unit)
-    store = RmaStore.open(rma_db)
-    case = store.case(case_id)
-    if case is None:
-        raise TestError(f"no RMA case with id {case_id}")
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run = (run_dir or REPO / "reports" / f"warranty-{case_id}-{stamp}").absolute()
-    run.mkdir(parents=True, exist_ok=True)
-    if case["state"] in {"received", "diagnosed"}:
-        store.set_case_state(case_id, "diagnosing", note=f"on rig {rig_name}", actor=actor)
-    echo(f"case {case_id}: device {case['device']}, complaint {case['complaint']!r}; run folder {run}")
-    db = rma_db
-    if db is None and store.url.get_backend_name() == "sqlite" and store.url.database:
-        db = str(Path(store.url.database).absolute())  # the child resolves STBLAB_RMA_URL itself otherwise
+    with RmaStore.open(rma_db) as store:  # closed on every way out, a refusal or a lab failure too
+        case = store.case(case_id)
+        if case is None:
+            raise TestError(f"no RMA case with id {case_id}")
+        stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+        run = (run_dir or REPO / "reports" / f"warranty-{case_id}-{stamp}").absolute()
+        run.mkdir(parents=True, exist_ok=True)
+        if case["state"] in {"received", "diagnosed"}:
+            store.set_case_state(case_id, "diagnosing", note=f"on rig {rig_name}", actor=actor)
+        echo(f"case {case_id}: device {case['device']}, complaint {case['complaint']!r}; run folder {run}")
+        db = rma_db
+        if db is None and store.url.get_backend_name() == "sqlite" and store.url.database:
+            db = str(Path(store.url.database).absolute())  # the child resolves STBLAB_RMA_URL itself otherwise
 
-    with ensure_emulated(rig_file, [unit, *candidates], emulate, echo=echo):
-        with Stb(unit, run_dir=run / "diagnose") as stb:
-            serial = stb.serial_number()
-            if serial != case["device"]:
-                raise TestError(f"rig {rig_name} holds device {serial}, not the case's device {case['device']}")
-            items, diag = collect_evidence(stb)
-        unit_fw = str((diag.get("firmware") or {}).get("version", "")) if isinstance(diag.get("firmware"), dict) else ""
-        evidence_ids = [
-            store.add_evidence(case_id, kind=i.kind, source=i.source, value=i.value, actor=actor,
-                               detail={"indicator": i.indicator.__dict__} if i.indicator else None)
-            for i in items
-        ]  # fmt: skip
-        paths = scenarios_for(case["complaint"])
-        echo(f"case {case_id}: running {', '.join(Path(p).name for p in paths)} on {rig_name} (up to {runs} runs)")
-        unit_run = run_scenarios(rig_file, rig_name, paths, run, db, runs)
-        if unit_run.infra:
-            reason = f"scenarios could not run on the unit: {unit_run.infra[0]}"
-            raise InfraError(reason, rig=rig_name, instrument="lab")
-        ref_run: RunOutcome | None = None
-        ref = _matching_reference(candidates, unit_fw, run, echo) if unit_run.reproduced else None
-        if ref is not None:
-            echo(f"case {case_id}: running the same scenarios on reference unit {ref.name}")
-            ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs)
-            if ref_run.infra:
-                echo(f"case {case_id}: reference unit did not run: {ref_run.infra[0]}")
-                ref_run = None
+        with ensure_emulated(rig_file, [unit, *candidates], emulate, echo=echo):
+            with Stb(unit, run_dir=run / "diagnose") as stb:
+                serial = stb.serial_number()
+                if serial != case["device"]:
+                    raise TestError(f"rig {rig_name} holds device {serial}, not the case's device {case['device']}")
+                items, diag = collect_evidence(stb)
+            firmware = diag.get("firmware")
+            unit_fw = str(firmware.get("version", "")) if isinstance(firmware, dict) else ""
+            evidence_ids = [
+                store.add_evidence(case_id, kind=i.kind, source=i.source, value=i.value, actor=actor,
+                                   detail={"indicator": i.indicator.__dict__} if i.indicator else None)
+                for i in items
+            ]  # fmt: skip
+            paths = scenarios_for(case["complaint"])
+            echo(f"case {case_id}: running {', '.join(Path(p).name for p in paths)} on {rig_name} (up to {runs} runs)")
+            unit_run = run_scenarios(rig_file, rig_name, paths, run, db, runs)
+            if unit_run.infra:
+                reason = f"scenarios could not run on the unit: {unit_run.infra[0]}"
+                raise InfraError(reason, rig=rig_name, instrument="lab")
+            ref_run: RunOutcome | None = None
+            ref = _matching_reference(candidates, unit_fw, run, echo) if unit_run.reproduced else None
+            if ref is not None:
+                echo(f"case {case_id}: running the same scenarios on reference unit {ref.name}")
+                ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs)
+                if ref_run.infra:
+                    echo(f"case {case_id}: reference unit did not run: {ref_run.infra[0]}")
+                    ref_run = None
 
-    for f in unit_run.faults:
-        fid = f" (fault #{f['fault_id']})" if f["fault_id"] is not None else ""
-        evidence_ids.append(store.add_evidence(case_id, kind="functional_fault", source=f"scenario {f['test']}",
-                                               value=f"{f['reason']}{fid}", actor=actor))  # fmt: skip
-    summary = f"{unit_run.hits} of {unit_run.runs} runs reproduced the complaint on the unit"
-    evidence_ids.append(store.add_evidence(case_id, kind="reproduction", source=f"rig {rig_name}", value=summary,
-                                           actor=actor))  # fmt: skip
-    if ref_run is not None:
-        rsum = f"{ref_run.hits} of {ref_run.runs} runs reproduced it on reference unit {ref_run.rig}"
-        evidence_ids.append(store.add_evidence(case_id, kind="reference_reproduction", source=f"rig {ref_run.rig}",
-                                               value=rsum, actor=actor))  # fmt: skip
-    findings = Findings(
-        reproduced=unit_run.reproduced,
-        reproduced_on_reference=None if ref_run is None else ref_run.reproduced,
-        indicators=indicators_from(items),
-        faults=sorted({f["reason"].splitlines()[0][:120] for f in unit_run.faults}),
-    )
-    decision = decide(findings)
-    verdict_id = store.record_verdict(
-        case_id,
-        decision.verdict.value,
-        rule_set_version=decision.ruleset,
-        justification=f"[{decision.rule}] {decision.justification}",
-        evidence_ids=evidence_ids,
-        actor=actor,
-    )
-    store.set_case_state(case_id, "diagnosed", note=f"verdict {decision.verdict.value}", actor=actor)
-    (run / "verdict.json").write_text(
-        json.dumps({"case": case_id, "verdict": decision.verdict.value, "rule": decision.rule,
-                    "ruleset": decision.ruleset, "justification": decision.justification,
-                    "needs_review": decision.needs_review, "evidence_ids": evidence_ids}, indent=2),
-        encoding="utf-8",
-    )  # fmt: skip
-    store.close()
+        for f in unit_run.faults:
+            fid = f" (fault #{f['fault_id']})" if f["fault_id"] is not None else ""
+            evidence_ids.append(store.add_evidence(case_id, kind="functional_fault", source=f"scenario {f['test']}",
+                                                   value=f"{f['reason']}{fid}", actor=actor))  # fmt: skip
+        summary = f"{unit_run.hits} of {unit_run.runs} runs reproduced the complaint on the unit"
+        evidence_ids.append(store.add_evidence(case_id, kind="reproduction", source=f"rig {rig_name}", value=summary,
+                                               actor=actor))  # fmt: skip
+        if ref_run is not None:
+            rsum = f"{ref_run.hits} of {ref_run.runs} runs reproduced it on reference unit {ref_run.rig}"
+            evidence_ids.append(store.add_evidence(case_id, kind="reference_reproduction", source=f"rig {ref_run.rig}",
+                                                   value=rsum, actor=actor))  # fmt: skip
+        findings = Findings(
+            reproduced=unit_run.reproduced,
+            reproduced_on_reference=None if ref_run is None else ref_run.reproduced,
+            indicators=indicators_from(items),
+            faults=sorted({f["reason"].splitlines()[0][:120] for f in unit_run.faults}),
+        )
+        decision = decide(findings)
+        verdict_id = store.record_verdict(
+            case_id,
+            decision.verdict.value,
+            rule_set_version=decision.ruleset,
+            justification=f"[{decision.rule}] {decision.justification}",
+            evidence_ids=evidence_ids,
+            actor=actor,
+        )
+        store.set_case_state(case_id, "diagnosed", note=f"verdict {decision.verdict.value}", actor=actor)
+        (run / "verdict.json").write_text(
+            json.dumps({"case": case_id, "verdict": decision.verdict.value, "rule": decision.rule,
+                        "ruleset": decision.ruleset, "justification": decision.justification,
+                        "needs_review": decision.needs_review, "evidence_ids": evidence_ids}, indent=2),
+            encoding="utf-8",
+        )  # fmt: skip
     return WarrantyResult(case_id, decision, evidence_ids, unit_run, ref_run, verdict_id)
