@@ -24,6 +24,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -253,6 +254,17 @@ def _file_install_fault(rig: Rig, image: FirmwareImage, fr: FlashResult, run: Pa
         return None
 
 
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    """Terminate a suite process that is still running (the gate was interrupted or failed)."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
 def suite_args(suite: str) -> list[str]:
     """pytest arguments for a suite name (``smoke``, ``full``) or a path/expression."""
     if suite in SUITES:
@@ -316,6 +328,11 @@ def run_gate(
                     return flash(stb, image_path, image)
             except InfraError as exc:  # the console could not even be opened
                 return FlashResult(rig=rig.name, ok=False, kind="infra_error", reason=str(exc))
+            except TestError as exc:  # e.g. a rig without a serial console: one rig's problem, not a crash
+                return FlashResult(rig=rig.name, ok=False, kind="test_error", reason=str(exc))
+            except DeviceFault as exc:  # a death string while the console opened or closed
+                return FlashResult(rig=rig.name, ok=False, kind="device_fault", reason=exc.message,
+                                   symptom=exc.symptom)  # fmt: skip
 
         with ThreadPoolExecutor(max_workers=max(1, len(rigs))) as pool:  # rigs flash in parallel
             results = list(pool.map(flash_one, rigs))
@@ -336,18 +353,21 @@ def run_gate(
                     result.infra_errors.append(entry)
         props = {"firmware.version": image.version, "firmware.build_id": image.build_id,
                  "firmware.sha256": image.sha256, "firmware.model": image.model}  # fmt: skip
-        procs = []
-        for rig in flashed:
-            (run / rig.name).mkdir(parents=True, exist_ok=True)
-            cmd = _pytest_cmd(rig_file, rig.name, run, suite_args(suite), props, rma_db)
-            log = open(run / rig.name / "pytest.log", "wb")  # noqa: SIM115 - closed below
-            env = dict(os.environ, STBLAB_BUILD=json.dumps(props))
-            proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
-            procs.append((rig.name, proc, log))
-            echo(f"gate: running suite '{suite}' on {rig.name}")
-        for name, proc, log in procs:
-            code = proc.wait()
-            log.close()
+        with contextlib.ExitStack() as stack:  # on any way out, no suite process is left running
+            procs: dict[str, subprocess.Popen[bytes]] = {}
+            for rig in flashed:
+                (run / rig.name).mkdir(parents=True, exist_ok=True)
+                cmd = _pytest_cmd(rig_file, rig.name, run, suite_args(suite), props, rma_db)
+                log = stack.enter_context(open(run / rig.name / "pytest.log", "wb"))
+                env = dict(os.environ, STBLAB_BUILD=json.dumps(props))
+                proc = stack.enter_context(
+                    subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
+                )
+                stack.callback(_stop, proc)
+                procs[rig.name] = proc
+                echo(f"gate: running suite '{suite}' on {rig.name}")
+            codes = {name: proc.wait() for name, proc in procs.items()}
+        for name, code in codes.items():
             path = run / name / "summary.json"
             if not path.exists():
                 result.rigs_not_run.append(name)
