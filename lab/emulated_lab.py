@@ -19,6 +19,8 @@ from urllib.parse import urlparse
 
 from lab.rig import Rig
 
+EMULATE_MODES = ("auto", "always", "never")
+
 
 def answers(rig: Rig, timeout: float = 1.0) -> bool:
     """True when the rig's PDU accepts a TCP connection (for an emulated rig: its emulator runs)."""
@@ -35,7 +37,7 @@ def answers(rig: Rig, timeout: float = 1.0) -> bool:
 @contextlib.contextmanager
 def ensure_emulated(rig_file: Path, rigs: list[Rig], mode: str = "auto", echo=print) -> Iterator[None]:  # noqa: ANN001
     """Run the emulator for the emulated ``rigs`` unless they already answer (``mode``: auto|always|never)."""
-    if mode not in {"auto", "always", "never"}:
+    if mode not in EMULATE_MODES:
         raise ValueError(f"emulate mode must be auto, always or never, not {mode!r}")
     emulated = [r for r in rigs if r.emulated]
     if not emulated or mode == "never" or (mode == "auto" and all(answers(r) for r in emulated)):

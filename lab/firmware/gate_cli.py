@@ -8,6 +8,7 @@ from pathlib import Path
 
 import typer
 
+from lab.emulated_lab import EMULATE_MODES
 from lab.errors import RigFileError
 from lab.firmware.gate import EXIT_REFUSED, EXIT_USAGE, run_gate
 from lab.firmware.image import ImageError
@@ -29,6 +30,9 @@ def gate(
     Exit codes: 0 may ship; 1 new device faults; 2 infra errors or a rig that did not run;
     3 test errors; 4 bad input; 5 image refused.
     """
+    if emulate not in EMULATE_MODES:
+        print(f"stblab firmware gate: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
     echo = (lambda *_: None) if as_json else (lambda msg: typer.echo(msg))
     try:
         result = run_gate(

@@ -63,8 +63,12 @@ def check(
     as_json: bool = typer.Option(False, "--json", help="print the verdict as JSON"),
 ) -> None:
     """Collect evidence, run the matching scenarios (and on a reference unit), record the verdict."""
+    from lab.emulated_lab import EMULATE_MODES
     from lab.warranty.check import check_case
 
+    if emulate not in EMULATE_MODES:
+        print(f"stblab warranty check: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
     echo = (lambda *_: None) if as_json else typer.echo
     try:
         res = check_case(case, rig, rigs, reference=reference, rma_db=db, run_dir=run_dir, runs=runs,
