@@ -27,6 +27,7 @@ from lab.emulator.pdu import PduServer
 from lab.emulator.provision import ensure_client_key, ensure_host_key, ensure_known_host, ensure_vendor_keys
 from lab.emulator.sshd import SshServer
 from lab.errors import RigFileError
+from lab.firmware import ImageError
 from lab.rig import Rig
 
 EXIT_SETUP = 3
@@ -70,7 +71,10 @@ class EmulatedRig:
     def start(self) -> None:
         """Provision, bind every port (SetupError naming the first that fails), start serving."""
         rig, settings = self.rig, self.settings
-        trusted = ensure_vendor_keys(list(settings.trusted_keys))
+        try:
+            trusted = ensure_vendor_keys(list(settings.trusted_keys))
+        except ImageError as exc:
+            raise SetupError(f"key 'emulate.trusted_keys': {exc}") from exc
         box = Box(rig, settings, trusted_keys=trusted)
         self.box = box
         self._stoppers.append(box.close)

@@ -77,6 +77,16 @@ def test_bad_rig_file_names_file_rig_and_key(tmp_path):
     assert result.returncode == 2 and "cannot read rig file" in result.stderr
 
 
+def test_unreadable_trusted_key_is_a_clear_error(tmp_path):
+    path = write_rig_file(tmp_path, boot=FAST_BOOT)
+    (tmp_path / "keys").mkdir(exist_ok=True)
+    (tmp_path / "keys" / "vendor_ed25519.pub").write_text("ssh-rsa not-a-key\n")
+    result = subprocess.run([*EMULATE, str(path)], capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0
+    assert "stb-a" in result.stderr and "emulate.trusted_keys" in result.stderr
+    assert "vendor_ed25519.pub" in result.stderr
+
+
 def test_port_in_use_exits_non_zero_with_the_port(tmp_path):
     path = write_rig_file(tmp_path, boot=FAST_BOOT)
     squatter = socket.socket()
