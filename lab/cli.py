@@ -21,6 +21,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "lab": ("lab.runner", "run the main job: emulated lab, scenario suite, report and RMA entries"),
     "emulate": ("lab.emulator.cli", "start emulated STBs for the emulated rigs of a rig file"),
     "firmware": ("lab.firmware.cli", "build, inspect and gate signed firmware images"),
+    "ir": ("lab.drivers.ir_cli", "IR remotes: lircd.conf files and the rig's IR blaster"),
+    "capture": ("lab.drivers.capture_cli", "HDMI capture of a rig: snapshots, clips, live stats"),
     "video": ("lab.video.cli", "offline video checks (scan a recorded clip)"),
     "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
