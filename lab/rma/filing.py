@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, case, select, update
+from sqlalchemy import Engine, case, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -207,11 +207,14 @@ def _file_once(
     actor: str,
     refs: _Refs,
 ) -> FilingResult:
-    existing = session.execute(select(Occurrence).where(Occurrence.occurrence_key == key)).scalar_one_or_none()
+    existing = session.execute(
+        select(Occurrence.id, Occurrence.fault_id, Occurrence.title, Occurrence.regression, Fault.status)
+        .join(Fault, Fault.id == Occurrence.fault_id)
+        .where(Occurrence.occurrence_key == key)
+    ).first()
     if existing is not None:
-        fault = session.get(Fault, existing.fault_id)
-        assert fault is not None
-        return FilingResult(fault.id, False, existing.id, fault.status, existing.title, key, existing.regression, True)
+        occ_id, fault_id, title, regression, status = existing
+        return FilingResult(fault_id, False, occ_id, status, title, key, bool(regression), True)
 
     seen_at = to_utc(report.started) or utcnow()
     ended = to_utc(report.ended)
@@ -284,23 +287,25 @@ def _file_once(
                     },
                 )
 
-    run = TestRun(
-        run_key=key,
-        rig_id=rig_id,
-        device_id=device_id,
-        firmware_id=firmware_id,
-        test_id=report.test_id,
-        params=json.dumps(redact(report.params), sort_keys=True, default=str),
-        seed=None if report.seed is None else str(report.seed),
-        network_profile=None
-        if report.network_profile is None
-        else json.dumps(redact(report.network_profile), sort_keys=True, default=str),
-        outcome=report.outcome,
-        started=seen_at,
-        ended=ended,
-    )
-    session.add(run)
-    session.flush()
+    run_id = session.execute(
+        insert(TestRun)
+        .values(
+            run_key=key,
+            rig_id=rig_id,
+            device_id=device_id,
+            firmware_id=firmware_id,
+            test_id=report.test_id,
+            params=json.dumps(redact(report.params), sort_keys=True, default=str),
+            seed=None if report.seed is None else str(report.seed),
+            network_profile=None
+            if report.network_profile is None
+            else json.dumps(redact(report.network_profile), sort_keys=True, default=str),
+            outcome=report.outcome,
+            started=seen_at,
+            ended=ended,
+        )
+        .returning(TestRun.id)
+    ).scalar_one()
 
     regression = False
     if vkey and fault.status == "fixed" and fault.fixed_in_key and vkey >= fault.fixed_in_key:
@@ -320,24 +325,27 @@ def _file_once(
                 detail={"fixed_in": fault.fixed_in, "seen_on": report.firmware_version, "occurrence_key": key},
             )
 
-    occ = Occurrence(
-        occurrence_key=key,
-        fault_id=fault.id,
-        test_run_id=run.id,
-        device_id=device_id,
-        rig_id=rig_id,
-        firmware_id=firmware_id,
-        seen_at=seen_at,
-        title=current.title,
-        signature_hash=current.hash,
-        symptom=report.symptom,
-        message=report.message,
-        excerpt=report.excerpt,
-        regression=regression,
-        filed_at=utcnow(),
-    )
-    session.add(occ)
-    session.flush()  # a concurrent filer of the same occurrence fails here and retries
+    # A concurrent filer of the same occurrence fails at the unique key (here or at the run) and retries.
+    occ_id = session.execute(
+        insert(Occurrence)
+        .values(
+            occurrence_key=key,
+            fault_id=fault.id,
+            test_run_id=run_id,
+            device_id=device_id,
+            rig_id=rig_id,
+            firmware_id=firmware_id,
+            seen_at=seen_at,
+            title=current.title,
+            signature_hash=current.hash,
+            symptom=report.symptom,
+            message=report.message,
+            excerpt=report.excerpt,
+            regression=regression,
+            filed_at=utcnow(),
+        )
+        .returning(Occurrence.id)
+    ).scalar_one()
 
     for art in artifacts:
         art_id = _upsert_id(
@@ -346,9 +354,9 @@ def _file_once(
             {"sha256": art.sha256},
             {"size": art.size, "media_type": art.media_type, "path": art.path, "created_at": utcnow()},
         )
-        _insert(session, OccurrenceArtifact, {"occurrence_id": occ.id, "name": art.name, "artifact_id": art_id})
+        _insert(session, OccurrenceArtifact, {"occurrence_id": occ_id, "name": art.name, "artifact_id": art_id})
 
-    session.execute(
+    status = session.execute(
         update(Fault)
         .where(Fault.id == fault.id)
         .values(
@@ -357,6 +365,6 @@ def _file_once(
             first_seen=case((Fault.first_seen > seen_at, seen_at), else_=Fault.first_seen),
             updated_at=utcnow(),
         )
-    )
-    status = session.execute(select(Fault.status).where(Fault.id == fault.id)).scalar_one()
-    return FilingResult(fault.id, is_new, occ.id, status, current.title, key, regression, False)
+        .returning(Fault.status)
+    ).scalar_one()
+    return FilingResult(fault.id, is_new, occ_id, status, current.title, key, regression, False)
