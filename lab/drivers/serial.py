@@ -72,6 +72,10 @@ LOGIN_PROMPT = r"login: ?$"
 PASSWORD_PROMPT = r"[Pp]assword: ?$"
 LOGIN_INCORRECT = r"Login incorrect|Authentication failure|Permission denied"
 
+_PHASE = re.compile(
+    rf"(?P<bootloader>U-Boot \d|{AUTOBOOT})|(?P<linux>{KERNEL_STARTED}|^\[\s*\d+\.\d+\] |login: |[#$] )", re.M
+)
+
 Pattern = str | bytes | re.Pattern[str] | re.Pattern[bytes]
 
 
@@ -163,13 +167,17 @@ def _keepalive(sock: object) -> None:
 
 
 def _close_port(port: serial.SerialBase) -> None:
-    """Close a port without waiting: pyserial's socket:// close() sleeps 0.3 s after the shutdown."""
+    """Close a port; a socket:// one without waiting (pyserial's close() sleeps 0.3 s after the
+    shutdown). A local device closes at once, so its lock is free when this returns."""
 
     def close() -> None:
         with contextlib.suppress(Exception):
             port.close()
 
-    threading.Thread(target=close, name="console-close", daemon=True).start()
+    if type(port).__module__.endswith("protocol_socket"):
+        threading.Thread(target=close, name="console-close", daemon=True).start()
+    else:
+        close()
 
 
 def clean_output(text: str) -> str:
@@ -234,6 +242,7 @@ class SerialConsole:
         self._text = ""  # pending (not yet consumed by expect) console text
         self._text_base = 0  # absolute text position of self._text[0]
         self._last_rx = 0.0
+        self._phase = "unknown"  # bootloader | linux, from the last boot marker seen
         #: bytes received from the box since the console was created (0: never heard from it)
         self.received_bytes = 0
         self.search_window = search_window
@@ -283,7 +292,10 @@ class SerialConsole:
         return InfraError(message, rig=self.rig_name, instrument=INSTRUMENT)
 
     def _make_port(self) -> serial.SerialBase:
-        port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0, do_not_open=True)
+        # A local device is locked (flock) so two sessions never read the same UART; a network
+        # console (ser2net, RFC 2217) is meant to be shared.
+        exclusive = True if "://" not in self.url else None
+        port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0, do_not_open=True, exclusive=exclusive)
         # pyserial's open() ends with reset_input_buffer(), which throws away what the box printed
         # between connect and that call (socket:// reads and discards it). Keep every byte.
         port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
@@ -460,6 +472,8 @@ class SerialConsole:
                 self._text = self._text[cut:]
                 self._text_base += cut
             self._watch.feed(text, start_abs, offset)
+            for found in _PHASE.finditer(text):  # the last marker in the chunk tells where the box is
+                self._phase = "bootloader" if found.lastgroup == "bootloader" else "linux"
             self._cond.notify_all()
 
     # -- expect --------------------------------------------------------------------------------
@@ -696,8 +710,8 @@ class SerialConsole:
     def login(self, user: str | None = None, password: str | None = None, timeout: float = 30.0) -> None:
         """Log in on the console and wait for the shell prompt (no-op when already at a prompt).
 
-        Waits through a boot in progress; nudges with a newline only when the console has been
-        quiet for a second and no autoboot countdown is running (a newline would stop it). A
+        Waits through a boot in progress; nudges with a newline (backing off) when Linux runs but
+        no prompt shows -- never while the bootloader runs, where a newline would stop it. A
         refused login or a password prompt without a configured password is an ``InfraError``
         (the lab's credentials are wrong, not the box).
         """
@@ -714,11 +728,13 @@ class SerialConsole:
                 self._expect(patterns, 0.0)  # raises ExpectTimeout with the tail
             m = self._expect(patterns, min(remaining, 0.5), raise_timeout=False)
             if m is None:
-                # Nudge a box idling at a prompt printed before we looked -- but never during the
-                # bootloader's countdown, where a newline would stop the boot; back off each time.
-                recent = self.log.tail(5)
-                booting = re.search(AUTOBOOT, recent) or ("U-Boot" in recent and not re.search(KERNEL_STARTED, recent))
-                if self._quiet_for() >= 1.0 and time.monotonic() - last_nudge >= nudge_every and not booting:
+                # Nudge a box idling at a prompt printed before we looked (or buried under kernel
+                # chatter) -- but only once Linux runs: a newline typed while the bootloader runs,
+                # even before its countdown shows, can stop the boot. Back off each time.
+                since_nudge = time.monotonic() - last_nudge
+                never_heard = self.received_bytes == 0 and self._quiet_for() >= 1.0
+                in_linux = self._phase == "linux" and (self._quiet_for() >= 1.0 or since_nudge >= 2 * nudge_every)
+                if since_nudge >= nudge_every and (never_heard or in_linux):
                     self._write(self._encode(self.newline))
                     last_nudge, nudge_every = time.monotonic(), min(nudge_every * 2, 8.0)
                 continue

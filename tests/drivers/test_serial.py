@@ -526,3 +526,39 @@ def test_try_expect_returns_none_on_silence_but_still_raises_deaths(
     console_peer.send(b"Kernel panic - not syncing: VFS\r\n")
     with pytest.raises(ConsoleDeath):
         con.try_expect("login: ", timeout=5)
+
+
+def test_a_local_device_is_not_shared_by_two_sessions(tmp_path: Path) -> None:
+    master, slave = pty.openpty()
+    path = os.ttyname(slave)
+    try:
+        with SerialConsole(path, rig_name="rig-pty"):
+            with pytest.raises(InfraError, match="cannot open console") as err:
+                SerialConsole(path, rig_name="rig-pty").open(timeout=0.3)
+            assert err.value.instrument == "serial"
+        with SerialConsole(path, rig_name="rig-pty"):  # free again once closed
+            pass
+    finally:
+        os.close(master)
+        os.close(slave)
+
+
+def test_login_finds_the_prompt_under_kernel_chatter(console_peer: ConsolePeer, mini_shell: type) -> None:
+    console_peer.on_line = mini_shell()
+    stop = threading.Event()
+
+    def chatter() -> None:
+        i = 0
+        while not stop.wait(0.1):  # never quiet for a second: the prompt is always buried
+            console_peer.send(f"[   {100 + i}.000000] stb_hdmi: HDCP 1.4 authenticated\r\n".encode())
+            i += 1
+
+    with SerialConsole(console_peer.url) as c:
+        console_peer.send(b"root@stb:~# ")
+        c.expect("# $", timeout=5)  # that prompt is gone; only chatter follows
+        threading.Thread(target=chatter, daemon=True).start()
+        try:
+            c.login(timeout=15)
+            assert c.run("echo ok").output == "ok\n"
+        finally:
+            stop.set()

@@ -131,6 +131,7 @@ def test_kernel_panic_defect_raises_from_the_waiting_call(emulated: Any, tmp_pat
         assert "stb_osd_menu_select" in err.value.excerpt  # the call trace is in the evidence
         assert "Kernel panic - not syncing" in err.value.excerpt
         # the watchdog reset that follows is the same incident: waiting for the reboot works
+        con.expect("U-Boot", timeout=30)
         con.login(timeout=30)
         assert con.run("true")
         assert "watchdog-reset" in [d.symptom for d in con.deaths]
