@@ -374,8 +374,8 @@ def match(
     frame = as_frame(frame)
     area = _area(template, frame, region)
     if area is None:
-        why = "region smaller than reference"
-        return MatchResult("match", False, frame, region.clip(frame.width, frame.height), 0.0, {"why": why})
+        details = {"reference": template.name, "why": "region smaller than reference"}
+        return MatchResult("match", False, frame, region.clip(frame.width, frame.height), 0.0, details)
     results = _search(template, frame, area, params, params.candidates, stop_at_first=True)
     if not results:
         return MatchResult("match", False, frame, area, 0.0, {"reference": template.name, "why": "no candidate"})

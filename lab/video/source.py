@@ -140,7 +140,11 @@ class FileSource:
 
 
 class ListSource:
-    """A list (or any iterable) of frames as a source; ``dropped`` counts gaps in ``seq``."""
+    """A list (or any iterable) of frames as a source.
+
+    ``dropped`` stays 0 (the list delivers every frame it holds); waiters count gaps in ``seq``
+    themselves, in their ``details['dropped']``.
+    """
 
     def __init__(self, frames: Iterable[Frame]) -> None:
         self._frames = frames

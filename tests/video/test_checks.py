@@ -169,6 +169,14 @@ def test_match_within_region_and_saves_evidence(background: np.ndarray, tmp_path
     assert tuple(picture[100, 50]) == (0, 200, 0)  # the green outline on the left edge of the match
 
 
+def test_match_in_a_region_smaller_than_the_reference_names_the_reference(tmp_path) -> None:
+    path = tmp_path / "tv5-logo.png"
+    cv2.imwrite(str(path), _logo())
+    result = match(path, np.zeros((720, 1280, 3), np.uint8), region=Region(0, 0, 100, 50))
+    assert not result and result.details["why"] == "region smaller than reference"
+    assert result.symptom == "no-match:tv5-logo.png"  # the fault title says which reference was missing
+
+
 def test_blockiness_rises_with_quantisation(clip_dir) -> None:
     frames = lavfi_frames("testsrc2", 6, 352, 288)
     scores = []
