@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -35,7 +35,9 @@ def answers(rig: Rig, timeout: float = 1.0) -> bool:
 
 
 @contextlib.contextmanager
-def ensure_emulated(rig_file: Path, rigs: list[Rig], mode: str = "auto", echo=print) -> Iterator[None]:  # noqa: ANN001
+def ensure_emulated(
+    rig_file: Path, rigs: list[Rig], mode: str = "auto", echo: Callable[[str], object] = print
+) -> Iterator[None]:
     """Run the emulator for the emulated ``rigs`` unless they already answer (``mode``: auto|always|never)."""
     if mode not in EMULATE_MODES:
         raise ValueError(f"emulate mode must be auto, always or never, not {mode!r}")

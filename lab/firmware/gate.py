@@ -88,6 +88,7 @@ class GateResult:
 
     @property
     def exit_code(self) -> int:
+        """The gate's exit code: infra errors (or a rig that did not run) first, then new faults, then test errors."""
         if self.infra_errors or self.rigs_not_run:
             return EXIT_INFRA
         if self.new_faults:
@@ -97,6 +98,7 @@ class GateResult:
         return EXIT_PASS
 
     def verdict(self) -> str:
+        """One line for CI: may the build ship, and if not, why not."""
         return {
             EXIT_PASS: "PASS: the build may ship",
             EXIT_NEW_FAULTS: "FAIL: new device faults",
@@ -105,6 +107,7 @@ class GateResult:
         }[self.exit_code]
 
     def lines(self) -> list[str]:
+        """The human summary: image, flash per rig, suite counts, faults by kind, then the verdict."""
         img = self.image
         out = [f"image {img['version']} build {img['build_id']} for {img['model']} sha256 {img['sha256'][:16]}..."]
         for f in self.flashed:

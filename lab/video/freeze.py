@@ -63,6 +63,7 @@ class FreezeDetector:
         self._period = 0.0
 
     def reset(self) -> None:
+        """Forget the still run (after a gap in the stream); the next frame starts a new one."""
         self._reference = None
         self._since = None
         self._last_time = None

@@ -54,6 +54,7 @@ class FileSource:
         self.close()
 
     def close(self) -> None:
+        """Close the decoder if a read is in progress (iteration closes it when it ends)."""
         if self._container is not None:
             self._container.close()
             self._container = None
