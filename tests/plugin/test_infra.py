@@ -138,21 +138,3 @@ def test_a_rig_held_by_another_session_is_never_shared(pytester, run_inner, tmp_
         assert "DRIVING bad" in other.output  # the free rig of the selection
     finally:
         held.release()
-
-
-def test_emulate_auto_starts_the_rigs_emulator_for_the_session_and_stops_it(pytester, tmp_path):
-    """No emulator listening: --emulate auto starts `stblab emulate` for the rig, and stops it after."""
-    import socket
-
-    from lab.rig import load_rigs
-
-    rig_file = write_two_rigs(tmp_path / "lab")
-    pytester.makepyfile(test_auto="def test_auto(shell, stb):\n    assert stb.firmware_version() == '2.0.0'\n")
-    result = pytester.runpytest_subprocess(
-        "--rigs", str(rig_file), "--rig", "good", "--emulate", "auto", "--run-dir", str(tmp_path / "run"),
-        "--no-file-faults", "-p", "no:cacheprovider", timeout=240,
-    )  # fmt: skip
-    result.assert_outcomes(passed=1)
-    port = int(load_rigs(rig_file)["good"].serial.url.rsplit(":", 1)[1])
-    with socket.socket() as s:
-        assert s.connect_ex(("127.0.0.1", port)) != 0, "the session's emulator must be stopped at the end"

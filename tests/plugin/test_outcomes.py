@@ -35,18 +35,6 @@ def leak_file(pytester):
     return pytester.makepyfile(test_leak=LEAK_TEST)
 
 
-def test_good_rig_passes_and_junit_names_rig_model_firmware_serial(two_rigs, run_inner, good_file):
-    run = run_inner(two_rigs, "--rig", "good")
-    run.result.assert_outcomes(passed=1)
-    props = run.properties("test_firmware")
-    assert props["rig"] == "good"
-    assert props["model"] == "STB-4K-X1"
-    assert props["firmware_version"] == "2.0.0"
-    assert props["device_serial"] == "SN-GOOD"
-    assert (run.run_dir / "good" / "console.log").read_bytes(), "console log must be written to the run folder"
-    assert run.summary()["outcome"] == "ok"
-
-
 def test_defective_firmware_fails_with_a_filed_device_fault_and_evidence(two_rigs, run_inner, leak_file):
     first = run_inner(two_rigs, "--rig", "bad")
     first.result.assert_outcomes(failed=1)
@@ -93,11 +81,20 @@ def test_expects_black_but_sees_live_tv(shell, stb, capture):
 """
 
 
-def test_video_failure_attaches_deciding_frame_and_clip_to_allure(two_rigs, run_inner, pytester):
+def test_good_rig_passes_and_a_video_failure_carries_frame_and_clip(two_rigs, run_inner, pytester, good_file):
+    """One session on the good rig: a passing test with the rig's JUnit properties, and a failed
+    video check whose deciding frame and clip reach Allure."""
     pytester.makepyfile(test_video=VIDEO_TEST)
     run = run_inner(two_rigs, "--rig", "good", "--no-file-faults")
-    run.result.assert_outcomes(failed=1)
-    [result] = run.allure_results()
+    run.result.assert_outcomes(passed=1, failed=1)
+    props = run.properties("test_firmware")
+    assert props["rig"] == "good"
+    assert props["model"] == "STB-4K-X1"
+    assert props["firmware_version"] == "2.0.0"
+    assert props["device_serial"] == "SN-GOOD"
+    assert "stblab_outcome" not in props
+    assert (run.run_dir / "good" / "console.log").read_bytes(), "console log must be written to the run folder"
+    [result] = [r for r in run.allure_results() if r["status"] == "failed"]
     attachments = {a["name"]: a for a in result.get("attachments", [])}
     assert {"deciding frame", "last seconds (clip)", "console log excerpt", "step log with timings"} <= set(attachments)
     frame_file = run.run_dir / "allure-results" / attachments["deciding frame"]["source"]
@@ -132,13 +129,20 @@ def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_f
 
 
 def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inner, pytester):
-    """A panic while booting (in the `shell` fixture) is the box's fault: failed, not error, and filed."""
-    from lab.emulator.testing import EmulatedLab
+    """A panic while booting (in the `shell` fixture) is the box's fault: failed, not error, and filed.
+
+    The brick's emulator is not running: ``--emulate auto`` starts it for the session and stops it
+    at the end."""
+    import socket
+
+    from lab.rig import load_rigs
 
     pytester.makepyfile(test_boot="def test_needs_a_shell(shell):\n    pass\n")
-    with EmulatedLab(two_rigs, rigs=["brick"]):
-        run = run_inner(two_rigs, "--rig", "brick", "--boot-timeout", "20")
+    run = run_inner(two_rigs, "--rig", "brick", "--boot-timeout", "20", "--emulate", "auto")
     run.result.assert_outcomes(failed=1)
+    port = int(load_rigs(two_rigs)["brick"].serial.url.rsplit(":", 1)[1])
+    with socket.socket() as sock:
+        assert sock.connect_ex(("127.0.0.1", port)) != 0, "the session's emulator must be stopped at the end"
     [entry] = run.summary()["entries"]
     assert entry["kind"] == "device-fault" and entry["fault_new"] is True
     assert "kernel-panic" in entry["reason"] or "panic" in entry["reason"].lower()
