@@ -76,7 +76,12 @@ class Box:
         self.kernel_release = bootlog.KERNEL_RELEASE
         self.kernel_date = bootlog.KERNEL_DATE
         self.trusted_keys = list(trusted_keys or [])
-        self.hub = ConsoleHub(on_input=self.uart_rx)
+        self.hub = ConsoleHub(
+            on_input=self.uart_rx,
+            baudrate=rig.serial.baudrate if rig.serial is not None else 115200,
+            strict_baudrate=settings.strict_baudrate,
+        )
+        self.overruns = 0
         # Defects draw only from ``rng`` (seeded), so their outcomes depend on the seed and the
         # sequence of events, never on timing; cosmetic randomness (kernel noise, sensor jitter)
         # has its own generator.
@@ -263,8 +268,14 @@ class Box:
 
     def uart_rx(self, data: bytes) -> None:
         """Bytes from a console client (ignored while off, as a dead UART ignores them)."""
-        if self.powered:
-            self._input.put(bytes(data))
+        if not self.powered:
+            return
+        fifo = self.settings.uart_fifo_bytes
+        if fifo and len(data) > fifo:
+            self.overruns += len(data) - fifo
+            data = data[:fifo]
+            self.kmsg(f"ttyS0: {self.overruns} input overrun(s)", console=False)
+        self._input.put(bytes(data))
 
     def _drain_input(self) -> None:
         with contextlib.suppress(queue.Empty):
@@ -611,6 +622,12 @@ class Box:
             except SessionExit:
                 self.console("logout\n")
                 return
+            except _PowerLost:
+                raise
+            except Exception as exc:  # a command's bug must not take the console down
+                log.exception("console command failed: %r", line)
+                self.console(f"-sh: {line.split()[0]}: {type(exc).__name__}\n")
+                shell.status = 1
             if not self._alive(gen):
                 raise _PowerLost
 

@@ -161,6 +161,11 @@ class EmulateSettings(_Strict):
     boot: BootTimings = BootTimings()
     iptv: IptvSettings | None = None
     power_on_at_start: bool = False
+    # UART realism (off by default): bytes beyond this many in one burst are lost, as a UART with
+    # a small FIFO drops a fast paste (0 = never); and an RFC 2217 client at another line speed
+    # than serial.baudrate sees garbage.
+    uart_fifo_bytes: int = Field(0, ge=0)
+    strict_baudrate: bool = False
     pdu_outlets: int = Field(4, ge=1, le=16)
     total_memory_kb: int = Field(1_015_808, ge=65536)
 

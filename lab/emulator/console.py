@@ -28,6 +28,11 @@ import serial.rfc2217 as rfc2217
 log = logging.getLogger("stblab.emulator.console")
 
 
+def _garble(data: bytes) -> bytes:
+    """What a UART receiving at the wrong speed makes of bytes: framing errors and 8-bit junk."""
+    return bytes((((b * 0x9D) & 0xFF) ^ 0xA5) | 0x80 for b in data)
+
+
 class _VirtualUart:
     """The serial-port side PortManager configures (baud rate, modem lines); all emulated."""
 
@@ -85,8 +90,14 @@ class _Conn:
 class ConsoleHub:
     """Fan-out of UART output to every connected client; fan-in of their input to the box."""
 
-    def __init__(self, on_input: Callable[[bytes], None]) -> None:
+    def __init__(
+        self, on_input: Callable[[bytes], None], *, baudrate: int = 115200, strict_baudrate: bool = False
+    ) -> None:
         self.on_input = on_input
+        # With strict_baudrate, an RFC 2217 client that sets another line speed than the box's
+        # UART gets what a real terminal server gives then: garbage both ways.
+        self.baudrate = baudrate
+        self.strict_baudrate = strict_baudrate
         self._clients: list[_Client] = []
         self._lock = threading.Lock()
         self._listeners: list[socket.socket] = []
@@ -147,6 +158,8 @@ class ConsoleHub:
                     break
                 if client.manager is not None:
                     data = b"".join(client.manager.filter(data))
+                    if data and self._mismatched(client):
+                        data = _garble(data)
                 if data:
                     try:
                         self.on_input(data)
@@ -169,9 +182,17 @@ class ConsoleHub:
             clients = list(self._clients)
         for client in clients:
             try:
-                client.send(data)
+                client.send(_garble(data) if self._mismatched(client) else data)
             except OSError:
                 self._drop(client)
+            except Exception:  # one odd client must never take the UART down
+                log.exception("console client write failed")
+                self._drop(client)
+
+    def _mismatched(self, client: _Client) -> bool:
+        return (
+            self.strict_baudrate and client.manager is not None and int(client.manager.serial.baudrate) != self.baudrate
+        )
 
     @property
     def client_count(self) -> int:

@@ -11,6 +11,7 @@ import urllib.request
 
 import pytest
 import serial
+import yaml
 from emu_helpers import FAST_BOOT, RawConsole, boot_to_shell, outlet_state, pdu
 
 
@@ -193,3 +194,40 @@ def test_shell_pipes_redirection_and_kernel_messages(rig):
     assert con.run("ls /tmp").split() == ["f"]
     assert con.run("rm /tmp/f; ls /tmp").strip() == ""
     con.close()
+
+
+def test_uart_realism_small_fifo_drops_a_fast_paste_and_wrong_baud_is_garbage(tmp_path):
+    import socket
+
+    from lab.emulator.testing import EmulatedLab, write_rig_file
+
+    rig_file = write_rig_file(
+        tmp_path, boot=FAST_BOOT, power_on_at_start=True, uart_fifo_bytes=16, strict_baudrate=True
+    )
+    with EmulatedLab(rig_file) as running:
+        rig = running.rigs["stb-a"]
+        con = RawConsole(rig.serial.url)
+        con.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        con.wake()
+        con.login(20)
+        con.buf = b""
+        con.send("echo pasted-much-too-fast-for-the-fifo\r")  # one burst: the UART keeps 16 bytes
+        assert b"pasted-much-too-fast" not in con.read(0.8)
+        con.send("\x15")
+        for ch in "echo typed-slowly\r":  # what a driver's char_delay is for
+            con.send(ch)
+            time.sleep(0.01)
+        con.expect(r"typed-slowly\r\n.*# $", 5)
+        rfc = yaml.safe_load(rig_file.read_text())["rigs"][0]["emulate"]["rfc2217_url"]
+        for baud, readable in ((9600, False), (115200, True), (9600, False)):
+            port = serial.serial_for_url(rfc, baudrate=baud, timeout=0.2)
+            try:
+                con.send("\r")
+                got = b""
+                end = time.monotonic() + 1.2
+                while time.monotonic() < end:
+                    got += port.read(4096)
+                assert (b"root@stb-a" in got) is readable, (baud, got[:80])
+            finally:
+                port.close()
+        con.close()
