@@ -14,6 +14,13 @@ Example (YAML)::
         "2.1.0":
           - {kind: decoder_freeze, after_zaps: 5}
 
+Keys (all optional): ``seed``, ``state_dir``, ``serial_number``, ``hardware_revision``,
+``production_lot``, ``hostname``, ``rfc2217_url``, ``itach_url``, ``lirc_url``, ``firmware``
+{version, build_id}, ``trusted_keys``, ``hardware_history`` (see :class:`HardwareHistory`),
+``defects`` {version: [defect, ...]}, ``console_password_env``, ``resolution`` [w, h], ``fps``,
+``boot`` (see :class:`BootTimings`), ``iptv`` (see :class:`IptvSettings`), ``power_on_at_start``,
+``pdu_outlets``, ``total_memory_kb``, ``uart_fifo_bytes``, ``strict_baudrate``.
+
 ``load_emulated(path)`` returns ``[(rig, EmulateSettings), ...]`` and raises
 :class:`lab.errors.RigFileError` naming the file, the rig, the key and the problem.
 """
