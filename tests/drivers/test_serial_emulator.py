@@ -13,6 +13,9 @@ from lab.drivers.power import PowerSwitch
 from lab.drivers.serial import ConsoleDeath, SerialConsole
 from lab.errors import InfraError
 
+# pyserial's RFC 2217 client still calls Thread.setDaemon/setName
+pytestmark = pytest.mark.filterwarnings("ignore:set(Daemon|Name)\\(\\) is deprecated:DeprecationWarning")
+
 
 def test_power_on_bootloader_login_and_run(emulated: Any, tmp_path: Path) -> None:
     rig = emulated.rigs["stb-a"]
