@@ -56,10 +56,11 @@ def is_black(
     frame = as_frame(frame)
     box, crop_mask = resolve_mask(mask, region, frame.image.shape)
     if mode == "max":
-        if crop_mask is None and box.width * box.height >= 256 * 256:
-            # fast path: a lit pixel among a nearest-neighbour sample is a lit pixel of the frame
-            small = small_image(frame, 4)[box.y // 4 : -(-box.bottom // 4), box.x // 4 : -(-box.right // 4)]
-            lit = int(cv2.minMaxLoc(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))[1])
+        if crop_mask is None and box.width * box.height >= 256 * 256 and frame.width % 4 == frame.height % 4 == 0:
+            # fast path: a lit pixel among a nearest-neighbour sample is a lit pixel of the frame;
+            # sample i is frame pixel 4i, so only samples whose pixel lies inside the box count
+            small = small_image(frame, 4)[-(-box.y // 4) : box.bottom // 4, -(-box.x // 4) : box.right // 4]
+            lit = int(cv2.minMaxLoc(cv2.cvtColor(small, cv2.COLOR_BGR2GRAY))[1]) if small.size else 0
             if lit > threshold:
                 return BlackResult("black", False, frame, box, float(lit), {"mode": "max", "sampled": True})
         grey = frame.grey()[box.slices()]

@@ -61,6 +61,17 @@ def test_black_max_mode_is_strict_and_ratio_mode_tolerates_a_small_logo() -> Non
     assert not is_black(dim) and not is_black(dim, mode="ratio")
 
 
+def test_black_letterbox_bar_next_to_the_picture() -> None:
+    # 2.39:1 film on a 1080p screen: black bars above row 138 and from row 941 down, picture between
+    frame = np.zeros((1080, 1920, 3), np.uint8)
+    frame[138:941] = 200
+    assert is_black(frame, region=Region(0, 941, 1920, 139))  # the picture's last row is not in the bar
+    assert is_black(frame, region=Region(0, 0, 1920, 138))
+    assert not is_black(frame, region=Region(0, 940, 1920, 140))
+    frame[1079, 1919] = 200  # one lit pixel the sampling skips: the full check still finds it
+    assert not is_black(frame, region=Region(0, 941, 1920, 139))
+
+
 def test_motion_sees_colour_change_at_equal_brightness_and_ignores_noise() -> None:
     rng = np.random.default_rng(3)
     base = np.full((270, 480, 3), 120, np.uint8)
