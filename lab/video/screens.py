@@ -114,19 +114,20 @@ def is_no_signal(
 ) -> ScreenResult:
     """Is this a "no signal" screen?
 
-    With ``reference`` (the rig's own no-signal picture or a part of it): truthy when it matches.
-    Without: truthy when at most ``max_colours`` colours make up 98 % of the frame, and either
-    one non-black colour covers 99 % of it, or a background covering ``uniform_ratio`` of it
-    holds a single filled panel around the centre.
+    With ``reference`` (the rig's own no-signal picture or a part of it): truthy when it matches
+    in ``region``. Without: judged on ``region`` alone; truthy when at most ``max_colours`` colours
+    make up 98 % of it, and either one non-black colour covers 99 % of it, or a background covering
+    ``uniform_ratio`` of it holds a single filled panel around its centre.
     """
     frame = as_frame(frame)
     if reference is not None:
         m = match(reference, frame, region=region)
         return ScreenResult("no-signal", bool(m), frame, m.region, m.score, {"by": "reference", **m.details})
-    small, _ = _sample(frame, 320)
     box = region.clip(frame.width, frame.height)
     if box is None:
         raise ValueError(f"region {region} lies outside the {frame.width}x{frame.height} frame")
+    step = max(1, box.width // 320)
+    small = frame.image[box.slices()][::step, ::step]
     quant = (small // 32).astype(np.int32)
     codes = (quant[:, :, 0] * 64 + quant[:, :, 1] * 8 + quant[:, :, 2]).ravel()
     counts = np.bincount(codes, minlength=512)

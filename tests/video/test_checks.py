@@ -232,6 +232,11 @@ def test_no_signal_screens() -> None:
     reference = panel[160:320, 150:490].copy()
     assert is_no_signal(panel, reference=reference)
     assert not is_no_signal(blue, reference=reference)
+    # a region is judged on its own: one quadrant of a multiviewer has no signal, the rest is live
+    wall = lavfi_frames("testsrc2", 1, 1280, 960)[0].copy()
+    wall[:480, :640] = blue
+    assert is_no_signal(wall, region=Region(0, 0, 640, 480))
+    assert not is_no_signal(wall, region=Region(640, 0, 640, 480))
 
 
 def test_emulated_box_screens() -> None:
