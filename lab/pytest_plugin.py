@@ -15,15 +15,21 @@ whose console port is not listening, for the session); ``--run-dir`` (default
 ``--reproduce N``; ``--seed N``; ``--boot-timeout S``; ``--trust-new-ssh-key``.
 
 Fixtures: ``rig``, ``stb``, ``console``, ``shell`` (logged-in console), ``remote``, ``power``,
-``capture``, ``run_dir``, ``seed``, ``lab_session``.
+``capture``, ``run_dir``, ``seed``, ``record_measurement``, ``lab_session``.
 
-Outcomes (stb-tester's red/yellow, LAVA's taxonomy): a :class:`~lab.errors.DeviceFault` (or any
-assertion) is a *failure* and is filed into the RMA database with its evidence; an
-:class:`~lab.errors.InfraError` is an *error* naming rig and instrument, marks the rig unhealthy
-so later tests on it error at once, and is never filed; a :class:`~lab.errors.TestError` or any
-other exception in a lab test is an *error* of the scenario. Each carries a one-line reason.
+Outcomes (stb-tester's red/yellow, LAVA's taxonomy): a :class:`~lab.errors.DeviceFault` (also one
+raised while the box is being prepared, e.g. a panic during boot) or a plain assertion is a
+*failure*; DeviceFaults are filed into the RMA database with their evidence (console excerpt,
+deciding frame, clip, step log, network profile). An :class:`~lab.errors.InfraError` is an
+*error* naming rig and instrument; it marks the rig unhealthy so later tests on it error at once,
+and is never filed. A :class:`~lab.errors.TestError` or any other exception in a lab test is an
+*error* of the scenario. Each carries a one-line reason; a failed test leaves the box "dirty" so
+the next test power-cycles it. ``--reproduce N`` reruns a filed fault's test (same seed,
+firmware, profile; on the same rig and alternately on a free same-model twin with the same
+firmware) and records k of n with lab.rma's policy.
 
-With pytest-xdist each worker takes its own rig (worker ``gwN`` -> N-th selected rig).
+With pytest-xdist each worker takes its own rig (worker ``gwN`` -> N-th selected rig); rig locks
+keep two sessions off one rig.
 """
 
 from __future__ import annotations
