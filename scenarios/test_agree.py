@@ -6,6 +6,7 @@ import time
 
 import pytest
 
+from lab.drivers.ssh import HostKeyError
 from lab.errors import DeviceFault, InfraError
 
 
@@ -18,6 +19,8 @@ def test_console_and_ssh_agree(shell, stb):
         ssh_version = stb.firmware_version(via="ssh")
         ssh_uptime = stb.uptime(via="ssh")
         ssh_serial = stb.diag(via="ssh").get("serial")
+    except HostKeyError:
+        raise  # a changed host key is the lab's (or an attacker's) business, never "sshd died"
     except InfraError as exc:
         # SSH failed while the console answers: the box's sshd is the culprit, not the lab.
         if stb.run("true").exit_code == 0 and exc.instrument == "ssh":
