@@ -72,9 +72,21 @@ LOGIN_PROMPT = r"login: ?$"
 PASSWORD_PROMPT = r"[Pp]assword: ?$"
 LOGIN_INCORRECT = r"Login incorrect|Authentication failure|Permission denied"
 
-_PHASE = re.compile(
-    rf"(?P<bootloader>U-Boot \d|{AUTOBOOT})|(?P<linux>{KERNEL_STARTED}|^\[\s*\d+\.\d+\] |login: |[#$] )", re.M
-)
+_BOOTLOADER_MARKS = ("U-Boot ", "autoboot", "Autoboot")
+_LINUX_MARKS = ("Starting kernel", "Booting Linux", "Linux version", "login: ", "# ", "$ ", "] ")
+
+
+def _boot_phase(text: str) -> str | None:
+    """Where the box is by the last boot marker in ``text``: ``bootloader``, ``linux`` or None.
+
+    Plain ``rfind`` (C speed): it runs on every chunk the console receives.
+    """
+    bl = max(text.rfind(m) for m in _BOOTLOADER_MARKS)
+    lx = max(text.rfind(m) for m in _LINUX_MARKS)
+    if bl < 0 and lx < 0:
+        return None
+    return "bootloader" if bl > lx else "linux"
+
 
 Pattern = str | bytes | re.Pattern[str] | re.Pattern[bytes]
 
@@ -472,8 +484,9 @@ class SerialConsole:
                 self._text = self._text[cut:]
                 self._text_base += cut
             self._watch.feed(text, start_abs, offset)
-            for found in _PHASE.finditer(text):  # the last marker in the chunk tells where the box is
-                self._phase = "bootloader" if found.lastgroup == "bootloader" else "linux"
+            phase = _boot_phase(text)
+            if phase:
+                self._phase = phase
             self._cond.notify_all()
 
     # -- expect --------------------------------------------------------------------------------
