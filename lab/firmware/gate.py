@@ -269,10 +269,20 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def suite_args(suite: str) -> list[str]:
-    """pytest arguments for a suite name (``smoke``, ``full``) or a path/expression."""
+    """pytest arguments for a suite name (``smoke``, ``full``) or a path/expression.
+
+    Paths that exist here are made absolute: the suite runs with the repository as its folder.
+    """
     if suite in SUITES:
         return [str(REPO / a) for a in SUITES[suite]]
-    return shlex.split(suite)
+    return [str(Path(a).absolute()) if not a.startswith("-") and Path(a).exists() else a for a in shlex.split(suite)]
+
+
+def _db_for_child(rma_db: str | None) -> str | None:
+    """``rma_db`` as a child process in another folder must see it: a plain path made absolute."""
+    if rma_db and "://" not in rma_db:
+        return str(Path(rma_db).absolute())
+    return rma_db
 
 
 def _pytest_cmd(rig_file: Path, rig: str, run_dir: Path, suite: list[str], props: dict[str, str],
@@ -306,6 +316,8 @@ def run_gate(
     from lab.device import Stb
     from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, SessionSummary
 
+    rig_file = Path(rig_file).absolute()  # the suite runs in the repository's folder, not this one
+    rma_db = _db_for_child(rma_db)
     rigs = select_rigs(load_rigs(rig_file), select)
     image = validate(image_path, rigs, extra_keys)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")

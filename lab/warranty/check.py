@@ -169,6 +169,7 @@ def check_case(
     from lab.device import Stb
     from lab.rma import RmaStore
 
+    rig_file = Path(rig_file).absolute()  # the scenarios run in the repository's folder, not this one
     rigs = load_rigs(rig_file)
     if rig_name not in rigs:
         raise TestError(f"no rig named {rig_name!r} in {rig_file} (have: {', '.join(rigs)})")
@@ -186,9 +187,9 @@ def check_case(
         if case["state"] in {"received", "diagnosed"}:
             store.set_case_state(case_id, "diagnosing", note=f"on rig {rig_name}", actor=actor)
         echo(f"case {case_id}: device {case['device']}, complaint {case['complaint']!r}; run folder {run}")
-        db = rma_db
-        if db is None and store.url.get_backend_name() == "sqlite" and store.url.database:
-            db = str(Path(store.url.database).absolute())  # the child resolves STBLAB_RMA_URL itself otherwise
+        db = rma_db  # the child resolves STBLAB_RMA_URL itself when None
+        if store.url.get_backend_name() == "sqlite" and store.url.database not in (None, "", ":memory:"):
+            db = str(Path(store.url.database).absolute())  # a relative path must name the same file there
 
         with ensure_emulated(rig_file, [unit, *candidates], emulate, echo=echo):
             with Stb(unit, run_dir=run / "diagnose") as stb:

@@ -36,12 +36,17 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     return {"dir": d, "rigs": rig_file}
 
 
-def gate(bench: dict[str, Path], version: str, run: str, suite: str) -> tuple[subprocess.CompletedProcess[str], dict]:
-    run_dir = bench["dir"] / run
-    cmd = [sys.executable, "-m", "lab.cli", "firmware", "gate", str(bench["dir"] / f"fw-{version}.img")]
-    cmd += ["--rigs", str(bench["rigs"]), "--select", f"model={MODEL}", "--suite", suite]
-    cmd += ["--run-dir", str(run_dir), "--rma-db", str(bench["dir"] / "rma.sqlite"), "--emulate", "never"]
-    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240)
+def gate(
+    bench: dict[str, Path], version: str, run: str, suite: str, *, relative: bool = False
+) -> tuple[subprocess.CompletedProcess[str], dict]:
+    """Run the gate; ``relative``: from the bench folder, naming the rig file and database relative to it."""
+    d = bench["dir"]
+    run_dir = d / run
+    rigs, db = (bench["rigs"].relative_to(d), "rma.sqlite") if relative else (bench["rigs"], d / "rma.sqlite")
+    cmd = [sys.executable, "-m", "lab.cli", "firmware", "gate", str(d / f"fw-{version}.img")]
+    cmd += ["--rigs", str(rigs), "--select", f"model={MODEL}", "--suite", suite]
+    cmd += ["--run-dir", str(run_dir), "--rma-db", str(db), "--emulate", "never"]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=d if relative else None)
     data = json.loads((run_dir / "gate.json").read_text()) if (run_dir / "gate.json").exists() else {}
     return res, data
 
@@ -62,10 +67,11 @@ def test_good_build_passes_and_defective_build_fails_with_new_fault(bench: dict[
         assert b["new_faults"] and b["new_faults"][0]["fault_id"] is not None
         assert "NEW fault #" in bad.stdout and "video-frozen" in bad.stdout
 
-        # The same build again: the fault is known now, so the gate does not call it new.
-        again, a = gate(bench, "2.1.0", "again", "scenarios/test_zapping.py")
+        # The same build again: the fault is known now, so the gate does not call it new. Run from
+        # another folder with relative paths: the suite (run in the repository) sees the same files.
+        again, a = gate(bench, "2.1.0", "again", "scenarios/test_zapping.py", relative=True)
         assert a["flashed"][0]["reason"].startswith("already running")
-        assert not a["new_faults"] and a["known_faults"], again.stdout
+        assert not a["new_faults"] and a["known_faults"], again.stdout + again.stderr
         assert again.returncode == EXIT_PASS
 
 
