@@ -562,3 +562,20 @@ def test_login_finds_the_prompt_under_kernel_chatter(console_peer: ConsolePeer, 
             assert c.run("echo ok").output == "ok\n"
         finally:
             stop.set()
+
+
+@pytest.mark.parametrize(
+    ("text", "phase"),
+    [
+        ("U-Boot 2023.04-stb1\r\nDRAM:  1 GiB\r\n", "bootloader"),
+        ("\b\b\b 2", None),
+        ("Hit any key to stop autoboot:  3", "bootloader"),
+        ("Starting kernel ...\r\n\r\n[    0.000000] Booting Linux on physical CPU 0x0\r\n", "linux"),
+        ("[   12.000000] eth0: link up\r\nU-Boot 2023.04 (after a watchdog reset)\r\n", "bootloader"),
+        ("\r\nstb-a login: ", "linux"),
+    ],
+)
+def test_boot_phase_from_the_last_marker(text: str, phase: str | None) -> None:
+    from lab.drivers.serial import _boot_phase
+
+    assert _boot_phase(text) == phase
