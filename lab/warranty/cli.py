@@ -18,10 +18,10 @@ from pathlib import Path
 
 import typer
 
-from lab.errors import InfraError, RigFileError, TestError
+from lab.errors import DeviceFault, InfraError, RigFileError, TestError
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Warranty verdicts for returned devices.")
-EXIT_INFRA, EXIT_USAGE = 2, 4
+EXIT_DEVICE, EXIT_INFRA, EXIT_USAGE = 1, 2, 4
 
 
 def _store(db: str | None):  # noqa: ANN202
@@ -79,6 +79,9 @@ def check(
     except InfraError as exc:
         print(f"stblab warranty check: lab failure, no verdict: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_INFRA) from None
+    except DeviceFault as exc:  # the unit failed while its evidence was read: a person looks at it
+        print(f"stblab warranty check: the unit failed during diagnosis, no verdict: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_DEVICE) from None
     d = res.decision
     if as_json:
         print(json.dumps({"case": case, "verdict": d.verdict.value, "rule": d.rule, "ruleset": d.ruleset,
