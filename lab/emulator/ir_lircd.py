@@ -499,15 +499,14 @@ class LircdServer:
         server: socketserver.BaseServer
         if self.path is not None:
             if self.path.exists() and self.path.is_socket():
-                with contextlib.suppress(OSError):  # a stale socket left by a dead lircd
-                    probe = socket.socket(socket.AF_UNIX)
+                with socket.socket(socket.AF_UNIX) as probe:
                     try:
                         probe.connect(str(self.path))
+                    except ConnectionRefusedError:  # a stale socket left by a dead lircd
+                        with contextlib.suppress(OSError):
+                            self.path.unlink()
+                    else:
                         raise OSError(f"lircd socket {self.path} is in use")
-                    except ConnectionRefusedError:
-                        self.path.unlink()
-                    finally:
-                        probe.close()
             server = _UnixServer(str(self.path), _LircdHandler)
         else:
             server = _TcpServer((self.host or "127.0.0.1", self._requested_port), _LircdHandler)

@@ -434,9 +434,16 @@ def test_lircd_on_a_unix_socket(tmp_path: Path, keys: Keys) -> None:
             s.connect(str(path))
             assert Line(s, b"\n").lircd("SEND_ONCE STBLAB_RC1 KEY_HOME")[2] == "SUCCESS"
         assert keys.wait_for(1) == ["KEY_HOME"]
+        with pytest.raises(OSError, match="is in use"):  # a second lircd on a live socket says so
+            LircdServer.from_url(str(path), RC1, keys).start()
+        assert path.is_socket()  # and leaves the first one's socket alone
     finally:
         server.stop()
     assert not path.exists()
+    with socket.socket(socket.AF_UNIX) as stale:  # a socket file nobody listens on is taken over
+        stale.bind(str(path))
+    with LircdServer.from_url(str(path), RC1, keys):
+        assert path.is_socket()
 
 
 def test_both_blasters_share_one_receiver(rc1: Remote, keys: Keys) -> None:
