@@ -43,7 +43,7 @@ from lab.network import ts
 
 log = logging.getLogger("stblab.headend")
 
-ENCODER_VERSION = 1
+ENCODER_VERSION = 2
 
 
 class ChannelEntry(BaseModel):
@@ -152,7 +152,7 @@ def _picture(number: int, name: str, i: int, s: EncodeSettings, grid: np.ndarray
     bg, accent = _colours(number)
     img = np.empty((s.height, s.width, 3), np.uint8)
     img[:] = bg
-    img = cv2.add(img, grid)  # texture, so lost packets show as blocks, not flat colour
+    img = cv2.add(img, grid)
     t = i / s.fps
     x = int((s.width - 60) * (0.5 + 0.5 * np.sin(t * 1.3)))
     y = int((s.height - 60) * (0.5 + 0.5 * np.cos(t * 0.9)))
@@ -170,7 +170,9 @@ def encode_channel(number: int, name: str, path: Path, settings: EncodeSettings 
 
     s = settings
     yy, xx = np.mgrid[0 : s.height, 0 : s.width]
-    grid = (((xx // 8 + yy // 8) % 2) * 24 + (xx * 40 // s.width)).astype(np.uint8)
+    # smooth texture (no block edges of its own), so lost packets show as blocks a check can see
+    grid = (20 + 18 * np.sin(xx / 9.0 + yy / 13.0) + 14 * np.sin(yy / 7.0 - xx / 17.0) + xx * 30 // s.width)
+    grid = np.clip(grid, 0, 255).astype(np.uint8)
     grid = np.repeat(grid[:, :, None], 3, axis=2)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     out = av.open(

@@ -268,7 +268,7 @@ class IptvReceiver:
                 else:
                     try:
                         sock = self._open(wanted)
-                    except OSError as exc:
+                    except Exception as exc:  # no namespace (yet), no route: no signal, keep running
                         log.warning("iptv: cannot join channel %s: %s", wanted, exc)
                         sock = None
                     joined_at = last_data = time.monotonic()

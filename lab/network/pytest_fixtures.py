@@ -97,14 +97,14 @@ def _rig(request: pytest.FixtureRequest) -> Any:
         return None
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture
 def rig_link(request: pytest.FixtureRequest) -> Iterator[RigLink]:
-    """The rig's link for the session.
+    """The rig's link for the test.
 
     An emulated rig's link is the emulator's (it put the box in the namespace): attached, never
     built here -- a namespace the box is not in would make shaping a fake. When there is none the
     link is loopback-only and applying a non-clean profile is an InfraError saying why. Rigs that
-    are not emulated get their namespace built (and removed at the end of the session).
+    are not emulated get their namespace built (and removed after the test).
     """
     rig = _rig(request)
     if rig is None or rig.network is None or not rig.network.namespace:
