@@ -244,7 +244,9 @@ def pytest_configure(config: pytest.Config) -> None:
     if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
         config.option.allure_report_dir = str(run_dir / "allure-results")
     summary = config.getoption("stblab_summary")
-    reproduce = max(0, min(int(config.getoption("stblab_reproduce") or 0), 10))
+    reproduce = int(config.getoption("stblab_reproduce") or 0)
+    if not 0 <= reproduce <= 10:
+        raise pytest.UsageError(f"--reproduce {reproduce}: give 0 to 10 reruns (lab.rma's policy stops at 10)")
     state = config.stash[LAB_KEY] = LabState(
         rigs_file=Path(rigs_file),
         selector=selector,

@@ -112,6 +112,8 @@ def test_bad_rig_file_is_a_usage_error_before_any_test(pytester, run_inner, tmp_
     run = run_inner(bad)
     assert run.result.ret == 4
     assert "key 'power.url'" in run.result.stderr.str()
+    too_many = run_inner(write_two_rigs(tmp_path / "lab"), "--reproduce", "11")
+    assert too_many.result.ret == 4 and "--reproduce 11: give 0 to 10 reruns" in too_many.result.stderr.str()
     unknown = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "model=STB-NOPE")
     assert unknown.result.ret == 4
     assert "no rig matches 'model=STB-NOPE' (have: good, bad, bad2, brick)" in unknown.result.stderr.str()
