@@ -88,12 +88,8 @@ class Line:
 
 @pytest.fixture
 def itach(keys: Keys) -> Iterator[ItachServer]:
-    server = ItachServer("127.0.0.1", 0, RC1, keys)
-    server.start()
-    try:
+    with ItachServer("127.0.0.1", 0, RC1, keys) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
@@ -309,12 +305,8 @@ def lircd(keys: Keys) -> Iterator[LircdServer]:
     # lircd knows two remotes; the box only understands its own (STBLAB_RC1).
     from lab.lircd import load_remotes
 
-    server = LircdServer("127.0.0.1", 0, load_remotes(RC1) + load_remotes(APPLE), keys, receiver_remotes=RC1)
-    server.start()
-    try:
+    with LircdServer("127.0.0.1", 0, load_remotes(RC1) + load_remotes(APPLE), keys, receiver_remotes=RC1) as server:
         yield server
-    finally:
-        server.stop()
 
 
 @pytest.fixture
