@@ -17,8 +17,9 @@ KERNEL_RELEASE = "5.15.104-stb"
 KERNEL_DATE = "Fri Mar 14 09:40:02 UTC 2026"
 
 
-def uboot_banner(model: str, revision: str, serial: str, slot: str) -> list[str]:
+def uboot_banner(model: str, revision: str, serial: str, slot: str, verified_boot: str = "ok") -> list[str]:
     """Lines U-Boot prints from reset up to the autoboot countdown."""
+    secure = {"ok": "enabled, image signature OK", "failed": "FAILED: unofficial image", "disabled": "disabled"}
     return [
         "",
         UBOOT_VERSION,
@@ -34,6 +35,7 @@ def uboot_banner(model: str, revision: str, serial: str, slot: str) -> list[str]
         "Err:   serial@fe660000",
         f"serial#={serial}",
         "Net:   eth0: ethernet@fe2a0000",
+        f"Secure boot: {secure.get(verified_boot, verified_boot)}",
         f"Boot slot: {slot}",
     ]
 

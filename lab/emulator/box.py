@@ -401,7 +401,8 @@ class Box:
             slot = st.booting_slot()
             self._running_slot = slot
         self.boot_env = self._default_env(slot)
-        for line in bootlog.uboot_banner(self.model, self.settings.hardware_revision, st.serial_number, slot):
+        verified = str(st.history.get("verified_boot", "ok"))
+        for line in bootlog.uboot_banner(self.model, self.settings.hardware_revision, st.serial_number, slot, verified):
             self.console(line + "\n")
         if st.env.get("_rollback_note"):
             pass

@@ -24,6 +24,18 @@ def _upload(rig, data: bytes, name: str):
     return client
 
 
+HISTORY = {
+    "brownouts": 4,
+    "overvoltage": 2,
+    "overtemperature": 1,
+    "hdmi_hotplug": 37,
+    "edid_failures": 3,
+    "verified_boot": "failed",
+    "tamper": True,
+    "reboot_reasons": {"brownout": 7},
+}
+
+
 @pytest.fixture(scope="module")
 def fwlab(tmp_path_factory):
     d = tmp_path_factory.mktemp("fw")
@@ -33,6 +45,7 @@ def fwlab(tmp_path_factory):
         boot={**FAST_BOOT, "watchdog_seconds": 0.3},
         power_on_at_start=True,
         defects={"9.9.9": [{"kind": "boot_fail"}]},
+        hardware_history=HISTORY,
     )
     with EmulatedLab(rig_file) as lab:
         yield lab
@@ -163,3 +176,18 @@ def test_factory_reset_forgets_updates_but_keeps_the_device_identity(tmp_path):
         assert ssh_run(client, "fw version")[1].startswith("version=2.0.0 ")
         assert ssh_run(client, "ls /tmp")[1] == ""
         client.close()
+
+
+def test_hardware_history_is_the_evidence_diagnostics_read(fwlab):
+    rig = fwlab.rigs["stb-f"]
+    con = RawConsole(rig.serial.url)
+    pdu(rig, 2, Delay=200)  # a fresh boot, to read the bootloader's view too
+    con.expect(r"Secure boot: FAILED: unofficial image", 10)
+    con.login()
+    diag = json.loads(con.run("diag --json"))
+    for key in ("brownouts", "overvoltage", "overtemperature", "hdmi_hotplug", "edid_failures", "verified_boot"):
+        assert diag[key] == HISTORY[key], key
+    assert diag["tamper"] is True
+    assert diag["reboot_reasons"]["brownout"] == 7 and diag["reboot_reasons"]["power-on"] >= 1
+    assert diag["serial"] == "SN-STB-F" and diag["hardware_revision"] == "B2"
+    con.close()
