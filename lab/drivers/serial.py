@@ -597,6 +597,8 @@ class SerialConsole:
 
         Returns the earliest match in the stream (ties go to the lower index) and consumes the
         text up to its end. Raises :class:`ExpectTimeout`, :class:`ConsoleDeath` or ``InfraError``.
+        One waiter at a time: two threads expecting on one console would consume each other's
+        text (evidence for everyone is in the log: :meth:`mark` / :meth:`since`).
 
         Example::
 
