@@ -562,9 +562,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if stb is not None and run is not None:
         funcargs = getattr(item, "funcargs", None) or {}
         profile = None
-        net = funcargs.get("net_profile")
-        if net is not None and hasattr(net, "as_record"):
-            profile = net.as_record()
+        net_profile = funcargs.get("net_profile")
+        if net_profile is not None and hasattr(net_profile, "as_record"):
+            profile = net_profile.as_record()
+        pcap = getattr(getattr(funcargs.get("net"), "pcap", None), "path", None)
         ev = collect_evidence(
             stb,
             test_dir=state.run_dir / lab.rig.name / slug(item.nodeid),
@@ -572,6 +573,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             console_mark=run.console_mark,
             steps=list(run.steps),  # a snapshot: evidence collection's own steps are not the test's
             profile=profile,
+            pcap=pcap,
         )
         attach_to_allure(ev)
         report.sections.append(("stblab evidence", "\n".join(f"{k}: {v}" for k, v in ev.files.items())))

@@ -74,6 +74,7 @@ def collect_evidence(
     steps: list[StepRecord] | None = None,
     clip_seconds: float = 5.0,
     profile: dict[str, Any] | None = None,
+    pcap: Path | None = None,
 ) -> Evidence:
     """Write the failure's evidence files under ``test_dir``; problems are noted, never raised."""
     test_dir.mkdir(parents=True, exist_ok=True)
@@ -133,10 +134,10 @@ def collect_evidence(
         path.write_text("\n".join(r.line() for r in ordered) + "\n", encoding="utf-8")
         ev.files["steps"] = path
 
-    for key in ("pcap",):
-        src = fault_evidence.get(key)
-        if src and Path(str(src)).exists():
-            ev.files[key] = Path(str(src))
+    # The rig link's packet capture (lab.network's ``net`` fixture records it during the test).
+    src = fault_evidence.get("pcap") or pcap
+    if src and Path(str(src)).exists():
+        ev.files["pcap"] = Path(str(src))
     if profile:
         path = test_dir / "network-profile.json"
         path.write_text(json.dumps(profile, indent=2, sort_keys=True, default=str), encoding="utf-8")
@@ -163,6 +164,8 @@ def attach_to_allure(ev: Evidence) -> None:
     except ImportError:  # pragma: no cover - allure-pytest is a dependency
         return
     for kind, path in ev.files.items():
+        if kind == "pcap":
+            continue  # lab.network's ``net`` fixture attaches the pcap itself when it keeps it
         name, type_name = _ALLURE_TYPES.get(kind, (kind, None))
         attachment_type = getattr(allure.attachment_type, type_name) if type_name else None
         extension = None if attachment_type else path.suffix.lstrip(".")
