@@ -104,9 +104,19 @@ _OCC_COLUMNS = (
 _RUN_COLUMNS = (TestRun.id, TestRun.test_id, TestRun.seed, TestRun.params, TestRun.network_profile, TestRun.ended)
 
 
-def _occurrence_query() -> Select[Any]:
+def _occurrence_query(dialect: str = "postgresql") -> Select[Any]:
     # Plain columns, not ORM entities: listing a device's thousand occurrences stays cheap. Test runs
     # are fetched by primary key afterwards (PostgreSQL otherwise may hash-join a full scan of them).
+    # SQLite's planner looks test runs up by primary key inside the join.
+    if dialect != "postgresql":
+        cols = (*_OCC_COLUMNS[:-1], *_RUN_COLUMNS[1:], Occurrence.test_run_id)
+        return (
+            select(*cols)
+            .join(Device, Device.id == Occurrence.device_id)
+            .join(Rig, Rig.id == Occurrence.rig_id)
+            .join(TestRun, TestRun.id == Occurrence.test_run_id)
+            .outerjoin(FirmwareBuild, FirmwareBuild.id == Occurrence.firmware_id)
+        )
     return (
         select(*_OCC_COLUMNS)
         .join(Device, Device.id == Occurrence.device_id)
@@ -116,14 +126,13 @@ def _occurrence_query() -> Select[Any]:
 
 
 def _with_runs(session: Session, rows: list[Any]) -> list[dict[str, Any]]:
+    if session.get_bind().dialect.name != "postgresql":
+        return [_occ_dict(tuple(r)[:-1]) for r in rows]  # SQLite joined them already
     runs: dict[int, tuple[Any, ...]] = {}
     ids = [r[-1] for r in rows]
-    if session.get_bind().dialect.name == "postgresql":
+    if ids:
         # One array parameter: planning a 1000-way IN list costs more than the lookup itself.
-        chunks = [TestRun.id == any_(bindparam("run_ids", ids, type_=ARRAY(Integer)))] if ids else []
-    else:
-        chunks = [TestRun.id.in_(ids[i : i + 500]) for i in range(0, len(ids), 500)]
-    for where in chunks:
+        where = TestRun.id == any_(bindparam("run_ids", ids, type_=ARRAY(Integer)))
         for run in session.execute(select(*_RUN_COLUMNS).where(where)):
             runs[run[0]] = tuple(run)[1:]
     return [_occ_dict(tuple(r)[:-1] + runs.get(r[-1], (None,) * 5)) for r in rows]
@@ -187,7 +196,7 @@ def list_occurrences(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Occurrences, newest first (of one fault, one device, a firmware, a model, since a time)."""
-    q = _occurrence_query()
+    q = _occurrence_query(session.get_bind().dialect.name)
     if fault_id is not None:
         q = q.where(Occurrence.fault_id == fault_id)
     if device:
