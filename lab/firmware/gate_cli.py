@@ -9,8 +9,8 @@ from pathlib import Path
 import typer
 
 from lab.emulated_lab import EMULATE_MODES
-from lab.errors import RigFileError
-from lab.firmware.gate import EXIT_REFUSED, EXIT_USAGE, run_gate
+from lab.errors import InfraError, RigFileError
+from lab.firmware.gate import EXIT_INFRA, EXIT_REFUSED, EXIT_USAGE, run_gate
 from lab.firmware.image import ImageError
 
 
@@ -47,6 +47,9 @@ def gate(
     except RigFileError as exc:
         print(f"stblab firmware gate: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
+    except InfraError as exc:  # e.g. the emulated lab did not start: no verdict on the build
+        print(f"stblab firmware gate: lab failure, no verdict on the build: {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_INFRA) from None
     if as_json:
         print(json.dumps(json.loads((Path(result.run_dir) / "gate.json").read_text()), indent=2))
     else:
