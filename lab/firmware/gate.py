@@ -143,6 +143,8 @@ def trusted_keys_for(rigs: list[Rig], extra: list[Path] | None = None) -> list[A
             keys.append(load_public_key(p))
         except OSError as exc:
             raise RigFileError(f"trusted key {p}: cannot read it ({exc.strerror or exc})") from exc
+        except ImageError as exc:  # a broken key file is the lab's input, not a fault of the image
+            raise RigFileError(f"trusted key {p}: {exc}") from exc
     return keys
 
 

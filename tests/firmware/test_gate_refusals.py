@@ -73,3 +73,12 @@ def test_resigned_with_another_key_is_refused_even_if_manifest_names_the_trusted
 def _flip_payload(data: bytes) -> bytes:
     i = len(data) - 64 - 6 - 100  # a byte inside the payload
     return data[:i] + bytes([data[i] ^ 0xFF]) + data[i + 1 :]
+
+
+def test_a_broken_trusted_key_in_the_rig_file_is_bad_input_not_a_refused_image(lab: dict[str, Path]) -> None:
+    image = signed(lab)
+    Path(str(lab["vendor"]) + ".pub").write_text("ssh-ed25519 not-base64\n")
+    res = gate(lab, image)
+    assert res.returncode == 4, res.stdout + res.stderr  # the build is not to blame
+    assert "trusted key" in res.stderr and "vendor_ed25519.pub" in res.stderr
+    assert "image refused" not in res.stderr
