@@ -75,6 +75,7 @@ class TestRun:
     filed: FiledFault | None = None
     fault_ctx: FaultContext | None = None
     last_fault: DeviceFault | None = None
+    capture_base: tuple[int, int] = (0, 0)  # capture (frames, dropped) when the test started
 
 
 @dataclass
@@ -380,6 +381,10 @@ def stb(lab_session: LabSession, request: pytest.FixtureRequest) -> Iterator[Any
             run.console_mark = box.console.mark()
         except Exception:  # noqa: BLE001 - a mark is for evidence only
             run.console_mark = None
+        if box._capture is not None:
+            with contextlib.suppress(Exception):
+                stats = box._capture.stats()
+                run.capture_base = (int(stats.get("frames", 0)), int(stats.get("dropped", 0)))
     yield box
     box.current_test = None
 
@@ -507,6 +512,13 @@ def _info_props(item: pytest.Item, state: LabState) -> None:
         if info.get(key) and prop not in have:
             item.user_properties.append((prop, info[key]))
             _allure_labels(**{prop: info[key]})
+    capture = stb._capture
+    run = item.stash.get(RUN_KEY, None)
+    if capture is not None and run is not None and "video_dropped" not in have:
+        with contextlib.suppress(Exception):  # frames this test saw, and the ones the capture lost
+            stats = capture.stats()
+            item.user_properties.append(("video_frames", int(stats.get("frames", 0)) - run.capture_base[0]))
+            item.user_properties.append(("video_dropped", int(stats.get("dropped", 0)) - run.capture_base[1]))
 
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)

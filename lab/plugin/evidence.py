@@ -127,6 +127,15 @@ def collect_evidence(
         except Exception as exc:  # noqa: BLE001
             ev.problems.append(f"clip: {exc}")
 
+    # Capture counters: frames dropped are counted, never hidden.
+    if capture is not None and hasattr(capture, "stats"):
+        try:
+            path = test_dir / "capture-stats.json"
+            path.write_text(json.dumps(capture.stats(), indent=2, default=str) + "\n", encoding="utf-8")
+            ev.files["capture_stats"] = path
+        except Exception as exc:  # noqa: BLE001
+            ev.problems.append(f"capture stats: {exc}")
+
     # Step log with timings.
     if steps:
         path = test_dir / "steps.txt"
@@ -154,6 +163,7 @@ _ALLURE_TYPES = {
     "steps": ("step log with timings", "TEXT"),
     "pcap": ("packet capture", None),
     "profile": ("network profile", "JSON"),
+    "capture_stats": ("capture counters (frames, dropped)", "JSON"),
 }
 
 
