@@ -43,7 +43,7 @@ from lab.network import ts
 
 log = logging.getLogger("stblab.headend")
 
-ENCODER_VERSION = 2
+ENCODER_VERSION = 3
 
 
 class ChannelEntry(BaseModel):
@@ -146,6 +146,17 @@ def default_cache_dir() -> Path:
     return Path(root) / "headend"
 
 
+def _texture(xx: np.ndarray, yy: np.ndarray, i: int, s: EncodeSettings) -> np.ndarray:
+    """A smooth texture (no block edges of its own, so lost packets show as blocks a check can see)
+    that drifts like a panning camera, so the whole picture moves, not only the objects."""
+    ph = i * 0.35
+    grid = (
+        20 + 18 * np.sin(xx / 9.0 + yy / 13.0 + ph) + 14 * np.sin(yy / 7.0 - xx / 17.0 - ph * 0.6) + xx * 30 // s.width
+    )
+    grid = np.clip(grid, 0, 255).astype(np.uint8)
+    return np.repeat(grid[:, :, None], 3, axis=2)
+
+
 def _picture(number: int, name: str, i: int, s: EncodeSettings, grid: np.ndarray) -> np.ndarray:
     import cv2
 
@@ -169,11 +180,7 @@ def encode_channel(number: int, name: str, path: Path, settings: EncodeSettings 
     import av
 
     s = settings
-    yy, xx = np.mgrid[0 : s.height, 0 : s.width]
-    # smooth texture (no block edges of its own), so lost packets show as blocks a check can see
-    grid = (20 + 18 * np.sin(xx / 9.0 + yy / 13.0) + 14 * np.sin(yy / 7.0 - xx / 17.0) + xx * 30 // s.width)
-    grid = np.clip(grid, 0, 255).astype(np.uint8)
-    grid = np.repeat(grid[:, :, None], 3, axis=2)
+    yy, xx = np.mgrid[0 : s.height, 0 : s.width].astype(np.float32)
     tmp = path.with_suffix(f".tmp{os.getpid()}")
     out = av.open(
         str(tmp),
@@ -196,7 +203,7 @@ def encode_channel(number: int, name: str, path: Path, settings: EncodeSettings 
             ),
         }
         for i in range(int(s.seconds * s.fps)):
-            frame = av.VideoFrame.from_ndarray(_picture(number, name, i, s, grid), format="bgr24")
+            frame = av.VideoFrame.from_ndarray(_picture(number, name, i, s, _texture(xx, yy, i, s)), format="bgr24")
             frame.pts = i
             for packet in st.encode(frame):
                 out.mux(packet)

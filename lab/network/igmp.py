@@ -2,7 +2,8 @@
 
 :class:`IgmpListener` watches one interface (an ``AF_PACKET`` socket with a kernel BPF filter, so
 only IGMP reaches Python), keeps the set of joined groups from IGMPv2/v3 reports and leaves
-(immediate leave, as IPTV access nodes do), and acts as the link's querier: a general query every
+(immediate leave with explicit host tracking, as IPTV access nodes do: one host's leave does not
+cut a group another host still wants), and acts as the link's querier: a general query every
 ``query_interval`` seconds makes members re-report, and a group nobody re-reports for
 ``membership_timeout`` seconds is dropped. The headend plays a channel only while its group has
 members -- what a multicast router does, and why a box's IGMP join is what starts its stream.
@@ -37,6 +38,11 @@ _BPF = [
     (0x06, 0, 0, 0x40000),  # ret #262144 (accept)
     (0x06, 0, 0, 0),  # ret #0 (drop)
 ]
+
+
+def igmp_source(frame: bytes) -> str:
+    """The IPv4 source address of a frame (the reporting host)."""
+    return socket.inet_ntoa(frame[26:30]) if len(frame) >= 34 else "0.0.0.0"
 
 
 def parse_igmp(frame: bytes) -> list[tuple[str, str]]:
@@ -104,7 +110,7 @@ class IgmpListener:
         self.membership_timeout = membership_timeout
         self.on_change = on_change
         self.events: list[tuple[float, str, str]] = []
-        self._members: dict[str, float] = {}
+        self._members: dict[str, dict[str, float]] = {}  # group -> {reporting host: expiry}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -117,6 +123,7 @@ class IgmpListener:
         buf = ctypes.create_string_buffer(prog)
         fprog = struct.pack("HL", len(_BPF), ctypes.addressof(buf))
         rx.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
+        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # storms must not drop a box's join
         rx.bind((self.ifname, ETH_P_IP))
         rx.settimeout(0.2)
         self._bpf_buf = buf  # keep the program alive while attached
@@ -133,11 +140,12 @@ class IgmpListener:
         """Groups with a member on the link now."""
         now = time.monotonic()
         with self._lock:
-            return {g for g, t in self._members.items() if t > now}
+            return {g for g, hosts in self._members.items() if any(t > now for t in hosts.values())}
 
     def has_members(self, group: str) -> bool:
+        now = time.monotonic()
         with self._lock:
-            return self._members.get(group, 0.0) > time.monotonic()
+            return any(t > now for t in self._members.get(group, {}).values())
 
     def query(self) -> None:
         """Send a general query now (members answer within 1 s)."""
@@ -155,13 +163,14 @@ class IgmpListener:
     def _run(self) -> None:
         assert self._rx is not None
         next_query = time.monotonic()
+        next_sweep = next_query
         while not self._stop.is_set():
             now = time.monotonic()
             if now >= next_query:
                 self.query()
                 next_query = now + self.query_interval
             try:
-                frame, addr = self._rx.recvfrom(2048)
+                frame = self._rx.recv(2048)
             except TimeoutError:
                 frame = b""
             except OSError:
@@ -170,20 +179,33 @@ class IgmpListener:
                 continue
             now = time.monotonic()
             expired = []
+            # every report on the segment counts, ours included (a storm sent from this side too)
+            events = parse_igmp(frame) if frame else []
+            host = igmp_source(frame) if frame else ""
             with self._lock:
-                for what, group in parse_igmp(frame) if frame and addr[2] != socket.PACKET_OUTGOING else []:
-                    had = self._members.get(group, 0.0) > now
+                for what, group in events:
+                    hosts = self._members.setdefault(group, {})
+                    had = any(t > now for t in hosts.values())
                     if what == "join":
-                        self._members[group] = now + self.membership_timeout
-                        if not had:
-                            expired.append(("join", group))
-                    elif had:
-                        self._members.pop(group, None)
-                        expired.append(("leave", group))
-                for group, until in list(self._members.items()):
-                    if until <= now:
+                        hosts[host] = now + self.membership_timeout
+                    else:
+                        hosts.pop(host, None)
+                    has = any(t > now for t in hosts.values())
+                    if has != had:
+                        expired.append(("join" if has else "leave", group))
+                if now < next_sweep:
+                    hosts_to_sweep: list[tuple[str, dict[str, float]]] = []
+                else:
+                    next_sweep = now + 0.1
+                    hosts_to_sweep = list(self._members.items())
+                for group, hosts in hosts_to_sweep:
+                    alive = {h: t for h, t in hosts.items() if t > now}
+                    if len(alive) != len(hosts):
+                        self._members[group] = alive
+                        if not alive:
+                            expired.append(("timeout", group))
+                    if not alive:
                         del self._members[group]
-                        expired.append(("timeout", group))
             for what, group in expired:
                 self._change(what, group)
 
