@@ -39,6 +39,7 @@ import typer
 import yaml
 
 from lab.errors import InfraError, RigFileError
+from lab.plugin.evidence import slug
 from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, Entry, SessionSummary
 from lab.rig import load_rigs, select_rigs
 
@@ -144,7 +145,17 @@ def write_html(summary: SessionSummary, path: Path, title: str) -> None:
         if e.fault_id is not None:
             fault = f"#{e.fault_id} ({'new' if e.fault_new else 'known'})"
         cells = [kind, e.rig or "", e.nodeid, fault, e.reproduction or "", e.reason]
-        rows.append("<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in cells) + "</tr>")
+        row = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+        evidence = path.parent / str(e.rig or "") / slug(e.nodeid)
+        if e.rig and evidence.is_dir():
+            links = " ".join(
+                f'<a href="{html.escape(str(f.relative_to(path.parent)))}">{html.escape(f.name)}</a>'
+                for f in sorted(evidence.iterdir())
+            )
+            row += f"<td>{links}</td>"
+        else:
+            row += "<td></td>"
+        rows.append(f"<tr>{row}</tr>")
     rig_rows = [
         "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (r, i.get("model", ""),
                           i.get("firmware_version", ""), i.get("device_serial", ""))) + "</tr>"
@@ -158,7 +169,7 @@ table{{border-collapse:collapse;margin-bottom:1.5em}}</style></head><body>
 &mdash; outcome: <b>{html.escape(summary.exit_kind())}</b></p>
 <h2>Rigs</h2><table><tr><th>rig</th><th>model</th><th>firmware</th><th>serial</th></tr>{"".join(rig_rows)}</table>
 <h2>Faults and errors</h2><table><tr><th>kind</th><th>rig</th><th>test</th><th>fault</th><th>reproduced</th>
-<th>reason</th></tr>{"".join(rows)}</table>
+<th>reason</th><th>evidence</th></tr>{"".join(rows)}</table>
 <p>JUnit: <code>*/junit.xml</code>; Allure: <code>allure serve allure-results</code></p></body></html>
 """
     path.write_text(page, encoding="utf-8")
