@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from lab.emulator.headend import ChannelMap, EncodeSettings
-from lab.network.netns import NO_NETNS_REASON, RigLink, create_link, netns_available
+from lab.network.netns import NO_NETNS_REASON, RigLink, cleanup_stale, create_link, netns_available
 from lab.rig import NetworkConfig
 
 _counter = itertools.count()
@@ -44,12 +44,19 @@ def netconf() -> NetworkConfig:
     return make_config()
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _remove_leftovers() -> None:
+    """Namespaces of earlier test runs that were killed are removed first (their records say so)."""
+    if netns_available():
+        cleanup_stale()
+
+
 @pytest.fixture
-def link(netconf: NetworkConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[RigLink]:
-    """A fresh rig link in its own namespace, removed after the test."""
+def link(netconf: NetworkConfig) -> Iterator[RigLink]:
+    """A fresh rig link in its own namespace, removed after the test (recorded in the default state
+    folder, so a run killed mid-test is cleaned by the next one)."""
     if not netns_available():
         pytest.skip(NO_NETNS_REASON)
-    monkeypatch.setenv("STBLAB_NETNS_STATE", str(tmp_path / "netns-state"))
     lk = create_link("rig-under-test", netconf)
     try:
         yield lk
