@@ -327,19 +327,8 @@ class Stb:
         return time.monotonic() - t0
 
     def _new_incident(self) -> None:
-        """A new boot: a crash in it is a new incident, not part of the last boot's crash.
-
-        Uses ``SerialConsole.new_incident()`` when the driver offers it; until then it resets the
-        driver's incident clock (requested from the serial driver's owner).
-        """
-        console = self.console
-        reset = getattr(console, "new_incident", None)
-        if callable(reset):
-            reset()
-            return
-        for holder in (console, getattr(console, "_watch", None)):
-            if holder is not None and hasattr(holder, "_incident_at"):
-                holder._incident_at = None
+        """A new boot: a crash in it is a new incident, not part of the last boot's crash."""
+        self.console.new_incident()
 
     def _wait_login(self) -> None:
         self.state = "booting"

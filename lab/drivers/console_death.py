@@ -166,6 +166,10 @@ class DeathWatch:
             ev.raised = True
         self._incident_at = time.monotonic()
 
+    def new_incident(self) -> None:
+        """The box starts afresh (a new boot): the next death string is a new incident."""
+        self._incident_at = None
+
     def clear(self) -> list[DeathEvent]:
         """Forget (mark reported) the events nobody was told about; returns them."""
         pending = [ev for ev in self.events if not ev.raised]

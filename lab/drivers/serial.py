@@ -656,6 +656,15 @@ class SerialConsole:
         with self._cond:
             return self._watch.clear()
 
+    def new_incident(self) -> None:
+        """A new boot begins: a crash from now on is a new incident, not part of the last one.
+
+        Call it when the box is powered on or reset, so that a panic right after the watchdog
+        reset of an earlier crash is reported instead of being folded into that crash.
+        """
+        with self._cond:
+            self._watch.new_incident()
+
     def drain(self) -> str:
         """Drop (and return) console text not yet consumed by expect."""
         with self._cond:
