@@ -15,7 +15,7 @@
 
 Exit codes: 0 the build may ship (no new device fault, every selected rig ran); 1 new device
 faults; 2 infra errors or a rig that did not run (never a pass); 3 test errors; 4 bad input
-(rig file, options); 5 image refused.
+(rig file, options); 5 image refused; 6 internal error (a bug in stblab).
 
 Example::
 
@@ -44,6 +44,7 @@ from lab.firmware.image import FirmwareImage, ImageError, load_public_key, read_
 from lab.rig import Rig, load_rigs, select_rigs
 
 EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
+EXIT_INTERNAL = 6  # a bug in stblab itself: no verdict
 REPO = Path(__file__).resolve().parents[2]
 _FWUPDATE_REFUSED = r"fwupdate: (?:error|refused)[^\r\n]*|fwupdate: [^\r\n]*No such file"
 SUITES = {

@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import typer
 
 from lab.emulated_lab import EMULATE_MODES
 from lab.errors import InfraError, RigFileError
-from lab.firmware.gate import EXIT_INFRA, EXIT_REFUSED, EXIT_USAGE, run_gate
+from lab.firmware.gate import EXIT_INFRA, EXIT_INTERNAL, EXIT_REFUSED, EXIT_USAGE, run_gate
 from lab.firmware.image import ImageError
 
 
@@ -28,7 +29,7 @@ def gate(
     """Validate IMAGE, flash the selected rigs, run the suite and say whether the build may ship.
 
     Exit codes: 0 may ship; 1 new device faults; 2 infra errors or a rig that did not run;
-    3 test errors; 4 bad input; 5 image refused.
+    3 test errors; 4 bad input; 5 image refused; 6 internal error.
     """
     if emulate not in EMULATE_MODES:
         print(f"stblab firmware gate: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
@@ -50,6 +51,10 @@ def gate(
     except InfraError as exc:  # e.g. the emulated lab did not start: no verdict on the build
         print(f"stblab firmware gate: lab failure, no verdict on the build: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_INFRA) from None
+    except Exception:  # a bug in stblab: never exit 1, which CI reads as "new device faults"
+        traceback.print_exc()
+        print("stblab firmware gate: internal error, no verdict on the build", file=sys.stderr)
+        raise typer.Exit(EXIT_INTERNAL) from None
     if as_json:
         print(json.dumps(json.loads((Path(result.run_dir) / "gate.json").read_text()), indent=2))
     else:
