@@ -24,7 +24,6 @@ import hashlib
 import logging
 import queue
 import random
-import shutil
 import threading
 import time
 from collections import deque
@@ -404,8 +403,6 @@ class Box:
         verified = str(st.history.get("verified_boot", "ok"))
         for line in bootlog.uboot_banner(self.model, self.settings.hardware_revision, st.serial_number, slot, verified):
             self.console(line + "\n")
-        if st.env.get("_rollback_note"):
-            pass
         if self.state.last_events and self.state.last_events[-1].startswith("rollback from") and not st.pending:
             self.console(f"Warning: Bootlimit ({st.bootlimit}) exceeded. Using altbootcmd.\n")
             self.console(f"Falling back to slot {slot}\n")
@@ -830,10 +827,6 @@ class Box:
         self.request_reboot("fwupdate", delay=0.5)
         return 0
 
-    def slot_image(self, slot: str) -> Path | None:
-        path = self.state.state_dir / "slots" / f"{slot}.img"
-        return path if path.exists() else None
-
     # -- screen and keys ------------------------------------------------------------------------
 
     def screen_state(self) -> Any:
@@ -1033,9 +1026,6 @@ class Box:
             with contextlib.suppress(Exception):
                 self.iptv.close()
         self.hub.close()
-
-    def reset_state_files(self) -> None:  # pragma: no cover - maintenance helper
-        shutil.rmtree(self.state.fs_root, ignore_errors=True)
 
 
 class _PowerLost(Exception):
