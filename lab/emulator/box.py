@@ -410,7 +410,10 @@ class Box:
             st.save()
         if st.pending:
             self.console(f"bootcount={st.bootcount} bootlimit={st.bootlimit} (trying slot {slot})\n")
-        bootdelay = int(self.boot_env.get("bootdelay", timings.bootdelay) or 0)
+        try:
+            bootdelay = min(30, int(self.boot_env.get("bootdelay", timings.bootdelay) or 0))
+        except ValueError:  # U-Boot treats a non-number like its default
+            bootdelay = timings.bootdelay
         interrupted = False
         if bootdelay > 0:
             for n in range(bootdelay, 0, -1):
