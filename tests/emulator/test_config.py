@@ -99,3 +99,13 @@ def test_device_state_persists_and_reflashes_when_the_rig_file_changes_firmware(
     flashed = DeviceState.load_or_create(settings.state_dir, settings)
     assert flashed.slots[flashed.active].version == "2.2.0"
     assert flashed.history["reboot_reasons"] == {"watchdog": 1}, "history survives a reflash"
+
+
+def test_two_instruments_on_one_port_are_refused_before_starting(tmp_path):
+    path = write_rig_file(tmp_path, ("stb-a", "stb-b"))
+    data = yaml.safe_load(path.read_text())
+    data["rigs"][1]["power"]["url"] = data["rigs"][0]["power"]["url"]  # a shared PDU
+    path.write_text(yaml.safe_dump(data))
+    with pytest.raises(RigFileError) as err:
+        load_emulated(path)
+    assert "rig 'stb-b': key 'power.url'" in str(err.value) and "rig 'stb-a' key 'power.url'" in str(err.value)
