@@ -138,46 +138,74 @@ def test_ctrl_c_interrupts_a_long_command(rig):
     con.close()
 
 
-def test_console_password_from_the_environment_and_exit_back_to_login(tmp_path, monkeypatch):
+@pytest.fixture(scope="module")
+def picky(tmp_path_factory):
+    """A rig with the fussy settings a real lab has: console password, PDU basic auth, a UART
+    with a 16-byte FIFO and a terminal server that cares about the line speed."""
+    import os
+
     from lab.emulator.testing import EmulatedLab, write_rig_file
 
-    monkeypatch.setenv("STB_E1_CONSOLE_PW", "s3cret-pw")
-    monkeypatch.setenv("STB_E1_PDU_PW", "pdu-pw")
+    saved = {k: os.environ.get(k) for k in ("STB_E1_CONSOLE_PW", "STB_E1_PDU_PW")}
+    os.environ.update(STB_E1_CONSOLE_PW="s3cret-pw", STB_E1_PDU_PW="pdu-pw")
     rig_file = write_rig_file(
-        tmp_path,
+        tmp_path_factory.mktemp("picky"),
         console_password_env="STB_E1_CONSOLE_PW",
         power={"user": "admin", "password_env": "STB_E1_PDU_PW"},
         power_on_at_start=True,
         boot=FAST_BOOT,
+        uart_fifo_bytes=16,
+        strict_baudrate=True,
     )
+    try:
+        with EmulatedLab(rig_file) as running:
+            yield running
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _login_with_password(con: RawConsole) -> None:
+    con.wake()
+    con.expect(r"login: $", 20)
+    con.send("root\r")
+    con.expect(r"Password: $", 5)
+    con.send("s3cret-pw\r")
+    con.expect(r"root@stb-a:~# $", 5)
+
+
+def test_console_password_from_the_environment_and_exit_back_to_login(picky):
+    rig_file = picky.rig_file
     assert "s3cret-pw" not in rig_file.read_text() and "pdu-pw" not in rig_file.read_text()
-    with EmulatedLab(rig_file) as running:
-        # The PDU wants HTTP basic auth when the rig names a user.
-        url = running.rigs["stb-a"].power.url + "/netio.json"
-        with pytest.raises(urllib.error.HTTPError) as err:
-            urllib.request.urlopen(url, timeout=5)
-        assert err.value.code == 401
-        auth = "Basic " + base64.b64encode(b"admin:pdu-pw").decode()
-        req = urllib.request.Request(url, headers={"Authorization": auth})
-        with urllib.request.urlopen(req, timeout=5) as resp:
-            assert json.load(resp)["Outputs"][0]["State"] == 1
-        con = RawConsole(running.rigs["stb-a"].serial.url)
-        con.wake()
-        con.expect(r"login: $", 20)
-        con.send("root\r")
-        con.expect(r"Password: $", 5)
-        con.send("wrong\r")
-        con.expect(r"Login incorrect", 5)
-        con.expect(r"login: $", 5)
-        con.send("root\r")
-        con.expect(r"Password: $", 5)
-        con.send("s3cret-pw\r")
-        con.expect(r"root@stb-a:~# $", 5)
-        assert b"s3cret-pw" not in con.seen, "passwords are not echoed"
-        con.send("exit\r")
-        con.expect(r"logout\r\n", 5)
-        con.expect(r"login: $", 5)
-        con.close()
+    # The PDU wants HTTP basic auth when the rig names a user.
+    url = picky.rigs["stb-a"].power.url + "/netio.json"
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(url, timeout=5)
+    assert err.value.code == 401
+    auth = "Basic " + base64.b64encode(b"admin:pdu-pw").decode()
+    req = urllib.request.Request(url, headers={"Authorization": auth})
+    with urllib.request.urlopen(req, timeout=5) as resp:
+        assert json.load(resp)["Outputs"][0]["State"] == 1
+    con = RawConsole(picky.rigs["stb-a"].serial.url)
+    con.wake()
+    con.expect(r"login: $", 20)
+    con.send("root\r")
+    con.expect(r"Password: $", 5)
+    con.send("wrong\r")
+    con.expect(r"Login incorrect", 5)
+    con.expect(r"login: $", 5)
+    con.send("root\r")
+    con.expect(r"Password: $", 5)
+    con.send("s3cret-pw\r")
+    con.expect(r"root@stb-a:~# $", 5)
+    assert b"s3cret-pw" not in con.seen, "passwords are not echoed"
+    con.send("exit\r")
+    con.expect(r"logout\r\n", 5)
+    con.expect(r"login: $", 5)
+    con.close()
 
 
 def test_shell_pipes_redirection_and_kernel_messages(rig):
@@ -196,38 +224,32 @@ def test_shell_pipes_redirection_and_kernel_messages(rig):
     con.close()
 
 
-def test_uart_realism_small_fifo_drops_a_fast_paste_and_wrong_baud_is_garbage(tmp_path):
+def test_uart_realism_small_fifo_drops_a_fast_paste_and_wrong_baud_is_garbage(picky):
     import socket
 
-    from lab.emulator.testing import EmulatedLab, write_rig_file
-
-    rig_file = write_rig_file(
-        tmp_path, boot=FAST_BOOT, power_on_at_start=True, uart_fifo_bytes=16, strict_baudrate=True
-    )
-    with EmulatedLab(rig_file) as running:
-        rig = running.rigs["stb-a"]
-        con = RawConsole(rig.serial.url)
-        con.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        con.wake()
-        con.login(20)
-        con.buf = b""
-        con.send("echo pasted-much-too-fast-for-the-fifo\r")  # one burst: the UART keeps 16 bytes
-        assert b"pasted-much-too-fast" not in con.read(0.8)
-        con.send("\x15")
-        for ch in "echo typed-slowly\r":  # what a driver's char_delay is for
-            con.send(ch)
-            time.sleep(0.01)
-        con.expect(r"typed-slowly\r\n.*# $", 5)
-        rfc = yaml.safe_load(rig_file.read_text())["rigs"][0]["emulate"]["rfc2217_url"]
-        for baud, readable in ((9600, False), (115200, True), (9600, False)):
-            port = serial.serial_for_url(rfc, baudrate=baud, timeout=0.2)
-            try:
-                con.send("\r")
-                got = b""
-                end = time.monotonic() + 1.2
-                while time.monotonic() < end:
-                    got += port.read(4096)
-                assert (b"root@stb-a" in got) is readable, (baud, got[:80])
-            finally:
-                port.close()
-        con.close()
+    rig_file = picky.rig_file
+    rig = picky.rigs["stb-a"]
+    con = RawConsole(rig.serial.url)
+    con.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    _login_with_password(con)
+    con.buf = b""
+    con.send("echo pasted-much-too-fast-for-the-fifo\r")  # one burst: the UART keeps 16 bytes
+    assert b"pasted-much-too-fast" not in con.read(0.8)
+    con.send("\x15")
+    for ch in "echo typed-slowly\r":  # what a driver's char_delay is for
+        con.send(ch)
+        time.sleep(0.01)
+    con.expect(r"typed-slowly\r\n.*# $", 5)
+    rfc = yaml.safe_load(rig_file.read_text())["rigs"][0]["emulate"]["rfc2217_url"]
+    for baud, readable in ((9600, False), (115200, True), (9600, False)):
+        port = serial.serial_for_url(rfc, baudrate=baud, timeout=0.2)
+        try:
+            con.send("\r")
+            got = b""
+            end = time.monotonic() + 1.2
+            while time.monotonic() < end:
+                got += port.read(4096)
+            assert (b"root@stb-a" in got) is readable, (baud, got[:80])
+        finally:
+            port.close()
+    con.close()
