@@ -58,7 +58,18 @@ def test_garbage_on_console_ir_and_pdu_ports_leaves_the_box_running(lab, rig):
     con.close()
 
 
-def test_bad_rig_file_names_file_rig_and_key(tmp_path):
+def _emulate_in_process(capsys, *args: str) -> tuple[int, str]:
+    """``stblab emulate ARGS`` through the real entry point, for input it must refuse up front."""
+    from lab.cli import main
+
+    try:
+        main(["emulate", *args])
+    except SystemExit as exc:
+        return int(exc.code or 0), capsys.readouterr().err
+    raise AssertionError("stblab emulate accepted a bad rig file")
+
+
+def test_bad_rig_file_names_file_rig_and_key(tmp_path, capsys):
     path = write_rig_file(tmp_path, defects={"2.1.0": [{"kind": "decoder_freeze", "after_zaps": 0}]})
     result = subprocess.run([*EMULATE, str(path)], capture_output=True, text=True, timeout=30)
     assert result.returncode == 2
@@ -66,15 +77,15 @@ def test_bad_rig_file_names_file_rig_and_key(tmp_path):
     assert "emulate.defects.2.1.0.0" in result.stderr and "after_zaps" in result.stderr
 
     path.write_text(path.read_text().replace("kind: decoder_freeze", "kind: gremlins"))
-    result = subprocess.run([*EMULATE, str(path)], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2 and "gremlins" in result.stderr
+    code, err = _emulate_in_process(capsys, str(path))
+    assert code == 2 and "gremlins" in err
 
     path.write_text("rigs:\n  - name: x\n    model: M\n    serial: {url: socket://127.0.0.1:1}\n")
-    result = subprocess.run([*EMULATE, str(path)], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2 and "no rig has an 'emulate:' section" in result.stderr
+    code, err = _emulate_in_process(capsys, str(path))
+    assert code == 2 and "no rig has an 'emulate:' section" in err
 
-    result = subprocess.run([*EMULATE, str(tmp_path / "missing.yaml")], capture_output=True, text=True, timeout=30)
-    assert result.returncode == 2 and "cannot read rig file" in result.stderr
+    code, err = _emulate_in_process(capsys, str(tmp_path / "missing.yaml"))
+    assert code == 2 and "cannot read rig file" in err
 
 
 def test_unreadable_trusted_key_is_a_clear_error(tmp_path):
