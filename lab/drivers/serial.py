@@ -731,13 +731,14 @@ class SerialConsole:
             return time.monotonic() - self._last_rx
 
     @step(INSTRUMENT)
-    def login(self, user: str | None = None, password: str | None = None, timeout: float = 30.0) -> None:
+    def login(self, user: str | None = None, *, password: str | None = None, timeout: float = 30.0) -> None:
         """Log in on the console and wait for the shell prompt (no-op when already at a prompt).
 
         Waits through a boot in progress; nudges with a newline (backing off) when Linux runs but
         no prompt shows -- never while the bootloader runs, where a newline would stop it. A
         refused login or a password prompt without a configured password is an ``InfraError``
-        (the lab's credentials are wrong, not the box).
+        (the lab's credentials are wrong, not the box). ``password`` is keyword-only, so the step
+        log always shows it as ``***``.
         """
         user = user or self.login_user
         password = password if password is not None else self._login_password
@@ -748,9 +749,8 @@ class SerialConsole:
         last_nudge, nudge_every = 0.0, 1.0
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._expect(patterns, 0.0)  # raises ExpectTimeout with the tail
-            m = self._expect(patterns, min(remaining, 0.5), raise_timeout=False)
+            # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
+            m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0)
             if m is None:
                 # Nudge a box idling at a prompt printed before we looked (or buried under kernel
                 # chatter) -- but only once Linux runs: a newline typed while the bootloader runs,
@@ -849,9 +849,8 @@ class SerialConsole:
         patterns = [AUTOBOOT, self.bootloader_prompt, KERNEL_STARTED]
         while True:
             remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self._expect(patterns, 0.0)  # raises ExpectTimeout with the tail
-            m = self._expect(patterns, min(remaining, 0.5), raise_timeout=False)
+            # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
+            m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0)
             if m is not None:
                 break
             if self._quiet_for() >= 0.5:  # a box already sitting at the prompt prints nothing: ask for one
@@ -870,7 +869,8 @@ class SerialConsole:
                 if got is not None:
                     raise self._infra("autoboot countdown was not interrupted: keys sent on the console had no effect")
                 if remaining <= 0:
-                    self._expect(self.bootloader_prompt, 0.0)
+                    self._expect(self.bootloader_prompt, 0.0)  # the prompt, or ExpectTimeout
+                    break
         # let the extra keys' prompts arrive, then start clean
         end = time.monotonic() + 0.5
         while time.monotonic() < end and self._quiet_for() < 0.15:

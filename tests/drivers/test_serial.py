@@ -195,8 +195,27 @@ def test_login_refused_is_an_infra_error(console_peer: ConsolePeer) -> None:
     with SerialConsole(console_peer.url, rig_name="rig-t") as c:
         console_peer.send(b"stb login: ")
         with pytest.raises(InfraError) as err:
-            c.login("root", "wrong", timeout=10)
+            c.login("root", password="wrong", timeout=10)
         assert err.value.instrument == "serial" and "refused" in str(err.value)
+
+
+def test_login_password_is_keyword_only(con: SerialConsole) -> None:
+    # the step log masks arguments by name: a password that worked by position was logged as is
+    with pytest.raises(TypeError):
+        con.login("root", "pos-s3cret", 1)  # type: ignore[misc]
+    assert b"pos-s3cret" not in con.log.since_bytes(0)
+
+
+def test_a_prompt_already_there_at_the_deadline_is_not_lost(con: SerialConsole, console_peer: ConsolePeer) -> None:
+    # the last look at the deadline used to consume the match and then time out anyway
+    console_peer.send(b"root@stb:~# ")
+    con.expect("root@", timeout=5)
+    console_peer.send(b"\r\nroot@stb:~# ")
+    time.sleep(0.2)
+    con.login(timeout=0)  # already at the shell prompt: no wait needed
+    console_peer.send(b"\r\n=> ")
+    time.sleep(0.2)
+    con.interrupt_bootloader(timeout=0)  # already at the bootloader prompt
 
 
 def test_login_waits_for_a_boot_in_progress(console_peer: ConsolePeer, mini_shell: type) -> None:
