@@ -224,9 +224,12 @@ class SerialConsole:
         login_password: str | None = None,
         incident_window: float = 10.0,
         search_window: int = 64 * 1024,
+        write_timeout: float = 10.0,
     ) -> None:
         if char_delay < 0:
             raise ValueError("char_delay must be >= 0")
+        if write_timeout <= 0:
+            raise ValueError("write_timeout must be > 0")
         self.url = url
         self.rig_name = rig_name
         self.baudrate = baudrate
@@ -258,6 +261,8 @@ class SerialConsole:
         #: bytes received from the box since the console was created (0: never heard from it)
         self.received_bytes = 0
         self.search_window = search_window
+        #: seconds a write may block (a stalled ser2net, a UART held by flow control) before InfraError
+        self.write_timeout = write_timeout
 
     # -- construction from a rig -------------------------------------------------------------
 
@@ -307,7 +312,14 @@ class SerialConsole:
         # A local device is locked (flock) so two sessions never read the same UART; a network
         # console (ser2net, RFC 2217) is meant to be shared.
         exclusive = True if "://" not in self.url else None
-        port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0, do_not_open=True, exclusive=exclusive)
+        port = serial.serial_for_url(
+            self.url,
+            baudrate=self.baudrate,
+            timeout=0,
+            write_timeout=self.write_timeout,
+            do_not_open=True,
+            exclusive=exclusive,
+        )
         # pyserial's open() ends with reset_input_buffer(), which throws away what the box printed
         # between connect and that call (socket:// reads and discards it). Keep every byte.
         port.reset_input_buffer = lambda: None  # type: ignore[method-assign]

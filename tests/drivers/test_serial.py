@@ -598,3 +598,24 @@ def test_boot_phase_from_the_last_marker(text: str, phase: str | None) -> None:
     from lab.drivers.serial import _boot_phase
 
     assert _boot_phase(text) == phase
+
+
+def test_a_console_that_stops_reading_is_an_infra_error_not_a_hang() -> None:
+    # a ser2net that accepts but no longer reads (or a UART held by flow control): bounded write
+    import socket
+
+    srv = socket.socket()
+    srv.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    srv.bind(("127.0.0.1", 0))
+    srv.listen()
+    url = f"socket://127.0.0.1:{srv.getsockname()[1]}"
+    try:
+        with SerialConsole(url, rig_name="rig-t", write_timeout=0.5) as c:
+            conn, _ = srv.accept()  # never reads
+            t0 = time.monotonic()
+            with pytest.raises(InfraError) as err:
+                c.write(b"x" * (32 << 20))
+            assert time.monotonic() - t0 < 5 and err.value.instrument == "serial"
+            conn.close()
+    finally:
+        srv.close()
