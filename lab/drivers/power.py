@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import http.client
 import json
 import time
 import urllib.error
@@ -114,6 +115,8 @@ class PowerSwitch:
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise self._infra(f"no answer ({reason})") from None
+        except http.client.HTTPException as exc:  # not HTTP at all, or cut off mid-answer
+            raise self._infra(f"answer is not HTTP ({type(exc).__name__}: {exc})") from None
         try:
             doc = json.loads(raw)
         except ValueError:

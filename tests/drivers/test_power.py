@@ -84,6 +84,33 @@ def test_not_a_netio_pdu(console_peer) -> None:  # noqa: ANN001 - a TCP server t
     srv.close()
 
 
+@pytest.mark.parametrize(
+    "answer",
+    [b"SSH-2.0-OpenSSH_9.2p1\r\n", b'HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\n{"Outputs"'],
+    ids=["not-http", "cut-off"],
+)
+def test_a_service_that_is_not_http_is_an_infra_error(answer: bytes) -> None:
+    # a wrong port in the rig file (an sshd, a console) or a PDU that dies mid-answer
+    import socket
+    import threading
+
+    srv = socket.create_server(("127.0.0.1", 0))
+
+    def answer_once() -> None:
+        conn, _ = srv.accept()
+        conn.recv(1000)
+        conn.sendall(answer)
+        conn.close()
+
+    threading.Thread(target=answer_once, daemon=True).start()
+    try:
+        with pytest.raises(InfraError) as err:
+            PowerSwitch(f"http://127.0.0.1:{srv.getsockname()[1]}", 1, rig_name="rig-p", timeout=2).status()
+        assert err.value.instrument == "power" and err.value.rig == "rig-p"
+    finally:
+        srv.close()
+
+
 def test_from_rig(pdu_peer: PduPeer, monkeypatch: pytest.MonkeyPatch) -> None:
     from lab.rig import PowerConfig, Rig
 
