@@ -765,3 +765,13 @@ class _SummaryFeed:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add_report(report)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_collectreport(self, report: pytest.CollectReport) -> None:
+        # A scenario file that does not import stops the session before any test ran: without
+        # this the summary said "ok" and the main job exited 0 on a suite that never ran.
+        if report.failed:
+            text = str(report.longrepr or "").strip().splitlines()
+            reason = next((line for line in reversed(text) if line.startswith("E ")), text[-1] if text else "")
+            reason = reason.removeprefix("E ").strip()
+            self.summary.add_collect_error(report.nodeid, f"collection failed: {reason}"[:300])

@@ -136,6 +136,28 @@ def merge(summaries: list[SessionSummary]) -> SessionSummary:
     return total
 
 
+# pytest's own exit codes beyond 0 (passed) and 1 (tests failed), and what they mean for a rig's run.
+_PYTEST_EXITS = {
+    2: (INFRA_ERROR, "pytest was interrupted: the rig's results are incomplete"),
+    3: (INFRA_ERROR, "pytest failed internally: the rig's results are incomplete"),
+    4: (TEST_ERROR, "pytest refused its arguments"),
+    5: (TEST_ERROR, "pytest collected no tests"),
+}
+
+
+def unexplained_exit(rig: str, code: int, summary: SessionSummary) -> Entry | None:
+    """An entry for a pytest exit code that the rig's summary does not account for, else None.
+
+    A run that was interrupted, crashed or ran nothing must not read as "all passed"; when the
+    summary already names a fault or an error, that is the explanation and nothing is added.
+    """
+    if code in (0, 1) or summary.exit_kind() != "ok":
+        return None
+    kind, reason = _PYTEST_EXITS.get(code, (INFRA_ERROR, "pytest ended abnormally"))
+    instrument = "pytest" if kind == INFRA_ERROR else None
+    return Entry(f"pytest on {rig}", kind, f"{reason} (exit {code})", rig=rig, instrument=instrument)
+
+
 def write_html(summary: SessionSummary, path: Path, title: str) -> None:
     """A small self-contained HTML page of the summary (new/known faults, infra errors)."""
     rows = []
@@ -257,7 +279,11 @@ def lab(
             log.close()
             path = run / name / "summary.json"
             if path.exists():
-                summaries.append(SessionSummary.read(path))
+                s = SessionSummary.read(path)
+                unexplained = unexplained_exit(name, code, s)
+                if unexplained is not None:
+                    s.entries.append(unexplained)
+                summaries.append(s)
                 typer.echo(f"  {name}: pytest exited {code}")
             else:
                 s = SessionSummary()
@@ -285,4 +311,4 @@ def lab(
     raise typer.Exit(EXIT_CODES.get(total.exit_kind(), EXIT_TEST_ERROR))
 
 
-__all__ = ["EXIT_CODES", "app", "derive_rig_file", "first_defective", "merge", "parse_firmware"]
+__all__ = ["EXIT_CODES", "app", "derive_rig_file", "first_defective", "merge", "parse_firmware", "unexplained_exit"]

@@ -76,7 +76,13 @@ class SessionSummary:
                 )
             )
 
+    def add_collect_error(self, nodeid: str, reason: str) -> None:
+        """A test file that could not be collected: the suite is wrong, so the run is not a pass."""
+        self.errors += 1
+        self.entries.append(Entry(nodeid=nodeid or "collection", kind=TEST_ERROR, reason=reason))
+
     def of_kind(self, kind: str) -> list[Entry]:
+        """The entries of one outcome kind (``device-fault``, ``infra-error``, ``test-error``)."""
         return [e for e in self.entries if e.kind == kind]
 
     def exit_kind(self) -> str:

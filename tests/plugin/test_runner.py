@@ -12,8 +12,18 @@ import pytest
 import yaml
 
 from lab.errors import RigFileError
+from lab.plugin.summary import SessionSummary
 from lab.rig import load_rigs
-from lab.runner import EXIT_DEVICE_FAULT, EXIT_USAGE, derive_rig_file, first_defective, parse_firmware
+from lab.runner import (
+    EXIT_CODES,
+    EXIT_DEVICE_FAULT,
+    EXIT_USAGE,
+    derive_rig_file,
+    first_defective,
+    merge,
+    parse_firmware,
+    unexplained_exit,
+)
 
 from .conftest import write_two_rigs
 
@@ -63,6 +73,32 @@ def test_bad_rig_file_exits_with_the_usage_code(tmp_path):
     )  # fmt: skip
     assert proc.returncode == EXIT_USAGE
     assert "non-empty list of rigs" in proc.stderr
+
+
+def test_a_scenario_file_that_does_not_import_is_a_test_error_not_a_pass(pytester, run_inner, tmp_path):
+    """Collection errors stop pytest before any test: the summary (which the main job and the gate
+    read) must say so instead of "0 passed, outcome ok"."""
+    pytester.makepyfile(test_broken="import no_such_module_stblab\n\ndef test_x(rig):\n    pass\n")
+    run = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "good")
+    assert run.result.ret == 2
+    summary = run.summary()
+    assert summary["outcome"] == "test-error" and summary["errors"] == 1
+    [entry] = summary["entries"]
+    assert entry["kind"] == "test-error" and "no_such_module_stblab" in entry["reason"]
+
+
+def test_a_pytest_run_that_ended_abnormally_never_reads_as_all_passed():
+    clean = SessionSummary(passed=3)
+    assert unexplained_exit("a", 0, clean) is None
+    nothing = unexplained_exit("a", 5, clean)
+    assert nothing is not None and nothing.kind == "test-error" and "no tests" in nothing.reason
+    interrupted = unexplained_exit("a", 2, clean)
+    assert interrupted is not None and interrupted.kind == "infra-error" and interrupted.rig == "a"
+    clean.entries.append(interrupted)
+    assert EXIT_CODES[merge([clean]).exit_kind()] == 2
+    # a summary that already names what went wrong is the explanation
+    assert unexplained_exit("a", 1, SessionSummary(failed=1)) is None
+    assert unexplained_exit("a", 2, SessionSummary(errors=1)) is None
 
 
 SUITE = """
