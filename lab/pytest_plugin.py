@@ -547,8 +547,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if lab is not None and lab.stb_if_open is not None:
         lab.stb_if_open.mark_dirty()  # the next test power-cycles the box instead of inheriting its trouble
     if run is not None and run.rerun:
-        if call.when == "call" and isinstance(exc, DeviceFault):
-            run.last_fault = exc
+        if call.when in ("setup", "call") and isinstance(exc, DeviceFault):
+            run.last_fault = exc  # a box that panics while booting (setup) reproduces its fault too
         return
     if kind == INFRA_ERROR:
         _add_prop(item, report, "instrument", getattr(exc, "instrument", None) or "")
@@ -657,7 +657,7 @@ def _rerun_once(item: pytest.Item, nextitem: pytest.Item | None, symptom: str | 
     return again.last_fault is not None and (again.last_fault.symptom or "") == (symptom or "")
 
 
-def _twin_matches(lab: LabSession, twin: Rig, firmware: str | None) -> str | None:
+def _twin_matches(lab: LabSession, twin: Rig, firmware: str) -> str | None:
     """Why the twin cannot be used (None when it runs the same firmware and answers)."""
     try:
         with lab.borrowed(twin) as box:
@@ -665,7 +665,7 @@ def _twin_matches(lab: LabSession, twin: Rig, firmware: str | None) -> str | Non
             have = box.firmware_version()
     except (InfraError, DeviceFault) as exc:
         return f"{twin.name} unusable: {_one_line(exc)}"
-    if firmware and have != firmware:
+    if have != firmware:
         return f"{twin.name} runs firmware {have}, not {firmware}"
     return None
 
@@ -686,9 +686,12 @@ def _reproduce(
     notes: list[str] = []
     twin: Rig | None = None
     tried: set[str] = set()
-    while state.reproduce >= 2 and (candidate := lab.claim_twin(tried)) is not None:
+    firmware = first.firmware_version
+    if state.reproduce >= 2 and not firmware:
+        notes.append("no twin: the failing rig's firmware version is unknown, so no twin can match it")
+    while state.reproduce >= 2 and firmware and (candidate := lab.claim_twin(tried)) is not None:
         tried.add(candidate.name)
-        why = _twin_matches(lab, candidate, first.firmware_version)
+        why = _twin_matches(lab, candidate, firmware)
         if why is None:
             twin = candidate
             break
@@ -713,6 +716,7 @@ def _reproduce(
                 break
             if twin is not None and lab.health.status(twin.name) == "bad":
                 notes.append(f"twin {twin.name} went bad")
+                lab.release(twin)
                 twin = None
     finally:
         if twin is not None:

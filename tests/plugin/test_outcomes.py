@@ -129,7 +129,9 @@ def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_f
 
 
 def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inner, pytester):
-    """A panic while booting (in the `shell` fixture) is the box's fault: failed, not error, and filed.
+    """A panic while booting (in the `shell` fixture) is the box's fault: failed, not error, and filed;
+    ``--reproduce`` counts the same panic in a rerun's setup as a hit, on the brick itself (its
+    firmware is unknown, so no twin can be matched to it).
 
     The brick's emulator is not running: ``--emulate auto`` starts it for the session and stops it
     at the end."""
@@ -138,7 +140,7 @@ def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inne
     from lab.rig import load_rigs
 
     pytester.makepyfile(test_boot="def test_needs_a_shell(shell):\n    pass\n")
-    run = run_inner(two_rigs, "--rig", "brick", "--boot-timeout", "20", "--emulate", "auto")
+    run = run_inner(two_rigs, "--rig", "brick", "--boot-timeout", "20", "--emulate", "auto", "--reproduce", "2")
     run.result.assert_outcomes(failed=1)
     port = int(load_rigs(two_rigs)["brick"].serial.url.rsplit(":", 1)[1])
     with socket.socket() as sock:
@@ -146,4 +148,5 @@ def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inne
     [entry] = run.summary()["entries"]
     assert entry["kind"] == "device-fault" and entry["fault_new"] is True
     assert "kernel-panic" in entry["reason"] or "panic" in entry["reason"].lower()
+    assert entry["reproduction"] == "2 of 2 (reproducible) [brick 2/2]", run.output[-3000:]
     assert len(list(run.junit().iter("failure"))) == 1 and not list(run.junit().iter("error"))
