@@ -102,7 +102,10 @@ class SshClient:
         trust_new_key: bool = False,
         keepalive: int = 10,
         passphrase: str | None = None,
+        io_timeout: float = 30.0,
     ) -> None:
+        if io_timeout <= 0:
+            raise ValueError("io_timeout must be > 0")
         self.host = host
         self.port = port
         self.user = user
@@ -111,6 +114,8 @@ class SshClient:
         self.rig_name = rig_name
         self.trust_new_key = trust_new_key
         self.keepalive = keepalive
+        #: seconds one SFTP request may wait for the box's answer before the transfer is an InfraError
+        self.io_timeout = io_timeout
         self._passphrase = passphrase
         self._pkey: paramiko.PKey | None = None
         self._transport: paramiko.Transport | None = None
@@ -431,6 +436,7 @@ class SshClient:
                 raise self._infra(f"cannot open SFTP: {_why(exc)}") from None
             if self._sftp is None:
                 raise self._infra("cannot open SFTP")
+            self._sftp.get_channel().settimeout(self.io_timeout)  # a box that stops answering must not hang us
         return self._sftp
 
     def remote_sha256(self, remote: str, timeout: float = 60.0) -> str:
@@ -499,6 +505,8 @@ class SshClient:
         Written to a temporary name first and renamed, so a failed copy never leaves a partial file.
         """
         local = Path(local)
+        if not local.parent.is_dir():
+            raise FileNotFoundError(f"no such local folder: {local.parent}")
         want = self.remote_sha256(remote)
         tmp = local.with_name(f".{local.name}.part")
         try:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +55,36 @@ def test_sftp_put_get_verified(box: Any, tmp_path: Path) -> None:
         with pytest.raises(TestError):
             ssh.put(payload, "/no/such/dir/image.bin")
         assert not (tmp_path / "missing.bin").exists() and not list(tmp_path.glob(".*.part"))
+
+
+def test_get_into_a_missing_local_folder_does_not_blame_the_box(box: Any, tmp_path: Path) -> None:
+    with SshClient.from_rig(box) as ssh:
+        ssh.wait_for_reconnect(timeout=20)
+        ssh.run("echo hi > /tmp/hi.txt").check()
+        with pytest.raises(FileNotFoundError, match="local folder"):
+            ssh.get("/tmp/hi.txt", tmp_path / "no-such-dir" / "hi.txt")
+
+
+def test_sftp_over_a_dead_link_is_an_infra_error_not_a_hang(box: Any, tmp_path: Path) -> None:
+    from conftest import FreezableProxy
+
+    payload = tmp_path / "image.bin"
+    payload.write_bytes(os.urandom(200_000))
+    proxy = FreezableProxy(box.ssh.port)
+    try:
+        ssh = SshClient(
+            "127.0.0.1", proxy.port, "root", box.ssh.key, tmp_path / "known_hosts", trust_new_key=True, io_timeout=1.0
+        )
+        with ssh:
+            ssh.put(payload, "/data/before.bin")
+            proxy.frozen.set()  # the link dies: no FIN, no RST
+            t0 = time.monotonic()
+            with pytest.raises(InfraError) as err:
+                ssh.put(payload, "/data/after.bin")
+            assert time.monotonic() - t0 < 10 and err.value.instrument == "ssh"
+    finally:
+        proxy.frozen.clear()
+        proxy.close()
 
 
 def test_changed_host_key_is_infra_error_naming_both(box: Any, tmp_path: Path) -> None:
