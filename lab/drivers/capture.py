@@ -460,30 +460,41 @@ class Capture:
     def raise_if_lost(self) -> None:
         """Raise InfraError when the capture instrument has been unreachable for ``lost_after`` s."""
         if self._lost():
-            why = f" ({self.last_error})" if self.last_error else ""
-            raise InfraError(
-                f"capture {self.url} unreachable for {time.monotonic() - (self._unreachable_since or 0):.1f} s{why}",
-                rig=self.rig_name,
-                instrument="video",
-            )
+            raise self._unreachable_error()
+
+    def _unreachable_error(self) -> InfraError:
+        why = f" ({self.last_error})" if self.last_error else ""
+        since = self._unreachable_since
+        for_ = f" for {time.monotonic() - since:.1f} s" if since is not None else ""
+        return InfraError(f"capture {self.url} unreachable{for_}{why}", rig=self.rig_name, instrument="video")
 
     def wait_for_signal(self, timeout: float = 10.0) -> Frame:
         """Wait until frames arrive; the first new frame. CaptureTimeout / InfraError otherwise."""
         return self.next_frame(timeout)
 
     def wait_for_no_signal(self, timeout: float = 10.0) -> float:
-        """Wait until no frame has come for no_signal_after seconds; returns the seconds waited."""
+        """Wait until no frame has come for no_signal_after seconds; returns the seconds waited.
+
+        Silence from a capture instrument that cannot be reached is not "no signal" from the box:
+        while it is unreachable this keeps waiting and raises InfraError once it is lost (or at the
+        timeout). CaptureTimeout when frames still arrive at the timeout.
+        """
         self._ensure_started()
         t0 = time.monotonic()
         with self._cond:
-            while self.has_signal():
+            while True:
+                self.raise_if_lost()
+                signal = self.has_signal()
+                if not signal and self._unreachable_since is None:
+                    return time.monotonic() - t0
                 left = t0 + timeout - time.monotonic()
                 if left <= 0:
+                    if not signal:
+                        raise self._unreachable_error()
                     raise CaptureTimeout(
                         f"capture {self.url}: frames still arriving after {timeout} s (expected no signal)"
                     )
                 self._cond.wait(min(left, 0.05))
-        return time.monotonic() - t0
 
     def stats(self) -> dict[str, Any]:
         """Counters for reports: frames, drops, opens, ring size, signal."""

@@ -291,6 +291,19 @@ def test_encoder_gone_is_infra_error_naming_rig_and_instrument(encoder: Encoder)
         assert cap.signal == LOST
 
 
+def test_waiting_for_no_signal_when_the_encoder_is_gone_is_an_infra_error(encoder: Encoder) -> None:
+    # "the box's output went away" must not pass because the capture instrument itself died
+    with capture(encoder.url, no_signal_after=0.3, lost_after=1.0) as cap:
+        cap.next_frame(timeout=5)
+        encoder.kill()
+        with pytest.raises(InfraError) as info:
+            cap.wait_for_no_signal(timeout=5)
+        assert info.value.instrument == "video" and "refused" in str(info.value)
+    # still unreachable at the timeout, not yet lost
+    with capture(encoder.url, no_signal_after=0.3, lost_after=10.0) as cap, pytest.raises(InfraError, match="unreach"):
+        cap.wait_for_no_signal(timeout=1.5)
+
+
 def test_stalled_stream_does_not_hang_and_reads_as_no_signal(encoder: Encoder) -> None:
     with capture(encoder.url, no_signal_after=0.5, read_timeout=0.5) as cap:
         cap.next_frame(timeout=5)
