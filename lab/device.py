@@ -56,14 +56,7 @@ def _guarded(fn: Callable[P, R]) -> Callable[P, R]:
     def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
         self = args[0]
         assert isinstance(self, Stb)
-        self.health.check(self.rig_name)
-        try:
-            return fn(*args, **kwargs)
-        except InfraError as exc:
-            if exc.rig is None:
-                exc.rig = self.rig_name
-            self.health.mark_bad(self.rig_name, exc, test=self.current_test)
-            raise
+        return self._call_guarded(lambda: fn(*args, **kwargs))
 
     return wrapper
 
@@ -213,6 +206,7 @@ class Stb:
         return self._call_guarded(lambda: cls.from_rig(self.rig))
 
     def _call_guarded(self, fn: Callable[[], R]) -> R:
+        """Run ``fn`` unless the rig is bad; an InfraError inside it marks the rig bad (see :func:`_guarded`)."""
         self.health.check(self.rig_name)
         try:
             return fn()
@@ -242,13 +236,17 @@ class Stb:
             return
         self.power_off()
         self.console.drain()
+        self._new_incident()
         self.power.on()
+        self.state = "booting"  # powered: if the interrupt fails, the next transition power-cycles
         self.console.interrupt_bootloader(timeout=self.boot_timeout)
         self.state = "bootloader"
 
     def mark_dirty(self) -> None:
         """The box may be left in a bad state (a test failed on it): the next ``to("shell")``
-        power-cycles it instead of reusing the running shell, so each test starts clean."""
+        power-cycles it instead of reusing the running shell, so each test starts clean, and the
+        death strings nobody was told about are forgotten at that power-off (the failed test
+        reported what the box printed; the next test must not fail on it)."""
         self.state = "dirty"
 
     def _to_shell(self) -> None:
@@ -257,11 +255,8 @@ class Stb:
             self.console.sendline("boot")
             self._wait_login()
             return
-        if self.state == "dirty":
-            # The failed test already reported what the box printed; this boot starts clean.
-            self.console.clear_deaths()
         # Powered already: a live shell or a login prompt avoids a reboot.
-        elif self.state == "unknown" and self.power.status() and self._shell_alive():
+        if self.state == "unknown" and self.power.status() and self._shell_alive():
             return
         if self.state != "off":
             self.power_off()
@@ -302,6 +297,8 @@ class Stb:
     @step("stb")
     def power_off(self) -> None:
         """Switch the outlet off (console stays open: the log keeps what the box said last)."""
+        if self.state == "dirty":
+            self.console.clear_deaths()  # see mark_dirty
         self.drop_ssh()
         self.power.off()
         self.state = "off"
@@ -320,6 +317,7 @@ class Stb:
             self.power_on()
         else:
             self.console.drain()
+            self._new_incident()
             self.console.sendline("reboot")
             self.state = "booting"
             self.console.expect(REBOOTING, timeout=30)

@@ -9,6 +9,7 @@ import pytest
 
 from lab.device import Stb
 from lab.device_health import BAD, GOOD, UNKNOWN, RigHealth
+from lab.drivers.console_death import ConsoleDeath
 from lab.emulator.testing import EmulatedLab, write_rig_file
 from lab.errors import InfraError, TestError
 from lab.rig import Rig, load_rigs
@@ -109,3 +110,43 @@ def test_health_keeps_the_first_reason_and_absolve_resets_it():
     health.absolve("r")
     health.check("r")
     assert health.status("r") == UNKNOWN
+
+
+def test_a_boot_through_the_bootloader_is_a_new_crash_incident(tmp_path):
+    """A panic in a boot started from the bootloader is raised as a panic, not folded into the
+    previous boot's crash (which left login to time out and filed a different fault)."""
+    rig_file = write_rig_file(
+        tmp_path / "lab",
+        ("brick",),
+        firmware="2.9.0",
+        defects={"2.9.0": [{"kind": "boot_fail"}]},
+        boot={"bootdelay": 1},
+    )
+    with EmulatedLab(rig_file):
+        rig = load_rigs(rig_file)["brick"]
+        with Stb(rig, run_dir=tmp_path / "run", boot_timeout=8) as stb:
+            with pytest.raises(ConsoleDeath):
+                stb.to("shell")
+            stb.to("bootloader")
+            with pytest.raises(ConsoleDeath):
+                stb.to("shell")
+
+
+def test_a_dirty_box_does_not_hand_the_failed_tests_crash_to_the_next_transition(tmp_path):
+    """After a failed test (mark_dirty) a crash nobody was waiting for is the failed test's: going
+    to the bootloader next must not raise it."""
+    panic = {"2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}]}
+    rig_file = write_rig_file(tmp_path / "lab", ("oops",), firmware="2.2.0", defects=panic, boot={"bootdelay": 1})
+    with EmulatedLab(rig_file):
+        rig = load_rigs(rig_file)["oops"]
+        with Stb(rig, run_dir=tmp_path / "run") as stb:
+            stb.to("shell")
+            for key in ("KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"):
+                stb.remote.press(key)
+            deadline = time.monotonic() + 10
+            while not stb.console.deaths and time.monotonic() < deadline:
+                time.sleep(0.1)
+            assert stb.console.deaths, "the box did not panic"
+            stb.mark_dirty()
+            stb.to("bootloader")
+            assert "U-Boot" in stb.console.bootloader_run("version").output
