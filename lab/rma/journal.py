@@ -5,7 +5,9 @@ before ``file()`` returns, so a crash right after loses nothing. :meth:`Journal.
 entries again (idempotent by occurrence key: replaying twice, or from two processes, stores each
 occurrence once) and removes those that made it; the rest wait for the next try.
 
-A torn last line (the machine died mid-write) is skipped and kept aside in ``<journal>.bad``.
+A torn last line (the machine died mid-write), or an entry that can never be filed (it raises
+something other than "database unreachable"), is kept aside in ``<journal>.bad`` with the reason,
+so it cannot block the entries behind it.
 """
 
 from __future__ import annotations
@@ -82,9 +84,6 @@ class Journal:
         """
         with self._locked():
             entries, bad = self._read()
-            if bad:
-                with open(str(self.path) + ".bad", "a", encoding="utf-8") as f:
-                    f.write("\n".join(bad) + "\n")
             left: list[dict[str, Any]] = []
             done = 0
             failed = False
@@ -94,13 +93,17 @@ class Journal:
                     continue
                 try:
                     ok = file_one(entry)
-                except Exception:
-                    ok = False
+                except Exception as exc:  # an entry that can never be filed must not block the rest
+                    bad.append(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000], "entry": entry}))
+                    continue
                 if ok:
                     done += 1
                 else:
                     left.append(entry)
                     failed = True  # the database went away again: keep the rest in order
+            if bad:
+                with open(str(self.path) + ".bad", "a", encoding="utf-8") as f:
+                    f.write("\n".join(bad) + "\n")
             if not entries and not bad:
                 return 0, 0
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")

@@ -171,13 +171,16 @@ def test_replaying_the_same_journal_from_two_stores_files_each_entry_once(tmp_pa
     j = Journal(journal)
     for e in entries:
         j.append({"version": 1, "report": e, "artifacts": []})
+    j.append({"version": 1, "report": {"rig": "stb-a", "unknown_field_only": True}})  # can never be filed
+    j.append({"version": 1, "report": make_report("j-last", log="oom_stb_app.log").to_json(), "artifacts": []})
     with journal.open("a") as f:
         f.write('{"version": 1, "report": {"rig": "torn')  # the machine died mid-write
     copy = tmp_path / "journal-copy.jsonl"
     copy.write_bytes(journal.read_bytes())
     b = RmaStore(db, journal_path=copy)  # e.g. a restored backup of the same journal
-    assert a.replay_journal() == (5, 0)
-    assert b.replay_journal() == (5, 0)  # replayed again: idempotent by occurrence key
-    assert _count(a, Occurrence) == 5
-    assert a.faults()[0]["occurrences"] == 5
-    assert "torn" in (tmp_path / "journal.jsonl.bad").read_text()
+    assert a.replay_journal() == (6, 0)  # the bad entry does not block the one behind it
+    assert b.replay_journal() == (6, 0)  # replayed again: idempotent by occurrence key
+    assert _count(a, Occurrence) == 6
+    assert a.faults()[0]["occurrences"] == 6
+    bad = (tmp_path / "journal.jsonl.bad").read_text()
+    assert "torn" in bad and "unknown_field_only" in bad and "TypeError" in bad
