@@ -46,6 +46,7 @@ __all__ = [
     "load_remote",
     "load_remotes",
     "parse_remotes",
+    "pick_remote",
 ]
 
 
@@ -834,14 +835,19 @@ def load_remotes(path: str | os.PathLike[str]) -> list[Remote]:
     return remotes
 
 
-def load_remote(path: str | os.PathLike[str], name: str | None = None) -> Remote:
-    """The remote called ``name`` in the file at ``path`` (the only one when ``name`` is None)."""
-    remotes = load_remotes(path)
+def pick_remote(remotes: Sequence[Remote], name: str | None, source: object, *, hint: str = "name one") -> Remote:
+    """The remote called ``name`` (the only one when ``name`` is None); LircdError naming ``source``."""
+    names = ", ".join(r.name for r in remotes)
     if name is None:
-        if len(remotes) > 1:
-            raise LircdError(f"{path}: {len(remotes)} remotes ({', '.join(r.name for r in remotes)}); name one")
+        if len(remotes) != 1:
+            raise LircdError(f"{source}: {len(remotes)} remotes ({names}); {hint}")
         return remotes[0]
     for r in remotes:
         if r.name == name:
             return r
-    raise LircdError(f"{path}: no remote named {name!r} (have: {', '.join(r.name for r in remotes)})")
+    raise LircdError(f"{source}: no remote named {name!r} (have: {names})")
+
+
+def load_remote(path: str | os.PathLike[str], name: str | None = None) -> Remote:
+    """The remote called ``name`` in the file at ``path`` (the only one when ``name`` is None)."""
+    return pick_remote(load_remotes(path), name, path)

@@ -40,7 +40,7 @@ from typing import Any, Protocol
 from urllib.parse import urlparse
 
 from lab.errors import DeviceFault, InfraError, TestError
-from lab.lircd import LircdError, Remote, UnknownKeyError, load_remotes
+from lab.lircd import LircdError, Remote, UnknownKeyError, load_remotes, pick_remote
 from lab.steps import step
 
 __all__ = ["IrRemote", "ItachBlaster", "LircdBlaster", "ITACH_ERRORS"]
@@ -469,15 +469,10 @@ class IrRemote:
             remotes = load_remotes(Path(remote))
         except LircdError as exc:
             raise InfraError(f"remote file: {exc}", rig=self.rig_name, instrument="ir") from exc
-        if name is None:
-            if len(remotes) > 1:
-                names = ", ".join(r.name for r in remotes)
-                raise TestError(f"{remote}: {len(remotes)} remotes ({names}); set remote_name")
-            return remotes[0]
-        for r in remotes:
-            if r.name == name:
-                return r
-        raise TestError(f"{remote}: no remote named {name!r} (have: {', '.join(r.name for r in remotes)})")
+        try:
+            return pick_remote(remotes, name, remote, hint="set remote_name")
+        except LircdError as exc:
+            raise TestError(str(exc)) from None
 
     @classmethod
     def from_rig(cls, rig: Any, **overrides: Any) -> IrRemote:

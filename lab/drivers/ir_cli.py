@@ -23,7 +23,7 @@ import typer
 
 from lab.drivers.ir import IrRemote, ItachBlaster
 from lab.errors import InfraError, RigFileError, TestError
-from lab.lircd import LircdError, Remote, load_remotes
+from lab.lircd import LircdError, Remote, load_remotes, pick_remote
 
 app = typer.Typer(
     help="IR remotes: lircd.conf files and the rig's IR blaster.", no_args_is_help=True, add_completion=False
@@ -42,17 +42,9 @@ def _fail(msg: str, code: int) -> typer.Exit:
 
 def _remote(path: Path, name: str | None) -> Remote:
     try:
-        remotes = load_remotes(path)
+        return pick_remote(load_remotes(path), name, path, hint="give --remote")
     except LircdError as exc:
         raise _fail(str(exc), 2) from None
-    if name is None:
-        if len(remotes) > 1:
-            raise _fail(f"{path}: {len(remotes)} remotes ({', '.join(r.name for r in remotes)}); give --remote", 2)
-        return remotes[0]
-    for r in remotes:
-        if r.name == name:
-            return r
-    raise _fail(f"{path}: no remote named {name!r} (have: {', '.join(r.name for r in remotes)})", 2)
 
 
 @app.command("keys")
@@ -108,7 +100,8 @@ def decode_command(
         words = sys.stdin.read().replace(",", " ").split()
         values = [int(w) for w in words if w.lstrip("-").isdigit()]
     try:
-        candidates = [r for r in load_remotes(file) if remote is None or r.name == remote]
+        remotes = load_remotes(file)
+        candidates = remotes if remote is None else [pick_remote(remotes, remote, file)]
     except LircdError as exc:
         raise _fail(str(exc), 2) from None
     found = False

@@ -40,6 +40,9 @@ def test_bad_input_gives_clear_errors_and_exit_codes(tmp_path: Path) -> None:
     assert res.exit_code == 2 and "give --remote" in res.output
     res = runner.invoke(app, ["decode", str(RC1), "100", "200", "300"])
     assert res.exit_code == 1 and "no key" in res.output
+    # a remote name the file lacks is bad input, not "the timings carry no key"
+    res = runner.invoke(app, ["decode", str(RC1), "--remote", "NOPE", "9000", "4500", "560"])
+    assert res.exit_code == 2 and "no remote named 'NOPE'" in res.output
 
 
 def test_press_hold_and_check_on_a_rig(tmp_path: Path) -> None:
