@@ -27,7 +27,7 @@ import time
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Engine, case, insert, select, update
+from sqlalchemy import Engine, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -179,6 +179,19 @@ def _references(session: Session, report: FaultReport) -> _Refs:
             "created_at": utcnow(),
         },
     )
+    # A device first seen elsewhere (an RMA case names only its serial) learns what filing knows.
+    fill: dict[str, Any] = {}
+    if report.model:
+        fill["model"] = case((Device.model == "", report.model), else_=Device.model)
+    if report.hardware_revision:
+        fill["hardware_revision"] = func.coalesce(Device.hardware_revision, report.hardware_revision)
+    if report.production_lot:
+        fill["production_lot"] = func.coalesce(Device.production_lot, report.production_lot)
+    if fill:
+        gaps = [Device.model == ""] if report.model else []
+        gaps += [Device.hardware_revision.is_(None)] if report.hardware_revision else []
+        gaps += [Device.production_lot.is_(None)] if report.production_lot else []
+        session.execute(update(Device).where(Device.id == device_id, or_(*gaps)).values(**fill))
     rig_id = _upsert_id(session, Rig, {"name": report.rig}, {"model": report.model or "", "created_at": utcnow()})
     firmware_id: int | None = None
     vkey: str | None = None

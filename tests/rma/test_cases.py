@@ -12,6 +12,8 @@ from lab.errors import TestError
 from lab.rma import RmaStore
 from lab.rma.audit import verify_audit
 
+from .conftest import make_report
+
 
 def _case_with_evidence(store: RmaStore) -> tuple[int, list[int]]:
     case_id = store.create_case("SN-SURGE-01", "dead after thunderstorm", dt.date(2026, 11, 20), model="STB-4K-X1")
@@ -73,6 +75,16 @@ def test_verdict_keeps_its_evidence_rule_set_and_justification_and_a_new_one_sup
     with pytest.raises(TestError, match="needs a reason"):
         store.override_verdict(case_id, "user_damage", reason=" ", actor="carol")
     assert other_case != case_id
+
+
+def test_a_device_known_from_a_case_learns_its_model_from_filing(store: RmaStore) -> None:
+    case_id = store.create_case("SN-NEW-1", "reboots", dt.date(2026, 11, 3))
+    assert store.case(case_id)["model"] == ""
+    r = make_report("m1", log="oom_stb_app.log", serial="SN-NEW-1", model="STB-4K-X1", hardware_revision="B2")
+    store.file(r)
+    info = store.case(case_id)["device_info"]
+    assert (info["model"], info["hardware_revision"]) == ("STB-4K-X1", "B2")
+    assert store.case(case_id)["device_faults"][0]["title"] == "out of memory: killed stb_app"
 
 
 def test_every_change_is_in_the_audit_log_and_tampering_is_detected(tmp_path: Path) -> None:
