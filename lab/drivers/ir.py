@@ -119,6 +119,7 @@ class _LineSocket:
             self.close()
         if self._sock is not None:
             return
+        sock: socket.socket | None = None
         try:
             if isinstance(self.address, str):
                 sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
@@ -128,6 +129,8 @@ class _LineSocket:
                 sock = socket.create_connection(self.address, timeout=self.timeout)
                 sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
+            if sock is not None:
+                sock.close()
             raise self._err(f"cannot connect: {exc.strerror or exc}") from exc
         self._sock = sock
         self._buf = b""

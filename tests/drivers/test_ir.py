@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import os
 import socket
 import threading
 import time
@@ -301,6 +302,17 @@ def test_unreachable_blaster_is_infra_error_naming_rig_and_instrument() -> None:
     with pytest.raises(InfraError, match="cannot connect") as info:
         remote.press("KEY_OK")
     assert (info.value.rig, info.value.instrument) == ("stb-q", "ir")
+
+
+def test_a_missing_lircd_socket_leaves_no_socket_open(tmp_path: Path) -> None:
+    remote = IrRemote(str(tmp_path / "no-lircd"), RC1, rig_name="stb-q", timeout=1)
+    before = len(os.listdir("/proc/self/fd"))
+    errors = []
+    for _ in range(5):
+        with pytest.raises(InfraError, match="cannot connect") as info:
+            remote.press("KEY_OK")
+        errors.append(info.value)  # kept alive, as a report keeps it
+    assert len(os.listdir("/proc/self/fd")) == before
 
 
 def test_unknown_key_is_test_error_with_close_names_and_nothing_is_sent(itach: ItachPeer) -> None:
