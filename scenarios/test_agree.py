@@ -22,13 +22,20 @@ def test_console_and_ssh_agree(shell, stb):
     except HostKeyError:
         raise  # a changed host key is the lab's (or an attacker's) business, never "sshd died"
     except InfraError as exc:
-        # SSH failed while the console answers: the box's sshd is the culprit, not the lab.
-        if stb.run("true").exit_code == 0 and exc.instrument == "ssh":
-            stb.health.absolve(stb.rig_name)
-            raise DeviceFault(
-                f"SSH does not answer while the console does: {exc.message}", symptom="sshd-dead"
-            ) from exc
-        raise
+        if exc.instrument != "ssh":
+            raise
+        # SSH failed while the console answers: the box's sshd is the culprit, not the lab. The
+        # SSH failure has marked the rig bad, so ask the console driver itself (stb.run would
+        # refuse at once), and take the mark back when the box is to blame.
+        try:
+            console_answers = stb.console.run("true", timeout=10).exit_code == 0
+        except DeviceFault:
+            stb.health.absolve(stb.rig_name)  # the box crashed (e.g. sshd's segfault on the console)
+            raise
+        if not console_answers:
+            raise
+        stb.health.absolve(stb.rig_name)
+        raise DeviceFault(f"SSH does not answer while the console does: {exc.message}", symptom="sshd-dead") from exc
     elapsed = time.monotonic() - t0
     if ssh_version != console_version:
         raise DeviceFault(

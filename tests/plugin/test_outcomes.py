@@ -150,3 +150,29 @@ def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inne
     assert "kernel-panic" in entry["reason"] or "panic" in entry["reason"].lower()
     assert entry["reproduction"] == "2 of 2 (reproducible) [brick 2/2]", run.output[-3000:]
     assert len(list(run.junit().iter("failure"))) == 1 and not list(run.junit().iter("error"))
+
+
+PRIME_TEST = """
+import time
+
+def test_a_wait_until_sshd_died(shell, stb):
+    time.sleep(5)  # the firmware's sshd segfaults 3 s after boot; forget the console line of it
+    stb.console.clear_deaths()
+"""
+
+
+def test_agree_scenario_blames_a_dead_sshd_on_the_box_not_the_lab(run_inner, pytester, tmp_path):
+    """scenarios/test_agree.py: SSH refused while the console answers is the box's fault (sshd-dead),
+    a failure, and the rig stays usable; it used to end as an infra error ("rig is unhealthy")."""
+    from lab.emulator.testing import write_rig_file
+
+    from .conftest import FAST_BOOT, REPO
+
+    sshd = {"2.4.0": [{"kind": "sshd_dies", "after_seconds": 3}]}
+    rig_file = write_rig_file(tmp_path / "lab", ("sshd",), firmware="2.4.0", defects=sshd, boot=FAST_BOOT)
+    pytester.makepyfile(test_a_prime=PRIME_TEST, test_b_agree=(REPO / "scenarios" / "test_agree.py").read_text())
+    pytester.makepyfile(test_c_after="def test_c_rig_still_usable(stb):\n    assert stb.run('true').exit_code == 0\n")
+    run = run_inner(rig_file, "--emulate", "auto", "--no-file-faults")
+    run.result.assert_outcomes(passed=2, failed=1)
+    [entry] = run.summary()["entries"]
+    assert entry["kind"] == "device-fault" and entry["reason"].startswith("sshd-dead"), entry
