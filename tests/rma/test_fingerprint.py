@@ -150,3 +150,28 @@ def test_a_crash_at_the_end_of_a_long_noisy_log_is_found_on_the_right_line() -> 
     result = fingerprint_log(noise + log_text("x86_oops_decoder.log") + noise)
     assert result is not None and result.title == "NULL pointer dereference in mpeg_decode_slice"
     assert result.frames[:2] == ("decoder_ioctl", "do_vfs_ioctl")
+
+
+def _console(lines: list[str], t0: float) -> str:
+    return "".join(f"[{t0 + i * 0.000013:12.6f}] {line}\r\n" for i, line in enumerate(lines))
+
+
+def test_the_emulated_boxes_crashes_file_as_one_fault_each() -> None:
+    """The emulator's kernel panic, OOM kill and boot failure, as two boxes would print them."""
+    import random
+
+    from lab.emulator import bootlog
+
+    oops_a = _console(bootlog.oops_lines("STB-4K-X1", "5.15.104-stb", random.Random(1)), 120.5)
+    oops_b = _console(bootlog.oops_lines("STB-4K-X1", "5.15.110-stb", random.Random(2)), 3071.25)
+    oom_a = _console(bootlog.oom_lines(512_000, 200_000), 88.0)
+    oom_b = _console(bootlog.oom_lines(1_024_000, 640_000), 2201.0)
+    boot = _console(bootlog.boot_fail_lines("5.15.104-stb"), 2.8)
+    fps = {
+        name: fingerprint_log(text)
+        for name, text in {"oops_a": oops_a, "oops_b": oops_b, "oom_a": oom_a, "oom_b": oom_b, "boot": boot}.items()
+    }
+    assert all(fps.values())
+    assert fps["oops_a"].hash == fps["oops_b"].hash and fps["oom_a"].hash == fps["oom_b"].hash
+    assert len({fps["oops_a"].hash, fps["oom_a"].hash, fps["boot"].hash}) == 3
+    assert fps["oops_a"].kind == "oops" and fps["oom_a"].kind == "oom" and fps["boot"].kind == "panic"
