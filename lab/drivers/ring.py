@@ -140,21 +140,25 @@ class FrameRing:
         # AVI is constant-rate: tick at the frame rate (a dropped frame leaves an empty tick);
         # the other containers keep each frame's own time to the millisecond.
         ticks = rate if out.suffix.lower() == ".avi" else 1000
-        with av.open(str(tmp), "w") as container:
-            stream = container.add_stream("mjpeg", rate=rate)
-            stream.width, stream.height = width, height
-            stream.pix_fmt = "yuvj420p"
-            stream.time_base = Fraction(1, ticks)
-            last_pts = -1
-            for e in items:
-                pts = max(last_pts + 1, round((e.time - t0) * ticks))
-                packet = av.Packet(e.jpeg)
-                packet.pts = packet.dts = pts
-                packet.time_base = stream.time_base
-                packet.stream = stream
-                container.mux(packet)
-                last_pts = pts
-        os.replace(tmp, out)
+        try:
+            with av.open(str(tmp), "w") as container:
+                stream = container.add_stream("mjpeg", rate=rate)
+                stream.width, stream.height = width, height
+                stream.pix_fmt = "yuvj420p"
+                stream.time_base = Fraction(1, ticks)
+                last_pts = -1
+                for e in items:
+                    pts = max(last_pts + 1, round((e.time - t0) * ticks))
+                    packet = av.Packet(e.jpeg)
+                    packet.pts = packet.dts = pts
+                    packet.time_base = stream.time_base
+                    packet.stream = stream
+                    container.mux(packet)
+                    last_pts = pts
+            os.replace(tmp, out)
+        except BaseException:
+            tmp.unlink(missing_ok=True)  # never leave a half-written clip behind
+            raise
         return out
 
 

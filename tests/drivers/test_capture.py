@@ -371,6 +371,19 @@ def test_save_clip_and_save_frame(tmp_path: Path, encoder: Encoder) -> None:
             cap.save_clip(tmp_path / "clip.gif")
 
 
+def test_a_clip_that_cannot_be_written_leaves_no_part_file(tmp_path: Path) -> None:
+    from lab.drivers.ring import FrameRing
+
+    ring = FrameRing(seconds=5)
+    ok, jpeg = cv2.imencode(".jpg", draw(1))
+    for i in range(5):
+        ring.add(i, i / 25, jpeg.tobytes(), W, H)
+    (tmp_path / "clip.avi").mkdir()  # the clip's name is taken by a folder: the final rename fails
+    with pytest.raises(OSError):
+        ring.save_clip(tmp_path / "clip.avi")
+    assert [p.name for p in tmp_path.iterdir()] == ["clip.avi"]
+
+
 def test_frames_since_replays_what_the_ring_still_holds(encoder: Encoder) -> None:
     with capture(encoder.url) as cap:
         cap.next_frame(timeout=5)
