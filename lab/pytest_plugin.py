@@ -670,6 +670,25 @@ def _twin_matches(lab: LabSession, twin: Rig, firmware: str) -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def _allure_keeps_the_first_pass(item: pytest.Item) -> Iterator[None]:
+    """Reruns are measurements: allure-pytest would let the last rerun overwrite the test's result
+    (a fault whose last rerun passed showed as passed), so its status, details and labels are put
+    back to the first pass's once the reruns are done. No-op without ``--alluredir``."""
+    result = None
+    listener = item.config.pluginmanager.get_plugin("allure_listener")
+    with contextlib.suppress(Exception):  # allure-pytest's internals: decoration, never an outcome
+        result = listener.allure_logger.get_test(listener._cache.get(item.nodeid))
+    saved = None
+    if result is not None:
+        saved = (result.status, result.statusDetails, result.stop, list(result.labels), list(result.links))
+    try:
+        yield
+    finally:
+        if result is not None and saved is not None:
+            result.status, result.statusDetails, result.stop, result.labels, result.links = saved
+
+
 def _reproduce(
     item: pytest.Item,
     nextitem: pytest.Item | None,
@@ -750,7 +769,8 @@ def pytest_runtest_protocol(item: pytest.Item, nextitem: pytest.Item | None) -> 
     run = item.stash.get(RUN_KEY, None)
     call_rep = next((r for r in reports if r.when in ("call", "setup") and r.failed), None)
     if run is not None and run.fault_ctx is not None and call_rep is not None:
-        text = _reproduce(item, nextitem, state, run.fault_ctx, run.filed, call_rep)
+        with _allure_keeps_the_first_pass(item):
+            text = _reproduce(item, nextitem, state, run.fault_ctx, run.filed, call_rep)
         for rep in reports:
             if rep.when == "teardown":
                 rep.user_properties.append(("reproduction", text))  # JUnit reads the teardown report

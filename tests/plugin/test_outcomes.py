@@ -176,3 +176,29 @@ def test_agree_scenario_blames_a_dead_sshd_on_the_box_not_the_lab(run_inner, pyt
     run.result.assert_outcomes(passed=2, failed=1)
     [entry] = run.summary()["entries"]
     assert entry["kind"] == "device-fault" and entry["reason"].startswith("sshd-dead"), entry
+
+
+FLAKY_TEST = """
+import pathlib
+from lab.errors import DeviceFault
+
+def test_fails_once(rig, tmp_path_factory):
+    flag = pathlib.Path(str(tmp_path_factory.getbasetemp())).parent / "failed-once"
+    if not flag.exists():
+        flag.touch()
+        raise DeviceFault("went wrong once", symptom="flaky")
+"""
+
+
+def test_reruns_that_pass_do_not_turn_the_allure_result_green(run_inner, pytester, tmp_path):
+    """The first pass failed: JUnit, the summary and Allure all say failed, with 0 of 2 reproduced."""
+    from .conftest import write_two_rigs
+
+    pytester.makepyfile(test_flaky=FLAKY_TEST)
+    run = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "good", "--reproduce", "2")
+    run.result.assert_outcomes(failed=1)
+    [entry] = run.summary()["entries"]
+    assert entry["reproduction"].startswith("0 of 2"), entry
+    [result] = run.allure_results()
+    assert result["status"] == "failed", result.get("statusDetails")
+    assert "went wrong once" in result["statusDetails"]["message"]
