@@ -345,6 +345,8 @@ class SerialConsole:
         """Open the console log, then the port (retrying a refused connection for up to ``timeout`` s)."""
         if self._state in ("open", "reconnecting"):
             return self
+        if self._state == "dead":  # reopening after a failure: release the old port and wake pipe first
+            self.close()
         self.log.open()
         self.log.note(f"console opened {_redact_url(self.url)}")
         deadline = time.monotonic() + timeout
@@ -469,6 +471,9 @@ class SerialConsole:
                 continue
             self._decoder.reset()
             with self._cond:
+                if self._stop.is_set():  # closed while we were connecting: nobody owns this port
+                    _close_port(port)
+                    return False
                 self._port = port
                 self._state = "open"
                 self._cond.notify_all()

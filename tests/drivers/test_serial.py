@@ -397,6 +397,50 @@ def test_unwritable_log_is_an_infra_error_not_a_timeout(console_peer: ConsolePee
         con.close()
 
 
+def _fds() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_reopening_a_dead_console_releases_the_old_port(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    con = SerialConsole(console_peer.url, rig_name="rig-t", log_path=tmp_path / "c.log")
+    con.open()
+    con.log._file.close()  # the log's disk went away: the console is dead, its port still open
+    console_peer.send(b"some output\r\n")
+    with pytest.raises(InfraError, match="reader failed"):
+        con.expect("never", timeout=5)
+    con.log._file = None
+    dead = _fds()
+    con.open()
+    console_peer.send(b"back\r\n")
+    con.expect("back", timeout=5)
+    con.close()
+    # the old port and wake pipe (3 fds) are released; the peer holds one more connection
+    end = time.monotonic() + 3
+    while _fds() > dead - 2 and time.monotonic() < end:  # a socket:// port closes in the background
+        time.sleep(0.05)
+    assert _fds() <= dead - 2
+
+
+def test_close_while_reconnecting_leaves_no_port_open(console_peer: ConsolePeer) -> None:
+    con = SerialConsole(console_peer.url, rig_name="rig-t")
+    make_port = con._make_port
+
+    def slow_make_port():  # a ser2net that takes long to accept again
+        time.sleep(3.5)
+        return make_port()
+
+    con.open()
+    console_peer.wait_connected()
+    con._make_port = slow_make_port  # type: ignore[method-assign]
+    console_peer.drop()
+    time.sleep(0.3)  # the reader is now reconnecting
+    con.close()  # gives up joining the reader after 3 s
+    console_peer.wait_connected(2, timeout=5)  # the late connection arrives...
+    time.sleep(0.5)
+    assert con._state == "closed" and con._port is None  # ...and is not taken over
+    assert not con._reader.is_alive()
+
+
 def test_login_never_stops_the_autoboot_countdown(console_peer: ConsolePeer, mini_shell: type) -> None:
     console_peer.on_line = mini_shell()
     with SerialConsole(console_peer.url) as c:
