@@ -28,6 +28,7 @@ from __future__ import annotations
 import html
 import json
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -243,6 +244,10 @@ def lab(
             bad = first_defective(raw[emulated[-1]].get("emulate") or {})
             if bad:
                 plan[emulated[-1]] = bad
+        try:
+            extra = shlex.split(pytest_args)  # quoted arguments stay whole (-k "zap and not slow")
+        except ValueError as exc:
+            raise RigFileError(f"--pytest-args {pytest_args!r}: {exc}") from None
         run.mkdir(parents=True, exist_ok=True)
         derived, versions = derive_rig_file(rigs, run, plan, chosen)
     except RigFileError as exc:
@@ -260,6 +265,7 @@ def lab(
 
     emulator = EmulatedLab(derived, rigs=emulated) if emulated else None
     summaries: list[SessionSummary] = []
+    procs: list[tuple[str, subprocess.Popen[bytes], Any]] = []
     try:
         if emulator is not None:
             typer.echo(f"  starting the emulated lab ({', '.join(emulated)}) ...")
@@ -267,10 +273,9 @@ def lab(
                 emulator.start()
             except EmulatorFailed as exc:
                 raise InfraError(f"emulated lab did not start: {exc}", instrument="emulator") from exc
-        procs = []
         for name in chosen:
             (run / name).mkdir(parents=True, exist_ok=True)
-            cmd = _pytest_cmd(derived, name, run, suite_paths, rma_db, reproduce, pytest_args.split())
+            cmd = _pytest_cmd(derived, name, run, suite_paths, rma_db, reproduce, extra)
             log = open(run / name / "pytest.log", "wb")  # noqa: SIM115 - closed below
             procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log))
             typer.echo(f"  running the suite on {name} (log {run / name / 'pytest.log'})")
@@ -296,6 +301,15 @@ def lab(
         s.entries.append(Entry("stblab lab", INFRA_ERROR, exc.message, rig=exc.rig, instrument=exc.instrument))
         summaries.append(s)
     finally:
+        for _, proc, log in procs:  # an interrupted job leaves no suite running against the rigs
+            if proc.poll() is None:
+                proc.terminate()
+                try:
+                    proc.wait(timeout=10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            log.close()
         if emulator is not None:
             emulator.stop()
 
