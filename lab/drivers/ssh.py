@@ -176,15 +176,18 @@ class SshClient:
         return dict(entry) if entry else {}
 
     def _trust(self, key: paramiko.PKey) -> None:
-        self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
         line = f"{_host_id(self.host, self.port)} {key.get_name()} {key.get_base64()}\n"
-        prefix = ""
-        if self.known_hosts.exists() and self.known_hosts.stat().st_size:
-            with open(self.known_hosts, "rb") as f:
-                f.seek(-1, os.SEEK_END)
-                prefix = "" if f.read(1) == b"\n" else "\n"
-        with open(self.known_hosts, "a", encoding="utf-8") as f:
-            f.write(prefix + line)
+        try:
+            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
+            prefix = ""
+            if self.known_hosts.exists() and self.known_hosts.stat().st_size:
+                with open(self.known_hosts, "rb") as f:
+                    f.seek(-1, os.SEEK_END)
+                    prefix = "" if f.read(1) == b"\n" else "\n"
+            with open(self.known_hosts, "a", encoding="utf-8") as f:
+                f.write(prefix + line)
+        except OSError as exc:
+            raise self._infra(f"cannot add the host key to {self.known_hosts}: {exc.strerror or exc}") from None
 
     def _verify_host_key(self, key: paramiko.PKey) -> None:
         known = self._known_keys()
@@ -231,7 +234,11 @@ class SshClient:
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPIDLE, 10)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPINTVL, 3)
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_KEEPCNT, 3)
-        transport = paramiko.Transport(sock)
+        try:
+            transport = paramiko.Transport(sock)
+        except Exception:
+            sock.close()
+            raise
         try:
             if known:  # ask for the key type we know, so a box with several keys offers that one
                 opts = transport.get_security_options()
@@ -244,15 +251,13 @@ class SshClient:
             transport.start_client(timeout=timeout)
             self._verify_host_key(transport.get_remote_server_key())
             transport.auth_publickey(self.user, pkey)
-        except HostKeyError:
-            transport.close()
+        except BaseException as exc:
+            transport.close()  # whatever failed (a host key, known_hosts, the login), never leak the connection
+            if isinstance(exc, paramiko.AuthenticationException):
+                raise self._infra(f"public-key login as {self.user!r} refused: {exc}") from None
+            if isinstance(exc, paramiko.SSHException | OSError | EOFError):
+                raise self._infra(f"SSH handshake failed: {_why(exc)}") from None
             raise
-        except paramiko.AuthenticationException as exc:
-            transport.close()
-            raise self._infra(f"public-key login as {self.user!r} refused: {exc}") from None
-        except (paramiko.SSHException, OSError, EOFError) as exc:
-            transport.close()
-            raise self._infra(f"SSH handshake failed: {_why(exc)}") from None
         if self.keepalive:
             transport.set_keepalive(self.keepalive)
         self._transport = transport

@@ -42,6 +42,19 @@ def test_trust_new_key_adds_exactly_that_host(ssh_peer: SshPeer) -> None:
         assert ssh.run("exit 0")
 
 
+def test_known_hosts_that_cannot_be_written_is_a_clear_infra_error(ssh_peer: SshPeer, tmp_path: Path) -> None:
+    (tmp_path / "not-a-dir").write_text("")
+    known = tmp_path / "not-a-dir" / "known_hosts"
+    ssh = SshClient("127.0.0.1", ssh_peer.port, "root", ssh_peer.client_key_path, known, trust_new_key=True)
+    with pytest.raises(InfraError, match="cannot add the host key to") as err:
+        ssh.connect(timeout=5)
+    assert err.value.instrument == "ssh" and not ssh.connected
+    end = time.monotonic() + 3
+    while ssh_peer.transports[-1].is_active() and time.monotonic() < end:
+        time.sleep(0.05)
+    assert not ssh_peer.transports[-1].is_active()  # the half-open connection was closed, not leaked
+
+
 def test_changed_host_key_names_both_fingerprints(ssh_peer: SshPeer, tmp_path: Path) -> None:
     old = paramiko.Ed25519Key.from_private_key_file(str(_other_key(tmp_path)))
     ssh_peer.known_hosts.write_text(ssh_peer.known_hosts_line(old))
