@@ -82,7 +82,13 @@ def death_table(death_strings: Mapping[str, str] | Sequence[str] | None) -> list
             known = next((s for s, rx in DEFAULT_DEATH_STRINGS.items() if rx == text), None)
             slug = known or re.sub(r"[^a-z0-9]+", "-", text.lower()).strip("-")[:40] or "death-string"
             items.append((slug, text))
-    return [(symptom, re.compile(rx)) for symptom, rx in items]
+    table = []
+    for symptom, rx in items:
+        try:
+            table.append((symptom, re.compile(rx)))
+        except (re.error, TypeError) as exc:
+            raise ValueError(f"death string {rx!r} ({symptom}) is not a regular expression: {exc}") from None
+    return table
 
 
 class DeathWatch:

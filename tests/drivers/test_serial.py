@@ -115,6 +115,11 @@ def test_custom_death_strings(console_peer: ConsolePeer, tmp_path: Path) -> None
         assert [d.symptom for d in c.deaths] == ["hdmi-crash"]
 
 
+def test_a_death_string_that_is_no_regex_is_named() -> None:
+    with pytest.raises(ValueError, match=r"death string 'Oops \(\[' .*not a regular expression"):
+        SerialConsole("socket://127.0.0.1:1", death_strings=["Oops (["])
+
+
 def test_binary_garbage_survives_and_the_log_keeps_raw_bytes(con: SerialConsole, console_peer: ConsolePeer) -> None:
     garbage = bytes(range(256)) * 4 + b"\xff\xfe\xc3(\xe2\x82"  # invalid UTF-8, truncated sequences
     console_peer.send(b"before ")
