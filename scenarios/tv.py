@@ -77,11 +77,20 @@ class Tv:
                 start = frame.time
             yield frame
             if frame.time - start >= timeout or time.monotonic() > wall_deadline:
-                return
+                break
+        self._raise_if_capture_lost()
         if not got:
-            if self.capture.signal == "lost":
-                raise InfraError(f"capture lost: {self.capture.last_error}", rig=self.rig, instrument="video")
             raise DeviceFault(f"no HDMI signal for {timeout + 2.0:.0f} s", rig=self.rig, symptom="no-signal")
+
+    def _raise_if_capture_lost(self) -> None:
+        """Before a wait that saw nothing is blamed on the box: when frames stopped coming, give the
+        capture its ``lost_after`` seconds to tell a lost instrument (InfraError) from a box that
+        shows no picture (an encoder that died mid-wait was a "video-frozen" fault before)."""
+        deadline = time.monotonic() + float(getattr(self.capture, "lost_after", 0.0))
+        while self.capture.signal not in ("signal", "lost") and time.monotonic() < deadline:
+            time.sleep(0.25)
+        if self.capture.signal == "lost":
+            raise InfraError(f"capture lost: {self.capture.last_error}", rig=self.rig, instrument="video")
 
     def _wait(self, check: Any, timeout: float, what: str, symptom: str, since: float | None = None) -> Waited:
         last: CheckResult | None = None
