@@ -51,11 +51,13 @@ def _capture(rigs: Path, rig: str, ring_seconds: float | None = None) -> Capture
         raise _fail(str(exc), 2) from None
     if chosen is None:
         raise _fail(f"{rigs}: no rig named {rig!r}", 2)
+    kw = {} if ring_seconds is None else {"ring_seconds": ring_seconds}
     try:
-        kw = {} if ring_seconds is None else {"ring_seconds": ring_seconds}
-        return Capture.from_rig(chosen, **kw)
+        return Capture.from_rig(chosen, **kw).start()  # started here, so a missing source is exit 3
     except TestError as exc:
         raise _fail(str(exc), 2) from None
+    except InfraError as exc:
+        raise _fail(str(exc), 3) from None
 
 
 def _guard(fn: Callable[[], T]) -> T:

@@ -39,3 +39,10 @@ def test_snapshot_clip_watch_and_no_signal(tmp_path: Path) -> None:
         assert res.exit_code == 2
     finally:
         enc.kill()
+
+
+def test_a_capture_source_that_is_not_there_is_exit_3(tmp_path: Path) -> None:
+    rig_file = tmp_path / "rigs.yaml"
+    rig_file.write_text(f"rigs:\n  - name: v1\n    model: M\n    video: {{url: '{tmp_path / 'gone.mkv'}'}}\n")
+    res = runner.invoke(app, ["snapshot", "--rigs", str(rig_file), "--rig", "v1", str(tmp_path / "s.png")])
+    assert res.exit_code == 3 and "does not exist" in res.output
