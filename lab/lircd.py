@@ -308,7 +308,7 @@ class Remote:
 
     def _frame_for(self, key: str, *, toggle: int | bool | None, repeat: bool) -> list[int]:
         if key in self.raw_codes and (key not in self.codes):
-            return list(self.raw_codes[key])
+            return _strip(list(self.raw_codes[key]))  # a trailing space is silence: the gap follows
         out: list[int] = []
         if repeat and self.has_repeat_code:
             if "REPEAT_HEADER" in self.flags and self.header != (0, 0):

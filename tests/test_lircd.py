@@ -192,6 +192,19 @@ def test_raw_codes_encode_as_written() -> None:
     assert twice == philips.raw_codes["Menu"] + [83764] + philips.raw_codes["Menu"]
 
 
+def test_raw_code_ending_in_a_space_still_ends_frames_with_a_pulse() -> None:
+    from lab.drivers.ir import ItachBlaster
+
+    (rc,) = parse_remotes(
+        "begin remote\n name R\n gap 50000\n begin raw_codes\n name A\n 900 450 560 560\n end raw_codes\nend remote\n"
+    )
+    assert rc.encode("A") == [900, 450, 560]
+    assert rc.encode("A", repeat=1) == [900, 450, 560, 50000, 900, 450, 560]
+    # an iTach sendir takes on/off pairs: an odd count is its error 010
+    for _, body in ItachBlaster("127.0.0.1").sendir_commands(rc, "A", repeat=3, toggle=0):
+        assert len(body.split(",")[3:]) % 2 == 0
+
+
 def test_flag_semantics_on_a_small_remote() -> None:
     text = """
 begin remote
