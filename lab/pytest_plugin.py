@@ -99,6 +99,7 @@ class LabState:
     summary: SessionSummary = field(default_factory=SessionSummary)
 
     def lab(self) -> LabSession:
+        """This process's lab session, created (rig claimed) on first use."""
         if self.session is None:
             wid, count = worker_identity()
             self.session = LabSession(
@@ -114,6 +115,7 @@ class LabState:
         return self.session
 
     def fault_filer(self) -> FaultFiler:
+        """The session's RMA filer, opened on the first device fault."""
         if self.filer is None:
             self.filer = FaultFiler(self.rma_db, artifact_root=None)
         return self.filer

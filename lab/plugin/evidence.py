@@ -37,6 +37,7 @@ class Evidence:
     problems: list[str] = field(default_factory=list)
 
     def get(self, kind: str) -> Path | None:
+        """The file written for ``kind``, or None when there is none."""
         return self.files.get(kind)
 
 

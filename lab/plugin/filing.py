@@ -92,6 +92,7 @@ class FaultFiler:
         self._store: Any = None
 
     def store(self) -> Any:
+        """The :class:`lab.rma.RmaStore`, opened on first use."""
         if self._store is None:
             from lab.rma import RmaStore
 
@@ -154,6 +155,7 @@ class FaultFiler:
         )
 
     def close(self) -> None:
+        """Close the store (a later filing opens it again)."""
         store, self._store = self._store, None
         if store is not None:
             store.close()
@@ -169,10 +171,12 @@ class Reproduction:
         self.policy = ReproductionPolicy(max_runs=max(1, min(max_runs, 10)))
 
     def record(self, hit: bool) -> None:
+        """Count one rerun (``hit``: the same fault appeared again)."""
         self.policy.record(hit)
 
     @property
     def done(self) -> bool:
+        """True when the policy needs no more reruns."""
         return bool(self.policy.done)
 
     @property
@@ -188,6 +192,7 @@ class Reproduction:
         return str(self.policy.verdict)
 
     def as_text(self) -> str:
+        """``"k of n (verdict)"`` for reports."""
         return f"{self.hits} of {self.runs} ({self.verdict.replace('_', ' ')})"
 
 

@@ -123,6 +123,7 @@ class SessionSummary:
         return out
 
     def as_dict(self) -> dict[str, Any]:
+        """The summary as JSON-ready data, with the session's outcome kind."""
         return {
             "passed": self.passed,
             "failed": self.failed,
