@@ -261,7 +261,8 @@ class SerialConsole:
         #: bytes received from the box since the console was created (0: never heard from it)
         self.received_bytes = 0
         self.search_window = search_window
-        #: seconds a write may block (a stalled ser2net, a UART held by flow control) before InfraError
+        #: seconds a write may block (a stalled ser2net, a UART held by flow control) before InfraError;
+        #: tty and socket:// ports (pyserial's rfc2217:// cannot time out a write)
         self.write_timeout = write_timeout
 
     # -- construction from a rig -------------------------------------------------------------
@@ -312,14 +313,9 @@ class SerialConsole:
         # A local device is locked (flock) so two sessions never read the same UART; a network
         # console (ser2net, RFC 2217) is meant to be shared.
         exclusive = True if "://" not in self.url else None
-        port = serial.serial_for_url(
-            self.url,
-            baudrate=self.baudrate,
-            timeout=0,
-            write_timeout=self.write_timeout,
-            do_not_open=True,
-            exclusive=exclusive,
-        )
+        port = serial.serial_for_url(self.url, baudrate=self.baudrate, timeout=0, do_not_open=True, exclusive=exclusive)
+        if not type(port).__module__.endswith("rfc2217"):  # pyserial's rfc2217:// refuses a write timeout
+            port.write_timeout = self.write_timeout
         # pyserial's open() ends with reset_input_buffer(), which throws away what the box printed
         # between connect and that call (socket:// reads and discards it). Keep every byte.
         port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
