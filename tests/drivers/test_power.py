@@ -66,7 +66,7 @@ def test_basic_auth_and_password_not_shown(pdu_peer: PduPeer) -> None:
     assert pdu.status() and "pdu-s3cret" not in repr(pdu)
 
 
-def test_not_a_netio_pdu(console_peer) -> None:  # noqa: ANN001 - a TCP server that is not HTTP
+def test_not_a_netio_pdu() -> None:  # an HTTP server that is not a NETIO PDU
     import socket
     import threading
 
