@@ -78,23 +78,26 @@ class ConsoleLog:
     def append(self, data: bytes) -> int:
         """Append raw bytes as received; returns the log offset they start at."""
         with self._lock:
-            start = self._size
-            if self._file is not None:
-                self._file.write(data)
-            self._mem += data
-            self._size += len(data)
-            excess = len(self._mem) - self._keep
-            if excess > self._keep // 4:
-                del self._mem[:excess]
-                self._mem_start += excess
-            return start
+            return self._append_locked(data)
+
+    def _append_locked(self, data: bytes) -> int:
+        start = self._size
+        if self._file is not None:
+            self._file.write(data)
+        self._mem += data
+        self._size += len(data)
+        excess = len(self._mem) - self._keep
+        if excess > self._keep // 4:
+            del self._mem[:excess]
+            self._mem_start += excess
+        return start
 
     def note(self, message: str) -> int:
         """Append a marker line (``--- stblab: <UTC time> <message> ---``) on a line of its own."""
-        with self._lock:
+        with self._lock:  # one step: box output arriving meanwhile cannot glue onto the marker
             needs_newline = bool(self._mem) and not self._mem.endswith(b"\n")
-        line = ("\n" if needs_newline else "") + f"{MARKER_PREFIX}{_now()} {message} ---\n"
-        return self.append(line.encode("utf-8", errors="replace"))
+            line = ("\n" if needs_newline else "") + f"{MARKER_PREFIX}{_now()} {message} ---\n"
+            return self._append_locked(line.encode("utf-8", errors="replace"))
 
     def mark(self) -> int:
         """The current end of the log, to pass to :meth:`since` later."""
