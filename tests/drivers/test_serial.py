@@ -438,7 +438,10 @@ def test_close_while_reconnecting_leaves_no_port_open(console_peer: ConsolePeer)
     console_peer.wait_connected()
     con._make_port = slow_make_port  # type: ignore[method-assign]
     console_peer.drop()
-    time.sleep(0.3)  # the reader is now reconnecting
+    end = time.monotonic() + 5
+    while con._state != "reconnecting" and time.monotonic() < end:
+        time.sleep(0.01)
+    assert con._state == "reconnecting"
     con.close()  # gives up joining the reader after 3 s
     console_peer.wait_connected(2, timeout=5)  # the late connection arrives...
     time.sleep(0.5)
