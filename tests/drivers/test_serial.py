@@ -416,6 +416,7 @@ def test_reopening_a_dead_console_releases_the_old_port(console_peer: ConsolePee
     con.log._file = None
     dead = _fds()
     con.open()
+    console_peer.wait_connected(2)  # send on the new connection, not the old one
     console_peer.send(b"back\r\n")
     con.expect("back", timeout=5)
     con.close()
@@ -429,8 +430,10 @@ def test_reopening_a_dead_console_releases_the_old_port(console_peer: ConsolePee
 def test_close_while_reconnecting_leaves_no_port_open(console_peer: ConsolePeer) -> None:
     con = SerialConsole(console_peer.url, rig_name="rig-t")
     make_port = con._make_port
+    connecting = threading.Event()
 
     def slow_make_port():  # a ser2net that takes long to accept again
+        connecting.set()
         time.sleep(3.5)
         return make_port()
 
@@ -438,10 +441,7 @@ def test_close_while_reconnecting_leaves_no_port_open(console_peer: ConsolePeer)
     console_peer.wait_connected()
     con._make_port = slow_make_port  # type: ignore[method-assign]
     console_peer.drop()
-    end = time.monotonic() + 5
-    while con._state != "reconnecting" and time.monotonic() < end:
-        time.sleep(0.01)
-    assert con._state == "reconnecting"
+    assert connecting.wait(5)  # the reader is reconnecting
     con.close()  # gives up joining the reader after 3 s
     console_peer.wait_connected(2, timeout=5)  # the late connection arrives...
     time.sleep(0.5)
