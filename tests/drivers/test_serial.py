@@ -213,13 +213,15 @@ def test_login_password_is_keyword_only(con: SerialConsole) -> None:
 
 def test_a_prompt_already_there_at_the_deadline_is_not_lost(con: SerialConsole, console_peer: ConsolePeer) -> None:
     # the last look at the deadline used to consume the match and then time out anyway
-    console_peer.send(b"root@stb:~# ")
-    con.expect("root@", timeout=5)
-    console_peer.send(b"\r\nroot@stb:~# ")
-    time.sleep(0.2)
+    def arrive(data: bytes) -> None:
+        console_peer.send(data)
+        end = time.monotonic() + 5
+        while not con._text.endswith(data.decode()) and time.monotonic() < end:
+            time.sleep(0.01)
+
+    arrive(b"\r\nroot@stb:~# ")
     con.login(timeout=0)  # already at the shell prompt: no wait needed
-    console_peer.send(b"\r\n=> ")
-    time.sleep(0.2)
+    arrive(b"\r\n=> ")
     con.interrupt_bootloader(timeout=0)  # already at the bootloader prompt
 
 
