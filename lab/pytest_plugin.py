@@ -23,10 +23,12 @@ raised while the box is being prepared, e.g. a panic during boot) or a plain ass
 deciding frame, clip, step log, network profile). An :class:`~lab.errors.InfraError` is an
 *error* naming rig and instrument; it marks the rig unhealthy so later tests on it error at once,
 and is never filed. A :class:`~lab.errors.TestError` or any other exception in a lab test is an
-*error* of the scenario. Each carries a one-line reason; a failed test leaves the box "dirty" so
-the next test power-cycles it. ``--reproduce N`` reruns a filed fault's test (same seed,
-firmware, profile; on the same rig and alternately on a free same-model twin with the same
-firmware) and records k of n with lab.rma's policy.
+*error* of the scenario, and so is a scenario file that does not collect. Each carries a one-line
+reason; a failed test leaves the box "dirty" so the next test power-cycles it, and a death string
+the box printed while nobody waited on the console fails the test it happened in.
+``--reproduce N`` reruns a filed fault's test (same seed, firmware, profile; on the same rig and
+alternately on a free same-model twin with the same firmware) and records k of n with lab.rma's
+policy; the reruns are measurements: JUnit, the summary and Allure keep the first pass's outcome.
 
 With pytest-xdist each worker takes its own rig (worker ``gwN`` -> N-th selected rig); rig locks
 keep two sessions off one rig.
@@ -461,6 +463,18 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.user_properties.append(("rig", rig_name))
         item.user_properties.append(("model", state.lab().rig.model))
         item.user_properties.append(("seed", state.seed))
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
+    """A death string the box printed while nobody waited on the console fails *this* test (a
+    DeviceFault from the call phase), not the next test's first console call."""
+    result = yield
+    state = item.config.stash.get(LAB_KEY, None)
+    stb = state.session.stb_if_open if state is not None and state.session is not None else None
+    if stb is not None and stb._console is not None:
+        stb.console.check_death()
+    return result
 
 
 def _allure_labels(**labels: str) -> None:

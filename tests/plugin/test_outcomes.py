@@ -202,3 +202,33 @@ def test_reruns_that_pass_do_not_turn_the_allure_result_green(run_inner, pyteste
     [result] = run.allure_results()
     assert result["status"] == "failed", result.get("statusDetails")
     assert "went wrong once" in result["statusDetails"]["message"]
+
+
+SILENT_CRASH_TEST = """
+import time
+
+def test_a_presses_the_crashing_keys(shell, remote):
+    for key in ("KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"):
+        remote.press(key)
+    time.sleep(3)  # nothing waits on the console meanwhile
+
+def test_b_next_test(shell, stb):
+    assert stb.run("true").exit_code == 0
+"""
+
+
+def test_a_crash_nobody_waited_for_fails_the_test_it_happened_in(run_inner, pytester, tmp_path):
+    """The panic is raised at the end of the test that caused it (filed under it), and the next test
+    starts on a clean box; it used to fail the next test's setup instead."""
+    from lab.emulator.testing import write_rig_file
+
+    from .conftest import FAST_BOOT
+
+    panic = {"2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}]}
+    rig_file = write_rig_file(tmp_path / "lab", ("oops",), firmware="2.2.0", defects=panic, boot=FAST_BOOT)
+    pytester.makepyfile(test_crash=SILENT_CRASH_TEST)
+    run = run_inner(rig_file, "--emulate", "auto", "--no-file-faults")
+    run.result.assert_outcomes(passed=1, failed=1)
+    [entry] = run.summary()["entries"]
+    assert entry["nodeid"].endswith("test_a_presses_the_crashing_keys"), entry
+    assert entry["kind"] == "device-fault" and entry["reason"].startswith("kernel-oops"), entry
