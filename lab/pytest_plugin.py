@@ -605,7 +605,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         )
         attach_to_allure(ev)
         report.sections.append(("stblab evidence", "\n".join(f"{k}: {v}" for k, v in ev.files.items())))
-    if kind == DEVICE_FAULT and isinstance(exc, DeviceFault) and run is not None and state.file_faults:
+    if kind == DEVICE_FAULT and isinstance(exc, DeviceFault) and run is not None:
         _file(item, report, state, lab, run, exc, ev.files if ev else {})
 
 
@@ -618,6 +618,7 @@ def _file(
     exc: DeviceFault,
     artifacts: dict[str, Path],
 ) -> None:
+    """Keep the fault's context (``--reproduce`` reruns from it) and file it unless ``--no-file-faults``."""
     stb = lab.stb_if_open
     info = stb.info() if stb is not None else {"rig": lab.rig.name, "model": lab.rig.model}
     console_text = ""
@@ -646,6 +647,8 @@ def _file(
         artifacts=dict(artifacts),
     )
     run.fault_ctx = ctx
+    if not state.file_faults:
+        return
     try:
         filed = state.fault_filer().file(ctx)
     except Exception as err:  # noqa: BLE001 - a filing problem must not turn a fault into a pass

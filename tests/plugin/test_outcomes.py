@@ -232,3 +232,23 @@ def test_a_crash_nobody_waited_for_fails_the_test_it_happened_in(run_inner, pyte
     [entry] = run.summary()["entries"]
     assert entry["nodeid"].endswith("test_a_presses_the_crashing_keys"), entry
     assert entry["kind"] == "device-fault" and entry["reason"].startswith("kernel-oops"), entry
+
+
+ALWAYS_TEST = """
+from lab.errors import DeviceFault
+
+def test_always(rig):
+    raise DeviceFault("fails every time", symptom="always")
+"""
+
+
+def test_reproduce_measures_without_filing_too(run_inner, pytester, tmp_path):
+    """A lab engineer reproducing locally with --no-file-faults still gets k of n (it was 'no reruns')."""
+    from .conftest import write_two_rigs
+
+    pytester.makepyfile(test_always=ALWAYS_TEST)
+    run = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "good", "--reproduce", "2", "--no-file-faults")
+    run.result.assert_outcomes(failed=1)
+    [entry] = run.summary()["entries"]
+    assert entry["reproduction"] == "2 of 2 (reproducible) [good 2/2]", entry
+    assert entry["fault_id"] is None and not run.db.exists()
