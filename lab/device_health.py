@@ -23,6 +23,12 @@ from lab.errors import InfraError
 GOOD, UNKNOWN, BAD = "good", "unknown", "bad"
 
 
+class RigUnhealthy(InfraError):
+    """Refused: the rig went bad earlier in the session (the original reason is in the message).
+
+    Nothing touched the box, so there is no evidence of its own to collect."""
+
+
 @dataclass(frozen=True)
 class HealthRecord:
     """Why and when a rig went bad."""
@@ -83,15 +89,15 @@ class RigHealth:
             return sorted(self._bad.values(), key=lambda r: r.at)
 
     def check(self, rig: str) -> None:
-        """Raise :class:`InfraError` when ``rig`` is bad, naming the original reason and test."""
+        """Raise :class:`RigUnhealthy` (an InfraError) when ``rig`` is bad, naming the original reason and test."""
         rec = self.record(rig)
         if rec is not None:
             since = f" since {rec.test}" if rec.test else ""
-            raise InfraError(
+            raise RigUnhealthy(
                 f"rig is unhealthy{since}: {rec.reason} (not retried for the rest of the session)",
                 rig=rig,
                 instrument=rec.instrument,
             )
 
 
-__all__ = ["BAD", "GOOD", "UNKNOWN", "HealthRecord", "RigHealth"]
+__all__ = ["BAD", "GOOD", "UNKNOWN", "HealthRecord", "RigHealth", "RigUnhealthy"]

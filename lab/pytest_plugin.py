@@ -49,6 +49,7 @@ from typing import Any
 
 import pytest
 
+from lab.device_health import RigUnhealthy
 from lab.errors import DeviceFault, InfraError, RigFileError, TestError
 from lab.plugin.evidence import attach_to_allure, collect_evidence, slug
 from lab.plugin.filing import FaultContext, FaultFiler, FiledFault, Reproduction, params_of
@@ -587,7 +588,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     ev = None
     stb = lab.stb_if_open
-    if stb is not None and run is not None:
+    if stb is not None and run is not None and not isinstance(exc, RigUnhealthy):  # refused: nothing happened
         funcargs = getattr(item, "funcargs", None) or {}
         profile = None
         net_profile = funcargs.get("net_profile")

@@ -40,6 +40,8 @@ def test_emulator_killed_mid_expect_is_an_error_and_marks_the_rig_unhealthy(pyte
     assert [e["kind"] for e in entries] == ["infra-error", "infra-error"]
     assert entries[0]["instrument"] == "serial" and entries[0]["rig"] == "good"
     assert "unhealthy since" in entries[1]["reason"] and "test_expect_while_the_emulator_dies" in entries[1]["reason"]
+    assert (run.run_dir / "good" / "test_expect_while_the_emulator_dies" / "console-excerpt.txt").exists()
+    assert not (run.run_dir / "good" / "test_later_test_on_the_same_rig").exists(), "a refused test has no evidence"
     # JUnit says error (not failure); nothing was filed against the box.
     junit = run.junit()
     assert len(list(junit.iter("error"))) == 2 and not list(junit.iter("failure"))
