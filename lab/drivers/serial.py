@@ -545,7 +545,9 @@ class SerialConsole:
         *,
         check_death: bool = True,
         raise_timeout: bool = True,
+        overall: float | None = None,
     ) -> ExpectMatch | None:
+        """The expect loop; ``overall`` is the caller's whole timeout, for the message of a last look."""
         if isinstance(patterns, str | bytes | re.Pattern):
             patterns = [patterns]
         compiled = [_compile(p) for p in patterns]
@@ -592,13 +594,14 @@ class SerialConsole:
                         if self.received_bytes
                         else "not one byte received since the console was opened: box off, or wrong port/adapter?"
                     )
+                    waited = timeout if overall is None else overall
                     raise ExpectTimeout(
-                        f"console did not show {[p.pattern for p in compiled]} within {timeout:.1f} s ({heard})",
+                        f"console did not show {[p.pattern for p in compiled]} within {waited:.1f} s ({heard})",
                         rig=self.rig_name,
                         tail=self.log.tail(15),
                         log_path=self.log_path,
                         patterns=[p.pattern for p in compiled],
-                        timeout=timeout,
+                        timeout=waited,
                     )
                 self._cond.wait(remaining)
 
@@ -763,7 +766,7 @@ class SerialConsole:
         while True:
             remaining = deadline - time.monotonic()
             # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
-            m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0)
+            m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0, overall=timeout)
             if m is None:
                 # Nudge a box idling at a prompt printed before we looked (or buried under kernel
                 # chatter) -- but only once Linux runs: a newline typed while the bootloader runs,
@@ -863,7 +866,7 @@ class SerialConsole:
         while True:
             remaining = deadline - time.monotonic()
             # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
-            m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0)
+            m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0, overall=timeout)
             if m is not None:
                 break
             if self._quiet_for() >= 0.5:  # a box already sitting at the prompt prints nothing: ask for one
@@ -882,7 +885,7 @@ class SerialConsole:
                 if got is not None:
                     raise self._infra("autoboot countdown was not interrupted: keys sent on the console had no effect")
                 if remaining <= 0:
-                    self._expect(self.bootloader_prompt, 0.0)  # the prompt, or ExpectTimeout
+                    self._expect(self.bootloader_prompt, 0.0, overall=timeout)  # the prompt, or ExpectTimeout
                     break
         # let the extra keys' prompts arrive, then start clean
         end = time.monotonic() + 0.5

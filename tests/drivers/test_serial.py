@@ -225,6 +225,15 @@ def test_a_prompt_already_there_at_the_deadline_is_not_lost(con: SerialConsole, 
     con.interrupt_bootloader(timeout=0)  # already at the bootloader prompt
 
 
+def test_login_timeout_names_the_time_it_waited(con: SerialConsole) -> None:
+    with pytest.raises(ExpectTimeout) as err:
+        con.login(timeout=0.6)
+    assert err.value.timeout == 0.6 and "within 0.6 s" in str(err.value)  # not the 0.0 s of its last look
+    with pytest.raises(ExpectTimeout) as err:
+        con.interrupt_bootloader(timeout=0.6)
+    assert err.value.timeout == 0.6 and "within 0.6 s" in str(err.value)
+
+
 def test_login_waits_for_a_boot_in_progress(console_peer: ConsolePeer, mini_shell: type) -> None:
     console_peer.on_line = mini_shell()
     with SerialConsole(console_peer.url) as c:
