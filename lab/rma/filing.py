@@ -196,7 +196,10 @@ def _references(session: Session, report: FaultReport) -> _Refs:
     firmware_id: int | None = None
     vkey: str | None = None
     if report.firmware_version:
-        vkey = version_key(report.firmware_version)
+        try:
+            vkey = version_key(report.firmware_version)
+        except ValueError:  # no digits or words at all: stored, but never ordered against others
+            vkey = ""
         firmware_id = _upsert_id(
             session,
             FirmwareBuild,

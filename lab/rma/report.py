@@ -101,7 +101,8 @@ class FaultReport:
                 "(infra errors and test errors never are)"
             )
         if self.firmware_version is not None:
-            self.firmware_version = check_version(self.firmware_version)
+            # Kept as the box reported it: a filing is never lost over an odd version string.
+            self.firmware_version = str(self.firmware_version).strip() or None
         if self.occurrence_key is not None and not 0 < len(self.occurrence_key) <= 128:
             raise ValueError("occurrence_key must be 1..128 characters")
 

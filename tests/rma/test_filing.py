@@ -165,9 +165,14 @@ def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaS
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))
     with pytest.raises(TestError, match="device_serial"):
         store.file(make_report("i2", serial=""))
-    with pytest.raises(TestError, match="not a firmware version"):
-        store.file(make_report("i3", firmware="latest; DROP TABLE"))
     assert count(store, Occurrence) == 0
+
+
+def test_odd_firmware_version_is_filed_verbatim_never_lost(store: RmaStore) -> None:
+    """A box may report any version string; the filing keeps it as given (and executes nothing)."""
+    r = store.file(make_report("v1", firmware="latest; DROP TABLE faults"))
+    assert r.fault_id is not None and not r.journaled
+    assert [o["firmware"] for o in store.occurrences()] == ["latest; DROP TABLE faults"]
 
 
 HOSTILE = [
