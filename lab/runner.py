@@ -301,14 +301,10 @@ def lab(
         s.entries.append(Entry("stblab lab", INFRA_ERROR, exc.message, rig=exc.rig, instrument=exc.instrument))
         summaries.append(s)
     finally:
+        from lab.firmware.gate import _stop as stop_suite  # the gate's: terminate, then kill after 10 s
+
         for _, proc, log in procs:  # an interrupted job leaves no suite running against the rigs
-            if proc.poll() is None:
-                proc.terminate()
-                try:
-                    proc.wait(timeout=10)
-                except subprocess.TimeoutExpired:
-                    proc.kill()
-                    proc.wait()
+            stop_suite(proc)
             log.close()
         if emulator is not None:
             emulator.stop()
