@@ -16,6 +16,7 @@ Example::
 from __future__ import annotations
 
 import functools
+import inspect
 import logging
 import threading
 import time
@@ -92,10 +93,23 @@ STEPS = StepLog()
 _SECRET_WORDS = ("password", "passphrase", "secret", "token", "key")
 
 
-def _fmt_args(args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
-    parts = [_short(a) for a in args]
+def _secret(name: str) -> bool:
+    return any(w in name.lower() for w in _SECRET_WORDS)
+
+
+def _fmt_args(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
+    """Arguments as written, with any whose parameter name looks secret shown as ``***``
+    (positional ones too: ``login("root", "hunter2")`` logs ``'root', ***``)."""
+    try:
+        names = list(inspect.signature(fn).parameters)[1:]  # without self
+    except (TypeError, ValueError):
+        names = []
+    parts = []
+    for i, a in enumerate(args):
+        name = names[i] if i < len(names) else ""
+        parts.append("***" if name and _secret(name) else _short(a))
     for k, v in kwargs.items():
-        parts.append(f"{k}=***" if any(w in k.lower() for w in _SECRET_WORDS) else f"{k}={_short(v)}")
+        parts.append(f"{k}=***" if _secret(k) else f"{k}={_short(v)}")
     return ", ".join(parts)
 
 
@@ -116,7 +130,7 @@ def step(instrument: str, *, hide_args: bool = False) -> Callable[[Callable[P, R
         def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
             obj = args[0] if args else None
             rig = getattr(obj, "rig_name", None)
-            shown = "***" if hide_args else _fmt_args(tuple(args[1:]), dict(kwargs))
+            shown = "***" if hide_args else _fmt_args(fn, tuple(args[1:]), dict(kwargs))
             depth = STEPS.depth()
             log.info("%s%s %s.%s(%s) ...", "  " * depth, rig or "", instrument, fn.__name__, shown)
             STEPS.set_depth(depth + 1)
