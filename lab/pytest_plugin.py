@@ -97,6 +97,7 @@ class LabState:
     trust_new_ssh_key: bool
     summary_path: Path
     is_worker: bool
+    worker: tuple[str | None, int | None] = (None, None)  # xdist worker id and count
     session: LabSession | None = None
     filer: FaultFiler | None = None
     summary: SessionSummary = field(default_factory=SessionSummary)
@@ -104,7 +105,7 @@ class LabState:
     def lab(self) -> LabSession:
         """This process's lab session, created (rig claimed) on first use."""
         if self.session is None:
-            wid, count = worker_identity()
+            wid, count = self.worker
             self.session = LabSession(
                 rigs_file=self.rigs_file,
                 selector=self.selector,
@@ -266,6 +267,7 @@ def pytest_configure(config: pytest.Config) -> None:
         trust_new_ssh_key=config.getoption("stblab_trust_new_ssh_key"),
         summary_path=Path(summary) if summary else run_dir / "summary.json",
         is_worker=workerinput is not None,
+        worker=worker_identity(workerinput),
     )
     if workerinput is None:
         config.pluginmanager.register(_SummaryFeed(state.summary), "stblab-summary")

@@ -291,11 +291,14 @@ class LabSession:
             self._release(self._held.pop(name))
 
 
-def worker_identity() -> tuple[str | None, int | None]:
-    """This process's xdist worker id and the worker count (None, None without xdist)."""
-    wid = os.environ.get("PYTEST_XDIST_WORKER")
-    count = os.environ.get("PYTEST_XDIST_WORKER_COUNT")
-    return wid, int(count) if count and count.isdigit() else None
+def worker_identity(workerinput: dict[str, Any] | None) -> tuple[str | None, int | None]:
+    """The xdist worker id and worker count from this config's ``workerinput`` (None, None without
+    xdist). Not from the environment: a pytest run started inside an xdist worker (pytester, the
+    runner's subprocesses) inherits PYTEST_XDIST_WORKER without being a worker itself."""
+    if not workerinput:
+        return None, None
+    count = workerinput.get("workercount")
+    return workerinput.get("workerid"), int(count) if count is not None else None
 
 
 __all__ = ["EMULATE_MODES", "LabSession", "RigLock", "assign_rig", "claim_rig", "worker_identity"]
