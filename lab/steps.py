@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import inspect
 import logging
+import re
 import threading
 import time
 from collections.abc import Callable
@@ -90,11 +91,12 @@ class StepLog:
 
 STEPS = StepLog()
 
-_SECRET_WORDS = ("password", "passphrase", "secret", "token", "key")
+# Parameter names whose values are secrets ("key" alone is not: IR keys and key file paths are not).
+_SECRET_NAME = re.compile(r"pass(word|phrase|wd)?$|secret|token|credential|private_key|api_key", re.I)
 
 
 def _secret(name: str) -> bool:
-    return any(w in name.lower() for w in _SECRET_WORDS)
+    return bool(_SECRET_NAME.search(name))
 
 
 def _fmt_args(fn: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]) -> str:
@@ -121,7 +123,7 @@ def _short(value: Any) -> str:
 def step(instrument: str, *, hide_args: bool = False) -> Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a method of an object with a ``rig_name`` attribute so each call is a logged step.
 
-    Arguments whose names look secret (password, key, token) are logged as ``***``;
+    Arguments whose names look secret (password, passphrase, token, secret) are logged as ``***``;
     ``hide_args=True`` hides all of them.
     """
 

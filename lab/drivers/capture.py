@@ -485,7 +485,8 @@ class Capture:
             while True:
                 self.raise_if_lost()
                 signal = self.has_signal()
-                if not signal and self._unreachable_since is None:
+                tried = self.opens or self.open_failures  # not before the instrument was first asked
+                if not signal and self._unreachable_since is None and tried:
                     return time.monotonic() - t0
                 left = t0 + timeout - time.monotonic()
                 if left <= 0:

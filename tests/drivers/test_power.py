@@ -11,7 +11,7 @@ from lab.drivers.power import PowerSwitch
 from lab.errors import InfraError
 
 if TYPE_CHECKING:
-    from conftest import PduPeer
+    from driver_peers import PduPeer
 
 
 def test_on_off_status(pdu_peer: PduPeer) -> None:

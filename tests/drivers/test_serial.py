@@ -17,7 +17,7 @@ from lab.errors import DeviceFault, InfraError
 from lab.steps import STEPS, StepRecord
 
 if TYPE_CHECKING:
-    from conftest import ConsolePeer
+    from driver_peers import ConsolePeer
 
 PANIC = (
     b"[   42.000100] Unable to handle kernel NULL pointer dereference at virtual address 00000008\r\n"

@@ -14,7 +14,7 @@ from lab.drivers.ssh import CommandTimeout, HostKeyError, SshClient, fingerprint
 from lab.errors import DeviceFault, InfraError
 
 if TYPE_CHECKING:
-    from conftest import SshPeer
+    from driver_peers import SshPeer
 
 
 def client(peer: SshPeer, **kw: object) -> SshClient:
@@ -162,13 +162,13 @@ def test_encrypted_key_without_passphrase(tmp_path: Path, ssh_peer: SshPeer) -> 
 
 
 def _other_key(tmp_path: Path) -> Path:
-    from conftest import _new_ed25519
+    from driver_peers import _new_ed25519
 
     return _new_ed25519(tmp_path / "other_key")
 
 
 def test_link_black_hole_during_a_command_is_infra_not_the_box(ssh_peer: SshPeer) -> None:
-    from conftest import FreezableProxy
+    from driver_peers import FreezableProxy
 
     proxy = FreezableProxy(ssh_peer.port)
     try:

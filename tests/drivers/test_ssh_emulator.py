@@ -66,7 +66,7 @@ def test_get_into_a_missing_local_folder_does_not_blame_the_box(box: Any, tmp_pa
 
 
 def test_sftp_over_a_dead_link_is_an_infra_error_not_a_hang(box: Any, tmp_path: Path) -> None:
-    from conftest import FreezableProxy
+    from driver_peers import FreezableProxy
 
     payload = tmp_path / "image.bin"
     payload.write_bytes(os.urandom(200_000))
