@@ -123,7 +123,11 @@ class IgmpListener:
         buf = ctypes.create_string_buffer(prog)
         fprog = struct.pack("HL", len(_BPF), ctypes.addressof(buf))
         rx.setsockopt(socket.SOL_SOCKET, SO_ATTACH_FILTER, fprog)
-        rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)  # storms must not drop a box's join
+        # Storms must not drop a box's join: as root, size the buffer past net.core.rmem_max.
+        try:
+            rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)
+        except OSError:
+            rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
         rx.bind((self.ifname, ETH_P_IP))
         rx.settimeout(0.2)
         self._bpf_buf = buf  # keep the program alive while attached

@@ -24,7 +24,7 @@ def _probe(
     """Send n numbered datagrams lab -> box at pps; returns (sent times, first-arrival times)."""
     with link.in_box():
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)  # root: past rmem_max
     rx.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     rx.bind((link.box_ip, port))
     rx.settimeout(0.05)
@@ -184,7 +184,7 @@ def test_rate_only_profile_uses_kernel_tbf_and_holds_the_rate(link: RigLink) -> 
     assert shaper.record()["backend"] == "tbf"
     with link.in_box():
         rx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
-    rx.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 8 << 20)
+    rx.setsockopt(socket.SOL_SOCKET, getattr(socket, "SO_RCVBUFFORCE", 33), 8 << 20)  # root: past rmem_max
     rx.bind((link.box_ip, 0))
     rx.settimeout(0.3)
     tx = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
