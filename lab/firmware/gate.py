@@ -403,6 +403,10 @@ def run_gate(
                     result.infra_errors.append(entry)
                 elif e.kind == TEST_ERROR:
                     result.test_errors.append(entry)
+    # "Known" means known before this gate: a fault first filed by one rig in this run is new on all.
+    fresh = {e["fault_id"] for e in result.new_faults if e["fault_id"] is not None}
+    result.new_faults += [e for e in result.known_faults if e["fault_id"] in fresh]
+    result.known_faults = [e for e in result.known_faults if e["fault_id"] not in fresh]
     for f in result.flashed:  # a rig the build broke has run: its fault is the result
         if not f.ok and f.kind != "device_fault" and f.rig not in result.rigs_not_run:
             result.rigs_not_run.append(f.rig)
