@@ -132,6 +132,15 @@ class GateResult:
         return out
 
 
+def split_new_known(
+    new: list[dict[str, Any]], known: list[dict[str, Any]]
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """ "Known" means known before this gate: a fault first filed by one rig in this run is new on
+    every rig that shows it (the filing on the second rig finds it already there)."""
+    fresh = {e["fault_id"] for e in new if e["fault_id"] is not None}
+    return new + [e for e in known if e["fault_id"] in fresh], [e for e in known if e["fault_id"] not in fresh]
+
+
 def trusted_keys_for(rigs: list[Rig], extra: list[Path] | None = None) -> list[Any]:
     """The public keys the selected rigs trust (their ``firmware.trusted_keys``) plus ``extra``."""
     paths: list[Path] = list(extra or [])
@@ -403,10 +412,7 @@ def run_gate(
                     result.infra_errors.append(entry)
                 elif e.kind == TEST_ERROR:
                     result.test_errors.append(entry)
-    # "Known" means known before this gate: a fault first filed by one rig in this run is new on all.
-    fresh = {e["fault_id"] for e in result.new_faults if e["fault_id"] is not None}
-    result.new_faults += [e for e in result.known_faults if e["fault_id"] in fresh]
-    result.known_faults = [e for e in result.known_faults if e["fault_id"] not in fresh]
+    result.new_faults, result.known_faults = split_new_known(result.new_faults, result.known_faults)
     for f in result.flashed:  # a rig the build broke has run: its fault is the result
         if not f.ok and f.kind != "device_fault" and f.rig not in result.rigs_not_run:
             result.rigs_not_run.append(f.rig)

@@ -82,3 +82,13 @@ def test_a_broken_trusted_key_in_the_rig_file_is_bad_input_not_a_refused_image(l
     assert res.returncode == 4, res.stdout + res.stderr  # the build is not to blame
     assert "trusted key" in res.stderr and "vendor_ed25519.pub" in res.stderr
     assert "image refused" not in res.stderr
+
+
+def test_fault_first_seen_in_this_gate_is_new_on_every_rig() -> None:
+    from lab.firmware.gate import split_new_known
+
+    new = [{"rig": "a", "fault_id": 7}]
+    known = [{"rig": "b", "fault_id": 7}, {"rig": "b", "fault_id": 3}]
+    n, k = split_new_known(new, known)
+    assert [(e["rig"], e["fault_id"]) for e in n] == [("a", 7), ("b", 7)]
+    assert [(e["rig"], e["fault_id"]) for e in k] == [("b", 3)]
