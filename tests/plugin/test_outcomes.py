@@ -170,7 +170,11 @@ def test_agree_scenario_blames_a_dead_sshd_on_the_box_not_the_lab(run_inner, pyt
 
     sshd = {"2.4.0": [{"kind": "sshd_dies", "after_seconds": 3}]}
     rig_file = write_rig_file(tmp_path / "lab", ("sshd",), firmware="2.4.0", defects=sshd, boot=FAST_BOOT)
-    pytester.makepyfile(test_a_prime=PRIME_TEST, test_b_agree=(REPO / "scenarios" / "test_agree.py").read_text())
+    pytester.makepyfile(
+        test_a_prime=PRIME_TEST,
+        test_b_agree=(REPO / "scenarios" / "test_agree.py").read_text(),
+        ssh_check=(REPO / "scenarios" / "ssh_check.py").read_text(),
+    )
     pytester.makepyfile(test_c_after="def test_c_rig_still_usable(stb):\n    assert stb.run('true').exit_code == 0\n")
     run = run_inner(rig_file, "--emulate", "auto", "--no-file-faults")
     run.result.assert_outcomes(passed=2, failed=1)
