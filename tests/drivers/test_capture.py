@@ -253,8 +253,9 @@ def test_frames_timeout_ends_the_iteration_even_for_a_consumer_that_never_catche
         for _ in cap.frames(timeout=1.0):
             n += 1
             time.sleep(0.06)  # slower than the 25 fps source: frames are always waiting
-        assert 1.0 <= time.monotonic() - t0 < 1.5
-        assert 8 <= n <= 18
+        elapsed = time.monotonic() - t0
+        assert 1.0 <= elapsed < 3.0, elapsed  # ends at the timeout (slack for a loaded CI host), never runs on
+        assert 5 <= n <= 18
 
 
 def test_two_consumers_each_get_every_frame(encoder: Encoder) -> None:

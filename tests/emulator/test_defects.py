@@ -82,7 +82,7 @@ def test_black_after_resume_rate_is_measurable_and_seeded(dlab):
     hits = sum(outcomes)
     # Seeded: this rig's seed gives the same sequence on every run, and with p=0.5 its first four
     # resumes show both outcomes (the rate itself is measured in-process below).
-    assert 1 <= hits <= 3, f"p=0.5 over 4 resumes gave {hits} black screens: {outcomes}"
+    assert 0 < hits < 4, f"p=0.5 over 4 resumes gave {hits} black screens: {outcomes}"
 
 
 def test_kernel_panic_after_key_sequence_then_watchdog_reboot(dlab):
