@@ -105,6 +105,9 @@ def derive_rig_file(
         for section, key in (("ssh", "key"), ("ssh", "known_hosts"), ("ir", "remote")):
             if isinstance(rig.get(section), dict) and key in rig[section]:
                 rig[section][key] = _abs(base, rig[section][key])
+        fw_cfg = rig.get("firmware")
+        if isinstance(fw_cfg, dict) and isinstance(fw_cfg.get("trusted_keys"), list):
+            fw_cfg["trusted_keys"] = [_abs(base, k) for k in fw_cfg["trusted_keys"]]
         emu = rig.get("emulate")
         if isinstance(emu, dict):
             emu["state_dir"] = str(run_dir / "state" / rig["name"])
