@@ -42,6 +42,7 @@ DbOpt = typer.Option(None, "--db", help="database URL or SQLite path (default $S
 JsonOpt = typer.Option(False, "--json", help="print JSON")
 SinceOpt = typer.Option(None, "--since", help="ISO date/time (UTC) or a span back from now: 30m, 24h, 7d")
 LimitOpt = typer.Option(100, "--limit", min=1, help="at most this many rows")
+MAX_ID = 2**63 - 1  # the largest id either backend stores: a bigger one is a typo, not a lookup
 
 
 def safe(text: object) -> str:
@@ -74,7 +75,10 @@ def parse_since(value: str | None) -> dt.datetime | None:
     if m:
         n, unit = int(m.group(1)), m.group(2)
         secs = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}[unit]
-        return now - dt.timedelta(seconds=n * secs)
+        try:
+            return now - dt.timedelta(seconds=n * secs)
+        except OverflowError:
+            raise typer.BadParameter(f"{value!r} reaches back before year 1") from None
     try:
         when = dt.datetime.fromisoformat(value.strip())
     except ValueError:
@@ -163,7 +167,7 @@ def faults(
 
 @app.command()
 def fault(
-    fault_id: int = typer.Argument(..., help="fault id"),
+    fault_id: int = typer.Argument(..., min=1, max=MAX_ID, help="fault id"),
     occurrences: int = typer.Option(20, "--occurrences", min=0, help="how many recent occurrences to show"),
     as_json: bool = JsonOpt,
     db: str = DbOpt,
@@ -210,7 +214,7 @@ def fault(
 
 @app.command()
 def occurrences(
-    fault_id: int = typer.Option(None, "--fault", help="of this fault"),
+    fault_id: int = typer.Option(None, "--fault", min=1, max=MAX_ID, help="of this fault"),
     device: str = typer.Option(None, "--device", help="of this device serial number"),
     status: str = typer.Option(None, "--status", help="whose fault has this status"),
     firmware: str = typer.Option(None, "--firmware", help="on this firmware version"),
@@ -279,7 +283,9 @@ def cases(
 
 
 @app.command()
-def case(case_id: int = typer.Argument(..., help="case id"), as_json: bool = JsonOpt, db: str = DbOpt) -> None:
+def case(
+    case_id: int = typer.Argument(..., min=1, max=MAX_ID, help="case id"), as_json: bool = JsonOpt, db: str = DbOpt
+) -> None:
     """Show one RMA case: device, state, the verdict and the evidence behind it, verdict history."""
     store = _store(db)
     data = _run(lambda: store.case(case_id))
@@ -384,7 +390,7 @@ def device(
 
 @app.command()
 def fix(
-    fault_id: int = typer.Argument(...),
+    fault_id: int = typer.Argument(..., min=1, max=MAX_ID),
     version: str = typer.Argument(..., help="first firmware version with the fix"),
     actor: str = typer.Option(..., "--actor", help="who says so (goes to the audit log)"),
     note: str = typer.Option("", "--note"),
@@ -398,7 +404,7 @@ def fix(
 
 @app.command()
 def invalid(
-    fault_id: int = typer.Argument(...),
+    fault_id: int = typer.Argument(..., min=1, max=MAX_ID),
     reason: str = typer.Option(..., "--reason"),
     actor: str = typer.Option(..., "--actor"),
     db: str = DbOpt,
@@ -411,8 +417,8 @@ def invalid(
 
 @app.command()
 def duplicate(
-    fault_id: int = typer.Argument(...),
-    of: int = typer.Argument(..., help="the fault it duplicates"),
+    fault_id: int = typer.Argument(..., min=1, max=MAX_ID),
+    of: int = typer.Argument(..., min=1, max=MAX_ID, help="the fault it duplicates"),
     actor: str = typer.Option(..., "--actor"),
     db: str = DbOpt,
 ) -> None:
@@ -424,7 +430,7 @@ def duplicate(
 
 @app.command()
 def reopen(
-    fault_id: int = typer.Argument(...),
+    fault_id: int = typer.Argument(..., min=1, max=MAX_ID),
     actor: str = typer.Option(..., "--actor"),
     reason: str = typer.Option("", "--reason"),
     db: str = DbOpt,

@@ -159,3 +159,17 @@ def test_lifecycle_commands_and_audit(tmp_path: Path) -> None:
     assert res.returncode == 0 and json.loads(res.stdout)["entries"] == 6
     res = rma("replay", db=db)
     assert res.returncode == 0 and "0 filed, 0 waiting" in res.stdout
+
+
+def test_out_of_range_ids_and_spans_are_clear_errors_not_tracebacks(filled: str) -> None:
+    huge = str(2**70)
+    for args in (
+        ("fault", huge),
+        ("case", huge),
+        ("fix", huge, "2.0", "--actor", "a"),
+        ("occurrences", "--fault", huge),
+        ("faults", "--since", "99999999999d"),
+    ):
+        res = rma(*args, db=filled)
+        assert res.returncode == 2, (args, res.stdout, res.stderr)
+        assert "Traceback" not in res.stderr
