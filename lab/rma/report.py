@@ -25,7 +25,13 @@ from typing import Any
 
 from lab.rma.fingerprint import CheckDescriptor
 
-_SECRET = re.compile(r"pass(word|phrase)?|secret|token|(^|_)key$|private|credential", re.I)
+_SECRET = re.compile(
+    r"pass(word|phrase|wd)?|pwd|secret|token|(^|[_-])key$|apikey|private|credential|cookie|bearer|"
+    r"authori[sz]ation|(^|[_-])auth([_-]|$)",
+    re.I,
+)
+# Credentials inside a URL (rtsp://admin:hunter2@cam/live): the user stays, the password goes.
+_URL_PASSWORD = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://[^/\s:@]*:)[^/\s@]+@")
 _VERSION = re.compile(r"^[vVrR]?\d[\w.+~-]*$")
 
 
@@ -40,11 +46,14 @@ FILEABLE_OUTCOMES = {"failed", "device_fault", "device-fault", "fault"}
 
 
 def redact(value: Any) -> Any:
-    """A copy of ``value`` with secret-looking mapping keys' values replaced by ``***``."""
+    """A copy of ``value`` with secret-looking mapping keys' values replaced by ``***``, and
+    passwords inside URLs (``scheme://user:password@host``) replaced by ``***``."""
     if isinstance(value, Mapping):
         return {str(k): ("***" if _SECRET.search(str(k)) else redact(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [redact(v) for v in value]
+    if isinstance(value, str):
+        return _URL_PASSWORD.sub(r"\1***@", value)
     return value
 
 

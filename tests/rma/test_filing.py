@@ -160,6 +160,26 @@ def test_secrets_in_parameters_never_reach_the_database(store: RmaStore) -> None
     assert "hunter2" not in dump and "tok-123" not in dump and "x-secret" not in dump
 
 
+def test_secrets_under_other_names_and_inside_urls_never_reach_the_database(store: RmaStore) -> None:
+    params = {
+        "stream": "rtsp://admin:hunter2@10.0.0.5:554/live",
+        "Authorization": "Bearer tok-123",
+        "api-key": "k-456",
+        "apikey": "k-789",
+        "cookie": "sid=c-000",
+        "author": "bob",
+        "keyframe": 3,
+    }
+    r = store.file(make_report("s2", log="oom_stb_app.log", params=params, network_profile="http://u:pw-1@proxy/"))
+    occ = store.occurrences(fault_id=r.fault_id)[0]
+    assert occ["params"]["stream"] == "rtsp://admin:***@10.0.0.5:554/live"
+    assert occ["params"]["author"] == "bob" and occ["params"]["keyframe"] == 3
+    with store.session() as s:
+        dump = json.dumps([list(row) for row in s.execute(select(TestRun.params, TestRun.network_profile))])
+    for secret in ("hunter2", "tok-123", "k-456", "k-789", "c-000", "pw-1"):
+        assert secret not in dump
+
+
 def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaStore) -> None:
     with pytest.raises(TestError, match="infra errors and test errors never are"):
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))
