@@ -42,8 +42,11 @@ class Journal:
         line = json.dumps(entry, ensure_ascii=False, separators=(",", ":")) + "\n"
         with self._locked():
             new = not self.path.exists()
-            fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+            fd = os.open(self.path, os.O_RDWR | os.O_APPEND | os.O_CREAT, 0o600)
             try:
+                size = os.fstat(fd).st_size
+                if size and os.pread(fd, 1, size - 1) != b"\n":
+                    line = "\n" + line  # a torn last line (died mid-write) must not swallow this entry
                 os.write(fd, line.encode())
                 os.fsync(fd)
             finally:
