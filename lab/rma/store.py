@@ -193,8 +193,12 @@ class RmaStore:
             arts = [StoredArtifact(**a) for a in entry.get("artifacts", [])]
             try:
                 file_fault(self.engine, report, arts, actor=self.actor)
-            except _UNREACHABLE:
-                return False
+            except InfraError:
+                return False  # kept conflicting: transient, the entry waits for the next replay
+            except DBAPIError as exc:
+                if _unreachable(exc):
+                    return False
+                raise
             return True
 
         done, left = self.journal.replay(one)
