@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ALGORITHM_VERSION = 1
+ALGORITHM_VERSION = 2
 
 # Frames that say how the kernel reported a crash, not where it happened.
 _GENERIC_FRAMES = {
@@ -454,6 +454,36 @@ def _fingerprint_other_v1(test_id: str, symptom: str | None) -> Fingerprint:
     return Fingerprint("other", normalise(f"{what} in {_scenario_name(test_id)}"), (), 1)
 
 
+# --- version 2 -------------------------------------------------------------------------------
+# v1 titled a WARNING with no crashing function (its call trace lost, as on a truncated serial
+# console) just "WARNING", so every such warning in the lab became one fault. v2 names the source
+# location the kernel printed instead. Checks and other failures are titled as in v1.
+
+
+def _retag(fp: Fingerprint, version: int) -> Fingerprint:
+    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames)
+
+
+def _fingerprint_log_v2(text: str) -> Fingerprint | None:
+    fp = _fingerprint_log_v1(text)
+    if fp is None:
+        return None
+    if fp.kind == "warning" and fp.title == "WARNING":
+        at = [a for a in fp.alternatives if a.startswith("WARNING at ")]
+        if at:
+            rest = tuple(a for a in fp.alternatives if a != at[0])
+            return Fingerprint(fp.kind, at[0], rest, 2, fp.frames)
+    return _retag(fp, 2)
+
+
+def _fingerprint_check_v2(check: CheckDescriptor) -> Fingerprint:
+    return _retag(_fingerprint_check_v1(check), 2)
+
+
+def _fingerprint_other_v2(test_id: str, symptom: str | None) -> Fingerprint:
+    return _retag(_fingerprint_other_v1(test_id, symptom), 2)
+
+
 # --- registry and public entry points -----------------------------------------------------------
 
 LogAlgorithm = Callable[[str], Fingerprint | None]
@@ -462,6 +492,7 @@ OtherAlgorithm = Callable[[str, str | None], Fingerprint]
 
 ALGORITHMS: dict[int, tuple[LogAlgorithm, CheckAlgorithm, OtherAlgorithm]] = {
     1: (_fingerprint_log_v1, _fingerprint_check_v1, _fingerprint_other_v1),
+    2: (_fingerprint_log_v2, _fingerprint_check_v2, _fingerprint_other_v2),
 }
 
 

@@ -180,6 +180,15 @@ def test_secrets_under_other_names_and_inside_urls_never_reach_the_database(stor
         assert secret not in dump
 
 
+def test_warnings_without_a_call_trace_at_different_places_are_different_faults(store: RmaStore) -> None:
+    a, b, a2 = make_report("w1"), make_report("w2"), make_report("w3")
+    a.console_log = "[ 1.000000] WARNING: CPU: 0 PID: 1 at drivers/gpu/foo.c:123\n"
+    b.console_log = "[ 9.000000] WARNING: CPU: 1 PID: 7 at net/core/dev.c:55\n"
+    a2.console_log = "[ 5.000000] WARNING: CPU: 1 PID: 3 at drivers/gpu/foo.c:123\n"
+    ra, rb, ra2 = store.file(a), store.file(b), store.file(a2)
+    assert ra.fault_id != rb.fault_id and ra2.fault_id == ra.fault_id
+
+
 def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaStore) -> None:
     with pytest.raises(TestError, match="infra errors and test errors never are"):
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))

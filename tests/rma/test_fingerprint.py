@@ -175,3 +175,15 @@ def test_the_emulated_boxes_crashes_file_as_one_fault_each() -> None:
     assert fps["oops_a"].hash == fps["oops_b"].hash and fps["oom_a"].hash == fps["oom_b"].hash
     assert len({fps["oops_a"].hash, fps["oom_a"].hash, fps["boot"].hash}) == 3
     assert fps["oops_a"].kind == "oops" and fps["oom_a"].kind == "oom" and fps["boot"].kind == "panic"
+
+
+def test_warnings_without_a_call_trace_at_different_places_stay_apart() -> None:
+    a = fingerprint_log("[    1.000000] WARNING: CPU: 0 PID: 1 at drivers/gpu/foo.c:123\n")
+    b = fingerprint_log("[    9.000000] WARNING: CPU: 1 PID: 7 at net/core/dev.c:55\n")
+    a2 = fingerprint_log("[  300.000000] WARNING: CPU: 1 PID: 99 at drivers/gpu/foo.c:123\n")
+    assert a is not None and b is not None and a2 is not None
+    assert a.title == "WARNING at drivers/gpu/foo.c:N"
+    assert a.hash != b.hash and a.hash == a2.hash
+    assert not {s.hash for s in a.signatures} & {s.hash for s in b.signatures}
+    # v1 hashes are never rewritten: filing still computes them to find faults stored under v1
+    assert fingerprint_log("[ 1.0] WARNING: CPU: 0 PID: 1 at x.c:1\n", 1).title == "WARNING"
