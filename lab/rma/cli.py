@@ -92,9 +92,14 @@ def _store(db: str | None) -> Any:
     from lab.rma.store import RmaStore
 
     try:
-        return RmaStore(db)
+        store = RmaStore(db)
     except ValueError as exc:
         _fail(str(exc), 2)
+    _OPENED.append(store)
+    return store
+
+
+_OPENED: list[Any] = []  # stores opened by this command: their connections are closed after each _run
 
 
 def _fail(message: str, code: int) -> None:
@@ -109,6 +114,9 @@ def _run(fn: Any) -> Any:
         _fail(exc.message, 3)
     except TestError as exc:
         _fail(str(exc), 2)
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()  # dispose of the engine's pool (it stays usable if asked again)
 
 
 def _print_json(data: Any) -> None:

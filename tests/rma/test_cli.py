@@ -173,3 +173,17 @@ def test_out_of_range_ids_and_spans_are_clear_errors_not_tracebacks(filled: str)
         res = rma(*args, db=filled)
         assert res.returncode == 2, (args, res.stdout, res.stderr)
         assert "Traceback" not in res.stderr
+
+
+def test_every_command_disposes_of_the_engine_it_opened(filled: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    closed: list[object] = []
+    real = RmaStore.close
+
+    def close(self: RmaStore) -> None:
+        closed.append(self)
+        real(self)
+
+    monkeypatch.setattr(RmaStore, "close", close)
+    assert rma("faults", db=filled).returncode == 0
+    assert rma("fault", "999", db=filled).returncode == 1
+    assert len(closed) == 2
