@@ -99,12 +99,14 @@ class PduServer:
         }
 
     def _set(self, outlet: int, on: bool) -> None:
+        # The box is told inside the lock: two requests racing must not leave the box powered
+        # the other way from what the outlet reports.
         with self._lock:
             if self.state[outlet] == on:
                 return
             self.state[outlet] = on
-        if outlet == self.outlet:
-            self.on_change(on)
+            if outlet == self.outlet:
+                self.on_change(on)
 
     def apply(self, outlet: int, action: int, delay_ms: int | None = None) -> None:
         """Perform a NETIO action on an outlet; short off/on restore the state after ``Delay`` ms."""
@@ -122,7 +124,8 @@ class PduServer:
             timer.daemon = True
             timer.start()
         elif action == 4:
-            self._set(outlet, not self.state[outlet])
+            with self._lock:
+                self._set(outlet, not self.state[outlet])
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         pdu = self
@@ -171,6 +174,8 @@ class PduServer:
                     length = int(self.headers.get("Content-Length") or 0)
                     if length > 65536:
                         raise ValueError("request too large")
+                    if length < 0:  # read(-1) would wait for the client to close
+                        raise ValueError("negative Content-Length")
                     body = json.loads(self.rfile.read(length) or b"null")
                     outputs = body["Outputs"]
                     if not isinstance(outputs, list):
