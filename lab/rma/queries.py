@@ -257,7 +257,13 @@ def get_fault(session: Session, fault_id: int, *, occurrences: int = 20) -> dict
     ).scalars()
     from lab.firmware.version import FirmwareVersion
 
-    out["firmware_versions"] = sorted(set(versions), key=FirmwareVersion)
+    def order(version: str) -> tuple[int, Any]:
+        try:
+            return (0, FirmwareVersion(version))
+        except ValueError:  # filed as the box reported it, not a version: listed after the real ones
+            return (1, version)
+
+    out["firmware_versions"] = sorted(set(versions), key=order)
     occs = list_occurrences(session, fault_id=fault_id, limit=occurrences)
     arts = _artifacts_for(session, [o["id"] for o in occs])
     for o in occs:

@@ -189,6 +189,14 @@ def test_warnings_without_a_call_trace_at_different_places_are_different_faults(
     assert ra.fault_id != rb.fault_id and ra2.fault_id == ra.fault_id
 
 
+def test_a_fault_seen_on_an_odd_firmware_string_can_still_be_shown(store: RmaStore) -> None:
+    r = store.file(make_report("v1", log="oom_stb_app.log", firmware="2.10.0"))
+    store.file(make_report("v2", log="oom_stb_app.log", firmware="???"))
+    store.file(make_report("v3", log="oom_stb_app.log", firmware="2.9.1"))
+    shown = store.fault(r.fault_id)
+    assert shown is not None and shown["firmware_versions"] == ["2.9.1", "2.10.0", "???"]
+
+
 def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaStore) -> None:
     with pytest.raises(TestError, match="infra errors and test errors never are"):
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))
