@@ -104,7 +104,7 @@ class FaultReport:
             value = getattr(self, name)
             if not isinstance(value, str) or not value.strip():
                 raise ValueError(f"FaultReport.{name} must be a non-empty string, got {value!r}")
-        if self.outcome.lower() not in FILEABLE_OUTCOMES:
+        if not isinstance(self.outcome, str) or self.outcome.lower() not in FILEABLE_OUTCOMES:
             raise ValueError(
                 f"outcome {self.outcome!r} is not a device fault: only device faults are filed "
                 "(infra errors and test errors never are)"
@@ -112,6 +112,11 @@ class FaultReport:
         if self.firmware_version is not None:
             # Kept as the box reported it: a filing is never lost over an odd version string.
             self.firmware_version = str(self.firmware_version).strip() or None
+        for name in ("started", "ended"):
+            try:
+                to_utc(getattr(self, name))
+            except (TypeError, ValueError, OverflowError, OSError) as exc:
+                raise ValueError(f"FaultReport.{name} is not a time: {getattr(self, name)!r} ({exc})") from None
         if self.occurrence_key is not None and not 0 < len(self.occurrence_key) <= 128:
             raise ValueError("occurrence_key must be 1..128 characters")
 

@@ -197,6 +197,16 @@ def test_a_fault_seen_on_an_odd_firmware_string_can_still_be_shown(store: RmaSto
     assert shown is not None and shown["firmware_versions"] == ["2.9.1", "2.10.0", "???"]
 
 
+def test_a_report_with_an_unreadable_start_time_is_refused_with_a_clear_error(store: RmaStore) -> None:
+    for started in ("yesterday", 1e20):
+        report = make_report("t1", log="oom_stb_app.log")
+        report.started = started
+        with pytest.raises(TestError, match="FaultReport.started is not a time"):
+            store.file(report)
+    with pytest.raises(TestError, match="not a device fault"):
+        store.file(make_report("t2", log="oom_stb_app.log", outcome=None))
+
+
 def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaStore) -> None:
     with pytest.raises(TestError, match="infra errors and test errors never are"):
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))
