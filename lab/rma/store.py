@@ -240,9 +240,11 @@ class RmaStore:
             rig_id = s.execute(select(Rig.id).where(Rig.name == rig)).scalar() if rig else None
             fw_id = None
             if firmware_version:
-                fw_id = s.execute(
-                    select(FirmwareBuild.id).where(FirmwareBuild.version_key == version_key(firmware_version))
-                ).scalar()
+                try:
+                    same = FirmwareBuild.version_key == version_key(firmware_version)
+                except ValueError:  # filed as the box reported it: found by its exact string
+                    same = FirmwareBuild.version == firmware_version
+                fw_id = s.execute(select(FirmwareBuild.id).where(same)).scalar()
             lifecycle.record_reproduction(
                 s,
                 fault_id,

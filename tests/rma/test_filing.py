@@ -207,6 +207,18 @@ def test_a_report_with_an_unreadable_start_time_is_refused_with_a_clear_error(st
         store.file(make_report("t2", log="oom_stb_app.log", outcome=None))
 
 
+def test_a_reproduction_on_an_odd_firmware_string_is_recorded(store: RmaStore) -> None:
+    from lab.rma.models import Reproduction
+
+    r = store.file(make_report("p9", log="softlockup.log", firmware="???"))
+    policy = ReproductionPolicy()
+    for _ in range(3):
+        policy.record(True)
+    store.record_reproduction(r.fault_id, policy, rig="stb-a", firmware_version="???")
+    with store.session() as s:
+        assert s.execute(select(Reproduction.firmware_id)).scalar_one() is not None
+
+
 def test_infra_errors_and_bad_reports_are_refused_with_a_clear_error(store: RmaStore) -> None:
     with pytest.raises(TestError, match="infra errors and test errors never are"):
         store.file(make_report("i1", log="oom_stb_app.log", outcome="infra_error"))
