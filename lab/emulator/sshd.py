@@ -231,6 +231,10 @@ class SshServer:
 
         transport._send_user_message = send_and_release  # type: ignore[method-assign]
         unregister = self.box.register_ssh(transport.close)
+        if not self.box.ssh_allowed():  # lost power (or sshd) since the accept: nobody answers
+            unregister()
+            _reset(conn)
+            return
         try:
             transport.start_server(server=server)
         except (paramiko.SSHException, EOFError, OSError):
