@@ -1,6 +1,6 @@
 """Firmware versions compared as versions, not as strings or dates.
 
-``2.10.0 > 2.9.1``, ``2.1.0-rc1 < 2.1.0``, ``R2.1.0.45 > R2.1.0.9``.
+``2.10.0 > 2.9.1``, ``2.1.0-rc1 < 2.1.0``, ``R2.1.0.45 > R2.1.0.9``, ``2.1.0+b5 == 2.1.0``.
 
 Example::
 
@@ -34,6 +34,8 @@ class FirmwareVersion:
     @staticmethod
     def _make_key(text: str) -> tuple[tuple[int, int | str], ...]:
         body = text[1:] if text[:1] in "vVrR" and text[1:2].isdigit() else text
+        # Build metadata after '+' does not order versions (as in SemVer): 2.1.0+b5 is 2.1.0.
+        body = body.split("+", 1)[0] or body
         key: list[tuple[int, int | str]] = []
         for tok in _TOKEN.findall(body):
             if tok.isdigit():
