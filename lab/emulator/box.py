@@ -134,6 +134,8 @@ class Box:
             return
         data = text.replace("\r\n", "\n").replace("\n", "\r\n").encode("utf-8", "replace")
         with self._out_lock:
+            if not self.powered:  # lost power while waiting for the UART
+                return
             self.hub.write(data)
             self._col0 = data.endswith(b"\n")
 
@@ -148,6 +150,8 @@ class Box:
         if console and self.powered:
             data = line.encode() + b"\r\n"
             with self._out_lock:
+                if not self.powered:  # lost power while waiting for the UART
+                    return
                 if not self._col0:
                     data = b"\r\n" + data
                 self.hub.write(data)
@@ -253,13 +257,9 @@ class Box:
                 self.console("The system is going down NOW!\n")
                 self.kmsg("reboot: Power down")
                 self._gen += 1
-                self.phase = "off"
-                self.sshd_alive = False
-                self._drop_ssh()
-                self.defects.stop()
-                self._set_screen(kind="off")
-                # A halted box is silent: keep the outlet "on" but stop talking.
-                self.powered = False
+                # A halted box is silent, off the network and dark, as after power loss; only the
+                # outlet stays "on".
+                self._halt()
 
         threading.Thread(target=halt, daemon=True).start()
 
