@@ -28,6 +28,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import deque
 from pathlib import Path
 from typing import Any
 
@@ -52,18 +53,30 @@ _PORT_RANGE = (20000, 32000)
 _rng = random.Random()
 
 
+# Ports handed out recently by this process: a rig file's rigs are written one after another
+# before anything binds, so a port free for the first rig must not be handed to the second.
+_handed: deque[int] = deque(maxlen=4000)
+_handed_lock = threading.Lock()
+
+
 def _free_ports(n: int) -> list[int]:
-    """``n`` distinct loopback TCP ports that are free right now (checked by binding them)."""
+    """``n`` distinct loopback TCP ports that are free right now (checked by binding them) and
+    not handed out recently by this process."""
     socks: list[socket.socket] = []
     try:
-        while len(socks) < n:
-            s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                s.bind(("127.0.0.1", _rng.randrange(*_PORT_RANGE)))
-            except OSError:
-                s.close()
-                continue
-            socks.append(s)
+        with _handed_lock:
+            while len(socks) < n:
+                port = _rng.randrange(*_PORT_RANGE)
+                if port in _handed:
+                    continue
+                s = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+                try:
+                    s.bind(("127.0.0.1", port))
+                except OSError:
+                    s.close()
+                    continue
+                socks.append(s)
+                _handed.append(port)
         return [int(s.getsockname()[1]) for s in socks]
     finally:
         for s in socks:
