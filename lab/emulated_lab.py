@@ -23,16 +23,26 @@ from lab.rig import Rig
 EMULATE_MODES = ("auto", "always", "never")
 
 
-def answers(rig: Rig, timeout: float = 1.0) -> bool:
-    """True when the rig's PDU accepts a TCP connection (for an emulated rig: its emulator runs)."""
-    if rig.power is None:
+def url_answers(url: str, timeout: float = 1.0) -> bool:
+    """True when the TCP endpoint of an instrument URL (socket://, rfc2217://, http(s)://) accepts a connection."""
+    p = urlparse(url)
+    if p.scheme not in ("socket", "rfc2217", "http", "https") or not p.hostname:
         return False
-    url = urlparse(rig.power.url)
+    port = p.port or (443 if p.scheme == "https" else 80 if p.scheme == "http" else None)
+    if port is None:
+        return False
     try:
-        with socket.create_connection((url.hostname or "127.0.0.1", url.port or 80), timeout=timeout):
+        with socket.create_connection((p.hostname, port), timeout=timeout):
             return True
     except OSError:
         return False
+
+
+def answers(rig: Rig, timeout: float = 1.0) -> bool:
+    """True when the rig's console (else its PDU) accepts a TCP connection: for an emulated rig,
+    its emulator runs."""
+    url = rig.serial.url if rig.serial else rig.power.url if rig.power else None
+    return bool(url) and url_answers(url, timeout)
 
 
 @contextlib.contextmanager

@@ -22,7 +22,6 @@ import contextlib
 import fcntl
 import hashlib
 import os
-import socket
 import sys
 import tempfile
 import threading
@@ -31,10 +30,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
 
 from lab.device import Stb
 from lab.device_health import RigHealth
+from lab.emulated_lab import answers
 from lab.errors import InfraError, RigFileError
 from lab.rig import Rig, load_rigs, select_rigs
 
@@ -122,17 +121,6 @@ def claim_rig(candidates: list[Rig]) -> tuple[Rig, RigLock]:
     )
 
 
-def _listening(url: str, timeout: float = 0.5) -> bool:
-    p = urlparse(url)
-    if p.scheme not in ("socket", "rfc2217", "http", "https") or not p.hostname or not p.port:
-        return False
-    try:
-        with socket.create_connection((p.hostname, p.port), timeout=timeout):
-            return True
-    except OSError:
-        return False
-
-
 @dataclass
 class _Held:
     """A rig this session holds: its lock, the emulator started for it, its Stb."""
@@ -189,8 +177,7 @@ class LabSession:
             return False
         if self.emulate == "always":
             return True
-        serial = rig.serial.url if rig.serial else None
-        return not (serial and _listening(serial))
+        return not answers(rig, timeout=0.5)
 
     def start_emulator(self, rig: Rig | None = None) -> None:
         """Start ``stblab emulate`` for a held rig (stopped again by :meth:`close`)."""
