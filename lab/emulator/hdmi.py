@@ -4,8 +4,12 @@ Rendering is cheap by construction: every static part (channel backgrounds, logo
 menu screens, the boot splash, the no-signal screen) is drawn once per output size and cached;
 a live-TV frame is a copy of the channel's background plus a few small moving parts (a scrolling
 band, a bouncing ball, the clock) pasted in. A 720p live frame costs well under a millisecond
-to compose; JPEG encoding dominates. Measure on this machine with ``python -m lab.emulator.hdmi``
+to compose; JPEG encoding dominates. Measure on this machine with ``python benchmarks/hdmi_render.py``
 (compares against the same renderer with its cache disabled, i.e. drawing everything per frame).
+
+Nothing here calls OpenCV for the box's own screens: shapes and text come from
+:mod:`lab.emulator.raster` (glyphs kept in the repository), so the picture is the same whatever
+OpenCV the lab host has installed.
 
 Layout is designed on a 1280x720 canvas and scaled to the output size, so every resolution
 shows the same screens.
@@ -26,15 +30,15 @@ from __future__ import annotations
 
 import time
 from collections import OrderedDict
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
 
-import cv2
 import numpy as np
 
+from lab.emulator import raster
 from lab.emulator.screen import CHANNELS, HOME_ITEMS, SETTINGS_ITEMS, Channel, ScreenState, channel
 
-_FONT = cv2.FONT_HERSHEY_DUPLEX
-_FONT_PLAIN = cv2.FONT_HERSHEY_SIMPLEX
+_FONT = "duplex"
+_FONT_PLAIN = "simplex"
 _WHITE = (255, 255, 255)
 _GREY = (170, 170, 170)
 _MENU_BG = (60, 30, 20)
@@ -72,45 +76,40 @@ def logo_image(ch: Channel, width: int = 160, height: int = 100) -> np.ndarray:
     col = ch.accent
     shape = ch.logo
     if shape == "circle":
-        cv2.circle(img, (cx, cy), r, col, -1, cv2.LINE_AA)
+        raster.disc(img, (cx, cy), r, col, antialias=True)
     elif shape == "square":
-        cv2.rectangle(img, (cx - r, cy - r), (cx + r, cy + r), col, -1)
+        raster.fill_rect(img, (cx - r, cy - r), (cx + r, cy + r), col)
     elif shape == "triangle":
-        pts = np.array([[cx, cy - r], [cx - r, cy + r], [cx + r, cy + r]], np.int32)
-        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        raster.polygon(img, [(cx, cy - r), (cx - r, cy + r), (cx + r, cy + r)], col)
     elif shape == "diamond":
-        pts = np.array([[cx, cy - r], [cx + r, cy], [cx, cy + r], [cx - r, cy]], np.int32)
-        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        raster.polygon(img, [(cx, cy - r), (cx + r, cy), (cx, cy + r), (cx - r, cy)], col)
     elif shape == "ring":
-        cv2.circle(img, (cx, cy), r, col, max(3, r // 3), cv2.LINE_AA)
+        raster.ring(img, (cx, cy), r, col, max(3, r // 3))
     elif shape == "cross":
         t = max(3, r // 3)
-        cv2.rectangle(img, (cx - r, cy - t), (cx + r, cy + t), col, -1)
-        cv2.rectangle(img, (cx - t, cy - r), (cx + t, cy + r), col, -1)
+        raster.fill_rect(img, (cx - r, cy - t), (cx + r, cy + t), col)
+        raster.fill_rect(img, (cx - t, cy - r), (cx + t, cy + r), col)
     elif shape == "hexagon":
         ang = np.deg2rad(np.arange(0, 360, 60))
-        pts = np.stack([cx + r * np.cos(ang), cy + r * np.sin(ang)], axis=1).astype(np.int32)
-        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        raster.polygon(img, [(cx + r * np.cos(a), cy + r * np.sin(a)) for a in ang], col)
     elif shape == "star":
         ang = np.deg2rad(np.arange(-90, 270, 36))
         rad = np.where(np.arange(10) % 2 == 0, r, r * 0.45)
-        pts = np.stack([cx + rad * np.cos(ang), cy + rad * np.sin(ang)], axis=1).astype(np.int32)
-        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
+        raster.polygon(img, [(cx + d * np.cos(a), cy + d * np.sin(a)) for a, d in zip(ang, rad, strict=True)], col)
     elif shape == "bars":
         w = max(2, r // 3)
         for i, h in enumerate((0.5, 1.0, 0.75)):
             x = cx - r + i * (w + w // 2) + w
-            cv2.rectangle(img, (x, cy + r - int(2 * r * h)), (x + w, cy + r), col, -1)
+            raster.fill_rect(img, (x, cy + r - int(2 * r * h)), (x + w, cy + r), col)
     else:  # arrow
-        pts = np.array(
-            [[cx - r, cy - r // 3], [cx, cy - r // 3], [cx, cy - r], [cx + r, cy], [cx, cy + r], [cx, cy + r // 3]]
-            + [[cx - r, cy + r // 3]],
-            np.int32,
+        raster.polygon(
+            img,
+            [(cx - r, cy - r // 3), (cx, cy - r // 3), (cx, cy - r), (cx + r, cy), (cx, cy + r), (cx, cy + r // 3)]
+            + [(cx - r, cy + r // 3)],
+            col,
         )
-        cv2.fillPoly(img, [pts], col, cv2.LINE_AA)
     # The channel number in the logo's corner makes it readable for people too.
-    fs = height / 220
-    cv2.putText(img, str(ch.number), (4, height - 6), _FONT, fs, _WHITE, 1, cv2.LINE_AA)
+    raster.text(img, str(ch.number), (4, height - 6), height / 220, _WHITE)
     return img
 
 
@@ -120,7 +119,15 @@ class Renderer:
     Not thread-safe: one renderer per producer thread (the MJPEG server has one).
     """
 
-    def __init__(self, width: int = 1280, height: int = 720, *, cache_size: int = 96) -> None:
+    def __init__(
+        self,
+        width: int = 1280,
+        height: int = 720,
+        *,
+        cache_size: int = 96,
+        wall_offset: float | None = None,
+        localtime: Callable[[float], time.struct_time] = time.localtime,
+    ) -> None:
         if width < 160 or height < 90:
             raise ValueError(f"HDMI resolution {width}x{height} too small (at least 160x90)")
         self.width = width
@@ -132,7 +139,9 @@ class Renderer:
         self._black = np.zeros((height, width, 3), np.uint8)
         self._black.setflags(write=False)
         self._video_t: float | None = None  # last video time rendered while not frozen
-        self._wall_offset = time.time() - time.monotonic()
+        # Wall clock = monotonic time + offset; fixed offsets and time.gmtime make screens reproducible.
+        self._wall_offset = time.time() - time.monotonic() if wall_offset is None else wall_offset
+        self._localtime = localtime
         self._last_live: np.ndarray | None = None  # last decoded IPTV picture, scaled
         self._live_buf = np.empty((height, width, 3), np.uint8)
 
@@ -158,10 +167,9 @@ class Renderer:
         y: float,
         size: float,
         color: tuple[int, int, int] = _WHITE,
-        thickness: int = 2,
-        font: int = _FONT,
+        font: str = _FONT,
     ) -> None:
-        cv2.putText(img, text, self._pt(x, y), font, self._fs(size), color, self._th(thickness), cv2.LINE_AA)
+        raster.text(img, text, self._pt(x, y), self._fs(size), color, font)
 
     def _cached(self, key: Hashable, make) -> np.ndarray:  # type: ignore[no-untyped-def]
         img = self._cache.get(key)
@@ -262,14 +270,14 @@ class Renderer:
         ty = (vt * 130.0) % (2 * (ay1 - ay0 - 2 * r))
         x = ax0 + r + (tx if tx < ax1 - ax0 - 2 * r else 2 * (ax1 - ax0 - 2 * r) - tx)
         y = ay0 + r + (ty if ty < ay1 - ay0 - 2 * r else 2 * (ay1 - ay0 - 2 * r) - ty)
-        cv2.circle(img, self._pt(x, y), max(2, round(r * self._sy)), ch.accent, -1, cv2.LINE_8)
+        raster.disc(img, self._pt(x, y), max(2, round(r * self._sy)), ch.accent)
         # Clock (part of the picture: it stops when the decoder freezes).
         cx0, cy0, cx1, cy1 = self._box(CLOCK_BOX)
         img[cy0:cy1, cx0:cx1] = _darker(ch.background, 0.3)
-        wall = time.localtime(vt + self._wall_offset)
+        wall = self._localtime(vt + self._wall_offset)
         cs = int((vt % 1.0) * 100)
         clock = f"{wall.tm_hour:02d}:{wall.tm_min:02d}:{wall.tm_sec:02d}.{cs // 4 * 4:02d}"
-        self._text(img, clock, CLOCK_BOX[0] + 12, CLOCK_BOX[3] - 18, 1.0, _WHITE, 2, _FONT_PLAIN)
+        self._text(img, clock, CLOCK_BOX[0] + 12, CLOCK_BOX[3] - 18, 1.0, _WHITE, _FONT_PLAIN)
         return self._osd(img, state, now, copy=False, logo=False)
 
     def _iptv_picture(self, state: ScreenState) -> np.ndarray:
@@ -281,6 +289,8 @@ class Renderer:
                 frame = None
             if frame is not None and frame.ndim == 3 and frame.shape[2] == 3:
                 if frame.shape[:2] != (self.height, self.width):
+                    import cv2  # only for pictures the lab's IPTV headend sends, never the box's own screens
+
                     cv2.resize(frame, (self.width, self.height), dst=self._live_buf, interpolation=cv2.INTER_LINEAR)
                     self._last_live = self._live_buf.copy()
                 else:
@@ -306,9 +316,9 @@ class Renderer:
         if state.digits:
             x0, y0, x1, y1 = self._box(DIGITS_BOX)
             img[y0:y1, x0:x1] = (30, 30, 30)
-            self._text(img, state.digits + "-", DIGITS_BOX[0] + 16, DIGITS_BOX[3] - 24, 2.0, _HIGHLIGHT, 3)
+            self._text(img, state.digits + "-", DIGITS_BOX[0] + 16, DIGITS_BOX[3] - 24, 2.0, _HIGHLIGHT)
         if state.muted:
-            self._text(img, "MUTE", 1100, 170, 1.0, (0, 0, 255), 2)
+            self._text(img, "MUTE", 1100, 170, 1.0, (0, 0, 255))
         return img
 
     def _live_background(self, ch: Channel) -> np.ndarray:
@@ -323,7 +333,7 @@ class Renderer:
             c = _lerp(ch.accent, ch.background, i / 7)
             x0, x1 = round(i * w / 8), round((i + 1) * w / 8)
             img[y0:y1, x0:x1] = c
-        self._text(img, ch.name.upper(), 60, 525, 1.4, _darker(ch.background, 0.4), 3)
+        self._text(img, ch.name.upper(), 60, 525, 1.4, _darker(ch.background, 0.4))
         lx0, ly0, lx1, ly1 = self._box(LOGO_BOX)
         img[ly0:ly1, lx0:lx1] = logo_image(ch, lx1 - lx0, ly1 - ly0)
         return img
@@ -346,10 +356,10 @@ class Renderer:
         img[:, : max(2, round(8 * self._sx))] = ch.accent
         # Drawn in banner-local coordinates (design canvas minus the banner's origin).
         bx, by = BANNER_BOX[0], BANNER_BOX[1]
-        self._text(img, f"{ch.number}", 70 - bx, 650 - by, 2.4, _HIGHLIGHT, 4)
-        self._text(img, name, 200 - bx, 615 - by, 1.5, _WHITE, 2)
+        self._text(img, f"{ch.number}", 70 - bx, 650 - by, 2.4, _HIGHLIGHT)
+        self._text(img, name, 200 - bx, 615 - by, 1.5, _WHITE)
         now_text = f"Now: {ch.programme}" if ch.programme else "Now: -"
-        self._text(img, now_text, 200 - bx, 665 - by, 0.9, _GREY, 2)
+        self._text(img, now_text, 200 - bx, 665 - by, 0.9, _GREY)
         return img
 
     # -- menus and other screens ------------------------------------------------------------
@@ -357,10 +367,10 @@ class Renderer:
         img = np.empty((self.height, self.width, 3), np.uint8)
         img[:] = _MENU_BG
         img[: round(110 * self._sy)] = (90, 50, 30)
-        self._text(img, title, 60, 75, 1.6, _WHITE, 3)
+        self._text(img, title, 60, 75, 1.6, _WHITE)
         if now is not None:
-            wall = time.localtime(now + self._wall_offset)
-            self._text(img, f"{wall.tm_hour:02d}:{wall.tm_min:02d}", 1100, 75, 1.3, _WHITE, 2)
+            wall = self._localtime(now + self._wall_offset)
+            self._text(img, f"{wall.tm_hour:02d}:{wall.tm_min:02d}", 1100, 75, 1.3, _WHITE)
         return img
 
     def _items(self, img: np.ndarray, items: tuple[str, ...], index: int, *, x: int = 120, y: int = 170) -> None:
@@ -369,10 +379,10 @@ class Renderer:
             top = y + i * 80
             if i == index:
                 p0, p1 = self._pt(x - 30, top - 10), self._pt(x + 700, top + 60)
-                cv2.rectangle(img, p0, p1, _HIGHLIGHT, -1)
-                self._text(img, item, x, top + 38, 1.2, (20, 20, 20), 2)
+                raster.fill_rect(img, p0, p1, _HIGHLIGHT)
+                self._text(img, item, x, top + 38, 1.2, (20, 20, 20))
             else:
-                self._text(img, item, x, top + 38, 1.2, _WHITE, 2)
+                self._text(img, item, x, top + 38, 1.2, _WHITE)
 
     def _home(self, state: ScreenState, now: float) -> np.ndarray:
         img = self._menu_canvas("Home", now)
@@ -380,7 +390,7 @@ class Renderer:
         ch = channel(state.channel)
         x0, y0, x1, y1 = self._box((900, 170, 1220, 350))
         img[y0:y1, x0:x1] = ch.background
-        self._text(img, f"{ch.number} {state.name}", 915, 340, 0.9, _WHITE, 2)
+        self._text(img, f"{ch.number} {state.name}", 915, 340, 0.9, _WHITE)
         return img
 
     def _guide(self, state: ScreenState, now: float) -> np.ndarray:
@@ -391,113 +401,47 @@ class Renderer:
             top = 140 + i * 78
             hi = start + i == index
             p0, p1 = self._pt(40, top), self._pt(1240, top + 66)
-            cv2.rectangle(img, p0, p1, _HIGHLIGHT if hi else (80, 45, 30), -1)
+            raster.fill_rect(img, p0, p1, _HIGHLIGHT if hi else (80, 45, 30))
             lx0, ly0 = self._pt(50, top + 6)
             lw, lh = round(90 * self._sx), round(54 * self._sy)
             img[ly0 : ly0 + lh, lx0 : lx0 + lw] = logo_image(ch, lw, lh)
             colour = (20, 20, 20) if hi else _WHITE
             marker = " *" if ch.number == state.channel else ""
-            self._text(img, f"{ch.number}  {ch.name}{marker}", 160, top + 44, 1.0, colour, 2)
-            self._text(img, ch.programme, 620, top + 44, 1.0, colour, 2)
+            self._text(img, f"{ch.number}  {ch.name}{marker}", 160, top + 44, 1.0, colour)
+            self._text(img, ch.programme, 620, top + 44, 1.0, colour)
         return img
 
     def _settings(self, state: ScreenState) -> np.ndarray:
         img = self._menu_canvas("Settings", None)
         self._items(img, SETTINGS_ITEMS, state.menu_index)
-        self._text(img, f"Model: {state.model or '-'}", 860, 620, 0.8, _GREY, 2)
-        self._text(img, f"Firmware: {state.firmware_version or '-'}", 860, 660, 0.8, _GREY, 2)
+        self._text(img, f"Model: {state.model or '-'}", 860, 620, 0.8, _GREY)
+        self._text(img, f"Firmware: {state.firmware_version or '-'}", 860, 660, 0.8, _GREY)
         return img
 
     def _boot(self, state: ScreenState) -> np.ndarray:
         img = np.zeros((self.height, self.width, 3), np.uint8)
         img[:] = (40, 20, 10)
-        self._text(img, "stblab", 470, 330, 3.0, _WHITE, 6)
-        self._text(img, state.model or "set-top box", 480, 400, 1.0, _GREY, 2)
-        self._text(img, f"firmware {state.firmware_version or '?'}", 480, 440, 0.9, _GREY, 2)
+        self._text(img, "stblab", 470, 330, 3.0, _WHITE)
+        self._text(img, state.model or "set-top box", 480, 400, 1.0, _GREY)
+        self._text(img, f"firmware {state.firmware_version or '?'}", 480, 440, 0.9, _GREY)
         p0, p1 = self._pt(390, 520), self._pt(890, 545)
-        cv2.rectangle(img, p0, p1, _GREY, self._th(2))
+        raster.rect_outline(img, p0, p1, _GREY, self._th(2))
         frac = min(1.0, max(0.0, state.boot_progress))
         if frac > 0:
             q1 = self._pt(390 + 500 * frac, 545)
-            cv2.rectangle(img, p0, q1, _HIGHLIGHT, -1)
+            raster.fill_rect(img, p0, q1, _HIGHLIGHT)
         return img
 
     def _no_channel(self, state: ScreenState) -> np.ndarray:
         img = np.empty((self.height, self.width, 3), np.uint8)
         img[:] = (45, 45, 45)
         p0, p1 = self._pt(290, 250), self._pt(990, 470)
-        cv2.rectangle(img, p0, p1, (90, 60, 40), -1)
-        cv2.rectangle(img, p0, p1, _WHITE, self._th(2))
-        self._text(img, "No signal on this channel", 330, 330, 1.3, _WHITE, 2)
-        self._text(img, f"Channel {state.channel} {state.name}", 330, 390, 1.0, _GREY, 2)
-        self._text(img, "Please check the network connection", 330, 440, 0.8, _GREY, 2)
+        raster.fill_rect(img, p0, p1, (90, 60, 40))
+        raster.rect_outline(img, p0, p1, _WHITE, self._th(2))
+        self._text(img, "No signal on this channel", 330, 330, 1.3, _WHITE)
+        self._text(img, f"Channel {state.channel} {state.name}", 330, 390, 1.0, _GREY)
+        self._text(img, "Please check the network connection", 330, 440, 0.8, _GREY)
         return img
 
 
-def encode_jpeg(img: np.ndarray, quality: int = 80) -> bytes:
-    """JPEG bytes of a BGR picture (what an HDMI-to-IP encoder sends per frame)."""
-    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
-    if not ok:  # pragma: no cover - OpenCV only fails on invalid input
-        raise ValueError("JPEG encoding failed")
-    return buf.tobytes()
-
-
-def _bench(argv: list[str] | None = None) -> None:
-    """Per-frame cost of rendering and encoding, cached vs uncached, and one MJPEG stream's CPU."""
-    import argparse
-    import statistics
-    import urllib.request
-
-    ap = argparse.ArgumentParser(prog="python -m lab.emulator.hdmi", description=_bench.__doc__)
-    ap.add_argument("--size", default="1280x720")
-    ap.add_argument("--frames", type=int, default=250)
-    ap.add_argument("--runs", type=int, default=5)
-    ap.add_argument("--stream-seconds", type=float, default=4.0)
-    args = ap.parse_args(argv)
-    w, h = (int(v) for v in args.size.split("x"))
-    t0 = time.monotonic()
-    live = ScreenState(kind="live", channel=3, banner_until=t0 + 1e9)
-    guide = ScreenState(kind="guide")
-
-    def per_frame(renderer: Renderer, state: ScreenState, encode: bool) -> float:
-        start = time.perf_counter()
-        for i in range(args.frames):
-            img = renderer.render(state, t0 + i / 25)
-            if encode:
-                encode_jpeg(img)
-        return (time.perf_counter() - start) / args.frames * 1000
-
-    rows = {
-        "live render (cached)": lambda: per_frame(Renderer(w, h), live, False),
-        "live render (no cache, baseline)": lambda: per_frame(Renderer(w, h, cache_size=0), live, False),
-        "live render + JPEG q80 (cached)": lambda: per_frame(Renderer(w, h), live, True),
-        "live render + JPEG q80 (no cache, baseline)": lambda: per_frame(Renderer(w, h, cache_size=0), live, True),
-        "guide render + JPEG q80 (server reuses it)": lambda: per_frame(Renderer(w, h), guide, True),
-    }
-    print(f"{w}x{h}, {args.frames} frames per run, median of {args.runs} runs (ms per frame)")
-    for name, fn in rows.items():
-        values = [fn() for _ in range(args.runs)]
-        print(f"  {name:<46} {statistics.median(values):7.3f}  (min {min(values):.3f}, max {max(values):.3f})")
-
-    from lab.emulator.mjpeg import HdmiServer
-
-    server = HdmiServer("127.0.0.1", 0, lambda: live, w, h, 25)
-    server.start()
-    try:
-        with urllib.request.urlopen(server.url, timeout=5) as resp:
-            cpu0, wall0 = time.process_time(), time.monotonic()
-            while time.monotonic() - wall0 < args.stream_seconds:
-                resp.read(65536)
-            cpu, wall = time.process_time() - cpu0, time.monotonic() - wall0
-        frames = server.frames_published
-    finally:
-        server.stop()
-    rate, load = frames / wall, 100 * cpu / wall
-    print(f"  MJPEG stream {w}x{h}@25 to one client: {rate:.1f} fps, process CPU {load:.1f} % of one core")
-
-
-if __name__ == "__main__":
-    _bench()
-
-
-__all__ = ["BANNER_BOX", "CLOCK_BOX", "LOGO_BOX", "Renderer", "encode_jpeg", "logo_image"]
+__all__ = ["BANNER_BOX", "CLOCK_BOX", "LOGO_BOX", "Renderer", "logo_image"]

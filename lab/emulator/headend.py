@@ -43,7 +43,7 @@ from lab.network import ts
 
 log = logging.getLogger("stblab.headend")
 
-ENCODER_VERSION = 3
+ENCODER_VERSION = 4  # 4: pictures drawn with lab.emulator.raster (no OpenCV)
 
 
 class ChannelEntry(BaseModel):
@@ -158,20 +158,20 @@ def _texture(xx: np.ndarray, yy: np.ndarray, i: int, s: EncodeSettings) -> np.nd
 
 
 def _picture(number: int, name: str, i: int, s: EncodeSettings, grid: np.ndarray) -> np.ndarray:
-    import cv2
+    from lab.emulator import raster  # numpy-only drawing: the channels look the same on every host
 
     bg, accent = _colours(number)
     img = np.empty((s.height, s.width, 3), np.uint8)
     img[:] = bg
-    img = cv2.add(img, grid)
+    img = np.minimum(img.astype(np.uint16) + grid, 255).astype(np.uint8)
     t = i / s.fps
     x = int((s.width - 60) * (0.5 + 0.5 * np.sin(t * 1.3)))
     y = int((s.height - 60) * (0.5 + 0.5 * np.cos(t * 0.9)))
-    cv2.rectangle(img, (x, y), (x + 60, y + 60), accent, -1)
-    cv2.circle(img, (int(s.width * (t % 4) / 4), s.height - 30), 18, (255, 255, 255), -1)
-    cv2.putText(img, f"{number}", (14, 56), cv2.FONT_HERSHEY_SIMPLEX, 1.8, accent, 4, cv2.LINE_AA)
-    cv2.putText(img, name, (14, 90), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2, cv2.LINE_AA)
-    cv2.putText(img, f"{t:05.2f}", (s.width - 130, 34), cv2.FONT_HERSHEY_SIMPLEX, 0.8, (255, 255, 255), 2)
+    raster.fill_rect(img, (x, y), (x + 60, y + 60), accent)
+    raster.disc(img, (int(s.width * (t % 4) / 4), s.height - 30), 18, (255, 255, 255))
+    raster.text(img, f"{number}", (14, 56), 1.8, accent, "simplex")
+    raster.text(img, name, (14, 90), 0.8, (255, 255, 255), "simplex")
+    raster.text(img, f"{t:05.2f}", (s.width - 130, 34), 0.8, (255, 255, 255), "simplex")
     return img
 
 

@@ -44,12 +44,23 @@ from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from lab.emulator.hdmi import Renderer, encode_jpeg
+import cv2
+import numpy as np
+
+from lab.emulator.hdmi import Renderer
 from lab.emulator.screen import ScreenState
 
 log = logging.getLogger(__name__)
 
 BOUNDARY = "frame"
+
+
+def encode_jpeg(img: np.ndarray, quality: int = 80) -> bytes:
+    """JPEG bytes of a BGR picture (what an HDMI-to-IP encoder sends per frame)."""
+    ok, buf = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, quality])
+    if not ok:  # pragma: no cover - OpenCV only fails on invalid input
+        raise ValueError("JPEG encoding failed")
+    return buf.tobytes()
 
 
 class _Server(ThreadingHTTPServer):
