@@ -30,7 +30,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 
 # Frames that say how the kernel reported a crash, not where it happened.
 _GENERIC_FRAMES = {
@@ -101,25 +101,39 @@ class Fingerprint:
     alternatives: tuple[str, ...] = ()
     algorithm_version: int = ALGORITHM_VERSION
     frames: tuple[str, ...] = field(default=(), compare=False)
+    corrupted: bool = False
+    guilty: str | None = field(default=None, compare=False)
+
+    @property
+    def key_title(self) -> str:
+        """What the primary hash is taken over: the title, marked when the report is corrupted.
+
+        A report cut off before its stack keeps its title for people, but never shares a hash
+        with a complete report (``general protection fault`` alone says nothing of which bug).
+        """
+        return f"{self.title} (corrupted report)" if self.corrupted else self.title
 
     @property
     def signatures(self) -> list[Signature]:
         """Primary signature first, then one per alternative title."""
-        out = [Signature(self.title, title_hash(self.title, self.algorithm_version), self.algorithm_version)]
+        v = self.algorithm_version
+        out = [Signature(self.key_title, title_hash(self.key_title, v), v)]
         for alt in self.alternatives:
-            out.append(Signature(alt, title_hash(alt, self.algorithm_version), self.algorithm_version, "alternative"))
+            out.append(Signature(alt, title_hash(alt, v), v, "alternative"))
         return out
 
     @property
     def hash(self) -> str:
         """Hash of the primary title (the fault's fingerprint)."""
-        return title_hash(self.title, self.algorithm_version)
+        return title_hash(self.key_title, self.algorithm_version)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (what ``stblab rma title --json`` prints)."""
         return {
             "kind": self.kind,
             "title": self.title,
+            "guilty_frame": self.guilty,
+            "corrupted": self.corrupted,
             "alternatives": list(self.alternatives),
             "fingerprint": self.hash,
             "algorithm_version": self.algorithm_version,
@@ -461,7 +475,7 @@ def _fingerprint_other_v1(test_id: str, symptom: str | None) -> Fingerprint:
 
 
 def _retag(fp: Fingerprint, version: int) -> Fingerprint:
-    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames)
+    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames, fp.corrupted, fp.guilty)
 
 
 def _fingerprint_log_v2(text: str) -> Fingerprint | None:
@@ -484,6 +498,39 @@ def _fingerprint_other_v2(test_id: str, symptom: str | None) -> Fingerprint:
     return _retag(_fingerprint_other_v1(test_id, symptom), 2)
 
 
+# --- version 3 -------------------------------------------------------------------------------
+# v2 titled the last line of a crash ("Fatal exception") instead of the first report, lost the
+# crashing function, knew none of the sanitizer, lockdep, hang and leak families, cut the first
+# letters off ARM function names and titled no Android crash. v3 is lab.rma.crash: the first report,
+# syzbot's title conventions, the guilty frame past a skip list kept as data, user-space crashes,
+# and reports cut short marked corrupted. Checks and other failures are titled as in v1.
+
+
+def _fingerprint_log_v3(text: str) -> Fingerprint | None:
+    from lab.rma.crash import find_report
+
+    report = find_report(text)
+    if report is None:
+        return None
+    title = normalise(report.title)
+    alternatives: list[str] = []
+    for alt in report.alternatives:
+        alt = normalise(alt)
+        if alt != title and alt not in alternatives:
+            alternatives.append(alt)
+    return Fingerprint(
+        report.kind, title, tuple(alternatives), 3, report.frames, report.corrupted, report.guilty
+    )
+
+
+def _fingerprint_check_v3(check: CheckDescriptor) -> Fingerprint:
+    return _retag(_fingerprint_check_v1(check), 3)
+
+
+def _fingerprint_other_v3(test_id: str, symptom: str | None) -> Fingerprint:
+    return _retag(_fingerprint_other_v1(test_id, symptom), 3)
+
+
 # --- registry and public entry points -----------------------------------------------------------
 
 LogAlgorithm = Callable[[str], Fingerprint | None]
@@ -493,6 +540,7 @@ OtherAlgorithm = Callable[[str, str | None], Fingerprint]
 ALGORITHMS: dict[int, tuple[LogAlgorithm, CheckAlgorithm, OtherAlgorithm]] = {
     1: (_fingerprint_log_v1, _fingerprint_check_v1, _fingerprint_other_v1),
     2: (_fingerprint_log_v2, _fingerprint_check_v2, _fingerprint_other_v2),
+    3: (_fingerprint_log_v3, _fingerprint_check_v3, _fingerprint_other_v3),
 }
 
 
