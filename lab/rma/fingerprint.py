@@ -103,15 +103,20 @@ class Fingerprint:
     frames: tuple[str, ...] = field(default=(), compare=False)
     corrupted: bool = False
     guilty: str | None = field(default=None, compare=False)
+    evidence: str = ""
 
     @property
     def key_title(self) -> str:
         """What the primary hash is taken over: the title, marked when the report is corrupted.
 
         A report cut off before its stack keeps its title for people, but never shares a hash
-        with a complete report (``general protection fault`` alone says nothing of which bug).
+        with a complete report (``general protection fault`` alone says nothing of which bug), nor
+        with a corrupted one whose remaining lines read differently (``evidence``, normalised).
         """
-        return f"{self.title} (corrupted report)" if self.corrupted else self.title
+        if not self.corrupted:
+            return self.title
+        digest = hashlib.sha256(self.evidence.encode()).hexdigest()[:12]
+        return f"{self.title} (corrupted report {digest})"
 
     @property
     def signatures(self) -> list[Signature]:
@@ -475,7 +480,7 @@ def _fingerprint_other_v1(test_id: str, symptom: str | None) -> Fingerprint:
 
 
 def _retag(fp: Fingerprint, version: int) -> Fingerprint:
-    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames, fp.corrupted, fp.guilty)
+    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames, fp.corrupted, fp.guilty, fp.evidence)
 
 
 def _fingerprint_log_v2(text: str) -> Fingerprint | None:
@@ -518,8 +523,9 @@ def _fingerprint_log_v3(text: str) -> Fingerprint | None:
         alt = normalise(alt)
         if alt != title and alt not in alternatives:
             alternatives.append(alt)
+    evidence = "\n".join(normalise(line) for line in report.evidence)
     return Fingerprint(
-        report.kind, title, tuple(alternatives), 3, report.frames, report.corrupted, report.guilty
+        report.kind, title, tuple(alternatives), 3, report.frames, report.corrupted, report.guilty, evidence
     )
 
 

@@ -178,7 +178,8 @@ def _walk(lines: _Lines, after: str | None, use_pc: bool) -> tuple[list[str], st
             continue
         if frames:
             p = pc_of(line) if use_pc else None
-            if p is not None:
+            if p is not None:  # the interrupted code of a stall, or a PC printed after interleaved frames
+                pc = pc or p
                 frames.append(p)
                 continue
             gap += 1
@@ -199,7 +200,13 @@ def _stack(lines: _Lines, header: Header) -> tuple[list[str], str | None, str | 
     frames, pc, lr, found = _walk(lines, header.stack_after, header.use_pc)
     if not found:  # cut before the marker: take what stack there is (and the PC, if any was printed)
         frames, pc, lr, _ = _walk(lines, None, True)
+    if header.use_pc and pc is None:
+        # Another task's lines ended the walk before the PC line (an interleaved console): look further.
+        pc = next((p for line in lines.head(_PC_LINES) if (p := pc_of(line))), None)
     return frames, pc, lr
+
+
+_PC_LINES = 80
 
 
 def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
@@ -226,13 +233,16 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
         candidates.append(lr)  # the PC was in a helper and the stack was lost: the caller is the best we have
     g = guilty(candidates)
     stack = meaningful(candidates)
+    # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted.
+    g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
     if header.kind == "kcsan":
         title = header.final or base
         g = g or (title.split(" in ", 1)[1] if " in " in title else None)
     elif g is None and not header.needs_func and header.alternatives:
         title = header.alternatives[0]  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
     else:
-        title = f"{base} in {g}" if g else base
+        where = g or g_helper
+        title = f"{base} in {where}" if where else base
     corrupted = header.generic or (header.needs_func and g is None)
     alts = [a for a in header.alternatives if a != title]
     if not corrupted:
@@ -241,4 +251,8 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
             alts.append(f"bad memory access in {g}")
         if len(stack) >= 2:
             alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
-    return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no)
+    evidence = (line, *lines.head(_EVIDENCE_LINES)) if corrupted else ()
+    return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no, evidence)
+
+
+_EVIDENCE_LINES = 12

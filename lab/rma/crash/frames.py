@@ -36,8 +36,8 @@ _FRAME = re.compile(
     rf"|^({_NAME})(?:{_OFF})? from {_NAME}"  # ARM since 5.x: func from caller+0x..
 )
 _PC = re.compile(
-    r"^(?:PC is at|pc\s*:|RIP:\s*(?:[0-9a-fA-F]{4}:)?|EIP is at|EIP:\s*(?:[0-9a-fA-F]{4}:)?"
-    r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*[0-9a-fA-F]+(?=\s))\s*"
+    r"^(?:PC is at|pc\s*:|RIP:\s*(?:[0-9a-fA-F]{4}:)?|IP:|EIP is at|EIP:\s*(?:[0-9a-fA-F]{4}:)?"
+    r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*(?:[0-9a-fA-F]+(?=\s))?)\s*"
     rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME}){_OFF}"
 )
 _LR = re.compile(rf"^(?:LR is at|lr\s*:|ra\s*:\s*[0-9a-fA-F]+(?=\s))\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME}){_OFF}")
@@ -52,6 +52,8 @@ def func_name(sym: str) -> str:
 
 def frame_of(line: str) -> str | None:
     """The function a cleaned call-trace line names, None for any other line (``? f`` frames too)."""
+    if line.startswith(("<IRQ>", "<EOI>", "<NMI>", "<TASK>")):
+        line = line[5:].lstrip()  # old x86 traces start a frame on the marker's line
     if not line or line[0] == "?":
         return None
     m = _FRAME.match(line)
@@ -65,7 +67,7 @@ def pc_of(line: str) -> str | None:
     if not line:
         return None
     c = line[0]
-    if c not in "PpRENe":
+    if c not in "PpRENeI":
         return None
     m = _PC.match(line)
     return func_name(m.group(1)) if m else None

@@ -68,7 +68,7 @@ def _kfence(m: re.Match[str]) -> Header:
     return Header("kasan", f"KFENCE: {m.group(1)}{access}", _fn(m, 3), memory=True)
 
 
-@_rule(rf"^BUG: KMSAN: ([\w-]+)(?: in {_F})?")
+@_rule(rf"^BUG: KMSAN: ([\w -]+?)(?: in {_F}|$)")
 def _kmsan(m: re.Match[str]) -> Header:
     return Header("kmsan", f"KMSAN: {m.group(1)}", _fn(m, 2))
 
@@ -193,7 +193,8 @@ _LOCKDEP = {
 
 
 @_rule(
-    r"^(?:WARNING: |\[ INFO: )(possible circular locking dependency detected|possible recursive locking detected"
+    r"^(?:WARNING: |\[ INFO: |\[ BUG: )(possible circular locking dependency detected"
+    r"|possible recursive locking detected"
     r"|possible irq lock inversion dependency detected|inconsistent lock state|suspicious RCU usage"
     r"|bad unlock balance detected|held lock freed|lock held when returning to user space|nested lock was not taken"
     r"|(?:HARD|SOFT)IRQ-(?:safe|READ-safe) -> (?:HARD|SOFT)IRQ-(?:unsafe|READ-unsafe) lock order detected)"

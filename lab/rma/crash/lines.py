@@ -26,14 +26,15 @@ _DAY = r"(?:Mon|Tue|Wed|Thu|Fri|Sat|Sun)"
 _PREFIX = re.compile(
     r"(?:"
     r">+ ?"  # quote marker (mail, bug thread)
+    r"|\*\* \d+ printk messages dropped \*\*"  # the console could not keep up
     r"|<\d{1,3}>"  # printk log level as /dev/kmsg or a raw console shows it
     r"|\[\s*\d+\.\d+\]"  # [   12.345678] kernel timestamp
     r"|\[\s*\+?\d+\.\d+\s*\]"  # [  +0.000123] dmesg --reltime/delta
     rf"|\[(?:{_DAY} )?{_MON} [ \d]?\d \d\d:\d\d:\d\d(?: \d{{4}})?\]"  # [Thu May 21 10:00:00 2026] dmesg -T
     rf"|\[{_MON}\d\d? \d\d:\d\d\]"  # [May21 10:00] dmesg --human
     r"|\[\s*[TC]\d+\]"  # [  T123] / [    C1] printk caller (captured below)
-    # syslog (RFC 3164) and journal: date, host, tag
-    rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ (?:kernel|[\w.@/-]+(?:\[\d+\])?):"
+    # syslog (RFC 3164) and journal: date, host, maybe facility.level (busybox), tag
+    rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? (?:\S+ )?\S+ (?:kernel|[\w.@/-]+(?:\[\d+\])?):"
     # ISO date (journalctl -o short-iso, RFC 5424 collectors, lab tools), optionally host and tag
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?: \S+ (?:kernel|[\w.@/-]+\[\d+\]):)?"
     r"|kernel:"  # a bare kernel tag

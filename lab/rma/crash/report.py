@@ -35,7 +35,9 @@ class CrashReport:
 
     ``corrupted``: the report was cut off (or garbled) before what names the bug: it is titled but
     must never merge with a complete report of another bug. ``frames`` are the candidate frames in
-    order (skip list applied), ``line`` the 0-based line of the header in the log.
+    order (skip list applied), ``line`` the 0-based line of the header in the log. ``evidence``: the
+    header and the lines after it, kept for a corrupted report so that two corrupted reports only
+    share a fingerprint when what is left of them reads the same.
     """
 
     kind: str
@@ -45,3 +47,4 @@ class CrashReport:
     alternatives: tuple[str, ...] = ()
     frames: tuple[str, ...] = field(default=(), compare=False)
     line: int = field(default=0, compare=False)
+    evidence: tuple[str, ...] = field(default=(), compare=False)  # a corrupted report's own first lines
