@@ -19,6 +19,8 @@ from __future__ import annotations
 import heapq
 import re
 from collections.abc import Iterator
+from dataclasses import replace
+from itertools import chain
 
 from lab.rma.crash import kernel, userspace
 from lab.rma.crash.frames import frame_of, guilty, lr_of, meaningful, pc_of
@@ -57,6 +59,9 @@ TRIGGERS = (
     "double fault",
     "Oops",
     "traps:",
+    " <<<",
+    "Exception",
+    "Error:",
 )
 _END = re.compile(
     r"^(?:Code: |---\[ end|Kernel panic|Allocated by task|Freed by task|The buggy address|Memory state around"
@@ -65,6 +70,7 @@ _END = re.compile(
     r"|CPU: \d+ PID|Call [Tt]race:|Hardware name|BUG: |WARNING: |INFO: |Mem abort info|Exception stack|Stack: \(0x"
     r"|read to 0x|write to 0x|read-write to 0x|Reported by Kernel Concurrency|value changed:|unreferenced object)"
 )
+_HANDLED = re.compile(r"System\.err|(?:^|\s)W[/ ]")
 _ACCESS = re.compile(r"^(Read|Write) of size \d+")
 _MAX_GAP = 40
 
@@ -137,8 +143,11 @@ def _headers(log: _Log):  # type: ignore[no-untyped-def]
         if start <= done_until:
             continue
         done_until = end
-        line, caller = clean(text[start:end])
+        raw = text[start:end]
+        line, caller = clean(raw)
         header = _classify(line)
+        if header is not None and header.kind == "java" and header.generic and _HANDLED.search(raw):
+            continue  # System.err / a warning: an exception the app caught and printed, not a crash
         if header is not None:
             yield start, end, header, line, caller
 
@@ -210,11 +219,18 @@ _PC_LINES = 80
 
 
 def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    report = _title_rules(header, line, lines, line_no)
+    if report.corrupted and not report.evidence:
+        report = replace(report, evidence=(line, *lines.head(_EVIDENCE_LINES)))
+    return report
+
+
+def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
     if header.kind == "tombstone":
-        title, g, alts, corrupted = userspace.native_crash(lines, header)
+        title, g, alts, corrupted = userspace.native_crash(chain([line], lines), header)
         return CrashReport("tombstone", title, g, corrupted, alts, (), line_no)
     if header.kind == "java":
-        title, g, corrupted = userspace.java_crash(lines, header, line)
+        title, g, corrupted = userspace.java_crash(chain([line], lines), header, line)
         return CrashReport("java", title, g, corrupted, (), (), line_no)
     if header.kind == "anr":
         return CrashReport("anr", userspace.anr(lines, header), None, False, (), (), line_no)
@@ -251,8 +267,7 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
             alts.append(f"bad memory access in {g}")
         if len(stack) >= 2:
             alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
-    evidence = (line, *lines.head(_EVIDENCE_LINES)) if corrupted else ()
-    return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no, evidence)
+    return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no)
 
 
 _EVIDENCE_LINES = 12

@@ -41,6 +41,9 @@ _PREFIX = re.compile(
     # logcat: threadtime (05-21 10:00:00.123  1234  1250 F DEBUG   : ) and brief (F/DEBUG   ( 1234): )
     r"|(?:\d\d-\d\d )?\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+ [VDIWEFA] [^:]*?\s*:"
     r"|[VDIWEFA]/[^(:]*?\s*\(\s*\d+\):"
+    r"|[VDIWEFA]/[\w.-]+: "  # Android Studio's logcat (A/libc: Fatal signal ...)
+    r"|\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \d+-\d+/\S+ [VDIWEFA]/[^:]+:"  # Android Studio with time and pid-tid
+    r"|\d\d-\d\d \d\d:\d\d:\d\d\.\d+:"  # eclipse logcat time (04-08 10:27:56.763: E/AndroidRuntime(342): )
     r")[ \t]?"
 )
 _CALLER = re.compile(r"\[\s*([TC]\d+)\]")

@@ -54,11 +54,15 @@ _TRAPS = re.compile(
 _ARM_USER = re.compile(
     r"^(\S+?)\[\d+\]: unhandled (?:level \d+ )?[\w ]*?(?:fault|abort|exception)\b.*?(?:, in ([^\[\s]+)\[|$)"
 )
-_FATAL_SIGNAL = re.compile(r"^Fatal signal (\d+) \((SIG\w+)\).*? in tid \d+ \(([^)]*)\), pid \d+ \(([^)]*)\)")
+_FATAL_SIGNAL = re.compile(
+    r"^Fatal signal (\d+) \((SIG\w+)\)"
+    r"(?:.*? in tid \d+ \(([^)]*)\), pid \d+ \(([^)]*)\)|.*?, thread \d+ \(([^)]*)\))?"
+)
 _TOMBSTONE = re.compile(r"^\*\*\* \*\*\* \*\*\* \*\*\* \*\*\*")
 _FATAL_EXCEPTION = re.compile(r"^FATAL EXCEPTION(?: IN SYSTEM PROCESS)?: (.+)$")
 _JAVA_THREAD = re.compile(r'^Exception in thread "([^"]*)" ([\w.$]+)')
 _ANR = re.compile(r"^ANR in ([\w.:$-]+)")
+_BARE_EXCEPTION = re.compile(r"^(?:Exception |Caused by:? )?(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)")
 
 
 def classify(line: str) -> Header | None:
@@ -66,14 +70,22 @@ def classify(line: str) -> Header | None:
     c = line[:1]
     if c == "*":
         return Header("tombstone", "native crash") if _TOMBSTONE.match(line) else None
+    if c == "p" and _TOMB_PID.match(line):
+        return Header("tombstone", "native crash")  # a tombstone without its "*** ***" line (xCrash, cut logs)
     if c == "F":
         m = _FATAL_SIGNAL.match(line)
         if m:
-            return Header("tombstone", f"{m.group(2)} in {_process(m.group(4))}")
+            # Android 5+ names the process; older ones only the thread; some print neither.
+            who = m.group(4) or m.group(5)
+            return Header("tombstone", f"{m.group(2)} in {_process(who) if who else 'unknown process'}")
         if _FATAL_EXCEPTION.match(line):
             return Header("java", "FATAL EXCEPTION")
     if c == "E" and _JAVA_THREAD.match(line):
         return Header("java", "uncaught exception")
+    if _BARE_EXCEPTION.match(line):
+        # A Java stack trace without its FATAL EXCEPTION line (a crash reporter's, or cut off): it names
+        # the crash only when nothing better is in the log (handled exceptions print the same way).
+        return Header("java", "Java exception", generic=True)
     if c == "A":
         m = _ANR.match(line)
         if m:
@@ -99,8 +111,8 @@ def _process(name: str) -> str:
 
 # --- native backtraces --------------------------------------------------------------------------
 
-_NATIVE_FRAME = re.compile(r"^#\d+ pc [0-9a-fA-F]+\s+(\S+)(.*)$")
-_TOMB_PID = re.compile(r"^pid: \d+, tid: \d+, name: .*?>>> (.+?) <<<")
+_NATIVE_FRAME = re.compile(r"^#\d+\s+pc\s+[0-9a-fA-F]+\s+(\S+)(.*)$")
+_TOMB_PID = re.compile(r"^pid: \d+, tid: \d+(?:, name: .*?)?\s+>>> (.+?) <<<")
 _TOMB_SIGNAL = re.compile(r"^signal \d+ \((SIG\w+)\)")
 
 
@@ -117,7 +129,7 @@ def _native_func(rest: str) -> str | None:
 def native_crash(lines: Iterable[str], header: Header) -> tuple[str, str | None, tuple[str, ...], bool]:
     """Title, guilty frame, alternatives and corrupted flag of a native crash (libc line or tombstone)."""
     sig = header.base.split(" ", 1)[0] if header.base.startswith("SIG") else None
-    process = header.base.split(" in ", 1)[1] if " in " in header.base else None
+    process = None  # the tombstone's ">>> name <<<" is better than the libc line's 15-character comm
     frame: tuple[str, str | None] | None = None
     first: tuple[str, str | None] | None = None
     for line in lines:
@@ -128,12 +140,18 @@ def native_crash(lines: Iterable[str], header: Header) -> tuple[str, str | None,
         elif m := _NATIVE_FRAME.match(line):
             lib, func = library(m.group(1)), _native_func(m.group(2))
             first = first or (lib, func)
-            if not (func and skipped(func)) and not lib.startswith("["):
+            if not (func and skipped(func)) and not lib.startswith(("[", "<")):
                 frame = (lib, func)
                 break
         elif frame is None and first is not None and not line.startswith("#"):
             break  # the backtrace ended and every frame was the abort path
+    if frame is not None and first is not None and first[0].startswith(("<", "[")) and first is not frame:
+        # The PC was in no mapped library (a call through a bad pointer): the library that made the
+        # call is named, but this is not the same crash as one inside that library.
+        frame = (f"{frame[0]}, called into unknown code", frame[1])
     frame = frame or first
+    if process is None and " in " in header.base and not header.base.endswith(" in unknown process"):
+        process = header.base.split(" in ", 1)[1]
     base = f"{sig or 'native crash'} in {process or 'unknown process'}"
     if frame is None:
         return base, None, (), True
@@ -146,8 +164,10 @@ def native_crash(lines: Iterable[str], header: Header) -> tuple[str, str | None,
 # --- Java and ANR -------------------------------------------------------------------------------
 
 _PROCESS = re.compile(r"^Process: ([\w.:$-]+)")
-_EXCEPTION = re.compile(r"^(?:Caused by: )?((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Failure)\w*)\b")
-_AT = re.compile(r"^at ([\w$.<>-]+)\(")
+_EXCEPTION = re.compile(
+    r"^(?:Exception |Caused by:? )?((?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error|Throwable|Failure)\w*)\b"
+)
+_AT = re.compile(r"^at ([\w$.<>-]+)(?: ?\(|$)")
 
 
 def java_crash(lines: Iterable[str], header: Header, header_line: str) -> tuple[str, str | None, bool]:
@@ -161,21 +181,23 @@ def java_crash(lines: Iterable[str], header: Header, header_line: str) -> tuple[
     for line in lines:
         if process is None and (p := _PROCESS.match(line)):
             process = p.group(1)
-        elif (not causes or line.startswith("Caused by: ")) and (e := _EXCEPTION.match(line)):
+        elif (not causes or line.startswith("Caused by")) and (e := _EXCEPTION.match(line)):
             causes.append((e.group(1), []))
         elif causes and (a := _AT.match(line)):
             causes[-1][1].append(a.group(1))
         elif causes and causes[-1][1] and line and not line.startswith(("...", "Suppressed")):
             break  # the stack trace ended
+    who = f"{header.base} in {process}" if process else header.base
     if not causes:
-        return f"{header.base} in {process or 'unknown process'}", None, True
+        return who, None, True
     cls, frames = causes[-1]
     if not frames:  # "... 12 more": the root cause shares its frames with the exception around it
         frames = next((f for _, f in reversed(causes) if f), [])
-    top = next((f for f in frames if not skipped(f)), frames[0] if frames else None)
-    who = f"{header.base} in {process or 'unknown process'}"
+    app = next((f for f in frames if not skipped(f)), None)
+    top = app or (frames[0] if frames else None)
     title = f"{who}: {cls} in {top}" if top else f"{who}: {cls}"
-    return title, top, top is None
+    # Only framework frames (the trace was cut before its "Caused by"): nothing names the app's bug.
+    return title, top, app is None
 
 
 _REASON = re.compile(r"^Reason: (.+)$")
