@@ -34,7 +34,7 @@ _PREFIX = re.compile(
     rf"|\[{_MON}\d\d? \d\d:\d\d\]"  # [May21 10:00] dmesg --human
     r"|\[\s*[TC]\d+\]"  # [  T123] / [    C1] printk caller (captured below)
     # syslog (RFC 3164) and journal: date, host, maybe facility.level (busybox), tag
-    rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? (?:\S+ )?\S+ (?:kernel|[\w.@/-]+(?:\[\d+\])?):"
+    rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ (?:[a-z]+\.[a-z]+ )?(?:kernel|[\w.@/-]+(?:\[\d+\])?):"
     # ISO date (journalctl -o short-iso, RFC 5424 collectors, lab tools), optionally host and tag
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?: \S+ (?:kernel|[\w.@/-]+\[\d+\]):)?"
     r"|kernel:"  # a bare kernel tag
