@@ -38,7 +38,7 @@ from lab.rma.audit import append_audit
 from lab.rma.fingerprint import ALGORITHM_VERSION, Fingerprint, fingerprint_log
 from lab.rma.models import Fault, FaultSignature, Occurrence, utcnow
 
-_LOG_KINDS_SKIPPED = {"check", "other", "titled"}
+_LOG_KINDS_SKIPPED = {"check", "titled"}  # an explicit title or a check: not from a console
 
 
 def record_retitle(session: Session, *, actor: str, fault_id: int | None, detail: dict[str, Any]) -> None:
