@@ -201,6 +201,27 @@ def speed_logs(count: int, size: int = 100_000) -> list[str]:
     return logs
 
 
+def dense_logs(count: int, kind: str, size: int = 100_000) -> list[str]:
+    """Worst cases: 100 KB in which every line holds a trigger word and none starts a report."""
+    out = []
+    for k in range(count):
+        lines = []
+        length = i = 0
+        while length < size:
+            if kind == "kernel":
+                line = f"[{k + i / 100:12.6f}] stb-app: WARNING: buffer low {i}, BUG count 0, Error: none\n"
+            else:
+                line = (
+                    f"05-21 10:00:{i % 60:02d}.118  2301  2377 W System.err: java.io.IOException: timeout {i}\n"
+                    f"05-21 10:00:{i % 60:02d}.118  2301  2377 W System.err: \tat com.acme.Net.get(Net.java:{i})\n"
+                )
+            lines.append(line)
+            length += len(line)
+            i += 1
+        out.append("".join(lines))
+    return out
+
+
 def speed(logs: list[str], version: int, runs: int) -> float:
     rates = []
     for _ in range(runs):
@@ -239,12 +260,18 @@ def main() -> int:
             for line in mismatches(cases, 3):
                 print("   ", line)
     if args.speed:
-        logs = speed_logs(args.speed)
-        v3 = speed(logs, 3, args.runs)
-        v2 = speed(logs, 2, args.runs)
-        out["speed"] = {"logs": len(logs), "bytes_each": len(logs[0]), "v3_logs_per_s": v3, "v2_logs_per_s": v2}
-        print(f"== speed: {len(logs)} logs of ~{len(logs[0]) // 1000} KB, median of {args.runs} runs, one core")
-        print(f"  v3 {v3:,.0f} logs/s   v2 {v2:,.0f} logs/s   (v3/v2 {v3 / v2:.2f})")
+        scenarios = {
+            "crash at the end of a boot log": speed_logs(args.speed),
+            "dense: every kernel line holds a trigger word": dense_logs(max(args.speed // 5, 20), "kernel"),
+            "dense: logcat full of System.err exceptions": dense_logs(max(args.speed // 5, 20), "logcat"),
+        }
+        out["speed"] = {}
+        print(f"== speed: logs of ~100 KB, median of {args.runs} runs, one core (process time)")
+        for name, logs in scenarios.items():
+            v3 = speed(logs, 3, args.runs)
+            v2 = speed(logs, 2, args.runs)
+            out["speed"][name] = {"logs": len(logs), "v3_logs_per_s": v3, "v2_logs_per_s": v2}  # type: ignore[index]
+            print(f"  {name} ({len(logs)} logs): v3 {v3:,.0f} logs/s, v2 {v2:,.0f} logs/s (v3/v2 {v3 / v2:.2f})")
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
     return 0

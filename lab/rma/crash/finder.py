@@ -60,9 +60,10 @@ TRIGGERS = (
     "Oops",
     "traps:",
     " <<<",
-    "Exception",
+    "Exception",  # from here on: Java (see _JAVA_TRIGGERS)
     "Error:",
 )
+_JAVA_TRIGGERS = TRIGGERS.index("Exception")
 _END = re.compile(
     r"^(?:Code: |---\[ end|Kernel panic|Allocated by task|Freed by task|The buggy address|Memory state around"
     r"|Last potentially related|Second to last|-> #\d|other info that might help|Showing all locks|NMI backtrace for"
@@ -126,28 +127,33 @@ class _Lines:
         return self._lines[:n]
 
 
-def _headers(log: _Log):  # type: ignore[no-untyped-def]
-    """(offset, header, line, caller) of every header line, in log order."""
+def _headers(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
+    """(start, end, header, cleaned line, printk caller) of every header line, in log order."""
     text = log.text
     heap = [(pos, i) for i, word in enumerate(TRIGGERS) if (pos := text.find(word)) >= 0]
     heapq.heapify(heap)
     done_until = -1
     while heap:
         pos, i = heap[0]
+        if pos <= done_until:  # another trigger word of a line already read
+            nxt = text.find(TRIGGERS[i], done_until)
+            if nxt >= 0:
+                heapq.heapreplace(heap, (nxt, i))
+            else:
+                heapq.heappop(heap)
+            continue
         start, end = log.line_at(pos)
         nxt = text.find(TRIGGERS[i], end)
         if nxt >= 0:
             heapq.heapreplace(heap, (nxt, i))
         else:
             heapq.heappop(heap)
-        if start <= done_until:
-            continue
         done_until = end
         raw = text[start:end]
+        if i >= _JAVA_TRIGGERS and _HANDLED.search(raw):
+            continue  # System.err / a warning: an exception the app caught and printed, not a crash
         line, caller = clean(raw)
         header = _classify(line)
-        if header is not None and header.kind == "java" and header.generic and _HANDLED.search(raw):
-            continue  # System.err / a warning: an exception the app caught and printed, not a crash
         if header is not None:
             yield start, end, header, line, caller
 

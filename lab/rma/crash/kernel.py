@@ -289,8 +289,20 @@ def _oom_invoked(m: re.Match[str]) -> Header:
     return Header("oom", t, needs_func=False, generic=True, final=t)
 
 
+# Cheap first look (most lines holding a trigger word start no report): the words a header starts
+# with, and the words of the few rules that match anywhere in a line.
+_STARTS = re.compile(
+    r"BUG[: ]|WARNING: |Unable to handle|CPU \d+ Unable|general protection|Oops|invalid opcode|divide error"
+    r"|stack segment|double fault|alignment check|Internal error|kernel BUG|watchdog: |rcu: |INFO: |UBSAN: "
+    r"|refcount_t: |ODEBUG: |unreferenced object|kmemleak: |\[ (?:INFO|BUG): |Kernel panic"
+)
+_ANYWHERE = re.compile(r"LOCKUP|atchdog|ATCHDOG|WDT|ut of memory|invoked oom-killer")
+
+
 def classify(line: str) -> Header | None:
     """The header of the kernel report ``line`` starts, or None when it starts none."""
+    if not _STARTS.match(line) and not _ANYWHERE.search(line):
+        return None
     for pattern, make in _RULES:
         m = pattern.search(line)
         if m is not None:
