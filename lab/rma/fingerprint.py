@@ -1,25 +1,32 @@
 """Fingerprints: a console log or a failed check -> a normalised title and the hashes filing keys on.
 
 Learned from syzbot: a fault is worth filing only if it is the same fault every time it appears.
-The console log is reduced to the title of its first crash report (kernel panic, Oops / BUG,
-WARNING, soft/hard lockup, watchdog reset, OOM kill, user-space segfault) with everything that
-changes between two hits of one bug normalised away: timestamps, addresses, offsets, PIDs, CPU
-numbers, counters. Besides the title, a report carries *alternative titles* (the crashing
-function, the top frames of the call trace) so two reports of one bug meet even when one of them
-lost its first line or was printed by another architecture's kernel.
+The console log is reduced to the title of its first crash report with its guilty function, in the
+form syzbot made the field's convention (``KASAN: use-after-free Read in F``, ``WARNING in F``,
+``possible deadlock in F``...), and with everything that changes between two hits of one bug
+normalised away: timestamps, addresses, offsets, PIDs, CPU numbers, counters. The current rules
+(algorithm v3) live in :mod:`lab.rma.crash`: kernel reports of every family on x86-64, ARM, ARM64,
+MIPS and RISC-V, Android tombstones, Java crashes, ANRs and user-space segfaults. Besides the title, a
+report carries *alternative titles* (``bad memory access in F``, the top frames of its call trace)
+so two reports of one bug meet even when one is a KASAN report and the other a GPF. A report cut off
+before what names its bug is *corrupted*: titled, but never sharing a fingerprint with a complete
+report (nor with another corrupted one whose remaining lines read differently).
 
 A failed check (no console crash) is fingerprinted by scenario, check kind and what it was looking
 at (screen, region, channel), never by the raw score.
 
 Each :class:`Signature` names the algorithm version that made it. Changing the rules bumps
 :data:`ALGORITHM_VERSION` and registers a new function in :data:`ALGORITHMS`; hashes already stored
-under an older version are never rewritten (filing still computes them to find old faults).
+under an older version are never rewritten (filing still computes them to find old faults, and
+``stblab rma retitle`` moves stored faults to the current titles).
 
 Example::
 
     >>> fp = fingerprint_log("[ 12.3] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b")
     >>> fp.title
-    'kernel panic: Attempted to kill init!'
+    'kernel panic: Attempted to kill init! exitcode=ADDR'
+    >>> fingerprint_log("[ 3.1] BUG: KASAN: use-after-free in igmp_start_timer+0xd2/0x110").title
+    'KASAN: use-after-free in igmp_start_timer'
 """
 
 from __future__ import annotations
