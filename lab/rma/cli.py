@@ -12,6 +12,8 @@ Examples::
     stblab rma occurrences --device SN-A0001 --firmware 2.1.0
     stblab rma title reports/run1/stb-a/console.log          # which fault is this?
     cat console.log | stblab rma title - --json
+    stblab rma retitle --dry-run                             # what would the current algorithm change?
+    stblab rma retitle --actor alice                         # split and merge faults, one audited step
     stblab rma fix 12 2.1.1 --actor alice                    # fixed in 2.1.1
     stblab rma case 3
 
@@ -338,7 +340,7 @@ def title(
     logfiles: list[str] = typer.Argument(..., help="console log files; - reads standard input"),
     as_json: bool = JsonOpt,
 ) -> None:
-    """Print the title, alternative titles and fingerprint filing would give each console log."""
+    """Print what filing would make of each console log: title, kind, guilty frame, corrupted, fingerprint."""
     from lab.rma.fingerprint import fingerprint_log
 
     results = []
@@ -350,7 +352,8 @@ def title(
         fp = fingerprint_log(raw.decode("utf-8", errors="replace"))
         entry: dict[str, Any] = {"file": name}
         if fp is None:
-            entry.update({"kind": None, "title": None, "alternatives": [], "fingerprint": None})
+            entry.update({"kind": None, "title": None, "guilty_frame": None, "corrupted": False})
+            entry.update({"alternatives": [], "fingerprint": None})
         else:
             entry.update(fp.as_dict())
         results.append(entry)
@@ -360,12 +363,67 @@ def title(
     for e in results:
         typer.echo(f"{safe(e['file'])}:")
         if e["title"] is None:
-            typer.echo("  no crash found (no panic, oops, BUG, WARNING, lockup, watchdog reset, OOM kill or segfault)")
+            typer.echo("  no crash found (no kernel report, panic, watchdog reset, OOM kill or user-space crash)")
             continue
         typer.echo(f"  title        {safe(e['title'])}")
+        typer.echo(f"  kind         {safe(e['kind'])}")
+        typer.echo(f"  guilty frame {safe(e['guilty_frame'] or '-')}")
+        if e["corrupted"]:
+            typer.echo("  corrupted    yes: the report was cut off before what names the bug; it files apart")
         for alt in e["alternatives"]:
             typer.echo(f"  alternative  {safe(alt)}")
         typer.echo(f"  fingerprint  {e['fingerprint']} (algorithm v{e['algorithm_version']})")
+
+
+@app.command()
+def retitle(
+    dry_run: bool = typer.Option(False, "--dry-run", help="show what would change, change nothing"),
+    actor: str = typer.Option(None, "--actor", help="who re-titles (goes to the audit log); needed unless --dry-run"),
+    as_json: bool = JsonOpt,
+    db: str = DbOpt,
+) -> None:
+    """Re-title stored faults with the current fingerprint algorithm (faults split or merge; one audited step)."""
+    from lab.rma import retitle as rt
+
+    if not dry_run and not (actor and actor.strip()):
+        _fail("retitle changes faults: name who does it with --actor (or look first with --dry-run)", 2)
+    store = _store(db)
+
+    def run() -> tuple[Any, dict[str, Any] | None]:
+        if dry_run:
+            with store.session() as s:  # read only: closing the session rolls back
+                return rt.plan(s), None
+        with store.session() as s, s.begin():
+            p = rt.plan(s)
+            return p, rt.apply(s, p, actor=actor.strip())
+
+    p, done = _run(run)
+    if as_json:
+        _print_json({"dry_run": dry_run, "plan": p.as_dict(), "applied": done})
+        return
+    typer.echo(f"re-title with fingerprint algorithm v{p.as_dict()['algorithm_version']}: {p.examined} occurrences")
+    splits = p.splits()
+    for fid, groups in splits.items():
+        typer.echo(f"  fault {fid} splits: {safe(p.titles.get(fid, ''))}")
+        for g in groups:
+            to = f"fault {g.target}" if g.target else "a new fault"
+            typer.echo(f"    {g.from_faults[fid]:>5} occurrences -> {to}: {safe(g.fingerprint.title)}")
+    for g in p.merges():
+        faults_ = ", ".join(str(f) for f in sorted(g.from_faults))
+        to = f"fault {g.target}" if g.target else "a new fault"
+        typer.echo(f"  faults {faults_} merge into {to}: {safe(g.fingerprint.title)}")
+    for g in p.changes:
+        if g.target and set(g.from_faults) == {g.target}:
+            typer.echo(f"  fault {g.target} retitled: {safe(p.titles[g.target])} -> {safe(g.fingerprint.title)}")
+    if not p.changes:
+        typer.echo("  nothing to change: every fault already has its current title")
+    elif dry_run:
+        typer.echo("dry run: nothing changed")
+    elif done is not None:
+        typer.echo(
+            f"applied: {len(done['retitled'])} faults retitled, {done['moved']} occurrences moved, "
+            f"{len(done['created'])} faults created, {len(done.get('merged', []))} merged (one audit entry)"
+        )
 
 
 @app.command()

@@ -8,7 +8,10 @@
 3. the fingerprint's signatures (primary and alternative titles, under this and earlier algorithm
    versions) are looked up; the first that matches names the fault (followed through "duplicate
    of" to the fault that stands). No match -> a new fault with its signatures. Signatures of this
-   report the fault did not have yet are added, so the next report with either title meets it;
+   report the fault did not have yet are added, so the next report with either title meets it.
+   A fault found only through an older algorithm's title is this bug's predecessor: it takes the
+   current title (audited, old signatures kept) unless the current algorithm already gave it to
+   another bug, in which case this report starts its own fault;
 4. test run, occurrence and artifact links are inserted; the fault's counters move in one UPDATE;
    a fault fixed in version V seeing an occurrence on firmware >= V (compared as versions) is
    reopened as a regression.
@@ -50,6 +53,7 @@ from lab.rma.models import (
     utcnow,
 )
 from lab.rma.report import FaultReport, FilingResult, redact, to_utc
+from lab.rma.retitle import record_retitle
 
 log = logging.getLogger("stblab.rma")
 
@@ -76,6 +80,18 @@ def _all_signatures(report: FaultReport) -> tuple[Fingerprint, list[Signature]]:
         if version != current.algorithm_version:
             sigs.extend(report_fingerprint(report, version).signatures)
     return current, sigs
+
+
+def _claimed(session: Session, fault_id: int, algorithm_version: int) -> bool:
+    """True when ``fault_id`` already carries a signature of ``algorithm_version`` (another bug's)."""
+    return (
+        session.execute(
+            select(FaultSignature.id)
+            .where(FaultSignature.fault_id == fault_id, FaultSignature.algorithm_version == algorithm_version)
+            .limit(1)
+        ).first()
+        is not None
+    )
 
 
 def is_transient(exc: BaseException) -> bool:
@@ -245,10 +261,21 @@ def _file_once(
     ):
         found[(row.algorithm_version, row.hash)] = row.fault_id
     fault: Fault | None = None
+    successor = False
     for sig in sigs:
-        if (sig.algorithm_version, sig.hash) in found:
-            fault = canonical_fault(session, found[(sig.algorithm_version, sig.hash)])
-            break
+        if (sig.algorithm_version, sig.hash) not in found:
+            continue
+        candidate = canonical_fault(session, found[(sig.algorithm_version, sig.hash)])
+        if sig.algorithm_version != current.algorithm_version:
+            # Only an older algorithm's title matched: the fault is this bug's predecessor unless the
+            # current algorithm already gave it another bug (v2 put every oops ending in "Fatal
+            # exception" into one fault: the first v3 bug to arrive takes it over, the others get their
+            # own). A corrupted report never takes a fault over.
+            if current.corrupted or _claimed(session, candidate.id, current.algorithm_version):
+                continue
+            successor = True
+        fault = candidate
+        break
 
     is_new = fault is None
     if fault is None:
@@ -298,10 +325,25 @@ def _file_once(
                         "algorithm_version": sig.algorithm_version,
                         "hash": sig.hash,
                         "title": sig.title,
-                        "role": "alternative",
+                        "role": sig.role if successor else "alternative",
                         "created_at": utcnow(),
                     },
                 )
+        if successor:
+            old_title = fault.title
+            fault.title, fault.kind, fault.algorithm_version = current.title, current.kind, current.algorithm_version
+            record_retitle(
+                session,
+                actor=actor,
+                fault_id=fault.id,
+                detail={
+                    "from": old_title,
+                    "to": current.title,
+                    "algorithm_version": current.algorithm_version,
+                    "reason": "successor of an older algorithm's fault",
+                    "occurrence_key": key,
+                },
+            )
 
     run_id = session.execute(
         insert(TestRun)

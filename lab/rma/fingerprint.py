@@ -1,25 +1,32 @@
 """Fingerprints: a console log or a failed check -> a normalised title and the hashes filing keys on.
 
 Learned from syzbot: a fault is worth filing only if it is the same fault every time it appears.
-The console log is reduced to the title of its first crash report (kernel panic, Oops / BUG,
-WARNING, soft/hard lockup, watchdog reset, OOM kill, user-space segfault) with everything that
-changes between two hits of one bug normalised away: timestamps, addresses, offsets, PIDs, CPU
-numbers, counters. Besides the title, a report carries *alternative titles* (the crashing
-function, the top frames of the call trace) so two reports of one bug meet even when one of them
-lost its first line or was printed by another architecture's kernel.
+The console log is reduced to the title of its first crash report with its guilty function, in the
+form syzbot made the field's convention (``KASAN: use-after-free Read in F``, ``WARNING in F``,
+``possible deadlock in F``...), and with everything that changes between two hits of one bug
+normalised away: timestamps, addresses, offsets, PIDs, CPU numbers, counters. The current rules
+(algorithm v3) live in :mod:`lab.rma.crash`: kernel reports of every family on x86-64, ARM, ARM64,
+MIPS and RISC-V, Android tombstones, Java crashes, ANRs and user-space segfaults. Besides the title, a
+report carries *alternative titles* (``bad memory access in F``, the top frames of its call trace)
+so two reports of one bug meet even when one is a KASAN report and the other a GPF. A report cut off
+before what names its bug is *corrupted*: titled, but never sharing a fingerprint with a complete
+report (nor with another corrupted one whose remaining lines read differently).
 
 A failed check (no console crash) is fingerprinted by scenario, check kind and what it was looking
 at (screen, region, channel), never by the raw score.
 
 Each :class:`Signature` names the algorithm version that made it. Changing the rules bumps
 :data:`ALGORITHM_VERSION` and registers a new function in :data:`ALGORITHMS`; hashes already stored
-under an older version are never rewritten (filing still computes them to find old faults).
+under an older version are never rewritten (filing still computes them to find old faults, and
+``stblab rma retitle`` moves stored faults to the current titles).
 
 Example::
 
     >>> fp = fingerprint_log("[ 12.3] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b")
     >>> fp.title
-    'kernel panic: Attempted to kill init!'
+    'kernel panic: Attempted to kill init! exitcode=ADDR'
+    >>> fingerprint_log("[ 3.1] BUG: KASAN: use-after-free in igmp_start_timer+0xd2/0x110").title
+    'KASAN: use-after-free in igmp_start_timer'
 """
 
 from __future__ import annotations
@@ -30,7 +37,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-ALGORITHM_VERSION = 2
+ALGORITHM_VERSION = 3
 
 # Frames that say how the kernel reported a crash, not where it happened.
 _GENERIC_FRAMES = {
@@ -101,25 +108,44 @@ class Fingerprint:
     alternatives: tuple[str, ...] = ()
     algorithm_version: int = ALGORITHM_VERSION
     frames: tuple[str, ...] = field(default=(), compare=False)
+    corrupted: bool = False
+    guilty: str | None = field(default=None, compare=False)
+    evidence: str = ""
+
+    @property
+    def key_title(self) -> str:
+        """What the primary hash is taken over: the title, marked when the report is corrupted.
+
+        A report cut off before its stack keeps its title for people, but never shares a hash
+        with a complete report (``general protection fault`` alone says nothing of which bug), nor
+        with a corrupted one whose remaining lines read differently (``evidence``, normalised).
+        """
+        if not self.corrupted:
+            return self.title
+        digest = hashlib.sha256(self.evidence.encode()).hexdigest()[:12]
+        return f"{self.title} (corrupted report {digest})"
 
     @property
     def signatures(self) -> list[Signature]:
         """Primary signature first, then one per alternative title."""
-        out = [Signature(self.title, title_hash(self.title, self.algorithm_version), self.algorithm_version)]
+        v = self.algorithm_version
+        out = [Signature(self.key_title, title_hash(self.key_title, v), v)]
         for alt in self.alternatives:
-            out.append(Signature(alt, title_hash(alt, self.algorithm_version), self.algorithm_version, "alternative"))
+            out.append(Signature(alt, title_hash(alt, v), v, "alternative"))
         return out
 
     @property
     def hash(self) -> str:
         """Hash of the primary title (the fault's fingerprint)."""
-        return title_hash(self.title, self.algorithm_version)
+        return title_hash(self.key_title, self.algorithm_version)
 
     def as_dict(self) -> dict[str, Any]:
         """JSON-friendly form (what ``stblab rma title --json`` prints)."""
         return {
             "kind": self.kind,
             "title": self.title,
+            "guilty_frame": self.guilty,
+            "corrupted": self.corrupted,
             "alternatives": list(self.alternatives),
             "fingerprint": self.hash,
             "algorithm_version": self.algorithm_version,
@@ -461,7 +487,7 @@ def _fingerprint_other_v1(test_id: str, symptom: str | None) -> Fingerprint:
 
 
 def _retag(fp: Fingerprint, version: int) -> Fingerprint:
-    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames)
+    return Fingerprint(fp.kind, fp.title, fp.alternatives, version, fp.frames, fp.corrupted, fp.guilty, fp.evidence)
 
 
 def _fingerprint_log_v2(text: str) -> Fingerprint | None:
@@ -484,6 +510,40 @@ def _fingerprint_other_v2(test_id: str, symptom: str | None) -> Fingerprint:
     return _retag(_fingerprint_other_v1(test_id, symptom), 2)
 
 
+# --- version 3 -------------------------------------------------------------------------------
+# v2 titled the last line of a crash ("Fatal exception") instead of the first report, lost the
+# crashing function, knew none of the sanitizer, lockdep, hang and leak families, cut the first
+# letters off ARM function names and titled no Android crash. v3 is lab.rma.crash: the first report,
+# syzbot's title conventions, the guilty frame past a skip list kept as data, user-space crashes,
+# and reports cut short marked corrupted. Checks and other failures are titled as in v1.
+
+
+def _fingerprint_log_v3(text: str) -> Fingerprint | None:
+    from lab.rma.crash import find_report
+
+    report = find_report(text)
+    if report is None:
+        return None
+    title = normalise(report.title)
+    alternatives: list[str] = []
+    for alt in report.alternatives:
+        alt = normalise(alt)
+        if alt != title and alt not in alternatives:
+            alternatives.append(alt)
+    evidence = "\n".join(normalise(line) for line in report.evidence)
+    return Fingerprint(
+        report.kind, title, tuple(alternatives), 3, report.frames, report.corrupted, report.guilty, evidence
+    )
+
+
+def _fingerprint_check_v3(check: CheckDescriptor) -> Fingerprint:
+    return _retag(_fingerprint_check_v1(check), 3)
+
+
+def _fingerprint_other_v3(test_id: str, symptom: str | None) -> Fingerprint:
+    return _retag(_fingerprint_other_v1(test_id, symptom), 3)
+
+
 # --- registry and public entry points -----------------------------------------------------------
 
 LogAlgorithm = Callable[[str], Fingerprint | None]
@@ -493,6 +553,7 @@ OtherAlgorithm = Callable[[str, str | None], Fingerprint]
 ALGORITHMS: dict[int, tuple[LogAlgorithm, CheckAlgorithm, OtherAlgorithm]] = {
     1: (_fingerprint_log_v1, _fingerprint_check_v1, _fingerprint_other_v1),
     2: (_fingerprint_log_v2, _fingerprint_check_v2, _fingerprint_other_v2),
+    3: (_fingerprint_log_v3, _fingerprint_check_v3, _fingerprint_other_v3),
 }
 
 

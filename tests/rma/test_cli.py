@@ -107,7 +107,7 @@ def test_hostile_strings_are_exact_in_json_and_escaped_in_the_terminal(filled: s
 def test_fault_and_case_show_what_a_person_needs(filled: str) -> None:
     res = rma("fault", "1", db=filled)
     assert res.returncode == 0
-    assert "fault 1: NULL pointer dereference in mpeg_decode_slice" in res.stdout
+    assert "fault 1: BUG: unable to handle kernel NULL pointer dereference in mpeg_decode_slice" in res.stdout
     assert "firmware     2.1.0, 2.2.0" in res.stdout
     assert "alternative" in res.stdout
     fixed = json.loads(rma("fault", "2", "--json", db=filled).stdout)

@@ -49,7 +49,7 @@ def test_one_bug_on_other_rigs_devices_and_firmware_is_one_fault(store: RmaStore
     fault = store.fault(a.fault_id)
     assert fault["occurrences"] == 4 and fault["rigs"] == 4 and fault["devices"] == 4
     assert fault["firmware_versions"] == ["2.1.0", "2.2.0", "3.0.0", "3.0.1"]
-    assert fault["title"] == "NULL pointer dereference in mpeg_decode_slice"
+    assert fault["title"] == "BUG: unable to handle kernel NULL pointer dereference in mpeg_decode_slice"
 
 
 def test_different_bugs_are_different_faults(store: RmaStore) -> None:

@@ -1,0 +1,279 @@
+"""Find the first crash report in a console log and title it.
+
+The first report names the bug; what it causes afterwards (the panic line, the reboot, a second
+oops, the watchdog reset) does not. A report whose header only says that an earlier crash happened
+(``Kernel panic - not syncing: Fatal exception``, a bare watchdog reset, ``invoked oom-killer``) names
+the bug only when nothing more specific is in the log, and then as a *corrupted* report.
+
+Speed: a log is never split into lines as a whole. Each trigger word is looked up with ``str.find``
+(memchr-fast) and only the lines holding one are cleaned and read; a report's own lines (at most
+:data:`REPORT_LINES`) are cleaned when it is found. A 100 KB log with its crash at the end takes a
+fraction of a millisecond (benchmarks/fingerprint.md).
+
+When the header carries a printk caller (``[  T123]``, ``[    C1]``), the report's lines are the
+ones of that caller (and lines without one): another task's lines printed in between are ignored.
+"""
+
+from __future__ import annotations
+
+import heapq
+import re
+from collections.abc import Iterator
+from dataclasses import replace
+from itertools import chain
+
+from lab.rma.crash import kernel, userspace
+from lab.rma.crash.frames import frame_of, guilty, lr_of, meaningful, pc_of
+from lab.rma.crash.lines import clean
+from lab.rma.crash.report import CrashReport, Header
+
+REPORT_LINES = 400
+# Case-sensitive words of which every header line holds at least one.
+TRIGGERS = (
+    "BUG",
+    "WARNING",
+    "nable to handle",
+    "rotection fault",
+    "Internal error",
+    "INFO:",
+    "UBSAN",
+    "Kernel panic",
+    "egfault",
+    "unhandled",
+    "refcount_t:",
+    "ODEBUG:",
+    "unreferenced object",
+    "LOCKUP",
+    "atchdog",
+    "WDT reset",
+    "ut of memory",
+    "oom-killer",
+    "Fatal signal",
+    "*** ***",
+    "FATAL EXCEPTION",
+    "ANR in",
+    "Exception in thread",
+    "invalid opcode",
+    "divide error",
+    "stack segment",
+    "double fault",
+    "Oops",
+    "traps:",
+    " <<<",
+    "Exception",  # from here on: Java (see _JAVA_TRIGGERS)
+    "Error:",
+)
+_JAVA_TRIGGERS = TRIGGERS.index("Exception")
+_END = re.compile(
+    r"^(?:Code: |---\[ end|Kernel panic|Allocated by task|Freed by task|The buggy address|Memory state around"
+    r"|Last potentially related|Second to last|-> #\d|other info that might help|Showing all locks|NMI backtrace for"
+    r"|Sending NMI|Rebooting|={10}|irq event stamp|hardirqs last|Modules linked in|Uninit was|Local variable"
+    r"|CPU: \d+ PID|Call [Tt]race:|Hardware name|BUG: |WARNING: |INFO: |Mem abort info|Exception stack|Stack: \(0x"
+    r"|read to 0x|write to 0x|read-write to 0x|Reported by Kernel Concurrency|value changed:|unreferenced object)"
+)
+_HANDLED = re.compile(r"System\.err|(?:^|\s)W[/ ]")
+_ACCESS = re.compile(r"^(Read|Write) of size \d+")
+_MAX_GAP = 40
+
+
+def _classify(line: str) -> Header | None:
+    return kernel.classify(line) or userspace.classify(line)
+
+
+class _Log:
+    """A console log read lazily: line boundaries and cleaned lines on demand."""
+
+    def __init__(self, text: str) -> None:
+        if "\n" not in text and "\r" in text:
+            text = text.replace("\r", "\n")
+        self.text = text
+
+    def line_at(self, pos: int) -> tuple[int, int]:
+        start = self.text.rfind("\n", 0, pos) + 1
+        end = self.text.find("\n", pos)
+        return start, len(self.text) if end < 0 else end
+
+    def following(self, end: int, caller: str | None) -> _Lines:
+        """The cleaned lines after offset ``end`` (a line end), of ``caller`` where given."""
+        return _Lines(self.text, end + 1, caller)
+
+
+class _Lines:
+    """Up to :data:`REPORT_LINES` cleaned lines of one report, cleaned only as far as they are read."""
+
+    def __init__(self, text: str, pos: int, caller: str | None) -> None:
+        self._raw = text[pos : pos + REPORT_LINES * 300].split("\n", REPORT_LINES)[:REPORT_LINES]
+        self._next = 0
+        self._caller = caller
+        self._lines: list[str] = []
+
+    def _fill(self, n: int) -> bool:
+        while len(self._lines) < n and self._next < len(self._raw):
+            line, who = clean(self._raw[self._next])
+            self._next += 1
+            if self._caller is None or who is None or who == self._caller:
+                self._lines.append(line)
+        return len(self._lines) >= n
+
+    def __iter__(self) -> Iterator[str]:
+        i = 0
+        while self._fill(i + 1):
+            yield self._lines[i]
+            i += 1
+
+    def head(self, n: int) -> list[str]:
+        """The first ``n`` lines (fewer when the report is shorter)."""
+        self._fill(n)
+        return self._lines[:n]
+
+
+def _headers(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
+    """(start, end, header, cleaned line, printk caller) of every header line, in log order."""
+    text = log.text
+    heap = [(pos, i) for i, word in enumerate(TRIGGERS) if (pos := text.find(word)) >= 0]
+    heapq.heapify(heap)
+    done_until = -1
+    while heap:
+        pos, i = heap[0]
+        if pos <= done_until:  # another trigger word of a line already read
+            nxt = text.find(TRIGGERS[i], done_until)
+            if nxt >= 0:
+                heapq.heapreplace(heap, (nxt, i))
+            else:
+                heapq.heappop(heap)
+            continue
+        start, end = log.line_at(pos)
+        nxt = text.find(TRIGGERS[i], end)
+        if nxt >= 0:
+            heapq.heapreplace(heap, (nxt, i))
+        else:
+            heapq.heappop(heap)
+        done_until = end
+        raw = text[start:end]
+        if i >= _JAVA_TRIGGERS and _HANDLED.search(raw):
+            continue  # System.err / a warning: an exception the app caught and printed, not a crash
+        line, caller = clean(raw)
+        header = _classify(line)
+        if header is not None:
+            yield start, end, header, line, caller
+
+
+def find_report(text: str) -> CrashReport | None:
+    """The first crash report of ``text`` (a console log, logcat or tombstone), None when there is none."""
+    log = _Log(text)
+    fallback: CrashReport | None = None
+    for start, end, header, line, caller in _headers(log):
+        lines = log.following(end, caller)
+        report = _titled(header, line, lines, log.text.count("\n", 0, start))
+        if not header.generic:
+            return report
+        fallback = fallback or report
+    return fallback
+
+
+def _walk(lines: _Lines, after: str | None, use_pc: bool) -> tuple[list[str], str | None, str | None, bool]:
+    """Frames of the first call trace (after a line starting with ``after``), faulting PC and LR.
+
+    A PC line inside the trace (the interrupted code of an RCU stall or lockup) is a frame there.
+    The last value says whether ``after`` was found.
+    """
+    frames: list[str] = []
+    pc = lr = None
+    waiting = after
+    gap = 0
+    for line in lines:
+        if waiting is not None:
+            if line.startswith(waiting):
+                waiting = None
+            continue
+        f = frame_of(line)
+        if f is not None:
+            frames.append(f)
+            gap = 0
+            continue
+        if frames:
+            p = pc_of(line) if use_pc else None
+            if p is not None:  # the interrupted code of a stall, or a PC printed after interleaved frames
+                pc = pc or p
+                frames.append(p)
+                continue
+            gap += 1
+            if gap > _MAX_GAP or _END.match(line):
+                break
+        elif use_pc:
+            pc = pc or pc_of(line)
+            lr = lr or lr_of(line)
+            if line.startswith(_STOP):
+                break
+    return frames, pc, lr, waiting is None
+
+
+_STOP = ("Kernel panic", "---[ end", "BUG: ", "WARNING: ", "Rebooting", "INFO: ")
+
+
+def _stack(lines: _Lines, header: Header) -> tuple[list[str], str | None, str | None]:
+    frames, pc, lr, found = _walk(lines, header.stack_after, header.use_pc)
+    if not found:  # cut before the marker: take what stack there is (and the PC, if any was printed)
+        frames, pc, lr, _ = _walk(lines, None, True)
+    if header.use_pc and pc is None:
+        # Another task's lines ended the walk before the PC line (an interleaved console): look further.
+        pc = next((p for line in lines.head(_PC_LINES) if (p := pc_of(line))), None)
+    return frames, pc, lr
+
+
+_PC_LINES = 80
+
+
+def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    report = _title_rules(header, line, lines, line_no)
+    if report.corrupted and not report.evidence:
+        report = replace(report, evidence=(line, *lines.head(_EVIDENCE_LINES)))
+    return report
+
+
+def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    if header.kind == "tombstone":
+        title, g, alts, corrupted = userspace.native_crash(chain([line], lines), header)
+        return CrashReport("tombstone", title, g, corrupted, alts, (), line_no)
+    if header.kind == "java":
+        title, g, corrupted = userspace.java_crash(chain([line], lines), header, line)
+        return CrashReport("java", title, g, corrupted, (), (), line_no)
+    if header.kind == "anr":
+        return CrashReport("anr", userspace.anr(lines, header), None, False, (), (), line_no)
+    if header.final is not None and header.kind != "kcsan":
+        return CrashReport(header.kind, header.final, None, False, header.alternatives, (), line_no)
+    base = header.base
+    if header.kind == "kasan":
+        access = next((m.group(1) for x in lines.head(8) if (m := _ACCESS.match(x))), None)
+        if access and not base.startswith("KFENCE"):
+            base = f"{base} {access}"
+    elif header.kind == "ubsan" and base == "UBSAN: undefined-behaviour":
+        base = f"UBSAN: {kernel.ubsan_kind(' '.join(lines.head(2))) or 'undefined-behaviour'}"
+    frames, pc, lr = _stack(lines, header)
+    candidates = [header.func, pc, *frames]
+    if lr and not frames:
+        candidates.append(lr)  # the PC was in a helper and the stack was lost: the caller is the best we have
+    g = guilty(candidates)
+    stack = meaningful(candidates)
+    # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted.
+    g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
+    if header.kind == "kcsan":
+        title = header.final or base
+        g = g or (title.split(" in ", 1)[1] if " in " in title else None)
+    elif g is None and not header.needs_func and header.alternatives:
+        title = header.alternatives[0]  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
+    else:
+        where = g or g_helper
+        title = f"{base} in {where}" if where else base
+    corrupted = header.generic or (header.needs_func and g is None)
+    alts = [a for a in header.alternatives if a != title]
+    if not corrupted:
+        cls = "memory" if header.memory else header.kind
+        if header.memory and g:
+            alts.append(f"bad memory access in {g}")
+        if len(stack) >= 2:
+            alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
+    return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no)
+
+
+_EVIDENCE_LINES = 12
