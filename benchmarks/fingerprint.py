@@ -43,6 +43,7 @@ sys.path.insert(0, str(ROOT))
 from lab.rma.fingerprint import Fingerprint, fingerprint_log  # noqa: E402
 
 CORPUS = ROOT / "tests" / "data" / "crashes"
+PUBLIC = CORPUS / "public"  # real logs nobody here wrote, with their provenance in manifest.tsv
 
 
 @dataclass(frozen=True)
@@ -59,10 +60,13 @@ class Case:
 def load_index(folder: Path) -> list[Case]:
     """Cases of a folder with an index.tsv (file, bug, corrupted, title)."""
     out = []
-    for row in (folder / "index.tsv").read_text().splitlines():
+    index = folder / "index.tsv"
+    if not index.exists():
+        index = folder / "manifest.tsv"
+    for row in index.read_text().splitlines():
         if not row or row.startswith("#"):
             continue
-        name, bug, corrupted, title = row.split("\t")
+        name, bug, corrupted, title = row.split("\t")[:4]  # a fifth column, where present, is the source
         text = (folder / name).read_bytes().decode("utf-8", "replace")
         out.append(Case(name, text, None if bug == "-" else bug, None if title == "-" else title, corrupted == "yes"))
     return out
@@ -87,10 +91,16 @@ def load_syzkaller(path: Path) -> Case:
 
 
 def load_external(folder: Path) -> list[Case]:
-    cases = load_index(folder) if (folder / "index.tsv").exists() else []
+    has_index = (folder / "index.tsv").exists() or (folder / "manifest.tsv").exists()
+    cases = load_index(folder) if has_index else []
     listed = {c.name for c in cases}
     for path in sorted(folder.iterdir()):
-        if path.is_file() and path.name not in listed and path.name != "index.tsv" and not path.name.startswith("."):
+        if (
+            path.is_file()
+            and path.name not in listed
+            and path.name not in ("index.tsv", "manifest.tsv", "README.md")
+            and not path.name.startswith(".")
+        ):
             cases.append(load_syzkaller(path))
     return cases
 
@@ -241,7 +251,7 @@ def main() -> int:
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
     out: dict[str, object] = {"python": platform.python_version(), "machine": platform.machine()}
-    sets = {"corpus": load_index(CORPUS)}
+    sets = {"corpus": load_index(CORPUS), "public": load_index(PUBLIC)}
     if args.external:
         sets["external"] = load_external(args.external)
     for name, cases in sets.items():
