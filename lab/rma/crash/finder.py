@@ -39,7 +39,14 @@ TRIGGERS = (
     "UBSAN",
     "Kernel panic",
     "egfault",
-    "unhandled",
+    "nhandled",
+    "VM_BUG_ON",
+    "handler, esr",
+    "data abort",
+    "prefetch abort",
+    "undefined instruction",
+    "sending SIG",
+    "ANR ",
     "refcount_t:",
     "ODEBUG:",
     "unreferenced object",
@@ -51,7 +58,6 @@ TRIGGERS = (
     "Fatal signal",
     "*** ***",
     "FATAL EXCEPTION",
-    "ANR in",
     "Exception in thread",
     "invalid opcode",
     "divide error",
@@ -74,6 +80,8 @@ _END = re.compile(
 _HANDLED = re.compile(r"System\.err|(?:^|\s)W[/ ]")
 _ACCESS = re.compile(r"^(Read|Write) of size \d+")
 _MAX_GAP = 40
+_AFTER_REPORT = "---[ end trace"
+_EPC_IN = re.compile(r"^epc\s*=\s*\S+ in ([^\[\s]+)\[")
 
 
 def _classify(line: str) -> Header | None:
@@ -186,6 +194,10 @@ def find_report(text: str) -> CrashReport | None:
     for start, end, header, line, caller in _headers(log):
         lines = log.following(end, caller)
         report = _titled(header, line, lines, log.text.count("\n", 0, start))
+        if header.kind == "panic" and not report.corrupted and _AFTER_REPORT in log.text[max(0, start - 4000) : start]:
+            # The panic ends a report whose header the log lost (it starts after it): the panic's reason
+            # (init killed by SIGSEGV) is what is left of an unknown crash.
+            report = replace(report, corrupted=True, evidence=(line, *lines.head(_EVIDENCE_LINES)))
         if not header.generic:
             return report
         fallback = fallback or report
@@ -266,8 +278,9 @@ def _lockdep_func(lines: _Lines) -> str | None:
     allocator taking ``fs_reclaim``), the held lock's function names it instead.
     """
     head = lines.head(40)
+    found: dict[str, list[tuple[str, bool]]] = {}
     for marker in ("is trying to acquire", "already holding lock"):
-        found: list[tuple[str, bool]] = []
+        found[marker] = []
         started = False
         for line in head:
             if not started:
@@ -276,13 +289,12 @@ def _lockdep_func(lines: _Lines) -> str | None:
             if line.startswith(_LOCK_END):
                 break
             for m in _LOCK_AT.finditer(line):
-                found.append((func_name(m.group(1)), line.endswith("[inline]")))
-        real = [f for f, inline in found if not inline and not skipped(f)]
-        if real:
-            return real[0]
-        inlined = [f for f, inline in found if not skipped(f)]
-        if inlined:
-            return inlined[0]
+                found[marker].append((func_name(m.group(1)), line.endswith("[inline]")))
+    for want_real in (True, False):
+        for at in found.values():
+            funcs = [f for f, inline in at if not skipped(f) and not (want_real and inline)]
+            if funcs:
+                return funcs[0]
     return None
 
 
@@ -324,6 +336,10 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
         return CrashReport("java", title, g, corrupted, (), (), line_no)
     if header.kind == "anr":
         return CrashReport("anr", userspace.anr(lines, header), None, False, (), (), line_no)
+    if header.kind == "segfault" and header.final is None:
+        lib = next((m.group(1) for x in lines.head(3) if (m := _EPC_IN.match(x))), None)
+        title = f"{header.base} ({userspace.library(lib)})" if lib else header.base
+        return CrashReport("segfault", title, None, False, (), (), line_no)
     if header.final is not None and header.kind != "kcsan":
         return CrashReport(header.kind, header.final, None, False, header.alternatives, (), line_no)
     base = header.base
@@ -348,7 +364,9 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
     if header.kind == "kcsan":
         title = header.final or base
         g = g or (title.split(" in ", 1)[1] if " in " in title else None)
-    elif g is None and not header.needs_func and header.alternatives:
+    elif g is None and header.kind == "warning" and func:
+        title = f"{base} in {func}"  # the WARN() sits in a helper and no caller is shown: the helper names it
+    elif g is None and header.alternatives and (not header.needs_func or header.kind == "bug"):
         title = header.alternatives[0]  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
     else:
         where = g or g_helper

@@ -28,10 +28,11 @@ from functools import cache
 from pathlib import Path
 
 _NAME = r"[A-Za-z_$][\w.$]*"
-_OFF = r"(?:\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?|\+\d+/\d+)"  # +0x1c/0x40, or 2.4's decimal +447/768
+# +0x1c/0x40, 2.4's decimal +447/768, and +0x.../0x... where a patch's author elided the offsets
+_OFF = r"(?:\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?|\+\d+/\d+|\+0x\.\.\.(?:/0x\.\.\.)?)"
 _FRAME = re.compile(
     rf"^(?:\[[<]?[0-9a-fA-F]+[>]?\]\s*){{0,2}}({_NAME}){_OFF}"  # func+0x1c/0x40, optionally after addresses
-    rf"|^({_NAME}) [\w./+-]+\.(?:c|h|S|rs):\d+(?::\d+)?(?: \[inline\])?$"  # symbolised inline frame
+    rf"|^(?:\[<?[0-9a-fA-F]+>?\]\s*)?({_NAME}) [\w./+-]+\.(?:c|h|S|rs):\d+(?::\d+)?(?: \[inline\])?$"  # inline frame
     rf"|^\[<[0-9a-fA-F]+>\]\s*\(({_NAME})(?:{_OFF})?(?: \[[^\]]+\])?\)"  # ARM: [<c01>] (func+0x..) from ...
     rf"|^({_NAME})(?:{_OFF})?(?: \[[\w-]+\])? from {_NAME}"  # ARM since 5.x: func [mod] from caller+0x..
     rf"|^\(({_NAME})(?:{_OFF})?\) from \["  # ARM, the address column cut off: (func) from [<c01..>]
@@ -40,10 +41,14 @@ _FRAME = re.compile(
 )
 _PC = re.compile(
     r"^(?:PC is at|pc\s*:|RIP:\s*(?:[0-9a-fA-F]{4}:)?|IP:|EIP is at|EIP:\s*(?:[0-9a-fA-F]{4}:)?"
-    r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*(?:[0-9a-fA-F]+(?=\s))?)\s*"
-    rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME}){_OFF}"
+    r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*(?:[0-9a-fA-F]+(?=\s))?"
+    r"|Krnl PSW\s*:\s*[0-9a-fA-F]+ [0-9a-fA-F]+ \()\s*"  # s390: Krnl PSW : 0704e001.. 00000000003d9042 (func+0x2a/0xd8)
+    rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME})(?:{_OFF}| \([\w./-]+:\d+\))"  # func+0x1c, or decoded: func (file.c:12)
 )
-_LR = re.compile(rf"^(?:LR is at|lr\s*:|ra\s*:\s*[0-9a-fA-F]+(?=\s))\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME}){_OFF}")
+_LR = re.compile(
+    rf"^(?:LR is at|lr\s*:|ra\s*:\s*[0-9a-fA-F]+(?=\s))\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*"
+    rf"({_NAME})(?:{_OFF}| \([\w./-]+:\d+\))"
+)
 _SUFFIX = re.compile(r"\.(?:isra|constprop|part|cold|lto_priv|llvm|clone|localalias)(?:\.\d+)*|\.\d+$")
 
 
@@ -81,7 +86,7 @@ def pc_of(line: str) -> str | None:
     if not line:
         return None
     c = line[0]
-    if c not in "PpRENeI":
+    if c not in "PpRENeIK":
         return None
     m = _PC.match(line)
     return func_name(m.group(1)) if m else None

@@ -39,6 +39,7 @@ _PREFIX = re.compile(
     # syslog (RFC 3164) and journal: date, host, maybe facility.level (busybox), tag
     rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ (?:[a-z]+\.[a-z]+ )?(?:kernel|[\w.@/-]+(?:\[\d+\])?):"
     rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d kernel:"  # syslog without a host name
+    rf"|{_DAY} {_MON} [ \d]\d \d\d:\d\d:\d\d \d{{4}} \w+\.\w+ (?:kernel|[\w.@/-]+(?:\[\d+\])?):"  # OpenWrt logread
     # ISO date (journalctl -o short-iso, RFC 5424 collectors, lab tools), optionally host and tag
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?: \S+ (?:kernel|[\w.@/-]+\[\d+\]):)?"
     r"|kernel:"  # a bare kernel tag
