@@ -521,7 +521,7 @@ def _fingerprint_other_v2(test_id: str, symptom: str | None) -> Fingerprint:
 _EXITCODE = re.compile(r"(exitcode=)(0x[0-9a-fA-F]+)")
 
 
-def _normalise_v3(title: str) -> str:
+def normalise_v3(title: str) -> str:
     """:func:`normalise`, keeping what names the bug although it is a number: init's exit code.
 
     ``Attempted to kill init! exitcode=0x0000000b`` (killed by SIGSEGV) and ``exitcode=0x00007f00``
@@ -542,10 +542,10 @@ def _fingerprint_log_v3(text: str) -> Fingerprint | None:
     report = find_report(text)
     if report is None:
         return None
-    title = _normalise_v3(report.title)
+    title = normalise_v3(report.title)
     alternatives: list[str] = []
     for alt in report.alternatives:
-        alt = _normalise_v3(alt)
+        alt = normalise_v3(alt)
         if alt != title and alt not in alternatives:
             alternatives.append(alt)
     evidence = "\n".join(normalise(line) for line in report.evidence)

@@ -80,7 +80,8 @@ _END = re.compile(
 _HANDLED = re.compile(r"System\.err|(?:^|\s)W[/ ]")
 _ACCESS = re.compile(r"^(Read|Write) of size \d+")
 _MAX_GAP = 40
-_AFTER_REPORT = "---[ end trace"
+# The end of a report printed before a panic line: its end marker, its register dump or code bytes.
+_AFTER_REPORT = re.compile(r"---\[ end trace|(?:^|\n)[^\n]*?\b(?:Code: |CR2: |EIP: |RIP: |NIP |pc : |PC is at |epc )")
 _EPC_IN = re.compile(r"^epc\s*=\s*\S+ in ([^\[\s]+)\[")
 
 
@@ -90,18 +91,19 @@ def _classify(line: str) -> Header | None:
 
 _QP_ESCAPE = re.compile(r"=(?:3D|20|09|C2=A0|A0)")
 _QP_SOFT = re.compile(r"(?<!=)=\r?\n")
+_QP_ONE = re.compile(r"[0-9A-Za-z]=\r?\n[0-9A-Za-z(]")
 
 
 def unwrap_quoted_printable(text: str) -> str:
     """A log pasted from a quoted-printable mail with its soft line breaks joined and ``=3D`` decoded.
 
     Mail archives keep the transfer encoding: ``RIP: 0010:ano=`` / ``n_vma_interval_tree_verify+0x..``
-    is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (two
-    soft breaks, or an escape) is touched: a console line never ends with a single ``=``.
+    is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (soft
+    breaks, or an escape) is touched: a console line never ends with a single ``=`` glued to a word.
     """
     if "=\n" not in text and "=\r\n" not in text:
         return text
-    if len(_QP_SOFT.findall(text, 0, 200_000)) < 2 and not _QP_ESCAPE.search(text):
+    if len(_QP_SOFT.findall(text, 0, 200_000)) < 2 and not _QP_ESCAPE.search(text) and not _QP_ONE.search(text):
         return text
     text = _QP_SOFT.sub("", text)
     for code, char in (("=C2=A0", " "), ("=A0", " "), ("=20", " "), ("=09", "\t"), ("=3D", "=")):
@@ -194,10 +196,14 @@ def find_report(text: str) -> CrashReport | None:
     for start, end, header, line, caller in _headers(log):
         lines = log.following(end, caller)
         report = _titled(header, line, lines, log.text.count("\n", 0, start))
-        if header.kind == "panic" and not report.corrupted and _AFTER_REPORT in log.text[max(0, start - 4000) : start]:
-            # The panic ends a report whose header the log lost (it starts after it): the panic's reason
-            # (init killed by SIGSEGV) is what is left of an unknown crash.
-            report = replace(report, corrupted=True, evidence=(line, *lines.head(_EVIDENCE_LINES)))
+        if header.kind == "panic" and not report.corrupted:
+            before = log.text[max(0, start - 4000) : start].split("\n")[-_EVIDENCE_LINES - 1 : -1]
+            if _AFTER_REPORT.search("\n".join(before)):
+                # The panic ends a report whose header the log lost (it starts after it): the panic's reason
+                # (init killed by SIGSEGV) is what is left of an unknown crash, and the end of that report
+                # (its last frames, its registers) tells two such crashes apart.
+                tail = tuple(clean(x)[0] for x in before)
+                report = replace(report, corrupted=True, evidence=(line, *tail))
         if not header.generic:
             return report
         fallback = fallback or report
@@ -361,6 +367,8 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
     stack = meaningful(candidates)
     # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted.
     g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
+    if header.kind == "bug":
+        g_helper = None  # a BUG: about its caller (sleeping in atomic context) cut before the caller: no helper
     if header.kind == "kcsan":
         title = header.final or base
         g = g or (title.split(" in ", 1)[1] if " in " in title else None)
