@@ -544,6 +544,8 @@ def _fingerprint_log_v3(text: str) -> Fingerprint | None:
         return None
     title = normalise_v3(report.title)
     alternatives: list[str] = []
+    if normalise(report.title) != title:
+        alternatives.append(normalise(report.title))  # the title before the exit code was kept: links its faults
     for alt in report.alternatives:
         alt = normalise_v3(alt)
         if alt != title and alt not in alternatives:
