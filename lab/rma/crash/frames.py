@@ -43,7 +43,7 @@ _PC = re.compile(
     r"^(?:PC is at|pc\s*:|RIP:\s*(?:[0-9a-fA-F]{4}:)?|IP:|EIP is at|EIP:\s*(?:[0-9a-fA-F]{4}:)?"
     r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*(?:[0-9a-fA-F]+(?=\s))?"
     r"|Krnl PSW\s*:\s*[0-9a-fA-F]+ [0-9a-fA-F]+ \()\s*"  # s390: Krnl PSW : 0704e001.. 00000000003d9042 (func+0x2a/0xd8)
-    rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME})(?:{_OFF}| \([\w./-]+:\d+\))"  # func+0x1c, or decoded: func (file.c:12)
+    rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*\[?({_NAME})(?:{_OFF}| \([\w./-]+:\d+\))"  # f+0x1c, [f+447/768], f (file.c:12)
 )
 _LR = re.compile(
     rf"^(?:LR is at|lr\s*:|ra\s*:\s*[0-9a-fA-F]+(?=\s))\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*"
