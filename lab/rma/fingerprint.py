@@ -525,7 +525,8 @@ def normalise_v3(title: str) -> str:
     """:func:`normalise`, keeping what names the bug although it is a number: init's exit code.
 
     ``Attempted to kill init! exitcode=0x0000000b`` (killed by SIGSEGV) and ``exitcode=0x00007f00``
-    (exit status 127: a missing program) are two bugs, not one.
+    (exit status 127: a missing program) are two bugs, not one. Faults filed when the code was made
+    ``ADDR`` are split by ``stblab rma retitle`` (the old title is no alternative: it would merge them).
     """
     if "exitcode=" not in title:
         return normalise(title)
@@ -544,8 +545,6 @@ def _fingerprint_log_v3(text: str) -> Fingerprint | None:
         return None
     title = normalise_v3(report.title)
     alternatives: list[str] = []
-    if normalise(report.title) != title:
-        alternatives.append(normalise(report.title))  # the title before the exit code was kept: links its faults
     for alt in report.alternatives:
         alt = normalise_v3(alt)
         if alt != title and alt not in alternatives:

@@ -45,11 +45,15 @@ def test_each_crash_kind_gets_a_normalised_title(log: str, kind: str, title: str
         assert not any(tok.isdigit() and len(tok) > 1 for tok in s.replace(":", " ").split())
 
 
-def test_init_exit_code_names_the_bug_and_the_older_title_still_links_its_faults() -> None:
-    """0x00000004 (init killed by SIGILL) is another bug than 0x00007f00 (init exited 127): the code stays."""
+def test_init_exit_code_names_the_bug() -> None:
+    """0x00000004 (init killed by SIGILL) is another bug than 0x00007f00 (init exited 127): the code stays.
+
+    The title that made every code ADDR is no alternative (it would file every init death in one fault):
+    ``stblab rma retitle`` splits faults filed under it.
+    """
     result = fp("panic_init.log")
     assert result.title.endswith("exitcode=0x00000004")
-    assert "kernel panic: Attempted to kill init! exitcode=ADDR" in result.alternatives
+    assert not any(a.endswith("exitcode=ADDR") for a in result.alternatives)
 
 
 def test_a_clean_log_has_no_title() -> None:
