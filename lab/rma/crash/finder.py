@@ -40,11 +40,8 @@ TRIGGERS = (
     "Kernel panic",
     "egfault",
     "nhandled",
-    "VM_BUG_ON",
-    "handler, esr",
-    "data abort",
-    "prefetch abort",
-    "undefined instruction",
+    ", esr 0x",
+    " abort\n",  # U-Boot's ARM vectors: "data abort", "prefetch abort" alone on their line
     "sending SIG",
     "ANR ",
     "refcount_t:",
@@ -89,21 +86,36 @@ def _classify(line: str) -> Header | None:
     return kernel.classify(line) or userspace.classify(line)
 
 
-_QP_ESCAPE = re.compile(r"=(?:3D|20|09|C2=A0|A0)")
 _QP_SOFT = re.compile(r"(?<!=)=\r?\n")
-_QP_ONE = re.compile(r"[0-9A-Za-z]=\r?\n[0-9A-Za-z(]")
+_QP_ESCAPES = ("=3D", "=20", "=C2=A0", "=A0", "=09")
+
+
+def _soft_breaks(text: str, most: int = 2) -> int:
+    """How many line ends after a single ``=`` the text has (up to ``most``): quoted-printable soft breaks.
+
+    A break that ends a line at the encoder's 76th column counts for ``most``: it is the encoding.
+    """
+    found = 0
+    pos = text.find("=\n")
+    while pos >= 0 and found < most:
+        if text[pos - 1 : pos] != "=":  # "==" ends base64 padding, not a soft break
+            found += 1
+            if pos - text.rfind("\n", 0, pos) == 76:  # a line cut at the encoder's 76 columns
+                return most
+        pos = text.find("=\n", pos + 2)
+    return found
 
 
 def unwrap_quoted_printable(text: str) -> str:
     """A log pasted from a quoted-printable mail with its soft line breaks joined and ``=3D`` decoded.
 
     Mail archives keep the transfer encoding: ``RIP: 0010:ano=`` / ``n_vma_interval_tree_verify+0x..``
-    is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (soft
-    breaks, or an escape) is touched: a console line never ends with a single ``=`` glued to a word.
+    is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (two
+    soft breaks, or an escape) is touched: a console line never ends with a single ``=``.
     """
-    if "=\n" not in text and "=\r\n" not in text:
+    if "=\n" not in text:  # (one scan: a mail saved with CRLF line ends is left as it is)
         return text
-    if len(_QP_SOFT.findall(text, 0, 200_000)) < 2 and not _QP_ESCAPE.search(text) and not _QP_ONE.search(text):
+    if _soft_breaks(text) < 2 and not any(e in text for e in _QP_ESCAPES):
         return text
     text = _QP_SOFT.sub("", text)
     for code, char in (("=C2=A0", " "), ("=A0", " "), ("=20", " "), ("=09", "\t"), ("=3D", "=")):
