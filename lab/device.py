@@ -45,7 +45,6 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 STATES = ("off", "bootloader", "shell")
-LOGIN_PROMPT = r"login: ?$"
 REBOOTING = r"reboot: Restarting|Restarting system|U-Boot \d|Hit any key to stop autoboot"
 
 
@@ -264,7 +263,7 @@ class Stb:
 
     def _shell_alive(self) -> bool:
         """True when the console answers a command now (logging in first if it shows login:)."""
-        from lab.drivers.serial import ExpectTimeout
+        from lab.drivers.serial import LOGIN_PROMPT, ExpectTimeout
 
         console = self.console
         console.drain()
