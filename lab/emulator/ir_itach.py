@@ -41,7 +41,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from lab.emulator.ir_lircd import IrEmitter, IrReceiver, KeyCallback, RemotesArg, split_frames
+from lab.emulator.ir_signal import IrEmitter, IrReceiver, KeyCallback, RemotesArg, split_frames
 
 log = logging.getLogger(__name__)
 
