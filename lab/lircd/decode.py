@@ -3,18 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from typing import TYPE_CHECKING
 
 import numpy as np
 
+from lab.lircd.encode import Encoder
 from lab.lircd.format import Decoded, LircdError
 
-if TYPE_CHECKING:
-    pass
 
+class Decoder(Encoder):
+    """The decoding half of :class:`~lab.lircd.remote.Remote`: timings back into key presses.
 
-class Decoder:
-    """The decoding half of :class:`~lab.lircd.remote.Remote` (a mixin; state lives on the remote)."""
+    It builds on the encoder: a frame is matched against the frames the remote's own codes encode to.
+    """
 
     def decode(self, timings: Iterable[int | float]) -> str | None:
         """The key these pulse/space timings carry, or None when they are not a code of this remote.

@@ -3,16 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from lab.lircd.format import _MIN_CONST_GAP, _SUPPORTED_FLAGS, LircdError
-
-if TYPE_CHECKING:
-    pass
+from lab.lircd.spec import RemoteSpec
 
 
-class Encoder:
-    """The encoding half of :class:`~lab.lircd.remote.Remote` (a mixin; state lives on the remote)."""
+class Encoder(RemoteSpec):
+    """The encoding half of :class:`~lab.lircd.remote.Remote`: keys into pulse/space timings."""
 
     def encode(
         self, key: str, *, repeat: int = 0, toggle: int | bool | None = None, trailing_gap: bool = False
