@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 from lab.emulator.box.core import Box
-from lab.emulator.box.system import BASE_USED_KB, OOM_FREE_KB
+from lab.emulator.box.system import BASE_USED_KB
+from lab.emulator.defects import OOM_FREE_KB
 
 __all__ = ["BASE_USED_KB", "OOM_FREE_KB", "Box"]

@@ -6,15 +6,20 @@ import contextlib
 import logging
 import threading
 import time
+from typing import TYPE_CHECKING, cast
 
 from lab.emulator import bootlog
+from lab.emulator.box.base import BoxBase
 from lab.emulator.box.power import _PowerLost
 from lab.emulator.shell import Cancelled, SessionExit, Shell
+
+if TYPE_CHECKING:
+    from lab.emulator.box.core import Box
 
 log = logging.getLogger("stblab.emulator.box")
 
 
-class BootMixin:
+class BootMixin(BoxBase):
     """Booting the emulated box: bootloader, kernel, getty and the console session.
 
     A mixin of :class:`~lab.emulator.box.Box`; the state lives on the box.
@@ -276,7 +281,7 @@ class BootMixin:
             self._session(gen)
 
     def _session(self, gen: int) -> None:
-        shell = Shell(self, transport="console")
+        shell = Shell(cast("Box", self), transport="console")
         while self._alive(gen) and self.phase in ("running", "crashed"):
             self.console(f"root@{self.hostname}:~# ")
             try:

@@ -16,10 +16,11 @@ from lab.emulator import bootlog
 from lab.emulator.box.boot import BootMixin
 from lab.emulator.box.power import PowerMixin
 from lab.emulator.box.system import SystemMixin
-from lab.emulator.box.ui import ScreenState, UiMixin
+from lab.emulator.box.ui import UiMixin
 from lab.emulator.config import EmulateSettings
 from lab.emulator.console import ConsoleHub
 from lab.emulator.defects import Defects
+from lab.emulator.screen import ScreenState
 from lab.emulator.state import DeviceState
 from lab.rig import Rig
 
@@ -70,7 +71,7 @@ class Box(PowerMixin, BootMixin, SystemMixin, UiMixin):
         last = int(self.state.env.get("last_channel", "1") or 1)
         self.channel = last
         self.defects = Defects(self)
-        self._screen = ScreenState(kind="off", model=self.model) if ScreenState is not None else None
+        self._screen = ScreenState(kind="off", model=self.model)
         self.boot_env: dict[str, str] = {}
         self.iptv: Any = None  # IptvReceiver when emulate.iptv is set (created at first tune)
 

@@ -9,12 +9,13 @@ import threading
 import time
 from collections.abc import Callable
 
+from lab.emulator.box.base import BoxBase
 from lab.emulator.shell import Cancelled
 
 log = logging.getLogger("stblab.emulator.box")
 
 
-class PowerMixin:
+class PowerMixin(BoxBase):
     """Power and UART of the emulated box: console output, power events, reading keystrokes.
 
     A mixin of :class:`~lab.emulator.box.Box`; the state lives on the box.

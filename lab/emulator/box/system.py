@@ -9,16 +9,16 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from lab.emulator.box.base import BoxBase
 from lab.emulator.state import Slot
 from lab.firmware import ImageError, parse_image
 
 log = logging.getLogger("stblab.emulator.box")
 
 BASE_USED_KB = 310_000  # memory used by a freshly booted box
-OOM_FREE_KB = 40_000  # the OOM killer fires below this
 
 
-class SystemMixin:
+class SystemMixin(BoxBase):
     """The emulated box's system: firmware slots, files and /proc, diag, memory, firmware update.
 
     A mixin of :class:`~lab.emulator.box.Box`; the state lives on the box.

@@ -8,17 +8,8 @@ import threading
 import time
 from typing import Any
 
-try:  # HDMI screen model (engineer E2); the box runs without it.
-    from lab.emulator.screen import BANNER_SECONDS, ScreenState, channel, channel_numbers
-except ImportError:  # pragma: no cover - only while screen.py does not exist
-    ScreenState = None  # type: ignore[assignment,misc]
-    BANNER_SECONDS = 4.0
-
-    def channel_numbers() -> list[int]:  # type: ignore[misc]
-        return list(range(1, 11))
-
-    channel = None  # type: ignore[assignment]
-
+from lab.emulator.box.base import BoxBase
+from lab.emulator.screen import BANNER_SECONDS, channel, channel_numbers
 
 log = logging.getLogger("stblab.emulator.box")
 
@@ -28,7 +19,7 @@ def _norm_key(name: str) -> str:
     return name[4:] if name.startswith("KEY_") else name
 
 
-class UiMixin:
+class UiMixin(BoxBase):
     """What the emulated box shows and how it reacts to keys: screen, zap, standby.
 
     A mixin of :class:`~lab.emulator.box.Box`; the state lives on the box.
@@ -51,7 +42,7 @@ class UiMixin:
     def _tune_screen(self, number: int, *, banner: bool) -> None:
         known = number in channel_numbers()
         kind = "live" if known else "no_channel"
-        name = channel(number).name if channel is not None and known else f"Channel {number}"
+        name = channel(number).name if known else f"Channel {number}"
         frozen = self.defects.frozen
         changes: dict[str, Any] = {"kind": kind, "channel": number, "channel_name": name, "digits": ""}
         changes["banner_until"] = time.monotonic() + BANNER_SECONDS if banner else 0.0
