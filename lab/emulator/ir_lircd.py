@@ -29,8 +29,7 @@ import logging
 import os
 import socket
 import socketserver
-import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -46,6 +45,7 @@ from lab.emulator.ir_signal import (
     as_remotes,
     split_frames,
 )
+from lab.emulator.service import SocketServerService
 from lab.lircd import Remote
 
 log = logging.getLogger(__name__)
@@ -113,7 +113,7 @@ class _UnixServer(socketserver.ThreadingUnixStreamServer):
     block_on_close = False
 
 
-class LircdServer:
+class LircdServer(SocketServerService):
     """A lircd socket whose LED shines on the box's receiver (see module docstring).
 
     ``remotes`` is lircd's configuration (a lircd.conf path, a Remote or several). The box's
@@ -121,6 +121,8 @@ class LircdServer:
     share one :class:`IrReceiver` with another blaster pointed at the same box. ``port`` 0 picks a
     free port; give ``path`` instead of host/port for a unix socket.
     """
+
+    thread_name = "lircd-server"
 
     def __init__(
         self,
@@ -135,19 +137,13 @@ class LircdServer:
     ) -> None:
         if path is None and (host is None or port is None):
             raise ValueError("LircdServer needs host and port, or a unix socket path")
-        self.host = host
+        super().__init__(host, port or 0)
         self.path = Path(path) if path is not None else None
-        self._requested_port = port or 0
         self.remotes = as_remotes(remotes)
         self.receiver = receiver or IrReceiver(
             receiver_remotes if receiver_remotes is not None else self.remotes, on_key
         )
         self.emitter: IrEmitter | None = None
-        self._server: socketserver.BaseServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._conns: set[socket.socket] = set()
-        self._lock = threading.Lock()
         self._repeating: tuple[str, str, _Segment, object] | None = None
         self._toggles: dict[str, int] = {}  # per remote: the toggle bit of the last press
 
@@ -161,12 +157,8 @@ class LircdServer:
             raise ValueError(f"not a lircd address: {url!r} (lirc://host:port or /path/to/socket)")
         return cls(p.hostname, p.port, remotes, on_key, **kw)
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
-        """Bind (``OSError`` when the port or path is in use) and start serving."""
-        if self._server is not None:
-            raise RuntimeError("LircdServer already started")
-        self._stopping.clear()
+    # -- lifecycle (see lab.emulator.service) ----------------------------------------------
+    def _make_server(self) -> socketserver.BaseServer:
         server: socketserver.BaseServer
         if self.path is not None:
             if self.path.exists() and self.path.is_socket():
@@ -180,71 +172,36 @@ class LircdServer:
                         raise OSError(f"lircd socket {self.path} is in use")
             server = _UnixServer(str(self.path), _LircdHandler)
         else:
-            server = _TcpServer((self.host or "127.0.0.1", self._requested_port), _LircdHandler)
+            server = _TcpServer((self.host or "127.0.0.1", self.requested_port), _LircdHandler)
         server.lircd = self  # type: ignore[attr-defined]
-        self._server = server
-        self.emitter = IrEmitter(self.receiver, name="lircd")
-        self._thread = threading.Thread(
-            target=server.serve_forever, kwargs={"poll_interval": 0.2}, name="lircd-server", daemon=True
-        )
-        self._thread.start()
+        return server
 
-    def stop(self) -> None:
-        """Stop repeating, close client connections and release the port or socket file."""
-        if self._server is None:
-            return
-        self._stopping.set()
+    def _on_start(self) -> None:
+        self.emitter = IrEmitter(self.receiver, name="lircd")
+
+    def _on_stop(self) -> None:
         if self.emitter is not None:
             self.emitter.close()
-        with self._lock:
-            conns = list(self._conns)
-        for c in conns:
-            with contextlib.suppress(OSError):
-                c.shutdown(socket.SHUT_RDWR)
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
+
+    def _after_stop(self) -> None:
         if self.path is not None:
             with contextlib.suppress(OSError):
                 self.path.unlink()
-        self._server = None
-
-    def __enter__(self) -> LircdServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound TCP port (after :meth:`start`; 0 for a unix socket)."""
-        if self._server is None or self.path is not None:
-            return self._requested_port
-        return int(self._server.server_address[1])  # type: ignore[index]
 
     @property
     def url(self) -> str:
         """The address as a rig file names it."""
         return str(self.path) if self.path is not None else f"lirc://{self.host}:{self.port}"
 
-    @contextlib.contextmanager
-    def _track(self, conn: socket.socket) -> Iterator[None]:
+    def _client_gone(self, conn: socket.socket) -> None:
         with self._lock:
-            self._conns.add(conn)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._conns.discard(conn)
-                rep = self._repeating
-                owned = rep is not None and rep[3] is conn
-                if owned:
-                    self._repeating = None
-            if owned and rep is not None and self.emitter is not None:
-                # As lircd does: a client that goes away does not leave a key held down.
-                self.emitter.stop(tag=rep[2].tag)
+            rep = self._repeating
+            owned = rep is not None and rep[3] is conn
+            if owned:
+                self._repeating = None
+        if owned and rep is not None and self.emitter is not None:
+            # As lircd does: a client that goes away does not leave a key held down.
+            self.emitter.stop(tag=rep[2].tag)
 
     # -- protocol ---------------------------------------------------------------------------
     @staticmethod
