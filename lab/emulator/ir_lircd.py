@@ -106,11 +106,13 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     daemon_threads = True
     block_on_close = False
     allow_reuse_address = True
+    lircd: LircdServer
 
 
 class _UnixServer(socketserver.ThreadingUnixStreamServer):
     daemon_threads = True
     block_on_close = False
+    lircd: LircdServer
 
 
 class LircdServer(SocketServerService):
@@ -173,7 +175,7 @@ class LircdServer(SocketServerService):
             server = _UnixServer(str(self.path), _LircdHandler)
         else:
             server = _TcpServer((self.host or "127.0.0.1", self.requested_port), _LircdHandler)
-        server.lircd = self  # type: ignore[attr-defined]
+        server.lircd = self
         return server
 
     def _on_start(self) -> None:

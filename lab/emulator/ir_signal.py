@@ -170,8 +170,9 @@ class IrReceiver:
                 emitted += self._repeats(d.repeats, end)
                 continue
             useful = True
-            same = self._held is not None and self._held[0] is remote and self._held[1] == d.key
-            if same and not remote.has_repeat_code and (d.toggle is None or d.toggle == self._held[2]):
+            held = self._held
+            same = held is not None and held[0] is remote and held[1] == d.key
+            if same and held is not None and not remote.has_repeat_code and (d.toggle is None or d.toggle == held[2]):
                 # Remotes without a repeat code (RC-5, many others) resend the full frame while held.
                 emitted += self._repeats(1 + d.repeats, end)
                 continue

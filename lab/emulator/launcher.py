@@ -50,7 +50,7 @@ def answers(rig: Rig, timeout: float = 1.0) -> bool:
     """True when the rig's console (else its PDU) accepts a TCP connection: for an emulated rig,
     its emulator runs."""
     url = rig.serial.url if rig.serial else rig.power.url if rig.power else None
-    return bool(url) and url_answers(url, timeout)
+    return url is not None and bool(url) and url_answers(url, timeout)
 
 
 @contextlib.contextmanager

@@ -248,7 +248,7 @@ class SshServer(Service):
             if data[:1] in (b"\x63", b"\x64") and len(data) >= 5:  # CHANNEL_SUCCESS / CHANNEL_FAILURE
                 server.reply_sent(struct.unpack(">I", data[1:5])[0])
 
-        transport._send_user_message = send_and_release  # type: ignore[method-assign]
+        transport._send_user_message = send_and_release
         unregister = self.box.register_ssh(transport.close)
         if not self.box.ssh_allowed():  # lost power (or sshd) since the accept: nobody answers
             unregister()
