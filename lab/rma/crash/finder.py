@@ -347,8 +347,8 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
 
 def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
     if header.kind == "tombstone":
-        title, g, alts, corrupted = userspace.native_crash(chain([line], lines), header)
-        return CrashReport("tombstone", title, g, corrupted, alts, (), line_no)
+        title, g, native_alts, corrupted = userspace.native_crash(chain([line], lines), header)
+        return CrashReport("tombstone", title, g, corrupted, native_alts, (), line_no)
     if header.kind == "java":
         title, g, corrupted = userspace.java_crash(chain([line], lines), header, line)
         return CrashReport("java", title, g, corrupted, (), (), line_no)
