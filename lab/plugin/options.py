@@ -1,0 +1,216 @@
+"""The plugin's options, configuration and session-level hooks (header, summary, Allure environment)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from lab.errors import RigFileError
+from lab.plugin.outcomes import _SummaryFeed
+from lab.plugin.session import EMULATE_MODES, worker_identity
+from lab.plugin.state import LAB_KEY, LabState
+from lab.plugin.summary import SessionSummary
+from lab.rig import load_rigs, select_rigs
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stblab", "stblab set-top-box lab")
+    group.addoption(
+        "--rigs",
+        dest="stblab_rigs",
+        metavar="FILE",
+        default=None,
+        help="rig file (rigs/*.yaml); turns the lab on (env STBLAB_RIGS)",
+    )
+    group.addoption(
+        "--rig",
+        dest="stblab_rig",
+        metavar="NAME",
+        default=None,
+        help="rig name or selector such as model=STB-4K-X1 or feature=iptv",
+    )
+    group.addoption(
+        "--emulate",
+        dest="stblab_emulate",
+        choices=EMULATE_MODES,
+        default="auto",
+        help="start `stblab emulate` for emulated rigs: auto (when not listening), always, never",
+    )
+    group.addoption(
+        "--run-dir",
+        dest="stblab_run_dir",
+        metavar="DIR",
+        default=None,
+        help="where logs, evidence and results go (default reports/<UTC timestamp>/)",
+    )
+    group.addoption(
+        "--rma-db",
+        dest="stblab_rma_db",
+        metavar="URL",
+        default=None,
+        help="RMA database URL or SQLite path (default: lab.rma's default)",
+    )
+    group.addoption(
+        "--file-faults",
+        dest="stblab_file_faults",
+        action="store_true",
+        default=True,
+        help="file device faults into the RMA database (default)",
+    )
+    group.addoption(
+        "--no-file-faults", dest="stblab_file_faults", action="store_false", help="do not file device faults"
+    )
+    group.addoption(
+        "--reproduce",
+        dest="stblab_reproduce",
+        type=int,
+        default=0,
+        metavar="N",
+        help="rerun a test that found a device fault up to N times (max 10; stop at 3 hits)",
+    )
+    group.addoption("--seed", dest="stblab_seed", type=int, default=None, help="seed for scenario randomness")
+    group.addoption(
+        "--boot-timeout",
+        dest="stblab_boot_timeout",
+        type=float,
+        default=60.0,
+        help="seconds from power-on to login prompt",
+    )
+    group.addoption(
+        "--trust-new-ssh-key",
+        dest="stblab_trust_new_ssh_key",
+        action="store_true",
+        default=False,
+        help="accept and record an unknown SSH host key (never a changed one)",
+    )
+    group.addoption(
+        "--summary",
+        dest="stblab_summary",
+        metavar="FILE",
+        default=None,
+        help="where the session summary JSON goes (default <run-dir>/summary.json)",
+    )
+
+
+def _default_run_dir() -> Path:
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    return Path("reports") / stamp
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "stb(model=None, features=()): the rig model/features a test needs; rigs lacking them skip the test"
+    )
+    rigs_file = config.getoption("stblab_rigs", None) or os.environ.get("STBLAB_RIGS")
+    if not rigs_file:
+        return
+    workerinput: dict[str, Any] | None = getattr(config, "workerinput", None)
+    if workerinput and "stblab_run_dir" in workerinput:
+        run_dir = Path(workerinput["stblab_run_dir"])
+        seed = int(workerinput["stblab_seed"])
+    else:
+        run_dir = Path(config.getoption("stblab_run_dir") or _default_run_dir()).absolute()
+        seed = config.getoption("stblab_seed")
+        seed = seed if seed is not None else random.SystemRandom().randrange(1, 2**31)
+    selector = config.getoption("stblab_rig")
+    if workerinput is None:
+        # Validate before touching hardware: the file, the selector, workers vs rigs.
+        try:
+            selected = select_rigs(load_rigs(rigs_file), selector)
+        except RigFileError as exc:
+            raise pytest.UsageError(str(exc)) from exc
+        workers = getattr(config.option, "numprocesses", None)
+        if isinstance(workers, int) and workers > len(selected):
+            raise pytest.UsageError(
+                f"-n {workers} xdist workers but only {len(selected)} rig(s) selected "
+                f"({', '.join(r.name for r in selected)}): each worker needs its own rig"
+            )
+        run_dir.mkdir(parents=True, exist_ok=True)
+        if hasattr(config.option, "xmlpath") and not config.option.xmlpath:
+            config.option.xmlpath = str(run_dir / "junit.xml")
+    if hasattr(config.option, "allure_report_dir") and not config.option.allure_report_dir:
+        config.option.allure_report_dir = str(run_dir / "allure-results")
+    summary = config.getoption("stblab_summary")
+    reproduce = int(config.getoption("stblab_reproduce") or 0)
+    if not 0 <= reproduce <= 10:
+        raise pytest.UsageError(f"--reproduce {reproduce}: give 0 to 10 reruns (lab.rma's policy stops at 10)")
+    state = config.stash[LAB_KEY] = LabState(
+        rigs_file=Path(rigs_file),
+        selector=selector,
+        run_dir=run_dir,
+        emulate=config.getoption("stblab_emulate"),
+        seed=seed,
+        file_faults=config.getoption("stblab_file_faults"),
+        rma_db=config.getoption("stblab_rma_db") or os.environ.get("STBLAB_RMA_URL"),
+        reproduce=reproduce,
+        boot_timeout=config.getoption("stblab_boot_timeout"),
+        trust_new_ssh_key=config.getoption("stblab_trust_new_ssh_key"),
+        summary_path=Path(summary) if summary else run_dir / "summary.json",
+        is_worker=workerinput is not None,
+        worker=worker_identity(workerinput),
+    )
+    if workerinput is None:
+        config.pluginmanager.register(_SummaryFeed(state.summary), "stblab-summary")
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_configure_node(node: Any) -> None:
+    """xdist: hand the controller's run folder and seed to each worker."""
+    state = node.config.stash.get(LAB_KEY, None)
+    if state is not None:
+        node.workerinput["stblab_run_dir"] = str(state.run_dir)
+        node.workerinput["stblab_seed"] = state.seed
+
+
+def pytest_report_header(config: pytest.Config) -> list[str] | None:
+    state = config.stash.get(LAB_KEY, None)
+    if state is None:
+        return None
+    return [
+        f"stblab: rigs {state.rigs_file} select={state.selector or 'all'} run-dir {state.run_dir} "
+        f"seed {state.seed} emulate={state.emulate} file-faults={state.file_faults}"
+    ]
+
+
+def pytest_sessionfinish(session: pytest.Session) -> None:
+    state = session.config.stash.get(LAB_KEY, None)
+    if state is None:
+        return
+    if state.session is not None:
+        state.session.close()
+        state.session = None
+    if state.filer is not None:
+        with contextlib.suppress(Exception):
+            state.filer.close()
+    if not state.is_worker:
+        state.summary.write(state.summary_path)
+        _allure_environment(session.config, state.summary)
+
+
+def _allure_environment(config: pytest.Config, summary: SessionSummary) -> None:
+    """``environment.properties`` in the Allure results: each rig's model, firmware and serial."""
+    folder = getattr(config.option, "allure_report_dir", None)
+    if not folder or not Path(folder).is_dir() or not summary.rigs:
+        return
+    lines = [f"{rig}.{key}={value}" for rig, info in sorted(summary.rigs.items()) for key, value in info.items()]
+    path = Path(folder) / "environment.properties"
+    old = path.read_text(encoding="utf-8").splitlines() if path.exists() else []
+    merged = sorted(set(old) | set(lines))  # the main job runs one session per rig into one folder
+    path.write_text("\n".join(merged) + "\n", encoding="utf-8")
+
+
+def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pytest.Config) -> None:
+    state = config.stash.get(LAB_KEY, None)
+    if state is None or state.is_worker:
+        return
+    terminalreporter.section("stblab summary")
+    for line in state.summary.lines():
+        terminalreporter.write_line(line)
+    terminalreporter.write_line(f"run folder: {state.run_dir}")
