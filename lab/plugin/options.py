@@ -12,10 +12,12 @@ from typing import Any
 import pytest
 
 from lab.errors import RigFileError
+from lab.plugin.evidence import slug
 from lab.plugin.outcomes import _SummaryFeed
 from lab.plugin.session import EMULATE_MODES, worker_identity
 from lab.plugin.state import LAB_KEY, LabState
 from lab.plugin.summary import SessionSummary
+from lab.plugin.timeouts import DEFAULT_TEST_TIMEOUT, TimeLimits, install_stack_dump
 from lab.rig import load_rigs, select_rigs
 
 
@@ -90,6 +92,23 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         help="accept and record an unknown SSH host key (never a changed one)",
     )
     group.addoption(
+        "--test-timeout",
+        dest="stblab_test_timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help=f"time limit of one lab test (setup, call, teardown); over it the test is timed_out, an infra "
+        f"outcome, with its stack as evidence (default {DEFAULT_TEST_TIMEOUT:g}; 0: none; "
+        "@pytest.mark.stb_timeout(S) raises it for one test)",
+    )
+    group.addoption(
+        "--events",
+        dest="stblab_events",
+        metavar="FILE",
+        default=None,
+        help="append one JSON line per test started and finished (the job runner's progress and results)",
+    )
+    group.addoption(
         "--summary",
         dest="stblab_summary",
         metavar="FILE",
@@ -108,6 +127,7 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "stb(model=None, features=()): the rig model/features a test needs; rigs lacking them skip the test"
     )
+    config.addinivalue_line("markers", "stb_timeout(seconds): this test's time limit (raises --test-timeout)")
     rigs_file = config.getoption("stblab_rigs", None) or os.environ.get("STBLAB_RIGS")
     if not rigs_file:
         return
@@ -157,7 +177,21 @@ def pytest_configure(config: pytest.Config) -> None:
         worker=worker_identity(workerinput),
     )
     if workerinput is None:
+        events = config.getoption("stblab_events")
+        if events:
+            state.summary.events = Path(events)
+            state.summary.events.parent.mkdir(parents=True, exist_ok=True)
+            install_stack_dump(state.summary.events.with_name("hung-stack.txt"))
         config.pluginmanager.register(_SummaryFeed(state.summary), "stblab-summary")
+    limit = config.getoption("stblab_test_timeout")
+    limit = DEFAULT_TEST_TIMEOUT if limit is None else limit
+    config.pluginmanager.register(TimeLimits(limit, lambda item: _stack_path(state, item)), "stblab-time-limits")
+
+
+def _stack_path(state: LabState, item: pytest.Item) -> Path:
+    """Where a timed-out test's stack goes: its evidence folder."""
+    rig = state.session.rig.name if state.session is not None else (state.selector or "lab")
+    return state.run_dir / rig / slug(item.nodeid) / "stack.txt"
 
 
 @pytest.hookimpl(optionalhook=True)

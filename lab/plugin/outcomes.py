@@ -7,16 +7,18 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from lab.device_health import RigUnhealthy
+from lab.device_health import RigUnhealthy, probe_lab
 from lab.errors import DeviceFault, InfraError
 from lab.plugin.evidence import attach_to_allure, collect_evidence, slug
 from lab.plugin.filing import FaultContext, params_of
 from lab.plugin.session import LabSession
 from lab.plugin.state import LAB_KEY, RUN_KEY, LabState, TestRun, _add_prop, _allure_labels, _one_line, _uses_lab
-from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, SessionSummary
+from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, TIMED_OUT, SessionSummary
+from lab.plugin.timeouts import TestTimedOut
 from lab.steps import STEPS, StepRecord
 
 
@@ -66,14 +68,23 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
 
 
 def _classify(exc: BaseException | None) -> str | None:
+    """The outcome of what a test raised: None for nothing (or a skip/xfail), else an Outcome value.
+
+    A test over its limit (ours, or pytest-timeout's ``Timeout`` failure) is ``timed_out``; a
+    scenario's own ``pytest.fail`` and any exception nobody classified are ``test_error``: a device
+    fault needs the box to have been shown to misbehave (a DeviceFault or a failed assertion)."""
     if exc is None:
         return None
+    if isinstance(exc, TestTimedOut):
+        return TIMED_OUT
     if isinstance(exc, InfraError):
         return INFRA_ERROR
+    if isinstance(exc, pytest.skip.Exception | pytest.xfail.Exception):
+        return None
+    if isinstance(exc, pytest.fail.Exception):
+        return TIMED_OUT if str(exc).startswith("Timeout") else TEST_ERROR
     if isinstance(exc, AssertionError):  # DeviceFault subclasses AssertionError
         return DEVICE_FAULT
-    if isinstance(exc, pytest.skip.Exception | pytest.fail.Exception | pytest.xfail.Exception):
-        return None
     return TEST_ERROR
 
 
@@ -110,9 +121,17 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     if active and call.when == "teardown":
         _info_props(item, state)
     outcome = yield
+    report: pytest.TestReport = outcome.get_result()
+    if state is not None and not active:  # a test of the lab session that uses no box: outcome only
+        exc = call.excinfo.value if call.excinfo is not None else None
+        kind = _classify(exc)
+        if kind is not None and exc is not None and report.failed:
+            _add_prop(item, report, "stblab_outcome", kind)
+            _add_prop(item, report, "stblab_reason", _one_line(exc))
+            if kind != DEVICE_FAULT and report.when == "call":
+                report.when = "setup"  # type: ignore[misc]
     if not active:
         return
-    report: pytest.TestReport = outcome.get_result()
     run = item.stash.get(RUN_KEY, None)
     if call.when == "teardown" and run is not None and run.unsubscribe is not None:
         run.unsubscribe()
@@ -123,6 +142,19 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     assert state is not None and exc is not None
     lab = state.session  # None when the session could not even claim its rig
+    if kind == DEVICE_FAULT and lab is not None and not (run is not None and run.rerun):
+        # The lab is checked before the box is blamed: a console silence or a missed banner with a
+        # frozen emulator, a dead PDU or a stalled capture is the lab's failure, never filed.
+        lost = probe_lab(lab.rig, lab.stb_if_open)
+        if lost is not None:
+            kind, exc = (
+                INFRA_ERROR,
+                InfraError(
+                    f"{lost.message} (the test's failure, {_one_line(exc)!r}, is not blamed on the box)",
+                    rig=lost.rig,
+                    instrument=lost.instrument,
+                ),
+            )
     if kind == INFRA_ERROR and lab is not None:
         assert isinstance(exc, InfraError)
         lab.health.mark_bad(exc.rig or lab.rig.name, exc, test=item.nodeid)
@@ -150,6 +182,8 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         _add_prop(item, report, "rig", getattr(exc, "rig", None) or "")
         return
     if call.when == "teardown" or (call.when == "setup" and kind == TEST_ERROR):
+        if kind == TIMED_OUT and getattr(exc, "stack", None):
+            _add_prop(item, report, "evidence", str(Path(exc.stack).parent))  # type: ignore[union-attr]
         return
     ev = None
     stb = lab.stb_if_open
@@ -169,7 +203,11 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
             profile=profile,
             pcap=pcap,
         )
+        stack = getattr(exc, "stack", None)
+        if isinstance(exc, TestTimedOut) and stack is not None and Path(stack).exists():
+            ev.files["stack"] = Path(stack)  # where it hung, every thread
         attach_to_allure(ev)
+        _add_prop(item, report, "evidence", str(ev.dir))
         report.sections.append(("stblab evidence", "\n".join(f"{k}: {v}" for k, v in ev.files.items())))
     if kind == DEVICE_FAULT and isinstance(exc, DeviceFault) and run is not None:
         _file(item, report, state, lab, run, exc, ev.files if ev else {})
@@ -238,6 +276,13 @@ class _SummaryFeed:
     @pytest.hookimpl(trylast=True)
     def pytest_runtest_logreport(self, report: pytest.TestReport) -> None:
         self.summary.add_report(report)
+
+    def pytest_runtest_logstart(self, nodeid: str, location: Any) -> None:
+        self.summary.test_started(nodeid)
+
+    @pytest.hookimpl(trylast=True)
+    def pytest_runtest_logfinish(self, nodeid: str, location: Any) -> None:
+        self.summary.test_finished(nodeid)
 
     @pytest.hookimpl(trylast=True)
     def pytest_collectreport(self, report: pytest.CollectReport) -> None:
