@@ -53,6 +53,7 @@ from lab.plugin.fixtures import (
 )
 from lab.plugin.options import (
     pytest_addoption,
+    pytest_collection_modifyitems,
     pytest_configure,
     pytest_configure_node,
     pytest_report_header,
@@ -76,6 +77,7 @@ __all__ = [
     "lab_session",
     "power",
     "pytest_addoption",
+    "pytest_collection_modifyitems",
     "pytest_configure",
     "pytest_configure_node",
     "pytest_report_header",

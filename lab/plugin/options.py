@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import random
 from datetime import UTC, datetime
@@ -18,7 +19,7 @@ from lab.plugin.session import EMULATE_MODES, worker_identity
 from lab.plugin.state import LAB_KEY, LabState
 from lab.plugin.summary import SessionSummary
 from lab.plugin.timeouts import DEFAULT_TEST_TIMEOUT, TimeLimits, install_stack_dump
-from lab.rig import load_rigs, select_rigs
+from lab.rig import Rig, load_rigs, select_rigs
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -107,6 +108,14 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         metavar="FILE",
         default=None,
         help="append one JSON line per test started and finished (the job runner's progress and results)",
+    )
+    group.addoption(
+        "--left-out",
+        dest="stblab_left_out",
+        metavar="FILE",
+        default=None,
+        help="plan mode: leave out (deselect) tests the rig cannot run (model, features) and list them "
+        "with the reason in FILE (JSON), so a skip at run time is never mistaken for a pass",
     )
     group.addoption(
         "--summary",
@@ -248,3 +257,37 @@ def pytest_terminal_summary(terminalreporter: Any, exitstatus: int, config: pyte
     for line in state.summary.lines():
         terminalreporter.write_line(line)
     terminalreporter.write_line(f"run folder: {state.run_dir}")
+
+
+def pytest_collection_modifyitems(session: pytest.Session, config: pytest.Config, items: list[pytest.Item]) -> None:
+    """With ``--left-out FILE``: deselect the tests the rig cannot run and write why to FILE."""
+    state = config.stash.get(LAB_KEY, None)
+    path = config.getoption("stblab_left_out", None)
+    if state is None or not path:
+        return
+    rig = select_rigs(load_rigs(state.rigs_file), state.selector)[0]
+    left: dict[str, str] = {}
+    keep: list[pytest.Item] = []
+    for item in items:
+        why = unsupported(item, rig)
+        if why:
+            left[item.nodeid] = why
+        else:
+            keep.append(item)
+    if left:
+        config.hook.pytest_deselected(items=[i for i in items if i.nodeid in left])
+        items[:] = keep
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    Path(path).write_text(json.dumps(left, indent=2) + "\n", encoding="utf-8")
+
+
+def unsupported(item: pytest.Item, rig: Rig) -> str | None:
+    """Why ``rig`` cannot run ``item`` (its ``stb`` marker's model or features), or None."""
+    marker = item.get_closest_marker("stb")
+    if marker is None:
+        return None
+    model = marker.kwargs.get("model")
+    if model and rig.model != model:
+        return f"rig {rig.name} is a {rig.model}, this test needs model {model}"
+    missing = [f for f in marker.kwargs.get("features", ()) if f not in rig.features]
+    return f"rig {rig.name} lacks feature(s): {', '.join(missing)}" if missing else None
