@@ -239,10 +239,10 @@ def run_job(
                                      RigProgress(name, len(plans[name].tests), now)))  # fmt: skip
                 echo(f"  {name}: running {len(plans[name].tests)} test(s), log {rig_dir / 'pytest.log'}")
         progress = Progress([r.progress for r in runs], echo=None if live else echo)
-        test_limit = (spec.test_timeout if spec.test_timeout is not None else DEFAULT_TEST_TIMEOUT) or None
+        limits = _rig_limits(spec)
         try:
             with progress:
-                _watch(spec, runs, stop, progress, test_limit, t0)
+                _watch(spec, runs, stop, progress, limits, t0)
         finally:
             for run in runs:  # on every way out, nothing the job started outlives it
                 kill_group(run.proc, spec.kill_grace, stack=run.proc.poll() is None and not run.killed)
@@ -262,8 +262,22 @@ def run_job(
     return result
 
 
-def _watch(spec: JobSpec, runs: list[_Running], stop: _Stop, progress: Progress, test_limit: float | None,
-           t0: float) -> None:  # fmt: skip
+def _rig_limits(spec: JobSpec) -> dict[str, tuple[float | None, float | None]]:
+    """(test limit, rig limit) per rig: the spec's, else the rig file's ``timeouts:``, else the defaults."""
+    from lab.rig import load_rigs
+
+    rigs = load_rigs(spec.rig_file)
+    out: dict[str, tuple[float | None, float | None]] = {}
+    for name in spec.rigs:
+        own = rigs[name].timeouts if name in rigs else None
+        test = spec.test_timeout if spec.test_timeout is not None else (own.test if own else None)
+        rig = spec.rig_timeout if spec.rig_timeout is not None else (own.rig if own else None)
+        out[name] = ((DEFAULT_TEST_TIMEOUT if test is None else test) or None, rig or None)
+    return out
+
+
+def _watch(spec: JobSpec, runs: list[_Running], stop: _Stop, progress: Progress,
+           limits: dict[str, tuple[float | None, float | None]], t0: float) -> None:  # fmt: skip
     """Follow the rigs until all ended, enforcing the three limits and the stop flag."""
     while any(r.proc.poll() is None for r in runs):
         now = time.monotonic()
@@ -275,11 +289,12 @@ def _watch(spec: JobSpec, runs: list[_Running], stop: _Stop, progress: Progress,
             if run.proc.poll() is not None or run.killed:
                 continue
             why = None
+            test_limit, rig_limit = limits[run.name]
             if stop.reason is not None:
                 why = f"job stopped ({stop.reason})"
                 run.killed_for_time = stop.reason.startswith("job time limit")
-            elif spec.rig_timeout and now - run.started > spec.rig_timeout:
-                why, run.killed_for_time = f"rig time limit {spec.rig_timeout:g} s", True
+            elif rig_limit and now - run.started > rig_limit:
+                why, run.killed_for_time = f"rig time limit {rig_limit:g} s", True
             elif test_limit and run.current is not None and now - run.current_since > test_limit + HUNG_MARGIN:
                 why = f"test stuck {now - run.current_since:.0f} s, past its {test_limit:g} s limit"
                 run.killed_for_time = True

@@ -193,6 +193,10 @@ def pytest_configure(config: pytest.Config) -> None:
             install_stack_dump(state.summary.events.with_name("hung-stack.txt"))
         config.pluginmanager.register(_SummaryFeed(state.summary), "stblab-summary")
     limit = config.getoption("stblab_test_timeout")
+    if limit is None:  # the rig file's ``timeouts: {test: S}`` of the (first) selected rig, else the default
+        with contextlib.suppress(RigFileError, IndexError):
+            rig_limits = select_rigs(load_rigs(rigs_file), selector)[0].timeouts
+            limit = rig_limits.test if rig_limits is not None else None
     limit = DEFAULT_TEST_TIMEOUT if limit is None else limit
     config.pluginmanager.register(TimeLimits(limit, lambda item: _stack_path(state, item)), "stblab-time-limits")
 

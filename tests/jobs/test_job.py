@@ -119,3 +119,54 @@ def test_sigterm_to_a_running_job_writes_the_partial_result_and_leaves_nothing(l
         outcomes = {t["nodeid"].rsplit("::", 1)[-1]: t["outcome"] for t in rig["tests"]}
         assert outcomes == {"test_boots": "passed", "test_blocks_for_ever": "not_run", "test_after_the_hang": "not_run"}
     assert not processes_mentioning(str(run)), "no process of the job outlives it"
+
+
+STUCK = """
+import signal
+import time
+
+def test_boots(stb):
+    stb.run("true")
+
+def test_blocks_for_ever(stb):
+    while True:
+        time.sleep(1)
+
+def test_stuck_where_signals_do_not_reach(stb):
+    # takes the plugin's timer signal and Ctrl-C away: only the runner's kill can end it
+    signal.signal(signal.SIGALRM, signal.SIG_IGN)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    while True:
+        time.sleep(1)
+
+def test_after_the_stuck_one(stb):
+    stb.run("true")
+"""
+
+
+@pytest.mark.slow
+def test_rig_file_limits_apply_and_a_rig_stuck_past_them_is_killed_with_its_stack(lab_rigs, tmp_path):
+    """``timeouts: {test: 6, rig: 35}`` in the rig file: the plugin ends the first hang at 6 s; the
+    second ignores the plugin's signal, so the runner kills the rig's process group at 35 s."""
+    import yaml
+
+    raw = yaml.safe_load(lab_rigs.read_text())
+    raw["rigs"] = [r for r in raw["rigs"] if r["name"] == "good"]
+    raw["rigs"][0]["timeouts"] = {"test": 6, "rig": 35}
+    rig_file = tmp_path / "rigs.yaml"
+    rig_file.write_text(yaml.safe_dump(raw, sort_keys=False))
+    spec = JobSpec(rig_file=rig_file, rigs=["good"], suite=[str(_suite(tmp_path, STUCK))], run_dir=tmp_path / "run",
+                   kill_grace=3)  # fmt: skip
+    result = run_job(spec, live=False, echo=lambda _: None)
+    r = result.rig("good")
+    outcomes = {t.nodeid.rsplit("::", 1)[-1]: t for t in r.tests}
+    assert outcomes["test_boots"].outcome is Outcome.PASSED
+    assert outcomes["test_blocks_for_ever"].outcome is Outcome.TIMED_OUT
+    assert "over its 6 s time limit" in outcomes["test_blocks_for_ever"].reason
+    stuck = outcomes["test_stuck_where_signals_do_not_reach"]
+    assert stuck.outcome is Outcome.TIMED_OUT and "rig time limit 35 s" in stuck.reason, stuck
+    assert "test_stuck_where_signals_do_not_reach" in Path(stuck.evidence[0]).read_text(), "the stack where it hung"
+    assert outcomes["test_after_the_stuck_one"].outcome is Outcome.NOT_RUN
+    assert r.ended == "killed: rig time limit 35 s"
+    assert result.exit_code() is ExitCode.INFRA_ERROR
+    assert not processes_mentioning(str(result.run_dir)), "the rig's process group is gone"
