@@ -142,9 +142,10 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         return
     assert state is not None and exc is not None
     lab = state.session  # None when the session could not even claim its rig
-    if kind == DEVICE_FAULT and lab is not None and not (run is not None and run.rerun):
+    if kind == DEVICE_FAULT and lab is not None and lab.stb_if_open is not None and not (run is not None and run.rerun):
         # The lab is checked before the box is blamed: a console silence or a missed banner with a
-        # frozen emulator, a dead PDU or a stalled capture is the lab's failure, never filed.
+        # frozen emulator, a dead PDU or a stalled capture is the lab's failure, never filed. (A test
+        # that never opened the box has no instrument to blame.)
         lost = probe_lab(lab.rig, lab.stb_if_open)
         if lost is not None:
             kind, exc = (
