@@ -12,7 +12,10 @@ selects rigs; ``--emulate auto|always|never`` (auto: start ``stblab emulate`` fo
 whose console port is not listening, for the session); ``--run-dir`` (default
 ``reports/<UTC timestamp>/``: console logs, evidence, ``junit.xml``, ``allure-results/``,
 ``summary.json``/``.md``); ``--rma-db URL``; ``--file-faults/--no-file-faults``;
-``--reproduce N``; ``--seed N``; ``--boot-timeout S``; ``--trust-new-ssh-key``.
+``--reproduce N``; ``--seed N``; ``--boot-timeout S``; ``--trust-new-ssh-key``;
+``--test-timeout S`` (per lab test, default the rig file's ``timeouts: {test: S}`` or 300 s;
+``@pytest.mark.stb_timeout(S)`` raises it for one test); ``--events FILE`` and ``--left-out FILE``
+(used by the job runner, :mod:`lab.jobs`).
 
 Fixtures: ``rig``, ``stb``, ``console``, ``shell`` (logged-in console), ``remote``, ``power``,
 ``capture``, ``run_dir``, ``seed``, ``record_measurement``, ``lab_session``.
@@ -23,7 +26,11 @@ raised while the box is being prepared, e.g. a panic during boot) or a plain ass
 deciding frame, clip, step log, network profile). An :class:`~lab.errors.InfraError` is an
 *error* naming rig and instrument; it marks the rig unhealthy so later tests on it error at once,
 and is never filed. A :class:`~lab.errors.TestError` or any other exception in a lab test is an
-*error* of the scenario, and so is a scenario file that does not collect. Each carries a one-line
+*error* of the scenario, and so is a scenario file that does not collect, a ``pytest.fail`` and any
+exception nobody classified. A test over its limit is ``timed_out`` (infra, never filed) with its
+stack. Every test gets one :class:`~lab.outcome.Outcome` (JUnit property ``stblab_outcome``, the
+summary's ``tests``). Before a failure is filed, the rig's instruments are probed
+(:func:`lab.device_health.probe_lab`); a lab that is not healthy makes it an infra error. Each carries a one-line
 reason; a failed test leaves the box "dirty" so the next test power-cycles it, and a death string
 the box printed while nobody waited on the console fails the test it happened in.
 ``--reproduce N`` reruns a filed fault's test (same seed, firmware, profile; on the same rig and

@@ -173,6 +173,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         reason = f"{symptom}: {reason}"
     _add_prop(item, report, "stblab_outcome", kind)
     _add_prop(item, report, "stblab_reason", reason)
+    _allure_labels(stblab_outcome=kind)  # the same Outcome name in Allure as in JUnit and the database
     if kind != DEVICE_FAULT and report.when == "call":
         # An instrument (or the scenario) failed, not the box: report it as an error, not a failure.
         report.when = "setup"  # type: ignore[misc]
