@@ -30,6 +30,7 @@ from __future__ import annotations
 import json
 import os
 import shlex
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -198,6 +199,10 @@ def lab(
     except JobInputError as exc:
         typer.echo(f"stblab lab: {exc}", err=True)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
+    except Exception:  # a bug in stblab: never exit 1, which reads as "device faults"
+        traceback.print_exc()
+        typer.echo("stblab lab: internal error, no verdict", err=True)
+        raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
     write_all(result, f"stblab lab run {run.name}")
     typer.echo("")
     typer.echo(f"stblab lab summary ({result.elapsed:.0f} s)")

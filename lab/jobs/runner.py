@@ -222,7 +222,7 @@ def run_job(
             try:
                 lab = EmulatedLab(spec.rig_file, rigs=list(spec.emulate)).start()
                 stack.callback(lab.stop)
-            except EmulatorFailed as exc:
+            except (EmulatorFailed, OSError, TimeoutError) as exc:
                 result.problems.append(TestResult("emulated lab", Outcome.INFRA_ERROR, instrument="emulator",
                                                   reason=f"the emulated lab did not start: {exc}"))  # fmt: skip
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}

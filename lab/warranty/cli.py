@@ -14,6 +14,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import typer
@@ -92,6 +93,10 @@ def check(
     except DeviceFault as exc:  # the unit failed while its evidence was read: a person looks at it
         print(f"stblab warranty check: the unit failed during diagnosis, no verdict: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_DEVICE) from None
+    except Exception:  # a bug in stblab: never exit 1 ("device fault")
+        traceback.print_exc()
+        print("stblab warranty check: internal error, no verdict", file=sys.stderr)
+        raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
     if res.inconclusive is not None or res.decision is None:
         if as_json:
             data = {"case": case, "verdict": "inconclusive", "reason": res.inconclusive,

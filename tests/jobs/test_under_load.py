@@ -46,6 +46,7 @@ def _verdicts(tmp_path: Path, name: str) -> tuple[int, dict[tuple[str, str], str
     for s in SUITE:
         cmd += ["--suite", str(REPO / s)]
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert (run / "job.json").exists(), proc.stdout + proc.stderr
     job = json.loads((run / "job.json").read_text())
     outcomes = {(r["rig"], t["nodeid"].rsplit("::", 1)[-1]): t["outcome"] for r in job["rigs"] for t in r["tests"]}
     faults = {(r["rig"], t["reason"].split(":", 1)[0]) for r in job["rigs"] for t in r["tests"]
