@@ -47,7 +47,8 @@ class RigProgress:
     def line(self) -> str:
         """``stb-a  3/16  2 passed 1 failed 0 errors  00:42  test_zapping.py::test_zap``."""
         elapsed = int(time.monotonic() - self.started)
-        what = self.current.rsplit("/", 1)[-1] if self.current else self.state
+        idle = "finishing" if self.state == "running" and self.done >= self.planned else self.state
+        what = self.current.rsplit("/", 1)[-1] if self.current else idle
         return (
             f"{self.rig}  {self.done}/{self.planned}  {self.passed} passed {self.failed} failed {self.errors} errors"
             f"  {elapsed // 60:02d}:{elapsed % 60:02d}  {what}"
