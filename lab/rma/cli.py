@@ -518,13 +518,48 @@ def replay(db: str = DbOpt) -> None:
 
 
 @app.command()
-def audit(db: str = DbOpt, as_json: bool = JsonOpt) -> None:
-    """Verify the audit log's hash chain (exit 1 when broken, naming the first bad entry)."""
+def audit(
+    db: str = DbOpt,
+    as_json: bool = JsonOpt,
+    head: bool = typer.Option(False, "--head", help="print the chain's head as SEQ:HASH (keep it elsewhere, e.g. CI)"),
+    expect_head: str = typer.Option(None, "--expect-head", help="SEQ:HASH recorded earlier: check the log against it"),
+    head_file: Path = typer.Option(None, "--head-file", help="the head file (default: beside the database)"),
+) -> None:
+    """Check the audit log: hash chain, row counters, audited rows, and the head anchored outside the database.
+
+    Exit codes (the shared table): 0 intact; 1 tampering found (each problem named); 2 database
+    unreachable; 4 bad --expect-head.
+    """
+    from lab.outcome import ExitCode
+    from lab.rma.audit import parse_head
+
+    want = None
+    if expect_head is not None:
+        try:
+            want = parse_head(expect_head)
+        except ValueError as exc:
+            _fail(f"--expect-head: {exc}", int(ExitCode.BAD_INPUT))
     store = _store(db)
-    check = _run(store.verify_audit)
-    if as_json:
-        _print_json({"ok": check.ok, "entries": check.entries, "bad_seq": check.bad_seq, "problem": check.problem})
+    try:
+        check = store.verify_audit(expect_head=want, head_file=head_file)
+    except InfraError as exc:
+        _fail(exc.message, int(ExitCode.INFRA_ERROR))
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
+    if head:
+        typer.echo(f"{check.head[0]}:{check.head[1]}" if check.head else "0:" + "0" * 64)
+    elif as_json:
+        _print_json(check.as_dict())
     else:
-        typer.echo(f"audit log: {check.entries} entries, " + ("chain intact" if check else f"BROKEN: {check.problem}"))
+        anchor = head_file or store.audit_head_path
+        state = "chain intact" if check else f"BROKEN ({len(check.problems)} problems)"
+        typer.echo(f"audit log: {check.entries} entries, {state}; anchor {safe(anchor)}")
+        for problem in check.problems:
+            typer.echo(f"  - {safe(problem)}")
+        for note in check.notes:
+            typer.echo(f"  note: {safe(note)}")
     if not check:
-        raise typer.Exit(1)
+        if head or as_json:
+            typer.echo(f"stblab rma audit: BROKEN: {safe(check.problem)}", err=True)
+        raise typer.Exit(int(ExitCode.DEVICE_FAULT))
