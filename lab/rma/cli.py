@@ -32,6 +32,7 @@ from typing import Any
 import typer
 
 from lab.errors import InfraError, TestError
+from lab.textsafe import DEFAULT_LIMIT, for_terminal
 
 app = typer.Typer(
     help="RMA database: faults, occurrences, cases, titles.",
@@ -47,20 +48,14 @@ LimitOpt = typer.Option(100, "--limit", min=1, help="at most this many rows")
 MAX_ID = 2**63 - 1  # the largest id either backend stores: a bigger one is a typo, not a lookup
 
 
-def safe(text: object) -> str:
-    """Text with control characters escaped, so a stored string cannot drive the terminal."""
-    s = "" if text is None else str(text)
-    out = []
-    for ch in s:
-        if ch.isprintable() or ch in " \t":
-            out.append(ch)
-        elif ch == "\n":
-            out.append("\n")
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}")
-    return "".join(out)
+def safe(text: object, limit: int | None = DEFAULT_LIMIT) -> str:
+    """Text with control characters escaped (lab.textsafe), so a stored string cannot drive the terminal.
+
+    Beyond :func:`lab.textsafe.for_terminal`, other characters that print nothing (zero-width
+    spaces and the like) are shown as ``\\uXXXX`` too, so two titles that look alike are told apart.
+    """
+    s = for_terminal(text, markup=False, limit=limit)
+    return "".join(ch if ch.isprintable() or ch in " \t\n" else f"\\u{ord(ch):04x}" for ch in s)
 
 
 def _cell(text: object, width: int) -> str:
