@@ -43,6 +43,7 @@ from lab.errors import InfraError, RigFileError
 from lab.plugin.evidence import slug
 from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, Entry, SessionSummary
 from lab.rig import load_rigs, select_rigs
+from lab.textsafe import for_html, for_terminal
 
 EXIT_OK, EXIT_DEVICE_FAULT, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE = 0, 1, 2, 3, 4
 EXIT_CODES = {"ok": EXIT_OK, DEVICE_FAULT: EXIT_DEVICE_FAULT, INFRA_ERROR: EXIT_INFRA, TEST_ERROR: EXIT_TEST_ERROR}
@@ -171,7 +172,7 @@ def write_html(summary: SessionSummary, path: Path, title: str) -> None:
         if e.fault_id is not None:
             fault = f"#{e.fault_id} ({'new' if e.fault_new else 'known'})"
         cells = [kind, e.rig or "", e.nodeid, fault, e.reproduction or "", e.reason]
-        row = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
+        row = "".join(f"<td>{for_html(c)}</td>" for c in cells)
         evidence = path.parent / str(e.rig or "") / slug(e.nodeid)
         if e.rig and evidence.is_dir():
             links = " ".join(
@@ -183,7 +184,7 @@ def write_html(summary: SessionSummary, path: Path, title: str) -> None:
             row += "<td></td>"
         rows.append(f"<tr>{row}</tr>")
     rig_rows = [
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (r, i.get("model", ""),
+        "<tr>" + "".join(f"<td>{for_html(c)}</td>" for c in (r, i.get("model", ""),
                           i.get("firmware_version", ""), i.get("device_serial", ""))) + "</tr>"
         for r, i in sorted(summary.rigs.items())
     ]  # fmt: skip
@@ -254,7 +255,7 @@ def lab(
         run.mkdir(parents=True, exist_ok=True)
         derived, versions = derive_rig_file(rigs, run, plan, chosen)
     except RigFileError as exc:
-        typer.echo(f"stblab lab: {exc}", err=True)
+        typer.echo(f"stblab lab: {for_terminal(exc, markup=False)}", err=True)
         raise typer.Exit(EXIT_USAGE) from None
     suite_paths = list(suite or [str(REPO / "scenarios")])
     if not suite and not network:
@@ -318,7 +319,7 @@ def lab(
     typer.echo("")
     typer.echo(f"stblab lab summary ({time.monotonic() - t0:.0f} s)")
     for line in total.lines():
-        typer.echo(f"  {line}")
+        typer.echo(f"  {for_terminal(line, markup=False)}")
     typer.echo(f"  report: {run / 'summary.md'} / summary.html; JUnit {run}/<rig>/junit.xml; "
                f"Allure {run / 'allure-results'}")  # fmt: skip
     raise typer.Exit(EXIT_CODES.get(total.exit_kind(), EXIT_TEST_ERROR))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import traceback
 from pathlib import Path
@@ -13,6 +14,7 @@ from lab.emulated_lab import EMULATE_MODES
 from lab.errors import InfraError, RigFileError
 from lab.firmware.gate import EXIT_INFRA, EXIT_INTERNAL, EXIT_REFUSED, EXIT_USAGE, run_gate
 from lab.firmware.image import ImageError
+from lab.textsafe import for_terminal
 
 
 def gate(
@@ -34,7 +36,11 @@ def gate(
     if emulate not in EMULATE_MODES:
         print(f"stblab firmware gate: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE)
-    echo = (lambda *_: None) if as_json else (lambda msg: typer.echo(msg))
+    if not image.is_file() or not os.access(image, os.R_OK):  # bad input, before any rig file or rig is touched
+        problem = "no such file" if not image.exists() else "not a readable file"
+        print(f"stblab firmware gate: image {for_terminal(image, markup=False)}: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
+    echo = (lambda *_: None) if as_json else (lambda msg: typer.echo(for_terminal(msg, markup=False)))
     try:
         result = run_gate(
             image, rigs, select=select, suite=suite, run_dir=run_dir, rma_db=rma_db,
@@ -43,13 +49,14 @@ def gate(
     except ImageError as exc:
         if as_json:
             print(json.dumps({"refused": True, "reason": exc.reason, "message": str(exc)}))
-        print(f"stblab firmware gate: image refused ({exc.reason}): {exc}", file=sys.stderr)
+        print(f"stblab firmware gate: image refused ({exc.reason}): {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_REFUSED) from None
     except RigFileError as exc:
-        print(f"stblab firmware gate: {exc}", file=sys.stderr)
+        print(f"stblab firmware gate: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except InfraError as exc:  # e.g. the emulated lab did not start: no verdict on the build
-        print(f"stblab firmware gate: lab failure, no verdict on the build: {exc}", file=sys.stderr)
+        msg = for_terminal(exc, markup=False)
+        print(f"stblab firmware gate: lab failure, no verdict on the build: {msg}", file=sys.stderr)
         raise typer.Exit(EXIT_INFRA) from None
     except Exception:  # a bug in stblab: never exit 1, which CI reads as "new device faults"
         traceback.print_exc()
@@ -59,7 +66,7 @@ def gate(
         print(json.dumps(json.loads((Path(result.run_dir) / "gate.json").read_text()), indent=2))
     else:
         for line in result.lines():
-            typer.echo(line)
+            typer.echo(for_terminal(line, markup=False))
         typer.echo(f"details: {result.run_dir}/gate.json; JUnit {result.run_dir}/<rig>/junit.xml")
     raise typer.Exit(result.exit_code)
 

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from lab.textsafe import for_markdown
+
 DEVICE_FAULT, INFRA_ERROR, TEST_ERROR = "device-fault", "infra-error", "test-error"
 
 
@@ -138,8 +140,9 @@ class SessionSummary:
         """Write ``path`` (JSON) and the same summary as markdown beside it (``.md``)."""
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n", encoding="utf-8")
-        md = ["# stblab session summary", ""] + [
-            f"- {line}" if not line.startswith(" ") else f"  {line}" for line in self.lines()
+        md = ["# stblab session summary", ""] + [  # box text rendered as text, never as HTML or links
+            f"- {for_markdown(line)}" if not line.startswith(" ") else f"  - {for_markdown(line.strip())}"
+            for line in self.lines()
         ]
         path.with_suffix(".md").write_text("\n".join(md) + "\n", encoding="utf-8")
 
