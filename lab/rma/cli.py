@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.exc import DatabaseError
 
 from lab.errors import InfraError, TestError
 from lab.textsafe import DEFAULT_LIMIT, for_terminal
@@ -111,6 +112,8 @@ def _run(fn: Any) -> Any:
         _fail(exc.message, 3)
     except TestError as exc:
         _fail(str(exc), 2)
+    except DatabaseError as exc:  # e.g. --db names a file that is not an SQLite database
+        _fail(f"not a usable RMA database: {exc.orig or exc}", 2)
     finally:
         while _OPENED:
             _OPENED.pop().close()  # dispose of the engine's pool (it stays usable if asked again)
@@ -539,6 +542,8 @@ def audit(
         check = store.verify_audit(expect_head=want, head_file=head_file)
     except InfraError as exc:
         _fail(exc.message, int(ExitCode.INFRA_ERROR))
+    except DatabaseError as exc:
+        _fail(f"not a usable RMA database: {exc.orig or exc}", int(ExitCode.BAD_INPUT))
     finally:
         while _OPENED:
             _OPENED.pop().close()
