@@ -30,7 +30,7 @@ RAW_CONTROL = re.compile(rb"[\x00\x07\x1b]")
 HOSTILE_ECHO = r"\x1b]0;pwned\x07\x1b[2J\x1b[6n\x00\x07<script>alert(1)</script><img src=x onerror=alert(2)>"
 LINKS = "[click](http://evil.example/) ![img](http://evil.example/i.png)"
 
-SUITE = f'''
+SUITE = f"""
 from lab.errors import DeviceFault
 
 
@@ -39,8 +39,9 @@ def test_the_box_prints_hostile_text(shell, stb):
     assert "<script>" in out and "](http" in out, repr(out)  # the box really sent the markup
     # What the console driver keeps of escapes, plus the raw bytes as another channel (diag, ssh) would carry them.
     raw = "\\x1b]0;pwned\\x07\\x1b[2J\\x1b[6n\\x00\\x07<script>alert(3)</script>"
-    raise DeviceFault("box printed: " + raw + out.strip() + " " + "B" * 5_000_000, rig=stb.rig_name, symptom="hostile-output")
-'''
+    message = "box printed: " + raw + out.strip() + " " + "B" * 5_000_000
+    raise DeviceFault(message, rig=stb.rig_name, symptom="hostile-output")
+"""
 
 
 @pytest.mark.slow
@@ -55,7 +56,8 @@ def test_hostile_console_text_reaches_no_report_raw_and_the_password_nothing(tmp
     suite.parent.mkdir()
     suite.write_text(SUITE)
     run, db = tmp_path / "run", tmp_path / "rma.sqlite"
-    env = {**os.environ, "PYTHONPATH": str(REPO), "STBLAB_TEST_PW": SECRET, "STBLAB_RMA_AUDIT_HEAD": str(tmp_path / "h")}
+    env = {**os.environ, "PYTHONPATH": str(REPO), "STBLAB_TEST_PW": SECRET}
+    env["STBLAB_RMA_AUDIT_HEAD"] = str(tmp_path / "rma.audit-head")
     proc = subprocess.run(
         [sys.executable, "-m", "lab.cli", "lab", "--rigs", str(rig_file), "--rig", "h1", "--run-dir", str(run),
          "--rma-db", str(db), "--suite", str(suite)],
