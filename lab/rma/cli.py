@@ -563,3 +563,14 @@ def audit(
         if head or as_json:
             typer.echo(f"stblab rma audit: BROKEN: {safe(check.problem)}", err=True)
         raise typer.Exit(int(ExitCode.DEVICE_FAULT))
+
+
+@app.command()
+def grants(role: str = typer.Argument(..., help="the PostgreSQL role the lab files with")) -> None:
+    """Print the PostgreSQL GRANTs recommended for the lab's user (insert, never update or delete audit rows)."""
+    from lab.rma.grants import recommended_grants
+
+    try:
+        typer.echo(recommended_grants(role), nl=False)
+    except ValueError as exc:
+        _fail(str(exc), 4)
