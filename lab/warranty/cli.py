@@ -19,6 +19,7 @@ from pathlib import Path
 import typer
 
 from lab.errors import DeviceFault, InfraError, RigFileError, TestError
+from lab.textsafe import for_terminal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Warranty verdicts for returned devices.")
 EXIT_DEVICE, EXIT_INFRA, EXIT_USAGE = 1, 2, 4
@@ -74,13 +75,14 @@ def check(
         res = check_case(case, rig, rigs, reference=reference, rma_db=db, run_dir=run_dir, runs=runs,
                          emulate=emulate, echo=echo)  # fmt: skip
     except (TestError, RigFileError) as exc:
-        print(f"stblab warranty check: {exc}", file=sys.stderr)
+        print(f"stblab warranty check: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except InfraError as exc:
-        print(f"stblab warranty check: lab failure, no verdict: {exc}", file=sys.stderr)
+        print(f"stblab warranty check: lab failure, no verdict: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_INFRA) from None
     except DeviceFault as exc:  # the unit failed while its evidence was read: a person looks at it
-        print(f"stblab warranty check: the unit failed during diagnosis, no verdict: {exc}", file=sys.stderr)
+        msg = for_terminal(exc, markup=False)
+        print(f"stblab warranty check: the unit failed during diagnosis, no verdict: {msg}", file=sys.stderr)
         raise typer.Exit(EXIT_DEVICE) from None
     d = res.decision
     if as_json:
@@ -89,7 +91,7 @@ def check(
                           "verdict_id": res.verdict_id, "evidence_ids": res.evidence_ids}, indent=2))  # fmt: skip
         return
     typer.echo(f"case {case}: verdict {d.verdict.value.upper().replace('_', ' ')} ({d.ruleset}, {d.rule})")
-    typer.echo(f"  {d.justification}")
+    typer.echo(f"  {for_terminal(d.justification, markup=False)}")
     if d.needs_review:
         typer.echo("  review recommended before acting on it")
     typer.echo(f"  evidence rows: {', '.join(map(str, res.evidence_ids))}; `stblab rma case {case}` shows them")
