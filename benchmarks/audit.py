@@ -85,8 +85,8 @@ def main() -> None:
                 store.close()
             got["ratio"] = got["audited"] / got["baseline"]
             rows.append(got)
-            print(f"run {run + 1}: audited {got['audited']:.0f}/s, baseline {got['baseline']:.0f}/s, "
-                  f"ratio {got['ratio']:.2f}; verify {got['entries']:.0f} entries in {got['verify_s']:.2f} s")  # fmt: skip
+            rates = f"audited {got['audited']:.0f}/s, baseline {got['baseline']:.0f}/s, ratio {got['ratio']:.2f}"
+            print(f"run {run + 1}: {rates}; verify {got['entries']:.0f} entries in {got['verify_s']:.2f} s")
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
     print(f"median: audited {med['audited']:.0f}/s, baseline {med['baseline']:.0f}/s, ratio {med['ratio']:.2f}, "
           f"verify {med['verify_s']:.2f} s for {med['entries']:.0f} entries")  # fmt: skip
