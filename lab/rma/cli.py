@@ -17,7 +17,12 @@ Examples::
     stblab rma fix 12 2.1.1 --actor alice                    # fixed in 2.1.1
     stblab rma case 3
 
-Exit codes: 0 ok, 1 not found, 2 bad arguments, 3 database unreachable.
+    stblab rma audit --head                                   # SEQ:HASH of the audit chain: keep it elsewhere
+    stblab rma audit --expect-head 812:3f9c...                # check the log against a kept head
+    stblab rma grants lab_user                                # PostgreSQL GRANTs for the lab's role
+
+Exit codes: 0 ok, 1 not found, 2 bad arguments, 3 database unreachable. ``rma audit`` uses the
+shared table (lab.outcome): 0 intact, 1 tampering found, 2 database unreachable, 4 bad input.
 """
 
 from __future__ import annotations

@@ -258,3 +258,31 @@ def test_a_hostile_console_log_gets_a_title_without_control_bytes_in_bounded_tim
     code, out, err, took = run_cli("rma", "title", str(log), cwd=tmp_path)
     assert code == 0 and "kernel panic" in out and took < BOUND_S, err
     assert len(out) < 50_000
+
+
+def test_a_journal_with_garbage_lines_files_the_good_ones_and_keeps_the_rest_byte_for_byte(tmp_path: Path) -> None:
+    journal = tmp_path / "journal.jsonl"
+    down = RmaStore("postgresql://lab@127.0.0.1:1/rma", journal_path=journal, artifact_root=tmp_path / "a")
+    for key in ("j-1", "j-2"):
+        res = down.file(FaultReport(rig="g1", device_serial="SN-G1", model="STB-4K-X1", test_id="t::j",
+                                    console_log="Kernel panic - not syncing: journal", occurrence_key=key))  # fmt: skip
+        assert res.journaled
+    down.close()
+    garbage = [b"\xff\xfe not utf-8 \x1b[2J", b'{"torn": ', b"[1, 2, 3]", b"x" * 1_000_000, b'{"report": 5}']
+    good = journal.read_bytes().splitlines()
+    journal.write_bytes(b"\n".join([garbage[0], good[0], *garbage[1:], good[1]]) + b"\n")
+    db = tmp_path / "rma.sqlite"
+    env_journal = {"STBLAB_RMA_JOURNAL": str(journal)}
+    os.environ.update(env_journal)
+    try:
+        code, out, err, took = run_cli("rma", "replay", "--db", str(db), cwd=tmp_path)
+    finally:
+        os.environ.pop("STBLAB_RMA_JOURNAL")
+    assert code == 0 and "2 filed, 0 waiting" in out and took < BOUND_S, out + err
+    kept = (tmp_path / "journal.jsonl.bad").read_bytes()
+    for line in garbage[:4]:
+        assert line in kept, line[:40]  # nothing lost: every unreadable line kept as it was
+    assert b'"report": 5' in kept  # readable but unfileable: kept with the reason
+    store = RmaStore(db)
+    assert len(store.occurrences()) == 2 and store.verify_audit().ok
+    store.close()
