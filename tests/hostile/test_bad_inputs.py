@@ -115,6 +115,7 @@ RIG_CASES: dict[str, tuple[Mutate | bytes, str]] = {
     "PDU port 70000": (_port("power.url", 70000), "key 'power.url'"),
     "PDU port 99999": (_port("power.url", 99999), "key 'power.url'"),
     "IR port 0": (_port("ir.url", 0), "key 'ir.url'"),
+    "IR port 70000": (_port("ir.url", 70000), "key 'ir.url'"),
     "IR port 99999": (_port("ir.url", 99999), "key 'ir.url'"),
     "ssh port 0": (_set("ssh.port", 0), "key 'ssh.port'"),
     "ssh port 70000": (_set("ssh.port", 70000), "key 'ssh.port'"),
@@ -132,16 +133,8 @@ RIG_CASES: dict[str, tuple[Mutate | bytes, str]] = {
     "control bytes in the rig name": (_set("name", "g1\x1b]0;pwned\x07"), "key 'name'"),
 }
 # The cases the issue names run through all three commands; the rest through `stblab lab`.
-ALL_THREE = {
-    "not utf-8 (latin-1)",
-    "serial port 0",
-    "serial port 70000",
-    "serial port 99999",
-    "video port 99999",
-    "PDU port 99999",
-    "IR port 99999",
-    "emulated rfc2217 port 99999",
-    "unknown key under emulate",
+ALL_THREE = {"not utf-8 (latin-1)", "unknown key under emulate", "unknown key under emulate.boot"} | {
+    name for name in RIG_CASES if " port " in name
 }
 
 
