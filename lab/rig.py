@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.errors import RigFileError
+from lab.protocols import served_by_plugin
 from lab.textsafe import escape_controls
 
 _SERIAL_SCHEMES = {"socket", "rfc2217", "loop", "spy", "hwgrep", "alt"}
@@ -123,6 +124,8 @@ class SerialConfig(_Model):
     def _url(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be empty")
+        if served_by_plugin("console", v):  # a registered console driver checks its own URLs
+            return v
         if v.startswith("/") or ":" not in v:
             return v  # a device path (/dev/ttyUSB0, COM3)
         scheme = urlparse(v).scheme
@@ -170,7 +173,7 @@ class IrConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v.startswith("/"):
+        if v.startswith("/") or served_by_plugin("remote", v):
             return v
         p = urlparse(v)
         if p.scheme not in {"itach", "lirc"}:
@@ -199,6 +202,8 @@ class VideoConfig(_Model):
             raise ValueError("must not be empty")
         if v.isdigit() or v.startswith(("/", "./", "../")) or "://" not in v:
             return v  # a capture device index or a file
+        if served_by_plugin("capture", v):  # a registered capture driver checks its own URLs
+            return v
         scheme = urlparse(v).scheme
         if scheme not in _VIDEO_SCHEMES:
             raise ValueError(f"unsupported capture URL scheme '{scheme}' ({', '.join(sorted(_VIDEO_SCHEMES))})")
@@ -218,8 +223,10 @@ class PowerConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
+        if served_by_plugin("power", v):  # a registered power driver checks its own URLs
+            return v
         if urlparse(v).scheme not in {"http", "https"}:
-            raise ValueError("must be an http:// or https:// URL of the PDU")
+            raise ValueError("must be an http:// or https:// URL of the PDU (or a scheme a power driver registered)")
         check_url_endpoint(v, need_port=False)
         return v
 
