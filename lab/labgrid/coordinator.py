@@ -6,9 +6,9 @@ resources, reservations, locks) goes through :class:`CoordinatorLink`, built on 
 :mod:`lab.labgrid` sees plain dataclasses (:class:`PlaceInfo`, :class:`ExportedResource`,
 :class:`ReservationInfo`).
 
-The session's asyncio loop runs in a daemon thread owned by the link, so the keepalive can
-watch the place while the job's parent process does other work. One link per process is the
-intent (labgrid keeps one session per client).
+The sessions' asyncio loop runs in one daemon thread per process (gRPC's asyncio support binds
+to a single loop), so the keepalive can watch the places while the job's parent process does
+other work. A job holds one link; observers (janitor, tests) may open more on the same loop.
 
 Example::
 
@@ -37,6 +37,7 @@ import grpc
 from labgrid.remote.client import ClientSession
 from labgrid.remote.common import Place, Reservation, ResourceMatch
 from labgrid.remote.generated import labgrid_coordinator_pb2 as pb2
+from labgrid.remote.generated import labgrid_coordinator_pb2_grpc
 
 from lab.errors import InfraError
 
@@ -145,6 +146,32 @@ def _reservation_info(res: Reservation) -> ReservationInfo:
     )
 
 
+# labgrid's own client keepalive settings (labgrid.remote.client.ClientSession).
+_CHANNEL_OPTIONS = [
+    ("grpc.keepalive_time_ms", 7500),
+    ("grpc.keepalive_timeout_ms", 10000),
+    ("grpc.http2.ping_timeout_ms", 10000),
+    ("grpc.http2.max_pings_without_data", 0),
+]
+_LOOP: asyncio.AbstractEventLoop | None = None
+_LOOP_LOCK = threading.Lock()
+
+
+def _shared_loop() -> asyncio.AbstractEventLoop:
+    """The process's one asyncio loop for labgrid sessions, run by a daemon thread.
+
+    gRPC's asyncio support binds to one event loop per process, so every link of the process
+    (the holder's, the janitor's, a test's observer) shares this loop.
+    """
+    global _LOOP
+    with _LOOP_LOCK:
+        if _LOOP is None or _LOOP.is_closed():
+            loop = asyncio.new_event_loop()
+            threading.Thread(target=loop.run_forever, name="labgrid-loop", daemon=True).start()
+            _LOOP = loop
+        return _LOOP
+
+
 def default_host() -> str:
     """This machine's name as labgrid shows it in ``acquired: host/user``."""
     return socket.gethostname()
@@ -163,7 +190,6 @@ class CoordinatorLink:
         self.host = host or default_host()
         self.timeout = timeout
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._thread: threading.Thread | None = None
         self._session: Any = None
 
     @property
@@ -175,13 +201,21 @@ class CoordinatorLink:
 
     def connect(self) -> CoordinatorLink:
         """Open the session (bounded by ``timeout``); CoordinatorError when nobody answers."""
-        if self._loop is None:
-            self._loop = asyncio.new_event_loop()
-            self._thread = threading.Thread(target=self._loop.run_forever, name="labgrid-link", daemon=True)
-            self._thread.start()
+        self._loop = _shared_loop()
         user, host = self.user, self.host
 
         class _Session(ClientSession):  # the lock holder is named by us, not by $USER
+            def __attrs_post_init__(self) -> None:
+                super().__attrs_post_init__()
+                # gRPC shares one connection between equal channels of a process, and the coordinator
+                # allows one client stream per connection: give this session a connection of its own.
+                old = self.channel
+                self.channel = grpc.aio.insecure_channel(
+                    target=self.address, options=[*_CHANNEL_OPTIONS, ("grpc.use_local_subchannel_pool", 1)]
+                )
+                self.stub = labgrid_coordinator_pb2_grpc.CoordinatorStub(self.channel)
+                asyncio.ensure_future(old.close())
+
             def getuser(self) -> str:
                 return user
 
@@ -216,13 +250,8 @@ class CoordinatorLink:
         return self._session is not None and not self._session.stopping.is_set()
 
     def close(self) -> None:
-        """Close the session and stop the link's thread. Safe to call twice."""
+        """Close the session. Safe to call twice."""
         self._stop_session()
-        loop, self._loop = self._loop, None
-        if loop is not None:
-            loop.call_soon_threadsafe(loop.stop)
-            if self._thread is not None:
-                self._thread.join(timeout=5)
 
     def __enter__(self) -> CoordinatorLink:
         return self.connect()
