@@ -17,12 +17,6 @@ from lab.labgrid.models import write_model_facts  # noqa: E402
 from lab.rig import Rig  # noqa: E402
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    for item in items:
-        if "tests/labgrid/" in str(item.fspath).replace("\\", "/"):
-            item.add_marker(pytest.mark.labgrid)
-
-
 @pytest.fixture(scope="session")
 def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Rig], Path]]:
     """Two emulated boxes (stb-a, stb-b) started with `python3 -m lab.cli emulate`, and their model facts."""

@@ -17,6 +17,8 @@ from lab.labgrid.request import parse_request
 from lab.labgrid.source import LockLost, PlacesUnavailable, check_held, held_rig_file
 from lab.rig import load_rigs
 
+pytestmark = pytest.mark.labgrid
+
 
 def _holders(grid: Grid) -> dict[str, str | None]:
     with grid.link("observer") as link:

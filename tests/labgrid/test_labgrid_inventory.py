@@ -19,6 +19,8 @@ from lab.rig import Rig
 
 STBLAB = [sys.executable, "-m", "lab.cli"]
 
+pytestmark = pytest.mark.labgrid
+
 
 def _rig(**kw: object) -> Rig:
     base: dict[str, object] = {"name": "stb-x", "model": "M1"}

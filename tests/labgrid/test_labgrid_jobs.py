@@ -17,6 +17,8 @@ from lab.rig import Rig
 
 STBLAB = [sys.executable, "-m", "lab.cli"]
 
+pytestmark = pytest.mark.labgrid
+
 
 def _holders(grid: Grid) -> dict[str, str | None]:
     with grid.link("observer") as link:
