@@ -79,7 +79,9 @@ def clean(
         raise ValueError("the janitor needs the live job ids or an age limit")
     stale = find_stale(link, live_jobs=live_jobs, older_than=older_than, all_users=all_users)
     if not dry_run:
-        for s in stale:
+        # reservations before places: a place released while its reservation exists stays
+        # unavailable to the next waiter until the coordinator's 15 s housekeeping
+        for s in sorted(stale, key=lambda s: s.place is not None):
             try:
                 if s.place:
                     link.release(s.place, fromuser=s.holder)

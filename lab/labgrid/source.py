@@ -341,14 +341,17 @@ class HeldPlaces:
             try:
                 if not link.alive:
                     link.reconnect()
+                # Reservations first: labgrid reschedules on each call, and a place released while
+                # its reservation still exists stays unavailable to the next waiter until the
+                # coordinator's 15 s housekeeping.
+                for token in self.tokens:
+                    with contextlib.suppress(CoordinatorError):
+                        link.cancel_reservation(token)
                 for name, h in self.held.items():
                     with contextlib.suppress(CoordinatorError):
                         link.release(name, fromuser=link.identity)
                         if not h.lost:
                             self.progress(f"labgrid: released place {name}")
-                for token in self.tokens:
-                    with contextlib.suppress(CoordinatorError):
-                        link.cancel_reservation(token)
             except CoordinatorError as exc:
                 self.progress(f"labgrid: could not release at {self.coordinator}: {exc.message}")
             finally:

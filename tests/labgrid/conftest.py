@@ -30,11 +30,38 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
         yield rig_file, lab.rigs, models
 
 
+def _two_hosts(rigs: dict[str, Rig]) -> dict[str, list[Rig]]:
+    return {"labhost-1": [rigs["stb-a"]], "labhost-2": [rigs["stb-b"]]}
+
+
+@pytest.fixture(scope="session")
+def _shared_grid(
+    emulated: tuple[Path, dict[str, Rig], Path], tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Grid]:
+    with Grid(tmp_path_factory.mktemp("lg-grid"), _two_hosts(emulated[1])) as g:
+        yield g
+
+
 @pytest.fixture
-def grid(emulated: tuple[Path, dict[str, Rig], Path], tmp_path: Path) -> Iterator[Grid]:
-    """A fresh coordinator with exporters labhost-1 (stb-a) and labhost-2 (stb-b), places synced."""
-    _, rigs, _ = emulated
-    with Grid(tmp_path / "grid", {"labhost-1": [rigs["stb-a"]], "labhost-2": [rigs["stb-b"]]}) as g:
+def grid(_shared_grid: Grid) -> Iterator[Grid]:
+    """The session's coordinator with exporters labhost-1 (stb-a) and labhost-2 (stb-b), places synced.
+
+    For tests that leave it as they found it; afterwards every reservation is cancelled and every
+    lock released, so a failed test cannot make the next one wait.
+    """
+    yield _shared_grid
+    with _shared_grid.link("stblab-test-admin") as link:
+        for res in link.reservations():
+            link.cancel_reservation(res.token)
+        for name, place in link.places().items():
+            if place.acquired:
+                link.release(name, fromuser=place.acquired)
+
+
+@pytest.fixture
+def fresh_grid(emulated: tuple[Path, dict[str, Rig], Path], tmp_path: Path) -> Iterator[Grid]:
+    """A coordinator and exporters of the test's own, for tests that kill or restart them."""
+    with Grid(tmp_path / "grid", _two_hosts(emulated[1])) as g:
         yield g
 
 

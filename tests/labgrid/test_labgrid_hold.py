@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import os
 import socket
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
 import serial
-from labgrid_grid import Grid, wait_for
+from labgrid_grid import Grid, _bin, wait_for
 
 from lab.drivers.power import PowerSwitch
 from lab.labgrid.request import parse_request
@@ -58,32 +60,78 @@ def test_two_places_held_while_used_and_released_after(grid: Grid, models: Path,
     assert any("acquired place stb-a" in ln for ln in lines) and any("released place stb-b" in ln for ln in lines)
 
 
-def test_a_place_locked_by_an_engineer_makes_the_job_wait_then_proceed(
+def _labgrid_client(grid: Grid, *args: str, user: str = "alice") -> subprocess.CompletedProcess[str]:
+    env = dict(os.environ, LG_USERNAME=user)
+    return subprocess.run(
+        [_bin("labgrid-client"), "-x", grid.address, *args], text=True, capture_output=True, timeout=60, env=env
+    )
+
+
+def _job_in_thread(
+    url: str, rig_file: Path, result: dict[str, object], lines: list[str], grid: Grid
+) -> threading.Thread:
+    def job() -> None:
+        try:
+            with held_rig_file(url, rig_file, progress=lines.append) as held:
+                result["holder"] = _holders(grid)
+                result["rigs"] = sorted(held.rigs)
+                result["done"] = time.monotonic()
+        except Exception as exc:  # noqa: BLE001 - reported by the test
+            result["error"] = exc
+
+    t = threading.Thread(target=job)
+    t.start()
+    return t
+
+
+@pytest.mark.slow  # starts stblab / labgrid-client processes
+def test_an_engineers_labgrid_client_lock_makes_the_job_wait_then_proceed(
     grid: Grid, models: Path, tmp_path: Path
 ) -> None:
-    with grid.link("alice") as alice:
-        alice.acquire("stb-a")  # what `labgrid-client -p stb-a lock` does
-        url = grid.url(name="stb-a", wait="30s", models=models, user="ci-102")
-        lines: list[str] = []
-        result: dict[str, object] = {}
-
-        def job() -> None:
-            try:
-                with held_rig_file(url, tmp_path / "rigs.yaml", progress=lines.append) as held:
-                    result["holder"] = _holders(grid)["stb-a"]
-                    result["rigs"] = sorted(held.rigs)
-            except Exception as exc:  # noqa: BLE001
-                result["error"] = exc
-
-        t = threading.Thread(target=job)
-        t.start()
-        wait_for("the job to report it is waiting", lambda: any("waiting for" in ln for ln in lines), 15)
-        assert _holders(grid)["stb-a"].endswith("/alice") and "holder" not in result
-        alice.release("stb-a", fromuser=alice.identity)
-        t.join(timeout=30)
+    p = _labgrid_client(grid, "-p", "stb-a", "lock")  # the engineer's habit, the real client
+    assert p.returncode == 0, p.stderr
+    url = grid.url(name="stb-a", wait="30s", models=models, user="ci-102")
+    lines: list[str] = []
+    result: dict[str, object] = {}
+    t = _job_in_thread(url, tmp_path / "rigs.yaml", result, lines, grid)
+    wait_for("the job to report it is waiting", lambda: any("waiting for" in ln for ln in lines), 15)
+    assert _holders(grid)["stb-a"].endswith("/alice") and "holder" not in result
+    p = _labgrid_client(grid, "-p", "stb-a", "unlock")
+    assert p.returncode == 0, p.stderr
+    t.join(timeout=30)
     assert not t.is_alive()
     assert "error" not in result, result.get("error")
-    assert result["holder"].endswith("/ci-102") and result["rigs"] == ["stb-a"]
+    assert result["holder"]["stb-a"].endswith("/ci-102") and result["rigs"] == ["stb-a"]
+    assert _holders(grid)["stb-a"] is None
+    p = _labgrid_client(grid, "-p", "stb-a", "lock", user="bob")
+    assert p.returncode == 0, p.stderr  # the job left it free for the next engineer
+
+
+def test_a_higher_priority_job_goes_first(grid: Grid, models: Path, tmp_path: Path) -> None:
+    with grid.link("blocker") as blocker:
+        blocker.acquire("stb-b")
+        results: dict[str, dict[str, object]] = {"low": {}, "high": {}}
+        lines: dict[str, list[str]] = {"low": [], "high": []}
+        threads = {}
+        for name, prio in (("low", 0), ("high", 50)):  # low asks first: age alone would favour it
+            url = grid.url(name="stb-b", wait="30s", prio=prio, models=models, user=f"ci-{name}")
+            threads[name] = _job_in_thread(url, tmp_path / f"{name}.yaml", results[name], lines[name], grid)
+            wait_for(f"{name} to wait", lambda n=name: any("waiting for" in ln for ln in lines[n]), 15)
+        blocker.release("stb-b", fromuser=blocker.identity)
+    for t in threads.values():
+        t.join(timeout=40)
+    assert "error" not in results["high"] and "error" not in results["low"], results
+    assert results["high"]["done"] < results["low"]["done"]
+    # the hand-over from high to low is immediate, not left to the coordinator's 15 s housekeeping
+    assert results["low"]["done"] - results["high"]["done"] < 5
+    assert results["high"]["holder"]["stb-b"].endswith("/ci-high")
+
+
+def test_an_exception_in_the_job_releases(grid: Grid, models: Path, tmp_path: Path) -> None:
+    url = grid.url(name="stb-a", wait="10s", models=models, user="ci-109")
+    with pytest.raises(ZeroDivisionError), held_rig_file(url, tmp_path / "r.yaml", progress=lambda _: None):
+        assert _holders(grid)["stb-a"].endswith("/ci-109")
+        1 / 0  # noqa: B018 - the job crashes
     assert _holders(grid)["stb-a"] is None
 
 
@@ -142,7 +190,8 @@ def test_sigterm_releases_the_places(grid: Grid, models: Path, tmp_path: Path) -
     assert _holders(grid) == {"stb-a": None, "stb-b": None}
 
 
-def test_sigkilled_exporter_is_an_infra_error_for_that_rig_only(grid: Grid, models: Path, tmp_path: Path) -> None:
+def test_sigkilled_exporter_is_an_infra_error_for_that_rig_only(fresh_grid: Grid, models: Path, tmp_path: Path) -> None:
+    grid = fresh_grid
     url = grid.url(model="STB-4K-X1", count=2, wait="20s", models=models, user="ci-106")
     with held_rig_file(url, tmp_path / "rigs.yaml", progress=lambda _: None, keepalive=0.2) as held:
         grid.exporters["labhost-2"].kill()
@@ -157,7 +206,8 @@ def test_sigkilled_exporter_is_an_infra_error_for_that_rig_only(grid: Grid, mode
 
 
 @pytest.mark.slow  # the coordinator saves its places only every 15 s
-def test_coordinator_restart_is_lock_lost(grid: Grid, models: Path, tmp_path: Path) -> None:
+def test_coordinator_restart_is_lock_lost(fresh_grid: Grid, models: Path, tmp_path: Path) -> None:
+    grid = fresh_grid
     url = grid.url(name="stb-a", wait="20s", models=models, user="ci-107")
     with held_rig_file(url, tmp_path / "rigs.yaml", progress=lambda _: None, keepalive=0.2) as held:
         grid.restart_coordinator()
@@ -168,8 +218,9 @@ def test_coordinator_restart_is_lock_lost(grid: Grid, models: Path, tmp_path: Pa
 
 
 def test_lost_coordinator_is_an_infra_error_naming_place_and_coordinator(
-    grid: Grid, models: Path, tmp_path: Path
+    fresh_grid: Grid, models: Path, tmp_path: Path
 ) -> None:
+    grid = fresh_grid
     url = grid.url(name="stb-a", wait="20s", models=models, user="ci-108")
     with held_rig_file(url, tmp_path / "rigs.yaml", progress=lambda _: None, keepalive=0.2, grace=1.0) as held:
         assert grid.coordinator is not None

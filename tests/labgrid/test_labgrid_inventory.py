@@ -73,7 +73,9 @@ def test_model_facts_refuse_addresses(tmp_path: Path) -> None:
         load_facts(tmp_path, "M2")
 
 
-def test_sync_is_idempotent_and_tags_places(grid: Grid) -> None:
+@pytest.mark.slow  # starts stblab / labgrid-client processes
+def test_sync_is_idempotent_and_tags_places(fresh_grid: Grid) -> None:
+    grid = fresh_grid
     rigs = grid.hosts["labhost-1"]
     rig_file = grid.root / "host1.yaml"
     rig_file.write_text(

@@ -45,9 +45,11 @@ def test_stblab_lab_on_two_labgrid_places_passes(grid: Grid, models: Path, tmp_p
     assert _holders(grid) == {"stb-a": None, "stb-b": None}
 
 
+@pytest.mark.slow  # starts stblab / labgrid-client processes
 def test_exporter_killed_mid_run_turns_a_pass_into_an_infra_error_for_that_rig(
-    grid: Grid, models: Path, tmp_path: Path
+    fresh_grid: Grid, models: Path, tmp_path: Path
 ) -> None:
+    grid = fresh_grid
     url = grid.url(model="STB-4K-X1", count=2, wait="20s", models=models, user="ci-302")
     # the command stands in for the rigs' pytest processes: it asks check_held for each rig
     child = (
