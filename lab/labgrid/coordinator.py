@@ -236,7 +236,9 @@ class CoordinatorLink:
         except TimeoutError as exc:
             raise CoordinatorError(f"no answer within {self.timeout:g} s", coordinator=self.address) from exc
         except Exception as exc:
-            raise CoordinatorError(f"cannot connect: {_why(exc)}", coordinator=self.address) from exc
+            raise CoordinatorError(
+                f"cannot connect ({_why(exc)}); is labgrid-coordinator running there?", coordinator=self.address
+            ) from exc
         return self
 
     def reconnect(self) -> None:

@@ -335,7 +335,9 @@ class HeldPlaces:
             self._thread.join(timeout=self.keepalive + 12)
         link = self._link
         t0 = time.monotonic()
-        if link is not None:
+        if link is not None and not (self.held or self.tokens):
+            link.close()
+        elif link is not None:
             from lab.labgrid.coordinator import CoordinatorError
 
             try:
