@@ -12,8 +12,8 @@ Examples::
     stblab labgrid gate-collect --plan plan/gate-plan.json gate-labhost-1 gate-labhost-2
 
 Exit codes: 0 ok; 2 the lab failed (coordinator unreachable, places not free in time, a lock lost);
-4 bad input (rig file, URL, options); otherwise ``run`` exits with its command's code and
-``gate-collect`` with the gate's.
+4 bad input (rig file, URL, options); 5 ``gate-plan``'s image refused; otherwise ``run`` exits
+with its command's code and ``gate-collect`` with the gate's.
 """
 
 from __future__ import annotations
@@ -225,22 +225,26 @@ def janitor_cmd(
 @app.command("gate-plan")
 def gate_plan_cmd(
     url: str = typer.Argument(..., help="labgrid://HOST:PORT/?model=...&pool=..."),
-    image: Path | None = typer.Option(None, "--image", help="the firmware image (its sha256 goes in the plan)"),
+    image: Path | None = typer.Option(None, "--image", help="the firmware image: validated once, recorded in the plan"),
+    trusted_key: list[Path] = typer.Option([], "--trusted-key", help="extra vendor public key (repeatable)"),
     out: Path = typer.Option(Path("."), "-o", "--out", help="folder for gate-plan.json and the CI files"),
     test: list[str] = typer.Option([], "--test", help="a test (node id or pytest argument) of the selection"),
     spread: bool = typer.Option(False, "--spread", help="cut the selection into one share per host"),
 ) -> None:
     """Plan the gate over lab hosts: gate-plan.json, a GitLab child pipeline, a GitHub matrix."""
-    from lab.labgrid.plan import make_plan, write_plan
+    from lab.labgrid.plan import EXIT_REFUSED, ImageRefused, make_plan, write_plan
 
     try:
         request = parse_request(url)
         link = _link(request.coordinator, user=request.holder)
         try:
-            plan = make_plan(link, request, image=image, tests=test, spread=spread)
+            plan = make_plan(link, request, image=image, trusted_keys=trusted_key, tests=test, spread=spread)
         finally:
             link.close()
         files = write_plan(plan, out)
+    except ImageRefused as exc:
+        print(f"stblab labgrid: image refused ({exc.reason}): {exc}", file=sys.stderr)
+        raise typer.Exit(EXIT_REFUSED) from exc
     except (RigFileError, OSError, InfraError) as exc:
         raise _fail(exc) from exc
     for job in plan.jobs:

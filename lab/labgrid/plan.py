@@ -14,7 +14,6 @@ planned place without a result is *not run*, which is never a pass.
 
 from __future__ import annotations
 
-import hashlib
 import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -27,7 +26,7 @@ from lab.labgrid.request import PlaceRequest
 
 PLAN_VERSION = 1
 # The gate's exit codes (lab.firmware.gate): collect answers with the same table.
-EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE = 0, 1, 2, 3, 4
+EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
 
 
 @dataclass
@@ -70,12 +69,46 @@ class GatePlan:
             raise RigFileError(f"{path}: not a gate plan: {exc}") from exc
 
 
-def image_facts(image: Path | None) -> dict[str, Any]:
-    """Path, size and sha256 of the image the plan is for (validation itself is the gate's)."""
-    if image is None:
-        return {}
-    data = image.read_bytes()
-    return {"path": str(image), "size": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+class ImageRefused(ValueError):
+    """The image may not go on the planned places (``reason`` as the gate's: unsigned, wrong-model, ...)."""
+
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+def validate_image(image: Path, models: set[str], models_dir: Path, extra_keys: list[Path]) -> dict[str, Any]:
+    """Validate the image once, before any host job starts, as the gate does on each host.
+
+    It must parse (not truncated, manifest intact, payload hash right), be signed by a key the
+    models' facts (``firmware.trusted_keys``) or ``extra_keys`` trust, and be built for every
+    planned model. Returns what the plan records about it; raises :class:`ImageRefused`.
+    """
+    from lab.firmware.image import ImageError, load_public_key, read_image
+    from lab.labgrid.models import load_facts
+
+    try:
+        parsed = read_image(image)
+        key_files = list(extra_keys)
+        for model in sorted(models):
+            firmware = load_facts(models_dir, model).get("firmware") or {}
+            key_files += [Path(k) for k in firmware.get("trusted_keys", [])]
+        keys = [load_public_key(k) for k in dict.fromkeys(key_files)]
+        if not keys:
+            raise ImageRefused("untrusted-key", "no trusted keys: name them in the model facts or with --trusted-key")
+        for model in sorted(models):
+            parsed.verify(keys, model=model)
+    except ImageError as exc:
+        raise ImageRefused(exc.reason, f"{image}: {exc}") from exc
+    except OSError as exc:
+        raise ImageRefused("unreadable", f"{image}: {exc.strerror or exc}") from exc
+    return {
+        "path": str(image),
+        "sha256": parsed.sha256,
+        "model": parsed.model,
+        "version": parsed.version,
+        "build_id": parsed.build_id,
+    }
 
 
 def _spread(tests: list[str], weights: dict[str, int]) -> dict[str, list[str]]:
@@ -93,9 +126,18 @@ def _spread(tests: list[str], weights: dict[str, int]) -> dict[str, list[str]]:
 
 
 def make_plan(
-    link: Any, request: PlaceRequest, *, image: Path | None = None, tests: list[str] | None = None, spread: bool = False
+    link: Any,
+    request: PlaceRequest,
+    *,
+    image: Path | None = None,
+    trusted_keys: list[Path] | None = None,
+    tests: list[str] | None = None,
+    spread: bool = False,
 ) -> GatePlan:
-    """Plan one job per lab host over the places matching ``request`` (nothing is locked)."""
+    """Plan one job per lab host over the places matching ``request`` (nothing is locked).
+
+    With ``image`` it is validated once against the planned places' models (:func:`validate_image`).
+    """
     places = link.places()
     want = request.filters
     matching = [p for p in places.values() if request.matches(p.name, p.tags)]
@@ -121,7 +163,11 @@ def make_plan(
             request.user,
         )
         jobs.append(HostJob(host, names, sub.to_url(), shares.get(host, list(tests or []))))
-    return GatePlan(request.coordinator, request.url or request.to_url(), image_facts(image), jobs)
+    facts: dict[str, Any] = {}
+    if image is not None:
+        models = {p.tags.get("model", "") for p in matching}
+        facts = validate_image(image, models, request.models, list(trusted_keys or []))
+    return GatePlan(request.coordinator, request.url or request.to_url(), facts, jobs)
 
 
 def gitlab_child_pipeline(plan: GatePlan, *, plan_file: str = "gate-plan.json", image_arg: str = "$GATE_IMAGE") -> str:
@@ -258,9 +304,11 @@ __all__ = [
     "Collected",
     "GatePlan",
     "HostJob",
+    "ImageRefused",
     "collect",
     "github_matrix",
     "gitlab_child_pipeline",
     "make_plan",
+    "validate_image",
     "write_plan",
 ]

@@ -132,11 +132,21 @@ def test_gate_plan_two_host_jobs_then_one_verdict(
               "--key", str(keys / "vendor_ed25519"), "-o", str(image)])  # fmt: skip
     assert p.returncode == 0, p.stderr
     url = grid.url(model="STB-4K-X1", pool="ci", wait="60s", models=models)
-    p = _run(["labgrid", "gate-plan", url, "--image", str(image), "-o", str(tmp_path / "plan")])
+    plan_dir = ["-o", str(tmp_path / "plan")]
+    p = _run(["labgrid", "gate-plan", url, "--image", str(image), *plan_dir])  # the places' models trust no key
+    assert p.returncode == 5 and "image refused (untrusted-key)" in p.stderr
+    other = tmp_path / "other.img"
+    _run(["firmware", "build", "--model", "STB-HD-2", "--version", "2.0.0", "--key", str(keys / "vendor_ed25519"),
+          "-o", str(other)])  # fmt: skip
+    p = _run(["labgrid", "gate-plan", url, "--image", str(other), "--trusted-key", str(keys / "vendor_ed25519.pub"),
+              *plan_dir])  # fmt: skip
+    assert p.returncode == 5 and "image refused (wrong-model)" in p.stderr and not (tmp_path / "plan").exists()
+    p = _run(["labgrid", "gate-plan", url, "--image", str(image), "--trusted-key", str(keys / "vendor_ed25519.pub"),
+              *plan_dir])  # fmt: skip
     assert p.returncode == 0, p.stderr
     plan = json.loads((tmp_path / "plan" / "gate-plan.json").read_text())
     assert [(j["host"], j["places"]) for j in plan["jobs"]] == [("labhost-1", ["stb-a"]), ("labhost-2", ["stb-b"])]
-    assert "host=labhost-2" in plan["jobs"][1]["rigs"] and plan["image"]["sha256"]
+    assert "host=labhost-2" in plan["jobs"][1]["rigs"] and plan["image"]["version"] == "2.0.0"
     matrix = json.loads((tmp_path / "plan" / "gate-matrix.json").read_text())
     assert [m["host"] for m in matrix["include"]] == ["labhost-1", "labhost-2"]
     pipeline = (tmp_path / "plan" / "gate-child-pipeline.yml").read_text()
