@@ -17,7 +17,7 @@ from labgrid_grid import Grid, _bin, wait_for
 from lab.drivers.power import PowerSwitch
 from lab.labgrid.request import parse_request
 from lab.labgrid.source import LockLost, PlacesUnavailable, check_held, held_rig_file
-from lab.rig import load_rigs
+from lab.rig import Rig, load_rigs
 
 pytestmark = pytest.mark.labgrid
 
@@ -244,3 +244,26 @@ def test_url_errors_name_the_key() -> None:
     r = parse_request("labgrid://coord/?model=STB-4K-X1&pool=ci&host=labhost-2&count=2&wait=30m&prio=10")
     assert (r.coordinator, r.count, r.wait, r.prio) == ("coord:20408", 2, 1800.0, 10.0)
     assert r.filters == {"model": "STB-4K-X1", "pool": "ci", "host": "labhost-2"}
+
+
+@pytest.mark.slow  # a coordinator and exporter of its own, and a boot
+def test_rfc2217_console_exported_and_reached(
+    emulated: tuple[Path, dict[str, Rig], Path], models: Path, tmp_path: Path
+) -> None:
+    _, emu_rigs, _ = emulated
+    a = emu_rigs["stb-a"]
+    rfc = str(a.emulate.model_extra["rfc2217_url"])  # the emulator serves the same console over RFC 2217
+    rig = a.model_copy(update={"serial": a.serial.model_copy(update={"url": rfc})})
+    with Grid(tmp_path / "grid", {"labhost-1": [rig]}) as grid:
+        with grid.link("observer") as link:
+            (res,) = [r for r in link.resources() if r.cls == "NetworkSerialPort"]
+        assert res.params["protocol"] == "rfc2217"
+        url = grid.url(name="stb-a", wait="10s", models=models, user="ci-110")
+        with held_rig_file(url, tmp_path / "rigs.yaml", progress=lambda _: None) as held:
+            derived = held.rigs["stb-a"]
+            assert derived.serial.url == rfc
+            with serial.serial_for_url(derived.serial.url, timeout=0.5) as port:  # pyserial's RFC 2217 client
+                power = PowerSwitch.from_rig(derived)
+                power.off()
+                power.on()
+                assert wait_for("boot output over RFC 2217", lambda: port.read(64), 20)
