@@ -195,10 +195,13 @@ class HeldPlaces:
                 break
             now = time.monotonic()
             if now >= deadline:
+                now_places = link.places()
                 busy = [
                     f"{p.name} held by {p.acquired}" if p.acquired else f"{p.name} reserved"
-                    for p in matching
-                    if p.acquired or p.reservation
+                    for p in now_places.values()
+                    if self.request.matches(p.name, p.tags)
+                    and p.name not in self.held
+                    and (p.acquired or p.reservation)
                 ]
                 raise PlacesUnavailable(
                     f"{len(pending)} of {self.request.count} place(s) not free within {self.request.wait:g} s "
@@ -272,6 +275,16 @@ class HeldPlaces:
         os.replace(tmp, path)
 
     def _watch(self) -> None:
+        """The keepalive thread: never dies of an unexpected error (a dead watcher would hide a lost lock)."""
+        while not self._stop.is_set():
+            try:
+                self._watch_loop()
+                return
+            except Exception as exc:  # noqa: BLE001 - reported, then watching goes on
+                self.progress(f"labgrid: keepalive error (watching on): {exc!r}")
+                self._stop.wait(self.keepalive)
+
+    def _watch_loop(self) -> None:
         from lab.labgrid.coordinator import CoordinatorError
 
         unreachable_since: float | None = None
