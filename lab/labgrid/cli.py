@@ -181,6 +181,9 @@ def run_cmd(
             lost = held.lost
     except (RigFileError, InfraError) as exc:
         raise _fail(exc) from exc
+    except KeyboardInterrupt:
+        print("stblab labgrid: interrupted; places released", file=sys.stderr)
+        raise typer.Exit(130) from None
     for rig, why in lost.items():
         print(f"stblab labgrid: infra error on rig {rig}: {why}", file=sys.stderr)
     if lost and code in (0, 1):

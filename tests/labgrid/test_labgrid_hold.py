@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -161,7 +162,8 @@ def test_no_matching_place_is_bad_input_naming_the_coordinator(grid: Grid, model
         pass
 
 
-def test_sigterm_releases_the_places(grid: Grid, models: Path, tmp_path: Path) -> None:
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGTERM, 143), (signal.SIGINT, 130)], ids=["TERM", "INT"])
+def test_a_signal_releases_the_places(grid: Grid, models: Path, tmp_path: Path, signum: int, code: int) -> None:
     url = grid.url(model="STB-4K-X1", count=2, wait="20s", models=models, user="ci-105")
     proc = subprocess.Popen(
         [
@@ -185,9 +187,10 @@ def test_sigterm_releases_the_places(grid: Grid, models: Path, tmp_path: Path) -
     assert proc.stdout is not None
     assert proc.stdout.readline().strip() == "ready"
     assert set(_holders(grid).values()) == {f"{socket.gethostname()}/ci-105"}
-    proc.terminate()
-    assert proc.wait(timeout=30) == 143
+    proc.send_signal(signum)
+    assert proc.wait(timeout=30) == code
     assert _holders(grid) == {"stb-a": None, "stb-b": None}
+    assert "Traceback" not in proc.stderr.read()
 
 
 def test_sigkilled_exporter_is_an_infra_error_for_that_rig_only(fresh_grid: Grid, models: Path, tmp_path: Path) -> None:
