@@ -25,6 +25,7 @@ names the coordinator's address.
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import logging
 import socket
@@ -288,6 +289,8 @@ class CoordinatorLink:
             return self._run_raw(fn(self._session), self.timeout)
         except TimeoutError as exc:
             raise CoordinatorError(f"{what}: no answer within {self.timeout:g} s", coordinator=self.address) from exc
+        except (asyncio.CancelledError, concurrent.futures.CancelledError) as exc:  # the stream went down under it
+            raise CoordinatorError(f"{what}: cancelled (connection lost)", coordinator=self.address) from exc
         except grpc.aio.AioRpcError as exc:
             if exc.code() in (grpc.StatusCode.FAILED_PRECONDITION, grpc.StatusCode.PERMISSION_DENIED):
                 raise PlaceRefused(f"{what}: {exc.details()}", coordinator=self.address) from exc
