@@ -206,6 +206,9 @@ class CoordinatorLink:
         user, host = self.user, self.host
 
         class _Session(ClientSession):  # the lock holder is named by us, not by $USER
+            channel: Any
+            stub: Any
+
             def __attrs_post_init__(self) -> None:
                 super().__attrs_post_init__()
                 # gRPC shares one connection between equal channels of a process, and the coordinator

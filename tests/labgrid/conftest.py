@@ -23,6 +23,15 @@ from lab.labgrid.models import write_model_facts  # noqa: E402
 from lab.rig import Rig  # noqa: E402
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests on the labgrid lab talk to real programs (coordinator, exporters) and the emulator."""
+    for item in items:
+        if "emulated" in getattr(item, "fixturenames", ()) and "labgrid" in item.keywords:
+            item.add_marker(pytest.mark.real_peer)
+            item.add_marker(pytest.mark.emulator)
+
+
 @pytest.fixture(scope="session")
 def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, dict[str, Rig], Path]]:
     """Two emulated boxes (stb-a, stb-b) started with `python3 -m lab.cli emulate`, and their model facts."""
