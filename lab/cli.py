@@ -27,6 +27,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
     "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
+    "web": ("lab.web.cli", "the web app for warranty staff and lab triage; its accounts"),
 }
 
 

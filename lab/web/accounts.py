@@ -99,7 +99,9 @@ def set_password(session: Session, name: str, password: str) -> None:
 def list_users(session: Session) -> list[dict[str, object]]:
     """Every account (never its hash)."""
     rows = session.execute(select(WebUser).order_by(WebUser.name)).scalars()
-    return [{"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()} for u in rows]
+    return [
+        {"name": u.name, "role": u.role, "disabled": u.disabled, "created_at": u.created_at.isoformat()} for u in rows
+    ]
 
 
 def authenticate(session: Session, name: str, password: str) -> User | None:
@@ -125,8 +127,15 @@ def open_session(session: Session, user: User, *, ttl: dt.timedelta = SESSION_TT
     token = secrets.token_urlsafe(32)
     now = utcnow()
     session.execute(delete(WebSession).where(WebSession.expires_at < now))
-    session.add(WebSession(token_hash=_digest(token), user_id=user.id, csrf=secrets.token_urlsafe(32),
-                           created_at=now, expires_at=now + ttl))  # fmt: skip
+    session.add(
+        WebSession(
+            token_hash=_digest(token),
+            user_id=user.id,
+            csrf=secrets.token_urlsafe(32),
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
     return token
 
 

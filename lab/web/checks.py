@@ -43,9 +43,17 @@ class CheckJob:
 
     def as_dict(self) -> dict[str, object]:
         """What the JSON API shows of a job."""
-        return {"id": self.id, "case": self.case_id, "rig": self.rig, "user": self.user, "state": self.state,
-                "exit_code": self.exit_code, "started": self.started, "ended": self.ended,
-                "lines": len(self.lines)}  # fmt: skip
+        return {
+            "id": self.id,
+            "case": self.case_id,
+            "rig": self.rig,
+            "user": self.user,
+            "state": self.state,
+            "exit_code": self.exit_code,
+            "started": self.started,
+            "ended": self.ended,
+            "lines": len(self.lines),
+        }
 
     def wait_for_change(self, seen: int, timeout: float) -> None:
         """Block until there are more than ``seen`` lines or the job ended (at most ``timeout`` s)."""
@@ -86,9 +94,24 @@ class SubprocessCheckRunner:
 
     def command(self, case_id: int, rig: str, runs: int, run_dir: Path) -> list[str]:
         """The command line of one check (no secret on it)."""
-        return [self.python, "-m", "lab.cli", "warranty", "check", str(case_id), "--rig", rig,
-                "--rigs", str(self.rigs), "--runs", str(runs), "--emulate", self.emulate,
-                "--run-dir", str(run_dir)]  # fmt: skip
+        return [
+            self.python,
+            "-m",
+            "lab.cli",
+            "warranty",
+            "check",
+            str(case_id),
+            "--rig",
+            rig,
+            "--rigs",
+            str(self.rigs),
+            "--runs",
+            str(runs),
+            "--emulate",
+            self.emulate,
+            "--run-dir",
+            str(run_dir),
+        ]
 
     def busy_rigs(self) -> set[str]:
         """Rigs with a check running now."""
@@ -105,8 +128,16 @@ class SubprocessCheckRunner:
         run_dir = self.run_root / f"case{case_id}-job{job.id}-{time.strftime('%Y%m%d-%H%M%S')}"
         env = dict(os.environ, STBLAB_RMA_URL=self.db_url, PYTHONUNBUFFERED="1")
         cmd = self.command(case_id, rig, runs, run_dir)
-        proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                text=True, errors="replace", env=env, start_new_session=True)  # fmt: skip
+        proc = subprocess.Popen(
+            cmd,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            text=True,
+            errors="replace",
+            env=env,
+            start_new_session=True,
+        )
         threading.Thread(target=self._follow, args=(job, proc), daemon=True, name=f"check-{job.id}").start()
         return job
 

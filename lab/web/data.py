@@ -1,0 +1,216 @@
+"""Read side of the web pages: what :mod:`lab.rma.queries` does not already answer.
+
+Fault list filters (kind, title search, reproduction rate, pages), occurrences per firmware version
+of one fault, test runs, the audit log, photos and artifacts of a case. Plain dicts, bounded
+listings, each on an index.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from typing import Any
+
+from sqlalchemy import Select, func, or_, select
+from sqlalchemy.orm import Session
+
+from lab.rma.models import Artifact, AuditEntry, Device, Evidence, Fault, FirmwareBuild, Occurrence, Rig, TestRun
+from lab.rma.queries import fault_dict
+
+PAGE = 50
+
+
+def _like(text: str) -> str:
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def list_faults(
+    session: Session,
+    *,
+    status: str | None = None,
+    kind: str | None = None,
+    model: str | None = None,
+    firmware: str | None = None,
+    since: dt.datetime | None = None,
+    min_rate: float | None = None,
+    q: str | None = None,
+    page: int = 1,
+    per_page: int = PAGE,
+) -> dict[str, Any]:
+    """One page of faults, most recently seen first, and whether a next page exists."""
+    query: Select[Any] = select(Fault)
+    if status:
+        query = query.where(Fault.status == status)
+    if kind:
+        query = query.where(Fault.kind == kind)
+    if since:
+        query = query.where(Fault.last_seen >= since)
+    if min_rate is not None:
+        query = query.where(Fault.reproduction_rate >= min_rate)
+    if q:
+        query = query.where(Fault.title.ilike(_like(q), escape="\\"))
+    if firmware or model:
+        sub = select(Occurrence.fault_id)
+        if firmware:
+            sub = sub.join(FirmwareBuild, FirmwareBuild.id == Occurrence.firmware_id).where(
+                FirmwareBuild.version == firmware
+            )
+        if model:
+            sub = sub.join(Device, Device.id == Occurrence.device_id).where(Device.model == model)
+        query = query.where(Fault.id.in_(sub))
+    page = max(1, page)
+    query = query.order_by(Fault.last_seen.desc(), Fault.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+    rows = [fault_dict(f) for f in session.execute(query).scalars()]
+    return {"faults": rows[:per_page], "page": page, "has_next": len(rows) > per_page}
+
+
+def filter_choices(session: Session) -> dict[str, list[str]]:
+    """Values offered by the fault filters (kinds, models, firmware versions, statuses)."""
+    return {
+        "kinds": sorted(k for k in session.execute(select(Fault.kind).distinct()).scalars() if k),
+        "models": sorted(m for m in session.execute(select(Device.model).distinct()).scalars() if m),
+        "firmware": sorted(v for v in session.execute(select(FirmwareBuild.version).distinct()).scalars() if v),
+        "statuses": ["open", "fixed", "invalid", "duplicate"],
+    }
+
+
+def per_firmware(session: Session, fault_id: int) -> list[dict[str, Any]]:
+    """Occurrences of one fault per firmware build, with first and last seen."""
+    counts = session.execute(
+        select(Occurrence.firmware_id, func.count())
+        .where(Occurrence.fault_id == fault_id)
+        .group_by(Occurrence.firmware_id)
+    ).all()
+    builds = {
+        b.id: b
+        for b in session.execute(
+            select(FirmwareBuild).where(FirmwareBuild.id.in_([c[0] for c in counts if c[0] is not None]))
+        ).scalars()
+    }
+    out = []
+    for fw_id, n in counts:
+        b = builds.get(fw_id)
+        out.append(
+            {"firmware": b.version if b else None, "build_id": (b.build_id or None) if b else None, "occurrences": n}
+        )
+    return sorted(out, key=lambda r: -r["occurrences"])
+
+
+def linked_faults(session: Session, fault_id: int) -> list[dict[str, Any]]:
+    """Faults marked duplicates of this one, and the one it duplicates."""
+    f = session.get(Fault, fault_id)
+    if f is None:
+        return []
+    ids = select(Fault).where(or_(Fault.duplicate_of_id == fault_id, Fault.id == (f.duplicate_of_id or -1)))
+    return [
+        {
+            "id": x.id,
+            "title": x.title,
+            "status": x.status,
+            "relation": "duplicate of this" if x.duplicate_of_id == fault_id else "this duplicates it",
+        }
+        for x in session.execute(ids.limit(100)).scalars()
+    ]
+
+
+def list_runs(
+    session: Session, *, rig: str | None = None, outcome: str | None = None, page: int = 1, per_page: int = PAGE
+) -> dict[str, Any]:
+    """Test runs recorded in the database (newest first), each with the fault it was filed under."""
+    query = (
+        select(
+            TestRun.id,
+            TestRun.run_key,
+            TestRun.test_id,
+            TestRun.outcome,
+            TestRun.started,
+            TestRun.ended,
+            Rig.name,
+            Device.serial,
+            FirmwareBuild.version,
+            Occurrence.fault_id,
+        )
+        .join(Rig, Rig.id == TestRun.rig_id)
+        .join(Device, Device.id == TestRun.device_id)
+        .outerjoin(FirmwareBuild, FirmwareBuild.id == TestRun.firmware_id)
+        .outerjoin(Occurrence, Occurrence.test_run_id == TestRun.id)
+    )
+    if rig:
+        query = query.where(Rig.name == rig)
+    if outcome:
+        query = query.where(TestRun.outcome == outcome)
+    page = max(1, page)
+    query = query.order_by(TestRun.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+    rows = [
+        {
+            "id": r[0],
+            "run_key": r[1],
+            "test_id": r[2],
+            "outcome": r[3],
+            "started": r[4].isoformat() if r[4] else None,
+            "ended": r[5].isoformat() if r[5] else None,
+            "rig": r[6],
+            "device": r[7],
+            "firmware": r[8],
+            "fault_id": r[9],
+        }
+        for r in session.execute(query)
+    ]
+    return {"runs": rows[:per_page], "page": page, "has_next": len(rows) > per_page}
+
+
+def audit_page(
+    session: Session, *, entity: str | None = None, entity_id: int | None = None, page: int = 1, per_page: int = 100
+) -> dict[str, Any]:
+    """Audit entries, newest first."""
+    query = select(AuditEntry)
+    if entity:
+        query = query.where(AuditEntry.entity == entity)
+    if entity_id is not None:
+        query = query.where(AuditEntry.entity_id == entity_id)
+    page = max(1, page)
+    query = query.order_by(AuditEntry.seq.desc()).offset((page - 1) * per_page).limit(per_page + 1)
+    rows = [
+        {
+            "seq": e.seq,
+            "at": e.at.isoformat(),
+            "actor": e.actor,
+            "action": e.action,
+            "entity": e.entity,
+            "entity_id": e.entity_id,
+            "detail": json.loads(e.detail or "{}"),
+            "hash": e.hash,
+        }
+        for e in session.execute(query).scalars()
+    ]
+    return {"entries": rows[:per_page], "page": page, "has_next": len(rows) > per_page}
+
+
+def artifacts_by_id(session: Session, ids: list[int]) -> dict[int, dict[str, Any]]:
+    """Artifact rows by id (for evidence that points at a file)."""
+    if not ids:
+        return {}
+    rows = session.execute(select(Artifact).where(Artifact.id.in_(ids))).scalars()
+    return {a.id: {"sha256": a.sha256, "size": a.size, "media_type": a.media_type, "path": a.path} for a in rows}
+
+
+def artifact_known(session: Session, sha256: str) -> dict[str, Any] | None:
+    """The artifact row of a content hash (None when the database does not know it)."""
+    a = session.execute(select(Artifact).where(Artifact.sha256 == sha256)).scalar_one_or_none()
+    return None if a is None else {"sha256": a.sha256, "media_type": a.media_type, "path": a.path, "size": a.size}
+
+
+def case_photos(session: Session, case_id: int) -> list[dict[str, Any]]:
+    """Photos of the unit taken at reception (evidence of kind ``photo`` pointing at an artifact)."""
+    rows = session.execute(
+        select(Evidence.id, Evidence.value, Artifact.sha256, Artifact.media_type)
+        .join(Artifact, Artifact.id == Evidence.artifact_id)
+        .where(Evidence.case_id == case_id, Evidence.kind == "photo")
+        .order_by(Evidence.id)
+    )
+    return [{"evidence_id": r[0], "name": r[1], "sha256": r[2], "media_type": r[3]} for r in rows]
+
+
+def rigs_in_db(session: Session) -> list[str]:
+    """Rig names the database knows (runs were filed from them)."""
+    return sorted(session.execute(select(Rig.name)).scalars())
