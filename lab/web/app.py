@@ -223,6 +223,30 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
             path, media_type=media, filename=safe_name, content_disposition_type="inline" if inline else "attachment"
         )
 
+    @app.get("/clips/{sha256}.webm")
+    async def clip(request: Request, sha256: str) -> Response:
+        """A stored video clip converted to VP8/WebM for the browser (cached after the first request)."""
+        session_of(request)
+        if not SHA256.match(sha256):
+            return JSONResponse({"detail": "not an artifact hash"}, status_code=404)
+        with store.session() as s:
+            row = data.artifact_known(s, sha256)
+        if row is None or not row["media_type"].startswith("video/"):
+            return JSONResponse({"detail": "no such clip"}, status_code=404)
+        if not store.artifacts.path_of(sha256).is_file():
+            return JSONResponse({"detail": "clip file missing from the store"}, status_code=404)
+        import av
+        from starlette.concurrency import run_in_threadpool
+
+        from lab.web.clips import browser_clip
+
+        try:
+            path = await run_in_threadpool(browser_clip, store.artifacts, sha256)
+        except (av.error.FFmpegError, IndexError) as exc:
+            log.warning("clip %s cannot be converted: %s", sha256, exc)
+            return JSONResponse({"detail": "the clip cannot be decoded"}, status_code=422)
+        return FileResponse(path, media_type="video/webm")
+
     from lab.web import api, pages
 
     app.include_router(pages.router)
