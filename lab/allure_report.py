@@ -96,8 +96,9 @@ def npx_command() -> list[str]:
     """The command that runs the locked Allure 3 (AllureUnavailable when Node or the package is missing)."""
     npx = shutil.which("npx")
     if npx is None:
-        raise AllureUnavailable("Allure 3 needs Node.js: install it (Debian: apt-get install npm), then run `npm ci` "
-                                f"in {REPO}")  # fmt: skip
+        raise AllureUnavailable(
+            f"Allure 3 needs Node.js: install it (Debian: apt-get install npm), then run `npm ci` in {REPO}"
+        )
     if not (REPO / "node_modules" / "allure" / "package.json").is_file():
         raise AllureUnavailable(f"Allure 3 is not installed: run `npm ci` in {REPO} (scripts/setup does)")
     return [npx, "--no-install", "allure"]
@@ -120,8 +121,7 @@ def generate_report(
         separate_rigs(d, firmware=firmware, model=model)
     cmd = [*npx_command(), "generate", *map(str, dirs), "--output", str(Path(out).resolve()), "--name", name]
     try:
-        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout,
-                              stdin=subprocess.DEVNULL)  # fmt: skip
+        proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=timeout, stdin=subprocess.DEVNULL)
     except subprocess.TimeoutExpired:
         raise AllureUnavailable(f"allure generate did not finish in {timeout:.0f} s") from None
     if proc.returncode != 0:
@@ -164,8 +164,10 @@ def main(argv: list[str] | None = None) -> int:
     except (AllureUnavailable, FileNotFoundError, ValueError) as exc:
         print(f"allure report: {exc}", file=sys.stderr)
         return 2
-    print(f"Allure report {s.index}: {s.total} tests, {s.passed} passed, {s.failed} failed, {s.broken} broken, "
-          f"{s.skipped} skipped, {s.retries} retries")  # fmt: skip
+    print(
+        f"Allure report {s.index}: {s.total} tests, {s.passed} passed, {s.failed} failed, {s.broken} broken, "
+        f"{s.skipped} skipped, {s.retries} retries"
+    )
     return 0
 
 

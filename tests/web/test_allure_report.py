@@ -15,7 +15,7 @@ import pytest
 
 from lab.allure_report import AllureUnavailable, generate_report, npx_command, separate_rigs
 
-SUITE = '''
+SUITE = """
 import os
 import allure
 
@@ -25,13 +25,24 @@ def test_standby_and_resume():
 
 def test_zap():
     allure.dynamic.label("rig", os.environ["RIG"])
-'''
+"""
 
 
 def run_rig(tmp: Path, rig: str, results: Path) -> None:
     (tmp / "test_suite.py").write_text(SUITE)
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:stblab", str(tmp / "test_suite.py"),
-           "--alluredir", str(results)]  # fmt: skip
+    cmd = [
+        sys.executable,
+        "-m",
+        "pytest",
+        "-q",
+        "-p",
+        "no:cacheprovider",
+        "-p",
+        "no:stblab",
+        str(tmp / "test_suite.py"),
+        "--alluredir",
+        str(results),
+    ]
     subprocess.run(cmd, cwd=tmp, env=dict(os.environ, RIG=rig), capture_output=True, timeout=120, check=False)
 
 

@@ -46,11 +46,22 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
 
     d = tmp_path_factory.mktemp("webbench")
     units = [
-        rig_entry(d, "rma-fwbug", firmware={"version": "2.1.0", "build_id": "b210"}, defects=CATALOGUE,
-                  serial_number="SN-FWBUG01"),
-        rig_entry(d, "ref-210", firmware={"version": "2.1.0", "build_id": "b210"}, defects=CATALOGUE,
-                  serial_number="SN-REF210", features=["hdmi", "ir", "ssh", "reference"]),
-    ]  # fmt: skip
+        rig_entry(
+            d,
+            "rma-fwbug",
+            firmware={"version": "2.1.0", "build_id": "b210"},
+            defects=CATALOGUE,
+            serial_number="SN-FWBUG01",
+        ),
+        rig_entry(
+            d,
+            "ref-210",
+            firmware={"version": "2.1.0", "build_id": "b210"},
+            defects=CATALOGUE,
+            serial_number="SN-REF210",
+            features=["hdmi", "ir", "ssh", "reference"],
+        ),
+    ]
     rig_file = d / "rigs.yaml"
     rig_file.write_text(yaml.safe_dump({"rigs": units}, sort_keys=False))
     db = d / "rma.sqlite"
@@ -61,12 +72,19 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
     frame = d / "frame.png"
     cv2.imwrite(str(frame), np.full((180, 320, 3), 8, np.uint8))
     report = FaultReport(
-        rig="stb-b", device_serial="SN-B0002", model="STB-4K-X1", firmware_version="2.1.0", firmware_build_id="b210",
-        test_id="scenarios/test_standby.py::test_standby_and_resume[stb-b]", occurrence_key="clip-1",
-        started=time.time(), check={"scenario": "test_standby_and_resume", "check": "black", "target": "resume"},
-        symptom="black-screen", message="screen stayed black 10 s after resume",
+        rig="stb-b",
+        device_serial="SN-B0002",
+        model="STB-4K-X1",
+        firmware_version="2.1.0",
+        firmware_build_id="b210",
+        test_id="scenarios/test_standby.py::test_standby_and_resume[stb-b]",
+        occurrence_key="clip-1",
+        started=time.time(),
+        check={"scenario": "test_standby_and_resume", "check": "black", "target": "resume"},
+        symptom="black-screen",
+        message="screen stayed black 10 s after resume",
         artifacts={"frame.png": frame, "clip.avi": clip},
-    )  # fmt: skip
+    )
     fault = store.file(report).fault_id
     file_fault(store, "b2", d, log="oom_epg.log", firmware="2.0.0")
     with store.session() as s, s.begin():
@@ -85,8 +103,9 @@ def server(bench) -> Iterator[str]:  # noqa: ANN001
 
     from lab.web.app import WebConfig, create_app
 
-    app = create_app(WebConfig(db=str(bench["db"]), artifact_root=bench["dir"] / "artifacts", rigs=bench["rigs"],
-                               emulate="never"))  # fmt: skip
+    app = create_app(
+        WebConfig(db=str(bench["db"]), artifact_root=bench["dir"] / "artifacts", rigs=bench["rigs"], emulate="never")
+    )
     port = free_port()
     srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     t = threading.Thread(target=srv.run, daemon=True)
