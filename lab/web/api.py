@@ -99,6 +99,14 @@ async def audit(request: Request, page: int = 1) -> dict[str, Any]:
     return out
 
 
+@router.get("/dashboard")
+async def dashboard(request: Request) -> dict[str, Any]:
+    """The dashboard's figures: faults seen and fixed per firmware, verdict mix, reproduction rates."""
+    session_of(request)
+    with request.app.state.store.session() as s:
+        return data.dashboard(s)
+
+
 @router.get("/openapi.json")
 async def openapi(request: Request) -> dict[str, Any]:
     """The OpenAPI description of this API."""

@@ -214,3 +214,56 @@ def case_photos(session: Session, case_id: int) -> list[dict[str, Any]]:
 def rigs_in_db(session: Session) -> list[str]:
     """Rig names the database knows (runs were filed from them)."""
     return sorted(session.execute(select(Rig.name)).scalars())
+
+
+def dashboard(session: Session) -> dict[str, Any]:
+    """Figures of the dashboard: faults seen and fixed per firmware, verdict mix per model and month,
+    reproduction rates. Faults seen per firmware reads the (fault_id, firmware_id) index only."""
+    from lab.firmware.version import FirmwareVersion
+    from lab.rma.cases import current_verdict
+    from lab.rma.models import RmaCase
+
+    seen = dict(
+        session.execute(
+            select(FirmwareBuild.version, func.count(func.distinct(Occurrence.fault_id)))
+            .join(FirmwareBuild, FirmwareBuild.id == Occurrence.firmware_id)
+            .group_by(FirmwareBuild.version)
+        ).all()
+    )
+    fixed = dict(
+        session.execute(
+            select(Fault.fixed_in, func.count()).where(Fault.fixed_in.is_not(None)).group_by(Fault.fixed_in)
+        ).all()
+    )
+
+    def order(v: str) -> tuple[int, Any]:
+        try:
+            return (0, FirmwareVersion(v))
+        except ValueError:
+            return (1, v)
+
+    versions = sorted(set(seen) | set(fixed), key=order)[-30:]
+    per_fw = [{"version": v, "seen": int(seen.get(v, 0)), "fixed": int(fixed.get(v, 0))} for v in versions]
+    mix: dict[tuple[str, str], dict[str, int]] = {}
+    for case_id, model, created in session.execute(
+        select(RmaCase.id, Device.model, RmaCase.created_at)
+        .join(Device, Device.id == RmaCase.device_id)
+        .order_by(RmaCase.id.desc())
+        .limit(5000)
+    ):
+        v = current_verdict(session, case_id)
+        if v is None:
+            continue
+        key = (model or "?", created.strftime("%Y-%m"))
+        mix.setdefault(key, {})[v.verdict] = mix.setdefault(key, {}).get(v.verdict, 0) + 1
+    verdict_mix = [
+        {"model": m, "month": mo, "counts": c, "total": sum(c.values())} for (m, mo), c in sorted(mix.items())
+    ]
+    buckets = [0] * 10
+    unmeasured = 0
+    for rate in session.execute(select(Fault.reproduction_rate).where(Fault.status == "open")).scalars():
+        if rate is None:
+            unmeasured += 1
+        else:
+            buckets[min(9, int(rate * 10))] += 1
+    return {"per_firmware": per_fw, "verdict_mix": verdict_mix, "rates": buckets, "unmeasured": unmeasured}

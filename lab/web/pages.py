@@ -353,6 +353,14 @@ async def case_report(request: Request, case_id: int) -> Response:
     )
 
 
+@router.get("/dashboard", response_class=HTMLResponse)
+async def dashboard_page(request: Request) -> Response:
+    session_of(request)
+    with request.app.state.store.session() as s:
+        figures = data.dashboard(s)
+    return render(request, "dashboard.html", title="Dashboard", d=figures, verdicts=VERDICTS)
+
+
 # --- runs and audit ------------------------------------------------------------------------------
 
 

@@ -98,3 +98,13 @@ def test_runs_page_links_runs_to_their_faults(login, lab_db) -> None:  # noqa: A
     assert page.status_code == 200
     assert f'href="/faults/{lab_db["faults"][0]}"' in page.text
     assert len(c.get("/api/runs").json()["runs"]) == 3
+
+
+def test_dashboard_counts_faults_per_firmware_and_verdicts_per_model(login, lab_db) -> None:  # noqa: ANN001
+    c = login("viewer")
+    page = c.get("/dashboard")
+    assert page.status_code == 200 and 'id="chart-firmware"' in page.text
+    d = c.get("/api/dashboard").json()
+    assert {r["version"]: r["seen"] for r in d["per_firmware"]} == {"2.1.0": 2, "2.2.0": 1}
+    assert d["verdict_mix"][0]["model"] == "STB-4K-X1" and d["verdict_mix"][0]["counts"] == {"user_damage": 1}
+    assert sum(d["rates"]) + d["unmeasured"] == 2
