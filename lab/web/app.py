@@ -96,6 +96,8 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
         emulate=config.emulate,
     )
     app.add_middleware(SecurityHeaders)
+    if hasattr(app.state.checks, "stop_all"):
+        app.add_event_handler("shutdown", app.state.checks.stop_all)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     log.info("stblab web on %s", display_url(store.url))
 

@@ -12,6 +12,7 @@ database URL is passed through the environment (``STBLAB_RMA_URL``), never as an
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import os
 import subprocess
@@ -89,6 +90,7 @@ class SubprocessCheckRunner:
         self.timeout = timeout
         self.python = python
         self._jobs: dict[int, CheckJob] = {}
+        self._procs: dict[int, subprocess.Popen[str]] = {}
         self._ids = itertools.count(1)
         self._lock = threading.Lock()
 
@@ -138,6 +140,7 @@ class SubprocessCheckRunner:
             env=env,
             start_new_session=True,
         )
+        self._procs[job.id] = proc
         threading.Thread(target=self._follow, args=(job, proc), daemon=True, name=f"check-{job.id}").start()
         return job
 
@@ -148,7 +151,7 @@ class SubprocessCheckRunner:
             job.changed.notify_all()
 
     def _follow(self, job: CheckJob, proc: subprocess.Popen[str]) -> None:
-        timer = threading.Timer(self.timeout, proc.kill)
+        timer = threading.Timer(self.timeout, os.killpg, args=(proc.pid, 9))
         timer.start()
         try:
             assert proc.stdout is not None
@@ -160,12 +163,20 @@ class SubprocessCheckRunner:
         with job.changed:
             job.exit_code = code
             job.ended = time.time()
+            self._procs.pop(job.id, None)
             if code == -9:
                 job.state = "timed_out"
                 job.lines.append(f"check stopped after {self.timeout:.0f} s: no verdict")
             else:
                 job.state = "done" if code == 0 else "failed"
             job.changed.notify_all()
+
+    def stop_all(self) -> None:
+        """Kill the checks still running (the app is shutting down: nothing outlives it)."""
+        for proc in list(self._procs.values()):
+            if proc.poll() is None:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(proc.pid, 9)
 
     def get(self, job_id: int) -> CheckJob | None:
         with self._lock:
