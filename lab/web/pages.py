@@ -331,26 +331,70 @@ async def resolve(request: Request, case_id: int) -> Response:
     return RedirectResponse(f"/cases/{case_id}", status_code=303)
 
 
-@router.get("/cases/{case_id}/report", response_class=HTMLResponse)
-async def case_report(request: Request, case_id: int) -> Response:
-    """The printable verdict report for the customer (print stylesheet; the browser prints it to PDF)."""
-    info = session_of(request)
+def _report_case(request: Request, case_id: int) -> dict[str, Any] | None:
     with request.app.state.store.session() as s:
         case = queries.get_case(s, case_id)
         if case is None:
-            return render(request, "error.html", 404, title="No such case", message=f"no case {case_id}")
+            return None
         case["photos"] = data.case_photos(s, case_id)
         arts = data.artifacts_by_id(s, [e["artifact_id"] for e in case["evidence"] if e["artifact_id"]])
     for e in case["evidence"]:
         e["artifact"] = arts.get(e["artifact_id"]) if e["artifact_id"] else None
-    return render(
-        request,
-        "report.html",
-        title=f"Verdict report, case {case_id}",
+    return case
+
+
+def _report_html(request: Request, case: dict[str, Any], *, embed: bool) -> str:
+    """The report's HTML: linked to the app's files, or self-contained (stylesheet and images inlined)."""
+    from lab.web.pdf import data_uri
+
+    store = request.app.state.store
+
+    def src(sha256: str, name: str, media_type: str = "image/png") -> str:
+        if embed:
+            return data_uri(store.artifacts.path_of(sha256), media_type)
+        return f"/artifacts/{sha256}/{name}"
+
+    css = (Path(__file__).parent / "static" / "report.css").read_text() if embed else None
+    info = session_of(request)
+    return request.app.state.jinja.get_template("report.html").render(
+        title=f"Verdict report, case {case['id']}",
         case=case,
+        src=src,
+        css=css,
+        embed=embed,
         printed_by=info.user.name,
         printed_at=dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
     )
+
+
+@router.get("/cases/{case_id}/report", response_class=HTMLResponse)
+async def case_report(request: Request, case_id: int) -> Response:
+    """The printable verdict report for the customer (print stylesheet; the browser prints it to PDF)."""
+    session_of(request)
+    case = _report_case(request, case_id)
+    if case is None:
+        return render(request, "error.html", 404, title="No such case", message=f"no case {case_id}")
+    return HTMLResponse(_report_html(request, case, embed=False))
+
+
+@router.get("/cases/{case_id}/report.pdf")
+async def case_report_pdf(request: Request, case_id: int) -> Response:
+    """The verdict report as an A4 PDF, printed by headless Chromium on the server."""
+    from starlette.concurrency import run_in_threadpool
+
+    from lab.web.pdf import PdfUnavailable, html_to_pdf
+
+    session_of(request)
+    case = _report_case(request, case_id)
+    if case is None:
+        return render(request, "error.html", 404, title="No such case", message=f"no case {case_id}")
+    try:
+        pdf = await run_in_threadpool(html_to_pdf, _report_html(request, case, embed=True))
+    except PdfUnavailable as exc:
+        return render(request, "error.html", 503, title="No PDF", message=str(exc))
+    name = f"verdict-case-{case_id}.pdf"
+    disposition = {"Content-Disposition": f'attachment; filename="{name}"'}
+    return Response(pdf, media_type="application/pdf", headers=disposition)
 
 
 @router.get("/dashboard", response_class=HTMLResponse)

@@ -218,4 +218,8 @@ def test_engineer_filters_faults_opens_one_and_the_clip_plays(browser, server, b
     assert page.evaluate("document.querySelector('video').duration") > 1.5
     assert page.evaluate("document.querySelector('img[alt=\"frame.png\"]').naturalWidth") == 320
     shoot(page, tmp_path, "fault")
+    page.click("text=Dashboard")
+    page.wait_for_selector("#chart-firmware rect")
+    assert page.locator("#chart-firmware rect").count() == 4  # seen and fixed bars of 2.0.0 and 2.1.0
+    shoot(page, tmp_path, "dashboard")
     page.context.close()

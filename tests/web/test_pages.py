@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+import pytest
+
 from tests.web.conftest import csrf_of
 
 
@@ -108,3 +110,24 @@ def test_dashboard_counts_faults_per_firmware_and_verdicts_per_model(login, lab_
     assert {r["version"]: r["seen"] for r in d["per_firmware"]} == {"2.1.0": 2, "2.2.0": 1}
     assert d["verdict_mix"][0]["model"] == "STB-4K-X1" and d["verdict_mix"][0]["counts"] == {"user_damage": 1}
     assert sum(d["rates"]) + d["unmeasured"] == 2
+
+
+@pytest.mark.real_peer
+def test_verdict_report_pdf_is_printed_by_chromium_with_the_photo_inside(login, lab_db) -> None:  # noqa: ANN001
+    import shutil
+
+    if not shutil.which("chromium"):
+        pytest.skip("Debian's chromium is not installed (scripts/setup installs it)")
+    c = login("warranty")
+    token = csrf_of(c.get("/cases/new").text)
+    png = (lab_db["tmp"] / "k1.png").read_bytes()
+    r = c.post(
+        "/cases",
+        data={"csrf": token, "serial": "SN-PDF01", "complaint": "no picture"},
+        files={"photos": ("front.png", png, "image/png")},
+    )
+    case = int(r.headers["location"].rsplit("/", 1)[1])
+    pdf = c.get(f"/cases/{case}/report.pdf")
+    assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
+    assert pdf.content[:5] == b"%PDF-" and b"/Image" in pdf.content  # the photo is in it
+    assert f'filename="verdict-case-{case}.pdf"' in pdf.headers["content-disposition"]
