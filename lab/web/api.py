@@ -40,11 +40,9 @@ async def fault(request: Request, fault_id: int, occurrences: int = 20) -> Any:
     """One fault with its occurrences per firmware, linked faults and recent occurrences."""
     session_of(request)
     with request.app.state.store.session() as s:
-        out = queries.get_fault(s, fault_id, occurrences=max(1, min(occurrences, 500)))
-        if out is None:
-            return JSONResponse({"detail": f"no fault {fault_id}"}, status_code=404)
-        out["per_firmware"] = data.per_firmware(s, fault_id)
-        out["linked"] = data.linked_faults(s, fault_id)
+        out = data.fault_detail(s, fault_id, occurrences=max(1, min(occurrences, 500)))
+    if out is None:
+        return JSONResponse({"detail": f"no fault {fault_id}"}, status_code=404)
     return out
 
 

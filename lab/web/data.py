@@ -14,7 +14,21 @@ from typing import Any
 from sqlalchemy import Select, func, or_, select
 from sqlalchemy.orm import Session
 
-from lab.rma.models import Artifact, AuditEntry, Device, Evidence, Fault, FirmwareBuild, Occurrence, Rig, TestRun
+from lab.rma import queries
+from lab.rma.models import (
+    Artifact,
+    AuditEntry,
+    Device,
+    Evidence,
+    Fault,
+    FaultSignature,
+    FirmwareBuild,
+    Occurrence,
+    OccurrenceArtifact,
+    Reproduction,
+    Rig,
+    TestRun,
+)
 from lab.rma.queries import fault_dict
 
 PAGE = 50
@@ -75,18 +89,14 @@ def filter_choices(session: Session) -> dict[str, list[str]]:
 
 
 def per_firmware(session: Session, fault_id: int) -> list[dict[str, Any]]:
-    """Occurrences of one fault per firmware build, with first and last seen."""
+    """Occurrences of one fault per firmware build (most first), from the covering index."""
     counts = session.execute(
         select(Occurrence.firmware_id, func.count())
         .where(Occurrence.fault_id == fault_id)
         .group_by(Occurrence.firmware_id)
     ).all()
-    builds = {
-        b.id: b
-        for b in session.execute(
-            select(FirmwareBuild).where(FirmwareBuild.id.in_([c[0] for c in counts if c[0] is not None]))
-        ).scalars()
-    }
+    ids = [c[0] for c in counts if c[0] is not None]
+    builds = {b.id: b for b in session.execute(select(FirmwareBuild).where(FirmwareBuild.id.in_(ids))).scalars()}
     out = []
     for fw_id, n in counts:
         b = builds.get(fw_id)
@@ -94,6 +104,75 @@ def per_firmware(session: Session, fault_id: int) -> list[dict[str, Any]]:
             {"firmware": b.version if b else None, "build_id": (b.build_id or None) if b else None, "occurrences": n}
         )
     return sorted(out, key=lambda r: -r["occurrences"])
+
+
+def fault_detail(session: Session, fault_id: int, *, occurrences: int = 20) -> dict[str, Any] | None:
+    """What the fault page shows: the fault, signatures, reproduction records, occurrences per firmware,
+    distinct rigs/devices/builds, linked faults, and the newest occurrences with their artifacts.
+
+    Same content as :func:`lab.rma.queries.get_fault` (what ``stblab rma fault`` prints) plus the
+    per-firmware table, but its counts come from one covering index instead of the occurrence rows,
+    which keeps a fault with 100,000 occurrences fast (benchmarks/web.md)."""
+    f = session.get(Fault, fault_id)
+    if f is None:
+        return None
+    out = fault_dict(f)
+    out["signatures"] = [
+        {"title": s.title, "hash": s.hash, "algorithm_version": s.algorithm_version, "role": s.role}
+        for s in session.execute(
+            select(FaultSignature).where(FaultSignature.fault_id == fault_id).order_by(FaultSignature.id)
+        ).scalars()
+    ]
+    out["reproductions"] = [
+        {
+            "runs": r.runs,
+            "hits": r.hits,
+            "rate": r.rate,
+            "verdict": r.verdict,
+            "seed": r.seed,
+            "recorded_at": r.recorded_at.isoformat(),
+        }
+        for r in session.execute(
+            select(Reproduction).where(Reproduction.fault_id == fault_id).order_by(Reproduction.id)
+        ).scalars()
+    ]
+    rigs, devices = session.execute(
+        select(func.count(func.distinct(Occurrence.rig_id)), func.count(func.distinct(Occurrence.device_id))).where(
+            Occurrence.fault_id == fault_id
+        )
+    ).one()
+    out["per_firmware"] = per_firmware(session, fault_id)
+    out["rigs"], out["devices"] = int(rigs), int(devices)
+    out["firmware_builds"] = sum(1 for r in out["per_firmware"] if r["firmware"] is not None)
+    out["linked"] = linked_faults(session, fault_id)
+    occs = queries.list_occurrences(session, fault_id=fault_id, limit=occurrences)
+    arts = occurrence_artifacts(session, [o["id"] for o in occs])
+    for o in occs:
+        o["artifacts"] = arts.get(o["id"], [])
+    out["recent_occurrences"] = occs
+    return out
+
+
+def occurrence_artifacts(session: Session, occurrence_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
+    """The evidence files of some occurrences, by occurrence id."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    if not occurrence_ids:
+        return out
+    rows = session.execute(
+        select(
+            OccurrenceArtifact.occurrence_id,
+            OccurrenceArtifact.name,
+            Artifact.sha256,
+            Artifact.size,
+            Artifact.media_type,
+        )
+        .join(Artifact, Artifact.id == OccurrenceArtifact.artifact_id)
+        .where(OccurrenceArtifact.occurrence_id.in_(occurrence_ids))
+        .order_by(OccurrenceArtifact.name)
+    )
+    for oid, name, sha, size, media in rows:
+        out.setdefault(oid, []).append({"name": name, "sha256": sha, "size": size, "media_type": media})
+    return out
 
 
 def linked_faults(session: Session, fault_id: int) -> list[dict[str, Any]]:

@@ -92,11 +92,9 @@ async def faults_page(request: Request) -> Response:
 async def fault_page(request: Request, fault_id: int, occurrences: int = 20) -> Response:
     session_of(request)
     with request.app.state.store.session() as s:
-        fault = queries.get_fault(s, fault_id, occurrences=max(1, min(occurrences, 500)))
-        if fault is None:
-            return render(request, "error.html", 404, title="No such fault", message=f"no fault {fault_id}")
-        fault["per_firmware"] = data.per_firmware(s, fault_id)
-        fault["linked"] = data.linked_faults(s, fault_id)
+        fault = data.fault_detail(s, fault_id, occurrences=max(1, min(occurrences, 500)))
+    if fault is None:
+        return render(request, "error.html", 404, title="No such fault", message=f"no fault {fault_id}")
     return render(request, "fault.html", title=f"Fault {fault_id}", fault=fault, statuses=STATUSES)
 
 

