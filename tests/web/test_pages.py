@@ -131,3 +131,9 @@ def test_verdict_report_pdf_is_printed_by_chromium_with_the_photo_inside(login, 
     assert pdf.status_code == 200 and pdf.headers["content-type"] == "application/pdf"
     assert pdf.content[:5] == b"%PDF-" and b"/Image" in pdf.content  # the photo is in it
     assert f'filename="verdict-case-{case}.pdf"' in pdf.headers["content-disposition"]
+
+
+def test_openapi_describes_the_api_behind_the_login(login) -> None:  # noqa: ANN001
+    spec = login("viewer").get("/api/openapi.json").json()
+    assert {"/api/faults", "/api/faults/{fault_id}", "/api/cases/{case_id}", "/api/audit"} <= set(spec["paths"])
+    assert spec["paths"]["/api/faults"]["get"]["summary"]
