@@ -214,7 +214,16 @@ def test_engineer_filters_faults_opens_one_and_the_clip_plays(browser, server, b
     page.goto(f"{server}/faults/{bench['fault']}")
     video = page.locator("video").first
     video.scroll_into_view_if_needed()
-    page.wait_for_function("document.querySelector('video').readyState >= 2", timeout=60_000)
+    # the page's CSP forbids eval, so no wait_for_function: one promise that settles on loadeddata or in 60 s
+    state = video.evaluate(
+        """v => new Promise(done => {
+            if (v.readyState >= 2) return done(v.readyState);
+            v.addEventListener("loadeddata", () => done(v.readyState));
+            v.addEventListener("error", () => done(-1));
+            setTimeout(() => done(v.readyState), 60000);
+        })"""
+    )
+    assert state >= 2, f"video readyState {state}"
     assert page.evaluate("document.querySelector('video').duration") > 1.5
     assert page.evaluate("document.querySelector('img[alt=\"frame.png\"]').naturalWidth") == 320
     shoot(page, tmp_path, "fault")
