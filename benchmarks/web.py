@@ -9,7 +9,7 @@ runs over 1,000 devices, 40 firmware builds, 2,000 faults; fault 1 holds 10% of 
 the form and times each page (keep-alive connection, median of ``--repeat`` requests, after one
 warm-up request), in ``--runs`` rounds, reporting the median of the round medians:
 
-* the fault list (first page, 50 faults), filtered by firmware, searched by title;
+* the fault list (first page, 50 faults), filtered by firmware, by model, searched by title;
 * the fault page of the biggest fault (10% of all occurrences: per-firmware table, 20 newest with
   their evidence) and of a typical one;
 * the case list.
@@ -50,6 +50,7 @@ PAGES = {
     "fault list": "/faults",
     "fault list, firmware filter": "/faults?firmware=2.3.0",
     "fault list, title search": "/faults?q=stb_func_3",
+    "fault list, model filter": "/faults?model=STB-HD-2",
     "fault page, biggest fault": "/faults/1",
     "fault page, typical": "/faults/2",
     "case list": "/cases",

@@ -63,15 +63,18 @@ def list_faults(
         query = query.where(Fault.reproduction_rate >= min_rate)
     if q:
         query = query.where(Fault.title.ilike(_like(q), escape="\\"))
-    if firmware or model:
-        sub = select(Occurrence.fault_id)
-        if firmware:
-            sub = sub.join(FirmwareBuild, FirmwareBuild.id == Occurrence.firmware_id).where(
-                FirmwareBuild.version == firmware
-            )
-        if model:
-            sub = sub.join(Device, Device.id == Occurrence.device_id).where(Device.model == model)
-        query = query.where(Fault.id.in_(sub))
+    if firmware:
+        # EXISTS per fault on the (fault_id, firmware_id, ...) index: newest faults are probed first and the
+        # page stops at 51, instead of collecting every occurrence of that firmware (tens of thousands)
+        builds = select(FirmwareBuild.id).where(FirmwareBuild.version == firmware).scalar_subquery()
+        query = query.where(
+            select(Occurrence.id).where(Occurrence.fault_id == Fault.id, Occurrence.firmware_id.in_(builds)).exists()
+        )
+    if model:  # the same way: stops at the fault's first occurrence on a device of that model
+        devices = select(Device.id).where(Device.model == model).scalar_subquery()
+        query = query.where(
+            select(Occurrence.id).where(Occurrence.fault_id == Fault.id, Occurrence.device_id.in_(devices)).exists()
+        )
     page = max(1, page)
     query = query.order_by(Fault.last_seen.desc(), Fault.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
     rows = [fault_dict(f) for f in session.execute(query).scalars()]
