@@ -17,6 +17,8 @@ def test_fault_list_filters_and_fault_page_show_evidence(login, lab_db) -> None:
     assert f'href="/faults/{f1}"' in page.text and f'href="/faults/{f2}"' in page.text
     only = c.get("/faults", params={"firmware": "2.2.0"})
     assert f'href="/faults/{f1}"' in only.text and f'href="/faults/{f2}"' not in only.text
+    assert c.get("/faults", params={"model": "STB-4K-X1"}).text.count('<tr class="status-open">') == 2
+    assert "No fault matches" in c.get("/faults", params={"model": "STB-OTHER"}).text
     none = c.get("/faults", params={"q": "no such title at all"})
     assert "No fault matches" in none.text
     fault = c.get(f"/faults/{f1}")
