@@ -176,8 +176,8 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
             )
         config.limiter.succeeded(keys[0])
         log.info("login %s (%s) from %s", user.name, user.role, ip)
-        resp = RedirectResponse(target, status_code=303)
-        resp.set_cookie(
+        done = RedirectResponse(target, status_code=303)
+        done.set_cookie(
             COOKIE,
             token,
             httponly=True,
@@ -186,8 +186,8 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
             path="/",
             max_age=int(accounts.SESSION_TTL.total_seconds()),
         )
-        resp.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-        return resp
+        done.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
+        return done
 
     @app.post("/logout")
     async def logout(request: Request) -> Response:

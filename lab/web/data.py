@@ -77,7 +77,8 @@ def list_faults(
         )
     page = max(1, page)
     query = query.order_by(Fault.last_seen.desc(), Fault.id.desc()).offset((page - 1) * per_page).limit(per_page + 1)
-    rows = [fault_dict(f) for f in session.execute(query).scalars()]
+    found: list[Fault] = list(session.execute(query).scalars())
+    rows = [fault_dict(fault) for fault in found]
     return {"faults": rows[:per_page], "page": page, "has_next": len(rows) > per_page}
 
 
@@ -102,7 +103,7 @@ def per_firmware(session: Session, fault_id: int) -> list[dict[str, Any]]:
     builds = {b.id: b for b in session.execute(select(FirmwareBuild).where(FirmwareBuild.id.in_(ids))).scalars()}
     out = []
     for fw_id, n in counts:
-        b = builds.get(fw_id)
+        b = builds.get(fw_id) if fw_id is not None else None
         out.append(
             {"firmware": b.version if b else None, "build_id": (b.build_id or None) if b else None, "occurrences": n}
         )
@@ -307,18 +308,19 @@ def dashboard(session: Session) -> dict[str, Any]:
     from lab.rma.cases import current_verdict
     from lab.rma.models import RmaCase
 
-    seen = dict(
+    seen: dict[str, int] = dict(
         session.execute(
             select(FirmwareBuild.version, func.count(func.distinct(Occurrence.fault_id)))
             .join(FirmwareBuild, FirmwareBuild.id == Occurrence.firmware_id)
             .group_by(FirmwareBuild.version)
         ).all()
     )
-    fixed = dict(
-        session.execute(
+    fixed: dict[str, int] = {
+        str(version): int(n)
+        for version, n in session.execute(
             select(Fault.fixed_in, func.count()).where(Fault.fixed_in.is_not(None)).group_by(Fault.fixed_in)
-        ).all()
-    )
+        )
+    }
 
     def order(v: str) -> tuple[int, Any]:
         try:
