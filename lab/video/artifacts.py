@@ -53,7 +53,9 @@ def _edges(a: np.ndarray, b: np.ndarray, c: np.ndarray, d: np.ndarray, step_thre
     return edge
 
 
-def _segment_edges(grey: np.ndarray, block: int, step_threshold: float) -> tuple[np.ndarray, np.ndarray]:
+def _segment_edges(
+    grey: np.ndarray, block: int, step_threshold: float, axes: tuple[int, ...] = (1, 0)
+) -> tuple[np.ndarray, np.ndarray]:
     """Block edges along vertical boundaries (row segments x boundaries) and horizontal ones.
 
     Only the four columns (rows) around each boundary are read: x-1, x | x+1, x+2. A boundary
@@ -62,6 +64,9 @@ def _segment_edges(grey: np.ndarray, block: int, step_threshold: float) -> tuple
     height, width = grey.shape
     out = []
     for axis, size, other in ((1, width, height), (0, height, width)):
+        if axis not in axes:
+            out.append(np.zeros((0, 0), bool))
+            continue
         pos = np.arange(block - 1, size - 2, block)
         pos = pos[pos >= 1]
         if len(pos) == 0 or other < block:
@@ -130,7 +135,12 @@ class ArtifactDetector:
     def update(self, frame: Frame | np.ndarray) -> BlockinessResult:
         """Score the next frame; truthy when it shows more blocking than the stream usually does."""
         result = blockiness(frame, region=self.region, block_size=self.block_size, threshold=1.0)
-        score = result.score
+        result.ok, baseline = self.judge(result.score)
+        result.details.update({"baseline": baseline})
+        return result
+
+    def judge(self, score: float) -> tuple[bool, float]:
+        """(flagged, baseline) for the next frame's blockiness ``score`` (for callers that score it themselves)."""
         flagged = False
         baseline = score
         if len(self._history) >= self.warmup:
@@ -140,6 +150,21 @@ class ArtifactDetector:
             flagged = score > baseline + max(self.min_rise, self.mad_factor * mad)
         if not flagged:
             self._history.append(score)
-        result.ok = flagged
-        result.details.update({"baseline": baseline})
-        return result
+        return flagged, baseline
+
+
+def grey_blockiness(grey: np.ndarray, block_size: int = 16, step_threshold: float = 3.0, every: int = 1) -> float:
+    """The blockiness score of a grey picture, on a subsample: every ``every``-th row of blocks for
+    the vertical block boundaries and every ``every``-th column of blocks for the horizontal ones
+    (whole blocks, so the grid stays where the decoder put it)."""
+    h, w = grey.shape
+    b = block_size
+    if every > 1 and h >= 4 * b * every and w >= 4 * b * every:
+        rows = np.concatenate([grey[r : r + b] for r in range(0, (h // b) * b, b * every)], axis=0)
+        cols = np.concatenate([grey[:, c : c + b] for c in range(0, (w // b) * b, b * every)], axis=1)
+        across = _segment_edges(rows, b, step_threshold, (1,))[0]
+        down = _segment_edges(cols, b, step_threshold, (0,))[1]
+    else:
+        across, down = _segment_edges(grey, b, step_threshold)
+    parts = [a.mean() for a in (across, down) if a.size]
+    return float(np.mean(parts)) if parts else 0.0
