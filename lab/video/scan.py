@@ -26,6 +26,7 @@ Example::
 
 from __future__ import annotations
 
+from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -65,7 +66,10 @@ class ScanOptions:
     black_picture_threshold: float = 0.98
     black_min: float = 0.0
     freeze_duration: float = 2.0
-    freeze_noise: int = 6  # luma levels, on tile averages (see _Measures)
+    freeze_noise: int = 24  # luma levels a tile average may move within a still (see _Measures)
+    freeze_mean: float = 0.25  # mean luma change of the whole picture within a still (freezedetect's -60 dB)
+    refine_mean: float = 2.0  # a still re-coded (key frame, refinement) moves the mean by at most this ...
+    refine_budget: float = 3.0  # ... and by at most this much in any second (a fade moves it far more)
     motion_noise: int = 12  # luma levels, on tile averages
     motion_merge_gap: float = 0.5
     motion_min: float = 0.0
@@ -218,8 +222,14 @@ class _Measures:
       its floor, pic_th of the pixels), first on a 1-in-16 sample, exactly only when it is close;
     * still / motion: the picture averaged over ``block`` x ``block`` tiles (about 160 tiles
       across), compared with the first frame of the current still run (still) and with the frame
-      before (motion). Averaging keeps an encoder refining a still picture (x264 and MPEG-4
-      P-frames after a cut) below the noise, where a per-pixel test saw motion for a second.
+      before (motion). A still ends when one tile moves by more than ``freeze_noise`` (a clock
+      digit, a cursor) or the whole picture by more than ``freeze_mean`` on average (a fade, as
+      ffmpeg freezedetect measures it). An encoder refining a still picture (x264 and MPEG-4
+      P-frames after a cut) moves tiles by a few levels and the mean by hundredths: still a
+      freeze, where a per-pixel test saw motion for a second. A still coded afresh (a key frame,
+      a detailed picture sharpening) moves the mean by up to ``refine_mean``: followed as the
+      same still while such steps add up to less than ``refine_budget`` in a second, which a
+      fade or a slow pan exceeds many times over.
     """
 
     def __init__(self, opts: ScanOptions, shape: tuple[int, ...], full_range: bool) -> None:
@@ -240,6 +250,7 @@ class _Measures:
         self._diff = np.empty_like(self._small)
         self._have_previous = False
         self._since: float | None = None
+        self._recoded: deque[tuple[float, float]] = deque()
 
     def update(self, pic: LumaPicture) -> tuple[bool, bool, float | None]:
         """(black, moved since the previous frame, start of the current still run or None)."""
@@ -251,9 +262,22 @@ class _Measures:
             cv2.absdiff(self._small, self._previous, dst=self._diff)
             moved = cv2.minMaxLoc(self._diff)[1] > self.opts.motion_noise
             cv2.absdiff(self._small, self._reference, dst=self._diff)
-            if cv2.minMaxLoc(self._diff)[1] > self.opts.freeze_noise:
+            peak = cv2.minMaxLoc(self._diff)[1]
+            mean = cv2.mean(self._diff)[0] if peak <= self.opts.freeze_noise else 0.0
+            if peak > self.opts.freeze_noise:
                 self._reference[...] = self._small
                 self._since = pic.time
+                self._recoded.clear()
+            elif mean > self.opts.freeze_mean:
+                while self._recoded and self._recoded[0][0] < pic.time - 1.0:
+                    self._recoded.popleft()
+                drift = sum(m for _, m in self._recoded) + mean
+                if mean > self.opts.refine_mean or drift > self.opts.refine_budget:
+                    self._since = pic.time
+                    self._recoded.clear()
+                else:  # the same picture coded again: follow it, the still goes on
+                    self._recoded.append((pic.time, mean))
+                self._reference[...] = self._small
         else:
             self._reference[...] = self._small
             self._since = pic.time
