@@ -50,6 +50,7 @@ import cv2
 import numpy as np
 
 from lab.drivers.ring import FrameRing, RingEntry
+from lab.drivers.stream_clock import PtsClock, Stamped
 from lab.errors import InfraError, StblabError, TestError
 from lab.steps import step
 from lab.video.frame import Frame
@@ -167,6 +168,7 @@ class Capture:
         self.open_failures = 0
         self.ended = False  # a file source reached its end
         self.raw_jpeg = False  # the ring holds the source's own JPEGs
+        self.time_source = "arrival"  # "pts": frame times from the stream's clock; "file": a file's PTS
         self.last_error = ""
 
         self._cond = threading.Condition()
@@ -306,6 +308,11 @@ class Capture:
         raw = fourcc.upper() in (b"MJPG", b"JPEG") and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
         clock = _SeqClock(self.fps_hint)
         base_seq = 0 if self.ring.newest() is None else self.ring.newest().seq + 1  # type: ignore[union-attr]
+        stream_fps = cap.get(cv2.CAP_PROP_FPS) if self.kind == "stream" else 0.0
+        pts_clock: PtsClock | None = None
+        if self.kind == "stream" and not raw:  # decoded by FFmpeg: the stream's PTS is the frame's time
+            pts_clock = PtsClock(self.fps_hint or (stream_fps if 0 < stream_fps < 1000 else None))
+            self.time_source = "pts"
         wall0: float | None = None
         pts0 = 0.0
         last_file_seq = -1
@@ -341,9 +348,23 @@ class Capture:
                 missed = seq - last_file_seq - 1 if last_file_seq >= 0 else 0
                 last_file_seq = seq
                 self._publish(seq, t, jpeg, image, width, height, missed)
+            elif pts_clock is not None and pts_clock.usable is not False:
+                pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                for st in pts_clock.feed(now, pts, (jpeg, image, width, height)):
+                    self._publish_stamped(st, base_seq, pts_clock)
             else:
+                self.time_source = "arrival"
                 self._hand_over(_Grab(now, jpeg, image, width, height, clock, base_seq))
+        if pts_clock is not None:
+            for st in pts_clock.flush():
+                self._publish_stamped(st, base_seq, pts_clock)
         self._flush()
+
+    def _publish_stamped(self, st: Stamped, base_seq: int, clock: PtsClock) -> None:
+        jpeg, image, width, height = st.item
+        if not clock.usable:
+            self.time_source = "arrival"
+        self._publish(st.seq + base_seq, st.time, jpeg, image, width, height, st.missed, st.arrival)
 
     # A live frame is published when the next one arrives (or 1.5 frame periods later): its
     # successor tells a frame that was merely late (jitter) from one that followed lost frames.
@@ -399,9 +420,17 @@ class Capture:
             self._publish(seq + g.base_seq, g.t, g.jpeg, g.image, g.width, g.height, missed)
 
     def _publish(
-        self, seq: int, t: float, jpeg: bytes, image: np.ndarray | None, width: int, height: int, missed: int
+        self,
+        seq: int,
+        t: float,
+        jpeg: bytes,
+        image: np.ndarray | None,
+        width: int,
+        height: int,
+        missed: int,
+        arrival: float | None = None,
     ) -> None:
-        entry = self.ring.add(seq, t, jpeg, width, height)
+        entry = self.ring.add(seq, t, jpeg, width, height, arrival)
         if image is not None:
             self._remember(entry.seq, image)
         with self._cond:
@@ -508,6 +537,7 @@ class Capture:
             "ring_frames": len(self.ring),
             "ring_bytes": self.ring.nbytes,
             "raw_jpeg": self.raw_jpeg,
+            "time_source": self.time_source,
             "signal": self.signal,
         }
 
@@ -528,7 +558,10 @@ class Capture:
             except ValueError as exc:
                 raise InfraError(f"capture {self.url}: {exc}", rig=self.rig_name, instrument="video") from None
             self._remember(entry.seq, image)
-        return Frame(image=image, time=entry.time, seq=entry.seq, meta={"rig": self.rig_name})
+        meta: dict[str, object] = {"rig": self.rig_name}
+        if entry.arrival is not None:
+            meta["arrival"] = entry.arrival
+        return Frame(image=image, time=entry.time, seq=entry.seq, meta=meta)
 
     def latest(self, max_age: float | None = None) -> Frame | None:
         """The newest frame (None before the first one, or when older than ``max_age`` seconds)."""
@@ -553,14 +586,15 @@ class Capture:
         if self.kind != "file":
             # frames already stale when the consumer comes asking are not "next" frames
             stale = time.monotonic() - self.max_lag
-            fresh = [e for e in newer if e.time >= stale]
+            fresh = [e for e in newer if _arrived(e) >= stale]
             if active:
                 skipped += len(newer) - len(fresh)
             newer = fresh
         if not newer:
             return None, skipped
-        limit = newer[-1].time - self.max_lag
-        while len(newer) > 1 and newer[0].time < limit:
+        # "behind" is judged on when frames were published: back-dated frames (a start-up burst) are fresh
+        limit = _arrived(newer[-1]) - self.max_lag
+        while len(newer) > 1 and _arrived(newer[0]) < limit:
             newer.pop(0)
             skipped += 1
         return newer[0], skipped
@@ -655,6 +689,11 @@ class Capture:
 
     def __repr__(self) -> str:
         return f"Capture({self.url!r}, rig={self.rig_name!r}, signal={self.signal if self._thread else 'stopped'!r})"
+
+
+def _arrived(entry: RingEntry) -> float:
+    """When a ring entry became available to consumers (frames held at start-up count from then)."""
+    return entry.published or (entry.time if entry.arrival is None else entry.arrival)
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -26,7 +26,6 @@ Example::
 
 from __future__ import annotations
 
-from collections import deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,6 +35,7 @@ import numpy as np
 
 from lab.video.artifacts import ArtifactDetector, grey_blockiness
 from lab.video.frame import Frame
+from lab.video.freeze import StillTracker, shrink, tile_size
 from lab.video.luma import LumaPicture, LumaReader
 from lab.video.screens import is_no_signal
 
@@ -220,23 +220,14 @@ class _Measures:
 
     * black: ffmpeg blackdetect's rule on the decoder's own levels (pix_th of the luma range above
       its floor, pic_th of the pixels), first on a 1-in-16 sample, exactly only when it is close;
-    * still / motion: the picture averaged over ``block`` x ``block`` tiles (about 160 tiles
-      across), compared with the first frame of the current still run (still) and with the frame
-      before (motion). A still ends when one tile moves by more than ``freeze_noise`` (a clock
-      digit, a cursor) or the whole picture by more than ``freeze_mean`` on average (a fade, as
-      ffmpeg freezedetect measures it). An encoder refining a still picture (x264 and MPEG-4
-      P-frames after a cut) moves tiles by a few levels and the mean by hundredths: still a
-      freeze, where a per-pixel test saw motion for a second. A still coded afresh (a key frame,
-      a detailed picture sharpening) moves the mean by up to ``refine_mean``: followed as the
-      same still while such steps add up to less than ``refine_budget`` in a second, which a
-      fade or a slow pan exceeds many times over.
+    * still: :class:`~lab.video.freeze.StillTracker` on tile averages (:func:`~lab.video.freeze.shrink`);
+    * motion: a tile average moved by more than ``motion_noise`` since the frame before.
     """
 
     def __init__(self, opts: ScanOptions, shape: tuple[int, ...], full_range: bool) -> None:
         self.opts, self.shape, self.full_range = opts, shape, full_range
         h, w = shape[:2]
-        self.block = next(b for b in (8, 4, 2, 1) if b == 1 or w // b >= 160)
-        self.small_size = (max(1, w // self.block), max(1, h // self.block))
+        self.block = tile_size(w)
         if full_range:
             self.limit = int(opts.black_pixel_threshold * 255)
             self.step_threshold = 3.0
@@ -244,59 +235,25 @@ class _Measures:
             self.limit = int(16 + opts.black_pixel_threshold * (235 - 16))
             self.step_threshold = 3.0 * 219 / 255
         self.n_pixels = h * w
-        self._small = np.empty(self.small_size[::-1], np.uint8)
+        self._small = shrink(np.zeros((h, w), np.uint8), self.block)
         self._previous = np.empty_like(self._small)
-        self._reference = np.empty_like(self._small)
         self._diff = np.empty_like(self._small)
         self._have_previous = False
-        self._since: float | None = None
-        self._recoded: deque[tuple[float, float]] = deque()
+        self._still = StillTracker(opts.freeze_noise, opts.freeze_mean, opts.refine_mean, opts.refine_budget)
 
     def update(self, pic: LumaPicture) -> tuple[bool, bool, float | None]:
-        """(black, moved since the previous frame, start of the current still run or None)."""
+        """(black, moved since the previous frame, start of the current still run)."""
         y = pic.y
         dark = self._black(y)
-        self._shrink(y)
+        shrink(y, self.block, out=self._small)
         moved = False
         if self._have_previous:
             cv2.absdiff(self._small, self._previous, dst=self._diff)
             moved = cv2.minMaxLoc(self._diff)[1] > self.opts.motion_noise
-            cv2.absdiff(self._small, self._reference, dst=self._diff)
-            peak = cv2.minMaxLoc(self._diff)[1]
-            mean = cv2.mean(self._diff)[0] if peak <= self.opts.freeze_noise else 0.0
-            if peak > self.opts.freeze_noise:
-                self._reference[...] = self._small
-                self._since = pic.time
-                self._recoded.clear()
-            elif mean > self.opts.freeze_mean:
-                while self._recoded and self._recoded[0][0] < pic.time - 1.0:
-                    self._recoded.popleft()
-                drift = sum(m for _, m in self._recoded) + mean
-                if mean > self.opts.refine_mean or drift > self.opts.refine_budget:
-                    self._since = pic.time
-                    self._recoded.clear()
-                else:  # the same picture coded again: follow it, the still goes on
-                    self._recoded.append((pic.time, mean))
-                self._reference[...] = self._small
-        else:
-            self._reference[...] = self._small
-            self._since = pic.time
-            self._have_previous = True
+        self._have_previous = True
+        since, _ = self._still.update(self._small, pic.time)
         self._previous, self._small = self._small, self._previous
-        return dark, moved, self._since
-
-    def _shrink(self, y: np.ndarray) -> None:
-        """Tile averages into ``self._small``: halvings (each an exact 2x2 mean) are 5x faster than INTER_AREA."""
-        image = y
-        size = self.block
-        while size > 1 and size % 2 == 0:
-            h, w = image.shape
-            if size == 2:
-                cv2.resize(image, self.small_size, dst=self._small, interpolation=cv2.INTER_LINEAR)
-                return
-            image = cv2.resize(image, (w // 2, h // 2), interpolation=cv2.INTER_LINEAR)
-            size //= 2
-        cv2.resize(image, self.small_size, dst=self._small, interpolation=cv2.INTER_AREA)
+        return dark, moved, since
 
     def _black(self, y: np.ndarray) -> bool:
         pic_th = self.opts.black_picture_threshold
