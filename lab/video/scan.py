@@ -199,7 +199,7 @@ def _scan(path: str | Path, opts: ScanOptions, backend: str, threads: int) -> Sc
             damaged = False
         flagged = False
         if opts.detect_artifacts and not damaged:
-            score = grey_blockiness(pic.y, opts.artifact_block_size, measure.step_threshold, every=4)
+            score = grey_blockiness(pic.y, opts.artifact_block_size, measure.step_threshold, every=8)
             flagged = artifacts.judge(score)[0]
         blocky.update(damaged or flagged, t)
         if opts.detect_no_signal:
