@@ -78,7 +78,7 @@ def scan_intervals(text: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
-    return len(a) == len(b) and all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b))
+    return len(a) == len(b) and all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
 
 
 def main() -> None:
@@ -92,9 +92,10 @@ def main() -> None:
     import cv2
     import numpy
 
+    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
-          f"Python {platform.python_version()}, PyAV {av.__version__}, OpenCV {cv2.__version__}, numpy {numpy.__version__}; "
-          f"{subprocess.run(['ffmpeg', '-version'], capture_output=True, text=True).stdout.split(chr(10))[0]}")  # fmt: skip
+          f"Python {platform.python_version()}, PyAV {av.__version__}, OpenCV {cv2.__version__}, "
+          f"numpy {numpy.__version__}; {ffmpeg_version}")  # fmt: skip
     print()
     print("| file | scan CPU s | ffmpeg CPU s | **CPU ratio** | scan wall s | ffmpeg wall s | same intervals |")
     print("|---|---:|---:|---:|---:|---:|---|")

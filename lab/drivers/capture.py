@@ -49,6 +49,7 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 
+from lab.drivers.mjpeg_http import MjpegHttpReader, NotMultipart, part_stamp
 from lab.drivers.ring import FrameRing, RingEntry
 from lab.drivers.stream_clock import PtsClock, Stamped
 from lab.errors import InfraError, StblabError, TestError
@@ -183,6 +184,7 @@ class Capture:
         self._pend_cond = threading.Condition()
         self._pub_thread: threading.Thread | None = None
         self._closed = False
+        self._multipart: bool | None = None  # an http(s) URL is multipart MJPEG (read here) or not (FFmpeg)
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -273,6 +275,23 @@ class Capture:
     def _run(self) -> None:
         backoff = _BACKOFF_MIN
         while not self._stop.is_set():
+            if (
+                self._multipart is not False
+                and self.kind == "stream"
+                and urlparse(str(self.url)).scheme
+                in (
+                    "http",
+                    "https",
+                )
+            ):
+                got = self._try_multipart()
+                if got is not None:  # it was (or could not be reached as) a multipart MJPEG stream
+                    if got:
+                        backoff = _BACKOFF_MIN
+                    else:
+                        self._stop.wait(backoff)
+                        backoff = min(backoff * 2, _BACKOFF_MAX)
+                    continue
             cap = self._open()
             if cap is None:
                 self.open_failures += 1
@@ -299,6 +318,75 @@ class Capture:
                 backoff = min(backoff * 2, _BACKOFF_MAX)
             else:
                 backoff = _BACKOFF_MIN
+
+    def _try_multipart(self) -> bool | None:
+        """Read the URL as multipart MJPEG with its part headers: True when frames came, False when
+        nothing did (unreachable, or it ended at once), None when it is another kind of stream."""
+        reader = MjpegHttpReader(str(self.url), timeout=max(self.open_timeout, self.read_timeout))
+        try:
+            reader.open()
+        except NotMultipart:
+            self._multipart = False
+            return None
+        except OSError as exc:
+            self.last_error = str(exc)
+            self.open_failures += 1
+            self._note_unreachable()
+            return False
+        self._multipart = True
+        self.opens += 1
+        self._unreachable_since = None
+        before = self.frames_received
+        try:
+            self._read_parts(reader)
+        except NotMultipart:
+            self._multipart = False  # parts without lengths: FFmpeg's reader copes
+        except Exception as exc:  # noqa: BLE001 - a broken stream must not kill the thread silently
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            reader.close()
+        return self.frames_received > before
+
+    def _read_parts(self, reader: MjpegHttpReader) -> None:
+        """Publish each part's JPEG untouched; time from X-Timestamp, drops from the frame counter."""
+        clock = _SeqClock(self.fps_hint)
+        stamps = PtsClock(self.fps_hint)
+        newest = self.ring.newest()
+        base_seq = 0 if newest is None else newest.seq + 1
+        seq = -1
+        last_src: int | None = None
+
+        def publish(st: Stamped) -> None:
+            nonlocal seq, last_src
+            jpeg, _, width, height, src = st.item
+            missed = st.missed
+            if src is not None:  # the source's own frame counter: exact drops
+                missed = src - last_src - 1 if last_src is not None and src > last_src else 0
+                last_src = src
+            seq += 1 + missed
+            self._publish(seq + base_seq, st.time, jpeg, None, width, height, missed, st.arrival)
+
+        self.raw_jpeg = True
+        while not self._stop.is_set():
+            part = reader.read()
+            now = time.monotonic()
+            if part is None:
+                break
+            jpeg, headers = part
+            size = _jpeg_size(jpeg)
+            if size is None:
+                continue
+            stamp, src = part_stamp(headers)
+            if stamp is None or stamps.usable is False:
+                self.time_source = "arrival"
+                self._hand_over(_Grab(now, jpeg, None, size[0], size[1], clock, base_seq))
+                continue
+            self.time_source = "x-timestamp"
+            for st in stamps.feed(now, stamp, (jpeg, None, size[0], size[1], src)):
+                publish(st)
+        for st in stamps.flush():
+            publish(st)
+        self._flush()
 
     def _read_stream(self, cap: cv2.VideoCapture) -> None:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))

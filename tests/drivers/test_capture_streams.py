@@ -26,7 +26,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
 from video_clips import make_ffmpeg_clip  # noqa: E402
 
 pytestmark = [
-    pytest.mark.slow,  # real ffmpeg peers playing in real time (a real_peer marker is not registered on main yet)
+    pytest.mark.real_peer,  # ffmpeg serving the streams, in real time
+    pytest.mark.slow,
     pytest.mark.skipif(shutil.which("ffmpeg") is None, reason="ffmpeg binary not installed"),
 ]
 PERIOD = 1 / 25
@@ -128,3 +129,46 @@ def test_waiters_judge_the_live_stream_in_frame_time(live_clip) -> None:
         black = wait_for_black(capture, timeout_secs=6, since=first.time, rig="udp-rig")
         sender.wait(timeout=20)
     assert abs(black.time - first.time - 4.0) <= 2 * PERIOD, black.describe()
+
+
+def test_mjpeg_parts_stamped_by_the_encoder_give_time_and_exact_drops() -> None:
+    """The emulated box's HDMI encoder stamps each part (X-Timestamp, X-Frame-Seq): frame time is the
+    encoder's clock and drops come from its counter, so a busy host invents none."""
+    from lab.emulator.mjpeg import HdmiServer
+    from lab.emulator.screen import ScreenState
+
+    server = HdmiServer("127.0.0.1", 0, lambda: ScreenState(kind="live", channel=2), width=320, height=180, fps=25)
+    server.start()
+    try:
+        with Capture(f"http://127.0.0.1:{server.port}/stream.mjpg", rig_name="emu", fps_hint=25) as capture:
+            frames = []
+            for frame in capture.frames(timeout=20, since=0.0):
+                frames.append(frame)
+                if frame.time - frames[0].time >= 3.0:
+                    break
+            assert capture.time_source == "x-timestamp" and capture.raw_jpeg
+            gaps = sum(b.seq - a.seq - 1 for a, b in zip(frames, frames[1:], strict=False))
+            assert capture.dropped == gaps  # what the encoder's counter says, not a guess
+            assert all(f.meta["arrival"] >= f.time - 1e-6 for f in frames)
+            pairs = zip(frames, frames[1:], strict=False)
+            assert all(abs((b.time - a.time) - (b.seq - a.seq) * PERIOD) < 0.02 for a, b in pairs)
+    finally:
+        server.stop()
+
+
+def test_mjpeg_over_http_from_ffmpeg(live_clip) -> None:
+    """ffmpeg's own mpjpeg muxer as the encoder (parts without timestamps): arrival time, same verdicts."""
+    clip, _ = live_clip
+    port = free_port()
+    url = f"http://127.0.0.1:{port}/stream.mjpg"
+    cmd = ["ffmpeg", "-v", "error", "-re", "-i", str(clip), "-c:v", "mjpeg", "-q:v", "5", "-f", "mpjpeg",
+           "-content_type", "multipart/x-mixed-replace;boundary=ffmpeg", "-listen", "1", url]  # fmt: skip
+    sender = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _listening(port)
+    with Capture(url, rig_name="mjpeg-rig", fps_hint=25, open_timeout=10) as capture:
+        frames = _take(capture, 10.5, sender)
+        assert capture.raw_jpeg and capture.time_source == "arrival"
+    assert len(frames) >= 250  # delivered by ffmpeg's HTTP server, read part by part
+    t0 = frames[0].time
+    black = [f.time - t0 for f in frames if is_black(f)]
+    assert abs(black[0] - 4.0) <= 0.25 and abs(black[-1] - 5.96) <= 0.25, (black[0], black[-1])
