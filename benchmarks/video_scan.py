@@ -4,6 +4,7 @@ Run::
 
     python benchmarks/video_scan.py                 # --runs 5 --seconds 20
     python benchmarks/video_scan.py --runs 5 --seconds 60 --codecs mpeg4 h264
+    python benchmarks/video_scan.py --repo ../main --runs 3     # an older tree's scan, same files
 
 Makes 720p25 and 1080p25 clips with ffmpeg alone (testsrc2 with a cut to black, a still and
 motion again; MPEG-4 and H.264 in MP4), then times, alternately, the whole ``stblab video scan
@@ -50,11 +51,11 @@ def make_clip(path: Path, size: str, seconds: float, codec: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
-def run(cmd: list[str]) -> tuple[float, float, str]:
+def run(cmd: list[str], repo: Path = REPO) -> tuple[float, float, str]:
     """Run ``cmd`` and return (CPU seconds of the child, wall seconds, stdout + stderr)."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(REPO)}
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(repo)}
     )
     chunks = [proc.stdout.read(), proc.stderr.read()]  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
@@ -78,7 +79,9 @@ def scan_intervals(text: str) -> dict[str, list[tuple[float, float]]]:
 
 
 def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
-    return len(a) == len(b) and all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
+    if len(a) != len(b):
+        return False
+    return all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
 
 
 def main() -> None:
@@ -87,6 +90,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=20.0)
     parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"])
     parser.add_argument("--codecs", nargs="+", default=["mpeg4", "h264"], choices=sorted(CODECS))
+    parser.add_argument("--repo", type=Path, default=REPO, help="stblab tree whose scan is timed")
     args = parser.parse_args()
     import av
     import cv2
@@ -110,7 +114,7 @@ def main() -> None:
                 s_cpu, s_wall, f_cpu, f_wall = [], [], [], []
                 s_text = f_text = ""
                 for _ in range(args.runs):  # alternate, so load changes hit both alike
-                    c, w, s_text = run(scan_cmd)
+                    c, w, s_text = run(scan_cmd, args.repo)
                     s_cpu.append(c)
                     s_wall.append(w)
                     c, w, f_text = run(ffmpeg_cmd)
