@@ -55,7 +55,7 @@ def run(cmd: list[str], repo: Path = REPO) -> tuple[float, float, str]:
     """Run ``cmd`` and return (CPU seconds of the child, wall seconds, stdout + stderr)."""
     t0 = time.monotonic()
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(repo)}
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(repo)}, cwd=repo
     )
     chunks = [proc.stdout.read(), proc.stderr.read()]  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)

@@ -275,15 +275,7 @@ class Capture:
     def _run(self) -> None:
         backoff = _BACKOFF_MIN
         while not self._stop.is_set():
-            if (
-                self._multipart is not False
-                and self.kind == "stream"
-                and urlparse(str(self.url)).scheme
-                in (
-                    "http",
-                    "https",
-                )
-            ):
+            if self._multipart is not False and self.kind == "stream" and _maybe_multipart(str(self.url)):
                 got = self._try_multipart()
                 if got is not None:  # it was (or could not be reached as) a multipart MJPEG stream
                     if got:
@@ -777,6 +769,16 @@ class Capture:
 
     def __repr__(self) -> str:
         return f"Capture({self.url!r}, rig={self.rig_name!r}, signal={self.signal if self._thread else 'stopped'!r})"
+
+
+_NOT_MJPEG = (".ts", ".m2ts", ".m3u8", ".mpd", ".mp4", ".mkv", ".flv", ".webm")
+
+
+def _maybe_multipart(url: str) -> bool:
+    """Could this URL be multipart MJPEG? HTTP(S), and not a path that names another format: asking
+    costs a connection, and single-client servers (``ffmpeg -listen 1``) serve only the first one."""
+    p = urlparse(url)
+    return p.scheme in ("http", "https") and not p.path.lower().endswith(_NOT_MJPEG)
 
 
 def _arrived(entry: RingEntry) -> float:

@@ -150,8 +150,8 @@ def test_mjpeg_parts_stamped_by_the_encoder_give_time_and_exact_drops() -> None:
             gaps = sum(b.seq - a.seq - 1 for a, b in zip(frames, frames[1:], strict=False))
             assert capture.dropped == gaps  # what the encoder's counter says, not a guess
             assert all(f.meta["arrival"] >= f.time - 1e-6 for f in frames)
-            pairs = zip(frames, frames[1:], strict=False)
-            assert all(abs((b.time - a.time) - (b.seq - a.seq) * PERIOD) < 0.02 for a, b in pairs)
+            worst = max(abs(f.time - frames[0].time - (f.seq - frames[0].seq) * PERIOD) for f in frames)
+            assert worst <= 3 * PERIOD, worst  # the encoder's slots, not our arrival jitter
     finally:
         server.stop()
 
