@@ -3,12 +3,17 @@
 ``Capture(url)`` runs ``cv2.VideoCapture`` on the rig's ``video.url`` -- a device index (``0``),
 a file, an HTTP MJPEG stream, ``udp://``/``rtp://`` MPEG-TS, ``rtsp://`` -- in a grabber thread:
 
-* Every frame is a :class:`~lab.video.frame.Frame` with its capture time (``time.monotonic()`` at
-  grab; the stream's presentation time for a file) and a sequence number that counts the frames
-  the source produced: when the frame rate is known (``fps_hint``, the rig's ``video.fps``, or a
-  file's rate) a gap in arrival times that frames should have filled shows as a gap in ``seq``
-  and is counted in :attr:`Capture.dropped`. Frames a consumer was too slow to take are skipped
-  (so it stays live) and counted in :attr:`Capture.consumer_dropped`.
+* Every frame is a :class:`~lab.video.frame.Frame` with its frame time and a sequence number that
+  counts the frames the source produced. Frame time comes from the source's own clock where it
+  has one (:attr:`Capture.time_source`): ``"pts"`` for streams FFmpeg decodes (MPEG-TS/RTP PTS over
+  UDP, RTSP, HTTP), ``"x-timestamp"`` for multipart MJPEG whose parts carry ``X-Timestamp`` (read
+  here, part by part: :mod:`lab.drivers.mjpeg_http`), mapped onto ``time.monotonic()`` with the
+  start-up burst back-dated (:mod:`lab.drivers.stream_clock`); ``"arrival"`` otherwise. Drops come
+  from PTS gaps or the part's ``X-Frame-Seq``; only unstamped sources fall back to guessing from
+  arrival times at a known rate (``fps_hint``). ``frame.meta["arrival"]`` keeps the arrival time.
+  Missing frames show as gaps in ``seq`` and are counted in :attr:`Capture.dropped`. Frames a
+  consumer was too slow to take are skipped (so it stays live) and counted in
+  :attr:`Capture.consumer_dropped`.
 * :meth:`next_frame` / :meth:`frames` wait for new frames on a condition variable;
   :meth:`latest` gives the newest.
 * "No signal" (no frames for ``no_signal_after`` seconds: the box is off, the encoder has no
