@@ -27,7 +27,7 @@ from lab.video.precondition import PreconditionFailed, precondition
 from lab.video.region import Mask, Region
 from lab.video.result import CheckResult, VideoCheckFailed
 from lab.video.scan import Interval, ScanOptions, ScanReport, scan
-from lab.video.screen import Screen
+from lab.video.screen import Screen, ScreenAssets
 from lab.video.screens import ScreenResult, is_colour_bars, is_no_signal
 from lab.video.source import FileSource, ListSource
 from lab.video.wait import (
@@ -65,6 +65,7 @@ __all__ = [
     "ScanOptions",
     "ScanReport",
     "Screen",
+    "ScreenAssets",
     "ScreenResult",
     "Template",
     "TextResult",
