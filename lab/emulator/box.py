@@ -174,6 +174,7 @@ class Box:
                 return
             self._gen += 1
             if not on:
+                self.defects.on_power_cut(booting=self.phase not in ("off", "running"))
                 if self.phase == "running":
                     self.state.reboot_reason("power-loss")
                     self.state.save()
