@@ -27,6 +27,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
     "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
+    "explore": ("lab.explore.cli", "find rare faults on a rig and shrink them to a minimal reproducer"),
 }
 
 
