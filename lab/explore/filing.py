@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from lab.explore.explorer import Found
@@ -17,8 +19,13 @@ def filer_for(db: str, stb: Any, seed: int) -> Callable[[Found], int | None]:
     version = stb.firmware_version()
 
     def file(found: Found) -> int | None:
-        test_id = f"{found.scenario.as_posix()}::" if found.scenario else "explore::"
-        test_id += f"test_{found.finding.symptom.replace('-', '_')}_seed{seed}"
+        name = f"test_{found.finding.symptom.replace('-', '_')}_seed{seed}"
+        test_id = f"explore::{name}"
+        if found.scenario:
+            path = found.scenario.resolve()
+            with contextlib.suppress(ValueError):
+                path = path.relative_to(Path.cwd())
+            test_id = f"{path.as_posix()}::{name}"
         report = FaultReport(
             rig=stb.rig_name,
             device_serial=serial,
@@ -30,6 +37,7 @@ def filer_for(db: str, stb: Any, seed: int) -> Callable[[Found], int | None]:
             symptom=found.finding.symptom,
             message=found.finding.message,
             excerpt=found.finding.excerpt,
+            console_log=found.finding.excerpt,  # titled like any crash (lab.rma.crash)
             params={
                 "k": found.k,
                 "n": found.n,

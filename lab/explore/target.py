@@ -70,6 +70,8 @@ class RigTarget:
     def reset(self) -> None:
         """Power-cycle to a logged-in shell and wait (bounded) for a picture: the known state."""
         stb = self.stb
+        stb.console.clear_deaths()  # what the last run printed was judged already
+        stb.mark_dirty()
         stb.reboot(hard=True)
         stb.console.clear_deaths()
         self.standby = False
@@ -143,9 +145,10 @@ class RigTarget:
         """Look for a fault now (see module docstring); None when the box looks healthy."""
         finding = self._wait_boot() if self.pending_boot else None
         if finding is None:
-            finding = self._death()
-        if finding is None:
-            finding = self._picture()
+            # The picture first: looking takes a moment, so death lines printed just after the
+            # last event (a panic's trace) are on the console when it is read, and they win.
+            picture = self._picture()
+            finding = self._death() or picture
         if finding is not None:
             self.probe_lab()
             if finding.excerpt is None:
