@@ -32,20 +32,38 @@ import json
 import re
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
-from typing import Any, ParamSpec, TypeVar
+from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from lab.device_health import RigHealth
 from lab.drivers.result import CommandResult
 from lab.errors import DeviceFault, InfraError, TestError
+from lab.protocols import build
 from lab.rig import Rig
 from lab.steps import step
+
+if TYPE_CHECKING:
+    from lab.protocols import Capture, Console, Kind, Power, RemoteControl, Shell
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 STATES = ("off", "bootloader", "shell")
-LOGIN_PROMPT = r"login: ?$"
+
+
+class StbState(StrEnum):
+    """Where :class:`Stb` believes the box is. ``to()`` targets the first three; a StrEnum, so
+    ``stb.state == "shell"`` keeps working."""
+
+    OFF = "off"
+    BOOTLOADER = "bootloader"
+    SHELL = "shell"
+    BOOTING = "booting"  # powered, on its way to a login prompt
+    DIRTY = "dirty"  # a test failed on it: the next to("shell") power-cycles (see Stb.mark_dirty)
+    UNKNOWN = "unknown"  # not looked yet (a fresh Stb)
+
+
 REBOOTING = r"reboot: Restarting|Restarting system|U-Boot \d|Hit any key to stop autoboot"
 
 
@@ -85,13 +103,15 @@ class Stb:
         self.health = health or RigHealth()
         self.boot_timeout = boot_timeout
         self.trust_new_ssh_key = trust_new_ssh_key
-        self.state = "unknown"
+        self.state = StbState.UNKNOWN
         self.current_test: str | None = None
-        self._console: Any = None
-        self._ssh: Any = None
-        self._remote: Any = None
-        self._power: Any = None
-        self._capture: Any = None
+        # Opened lazily; read them through the properties below (console_if_open and
+        # capture_if_running tell what is open without opening anything).
+        self._console: Console | None = None
+        self._ssh: Shell | None = None
+        self._remote: RemoteControl | None = None
+        self._power: Power | None = None
+        self._capture: Capture | None = None
         self._info: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -108,10 +128,8 @@ class Stb:
         if self._console is None:
             if self.rig.serial is None:
                 raise TestError(f"rig {self.rig_name} has no serial console in its rig file")
-            from lab.drivers.serial import SerialConsole
-
             self.dir.mkdir(parents=True, exist_ok=True)
-            console = SerialConsole.from_rig(self.rig, log_path=self.console_log_path)
+            console: Console = build("console", self.rig, log_path=self.console_log_path)
             console.open()
             self._console = console
         return self
@@ -119,7 +137,7 @@ class Stb:
     def close(self) -> None:
         """Close every driver that was opened (the console last, so its log sees everything)."""
         for name in ("_capture", "_ssh", "_remote", "_power", "_console"):
-            drv = getattr(self, name)
+            drv: Any = getattr(self, name)
             setattr(self, name, None)
             if drv is None:
                 continue
@@ -136,39 +154,48 @@ class Stb:
     # -- instruments ---------------------------------------------------------------------------
 
     @property
-    def console(self) -> Any:
+    def console(self) -> Console:
         """The serial console (opened on first use, kept for the session)."""
         if self._console is None:
             self.open()
+        assert self._console is not None
         return self._console
 
     @property
-    def power(self) -> Any:
+    def console_if_open(self) -> Console | None:
+        """The console when it is open, else None (for evidence: never opens one)."""
+        return self._console
+
+    @property
+    def power(self) -> Power:
         """The network PDU outlet of this box."""
         if self._power is None:
-            self._power = self._make("power", "lab.drivers.power", "PowerSwitch")
+            self._power = self._make("power")
         return self._power
 
     @property
-    def remote(self) -> Any:
+    def remote(self) -> RemoteControl:
         """The IR remote (blaster) pointed at this box."""
         if self._remote is None:
-            self._remote = self._make("ir", "lab.drivers.ir", "IrRemote")
+            self._remote = self._make("remote")
         return self._remote
 
     @property
-    def capture(self) -> Any:
+    def capture(self) -> Capture:
         """The HDMI capture, started on first use and kept running (its ring buffer feeds clips)."""
         if self._capture is None:
-            cap = self._make("video", "lab.drivers.capture", "Capture")
-            starter = getattr(cap, "start", None) or getattr(cap, "open", None)
-            if starter is not None:
-                self._call_guarded(starter)
+            cap: Capture = self._make("capture")
+            self._call_guarded(cap.start)
             self._capture = cap
         return self._capture
 
     @property
-    def ssh(self) -> Any:
+    def capture_if_running(self) -> Capture | None:
+        """The capture when it was started, else None (for evidence: never starts one)."""
+        return self._capture
+
+    @property
+    def ssh(self) -> Shell:
         """SSH to the box, connected lazily; host key verified against the rig's known_hosts."""
         if self._ssh is None:
             cfg = self.rig.ssh
@@ -196,14 +223,9 @@ class Stb:
             with contextlib.suppress(Exception):
                 ssh.close()
 
-    def _make(self, section: str, module: str, cls_name: str) -> Any:
-        cfg = getattr(self.rig, section)
-        if cfg is None:
-            raise TestError(f"rig {self.rig_name} has no '{section}' section in its rig file")
-        import importlib
-
-        cls = getattr(importlib.import_module(module), cls_name)
-        return self._call_guarded(lambda: cls.from_rig(self.rig))
+    def _make(self, kind: Kind) -> Any:
+        """The driver registered for this rig's ``kind`` URL (see :mod:`lab.protocols`)."""
+        return self._call_guarded(lambda: build(kind, self.rig))
 
     def _call_guarded(self, fn: Callable[[], R]) -> R:
         """Run ``fn`` unless the rig is bad; an InfraError inside it marks the rig bad (see :func:`_guarded`)."""
@@ -220,7 +242,7 @@ class Stb:
 
     @_guarded
     @step("stb")
-    def to(self, state: str) -> None:
+    def to(self, state: str | StbState) -> None:
         """Drive the box to ``off``, ``bootloader`` or ``shell`` from wherever it is."""
         if state not in STATES:
             raise TestError(f"unknown state {state!r}; known states: {', '.join(STATES)}")
@@ -228,43 +250,43 @@ class Stb:
             self.power_off()
         elif state == "bootloader":
             self._to_bootloader()
-        elif self.state != "shell" or not self._shell_alive():
+        elif self.state != StbState.SHELL or not self._shell_alive():
             self._to_shell()
 
     def _to_bootloader(self) -> None:
-        if self.state == "bootloader":
+        if self.state == StbState.BOOTLOADER:
             return
         self.power_off()
         self.console.drain()
         self._new_incident()
         self.power.on()
-        self.state = "booting"  # powered: if the interrupt fails, the next transition power-cycles
+        self.state = StbState.BOOTING  # powered: if the interrupt fails, the next transition power-cycles
         self.console.interrupt_bootloader(timeout=self.boot_timeout)
-        self.state = "bootloader"
+        self.state = StbState.BOOTLOADER
 
     def mark_dirty(self) -> None:
         """The box may be left in a bad state (a test failed on it): the next ``to("shell")``
         power-cycles it instead of reusing the running shell, so each test starts clean, and the
         death strings nobody was told about are forgotten at that power-off (the failed test
         reported what the box printed; the next test must not fail on it)."""
-        self.state = "dirty"
+        self.state = StbState.DIRTY
 
     def _to_shell(self) -> None:
-        if self.state == "bootloader":
+        if self.state == StbState.BOOTLOADER:
             self.console.drain()
             self.console.sendline("boot")
             self._wait_login()
             return
         # Powered already: a live shell or a login prompt avoids a reboot.
-        if self.state == "unknown" and self.power.status() and self._shell_alive():
+        if self.state == StbState.UNKNOWN and self.power.status() and self._shell_alive():
             return
-        if self.state != "off":
+        if self.state != StbState.OFF:
             self.power_off()
         self.power_on()
 
     def _shell_alive(self) -> bool:
         """True when the console answers a command now (logging in first if it shows login:)."""
-        from lab.drivers.serial import ExpectTimeout
+        from lab.drivers.serial import LOGIN_PROMPT, ExpectTimeout
 
         console = self.console
         console.drain()
@@ -280,7 +302,7 @@ class Stb:
         except ExpectTimeout:
             return False
         if ok:
-            self.state = "shell"
+            self.state = StbState.SHELL
             self.health.mark_good(self.rig_name)
         return ok
 
@@ -297,11 +319,11 @@ class Stb:
     @step("stb")
     def power_off(self) -> None:
         """Switch the outlet off (console stays open: the log keeps what the box said last)."""
-        if self.state == "dirty":
+        if self.state == StbState.DIRTY:
             self.console.clear_deaths()  # see mark_dirty
         self.drop_ssh()
         self.power.off()
-        self.state = "off"
+        self.state = StbState.OFF
 
     @_guarded
     @step("stb")
@@ -312,14 +334,14 @@ class Stb:
         """
         t0 = time.monotonic()
         self.drop_ssh()
-        if hard or self.state != "shell":
+        if hard or self.state != StbState.SHELL:
             self.power_off()
             self.power_on()
         else:
             self.console.drain()
             self._new_incident()
             self.console.sendline("reboot")
-            self.state = "booting"
+            self.state = StbState.BOOTING
             self.console.expect(REBOOTING, timeout=30)
             self._wait_login()
         return time.monotonic() - t0
@@ -329,7 +351,7 @@ class Stb:
         self.console.new_incident()
 
     def _wait_login(self) -> None:
-        self.state = "booting"
+        self.state = StbState.BOOTING
         self.login(timeout=self.boot_timeout)
 
     @_guarded
@@ -339,7 +361,7 @@ class Stb:
         cfg = self.rig.serial
         assert cfg is not None
         self.console.login(user=cfg.login.user, password=cfg.login.password(), timeout=timeout)
-        self.state = "shell"
+        self.state = StbState.SHELL
         self.health.mark_good(self.rig_name)
 
     # -- queries -----------------------------------------------------------------------------
@@ -347,7 +369,7 @@ class Stb:
     @_guarded
     def run(self, cmd: str, timeout: float = 30.0) -> CommandResult:
         """Run ``cmd`` on the console shell (brings the box to the shell first)."""
-        if self.state != "shell":
+        if self.state != StbState.SHELL:
             self.to("shell")
         return self.console.run(cmd, timeout=timeout)
 
@@ -424,7 +446,7 @@ class Stb:
 
     def collect_info(self) -> dict[str, str]:
         """Ask the box for firmware version and serial once (when it is in a shell) and return :meth:`info`."""
-        if self.state == "shell" and ("firmware_version" not in self._info or "serial" not in self._info):
+        if self.state == StbState.SHELL and ("firmware_version" not in self._info or "serial" not in self._info):
             try:
                 self.firmware_version()
                 self.serial_number()
@@ -433,7 +455,7 @@ class Stb:
         return self.info()
 
     def __repr__(self) -> str:
-        return f"Stb({self.rig_name!r}, model={self.rig.model!r}, state={self.state!r})"
+        return f"Stb({self.rig_name!r}, model={self.rig.model!r}, state={str(self.state)!r})"
 
 
-__all__ = ["STATES", "RigHealth", "Stb"]
+__all__ = ["STATES", "RigHealth", "Stb", "StbState"]
