@@ -80,6 +80,9 @@ class BootTimings(_Strict):
     # Mean seconds between unsolicited kernel messages on a running box (0 = none).
     kmsg_interval: float = Field(25.0, ge=0)
     watchdog_seconds: float = Field(1.0, ge=0)
+    # How long fwupdate takes to write an image to the inactive slot; a power cut in that window
+    # interrupts the write (the old slot keeps booting, unless the image's update is torn_update).
+    flash_seconds: float = Field(0.0, ge=0, le=120)
 
 
 class DecoderFreeze(_Strict):
@@ -151,6 +154,15 @@ class PowerStorm(_Strict):
     cuts: int = Field(3, ge=1, le=100)
 
 
+class TornUpdate(_Strict):
+    """Installing this firmware is not power-safe (a fixture for the update-robustness scenario):
+    a power cut while its image is written leaves the half-written slot marked for trial boot and
+    a boot environment whose boot counter resets at every boot, so the A/B fallback never happens
+    and the box boot-loops (bricked). Needs ``boot.flash_seconds`` > 0 to have a window."""
+
+    kind: Literal["torn_update"]
+
+
 class IptvSettings(_Strict):
     """Live TV from the emulated headend over multicast (lab.emulator.iptv) instead of the synthetic picture.
 
@@ -165,7 +177,15 @@ class IptvSettings(_Strict):
 
 
 Defect = Annotated[
-    DecoderFreeze | BlackAfterResume | KernelPanic | MemoryLeak | SshdDies | BootFail | KeyWindow | PowerStorm,
+    DecoderFreeze
+    | BlackAfterResume
+    | KernelPanic
+    | MemoryLeak
+    | SshdDies
+    | BootFail
+    | KeyWindow
+    | PowerStorm
+    | TornUpdate,
     Field(discriminator="kind"),
 ]
 

@@ -98,6 +98,7 @@ class RigTarget:
             stb.drop_ssh()
             stb.power.off()
             time.sleep(min(off, MAX_GAP))
+            stb.console.drain()  # a prompt printed before the cut must not pass for the new boot
             stb.console.new_incident()
             stb.power.on()
             stb.state = "booting"
