@@ -80,7 +80,7 @@ def test_explorer_finds_shrinks_writes_and_files_a_sequence_defect(tmp_path: Pat
 
 def test_explorer_finds_nothing_on_good_firmware(tmp_path: Path) -> None:
     rig_file = write_rig_file(tmp_path / "lab", ["ex"], firmware="2.0.0", defects=SEQUENCE, boot=FAST)
-    run = _explore(rig_file, tmp_path, 11, "45s", "--power-events", "0.1")
+    run = _explore(rig_file, tmp_path, 11, "25s", "--power-events", "0.1")
     assert run.returncode == 0, run.stdout + run.stderr
     assert ", 0 faults" in run.stdout
     assert not (tmp_path / "found").exists()
