@@ -164,7 +164,9 @@ class Explorer:
             saved["frame.png"] = evidence / "frame.png"
             cv2.imwrite(str(saved["frame.png"]), finding.frame.image)
         fails = self._reproduces(finding.symptom)
-        shrunk = shrink(original, fails, max_runs=opts.shrink_runs, progress=self.progress)
+        # Picture checks can fail once by chance (a capture hiccup): their reductions are confirmed.
+        confirm = 2 if finding.source == "picture" else 1
+        shrunk = shrink(original, fails, max_runs=opts.shrink_runs, confirm=confirm, progress=self.progress)
         for line in shrunk.steps:
             self.progress(f"shrink {line}")
         k = sum(1 for _ in range(opts.measure_n) if fails(shrunk.events)) if shrunk.events else 0

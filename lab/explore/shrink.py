@@ -38,9 +38,12 @@ class _Budget(Exception):
 class _Oracle:
     """``fails`` with a rerun budget and a cache (the same candidate is never replayed twice)."""
 
-    def __init__(self, fails: Callable[[list[Event]], bool], max_runs: int, progress: Callable[[str], None]) -> None:
+    def __init__(
+        self, fails: Callable[[list[Event]], bool], max_runs: int, progress: Callable[[str], None], confirm: int
+    ) -> None:
         self.fails = fails
         self.max_runs = max_runs
+        self.confirm = confirm
         self.runs = 0
         self.cache: dict[tuple[Event, ...], bool] = {}
         self.progress = progress
@@ -53,8 +56,14 @@ class _Oracle:
             return False
         if self.runs >= self.max_runs:
             raise _Budget
-        self.runs += 1
-        failed = bool(self.fails(list(events)))
+        failed = True
+        for _ in range(self.confirm):  # a reduction is kept only when it fails every time
+            if self.runs >= self.max_runs:
+                raise _Budget
+            self.runs += 1
+            if not self.fails(list(events)):
+                failed = False
+                break
         self.cache[key] = failed
         self.progress(f"rerun {self.runs}/{self.max_runs}: {len(events)} events -> {'fails' if failed else 'passes'}")
         return failed
@@ -123,10 +132,15 @@ def shrink(
     fails: Callable[[list[Event]], bool],
     *,
     max_runs: int = 60,
+    confirm: int = 1,
     progress: Callable[[str], None] = lambda _: None,
 ) -> ShrinkResult:
-    """Shrink ``events`` (which failed) to a small sequence that still ``fails`` (see module doc)."""
-    test = _Oracle(fails, max_runs, progress)
+    """Shrink ``events`` (which failed) to a small sequence that still ``fails`` (see module doc).
+
+    ``confirm``: replays a candidate must fail in a row to be kept (2 guards against a check that
+    fails now and then: a reduction is never bought with one lucky failure).
+    """
+    test = _Oracle(fails, max_runs, progress, confirm)
     best = list(events)
     steps: list[str] = []
     exhausted = False

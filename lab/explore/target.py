@@ -40,6 +40,7 @@ class Finding:
     message: str
     excerpt: str | None = None
     frame: Frame | None = None
+    source: str = "console"  # what saw it: console (death strings, boot) or picture (video checks)
 
 
 class RigTarget:
@@ -64,6 +65,13 @@ class RigTarget:
         self.pending_boot = False
         self.last_action = time.monotonic()
         self.last: Observation | None = None
+        self.lab_lagging = 0  # looks judged nothing because too few frames came
+        video = getattr(stb.rig, "video", None)
+        self.fps = float(getattr(video, "fps", 0) or 25.0)
+
+    def min_frames(self, seconds: float) -> int:
+        """Frames a look of ``seconds`` must get to judge motion: half the rig's frame rate."""
+        return max(3, int(0.5 * self.fps * seconds))
 
     # -- state -------------------------------------------------------------------------------
 
@@ -170,7 +178,11 @@ class RigTarget:
         if not obs.frames:
             again = self._look(self.confirm)
             if not again.frames:
-                return Finding("no-signal", f"no frame from the HDMI capture for {self.settle + self.confirm:.1f} s")
+                return Finding(
+                    "no-signal",
+                    f"no frame from the HDMI capture for {self.settle + self.confirm:.1f} s",
+                    source="picture",
+                )
             return None
         if obs.black:
             again = self._look(self.confirm)
@@ -179,16 +191,22 @@ class RigTarget:
                     "black-screen",
                     f"black picture for {self.settle + self.confirm:.1f} s outside standby",
                     frame=again.last,
+                    source="picture",
                 )
             return None
         if obs.screen in self.book.moving and obs.motion < MOTION_LEVEL:
             again = self._look(self.confirm)
-            if again.frames and again.screen in self.book.moving and again.motion < MOTION_LEVEL:
+            if again.frames < self.min_frames(self.confirm):
+                # The capture (or an emulated box) did not keep up: a still picture is not evidence.
+                self.lab_lagging += 1
+                return None
+            if again.screen in self.book.moving and again.motion < MOTION_LEVEL:
                 return Finding(
                     "video-frozen",
                     f"the picture of {again.screen} moved before and stood still for {self.confirm:.1f} s "
                     f"(motion {again.motion:.2f} < {MOTION_LEVEL})",
                     frame=again.last,
+                    source="picture",
                 )
         return None
 

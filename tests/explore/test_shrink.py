@@ -88,3 +88,15 @@ def test_sequences_round_trip_through_json_and_bad_entries_are_named() -> None:
         loads('[{"kind": "key", "arg": "KEY_OK"}, {"kind": "explode"}]')
     with pytest.raises(ValueError, match="event 0: event gap"):
         loads('[{"kind": "key", "gap": -1}]')
+
+
+def test_a_check_that_fails_now_and_then_cannot_buy_a_reduction_with_one_lucky_failure() -> None:
+    rng = random.Random(9)
+    walk = _keys(["A", "B", "C", "D", "E", "F"])
+    real = _fails_on(["D", "E"])
+
+    def fails(seq: list[Event]) -> bool:  # the real fault, plus a false alarm 30 % of the time
+        return real(seq) or rng.random() < 0.3
+
+    result = shrink(walk, fails, max_runs=80, confirm=3)
+    assert [e.arg for e in result.events][-2:] == ["D", "E"]
