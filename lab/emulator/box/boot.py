@@ -61,7 +61,9 @@ class BootMixin(BoxBase):
         self._set_screen(kind="boot", boot_progress=0.0, frozen=False, black=False, menu_index=0, digits="")
         with self._lock:
             st.boots += 1
-            if st.pending:
+            if st.pending and st.torn:
+                st.bootcount = 0  # the torn environment's CRC fails: U-Boot starts from defaults
+            elif st.pending:
                 st.bootcount += 1
                 if st.bootcount > st.bootlimit:
                     failed = st.pending
@@ -81,6 +83,8 @@ class BootMixin(BoxBase):
             self.console(f"Falling back to slot {slot}\n")
             st.last_events.append("rollback-reported")
             st.save()
+        if st.pending and st.torn:
+            self.console("*** Warning - bad CRC, using default environment\n")
         if st.pending:
             self.console(f"bootcount={st.bootcount} bootlimit={st.bootlimit} (trying slot {slot})\n")
         try:
@@ -186,7 +190,7 @@ class BootMixin(BoxBase):
         cmdline = f"console=ttyS0,115200 root=/dev/mmcblk0p{part} rootwait ro stb.slot={slot}"
         lines = bootlog.kernel_boot_lines(self.model, self.kernel_release, cmdline, part)
         step = timings.kernel_seconds / max(1, len(lines))
-        fails = self.defects.boot_fails(version)
+        fails = self.defects.boot_fails(version) or (self.state.torn and self.state.pending == slot)
         for i, text in enumerate(lines):
             self._sleep(gen, step)
             self.kmsg(text)

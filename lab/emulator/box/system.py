@@ -198,6 +198,37 @@ class SystemMixin(BoxBase):
 
     # -- firmware update ------------------------------------------------------------------------
 
+    def _flash(self, target: str, version: str, build_id: str, data: bytes, out: Callable[[str], None]) -> bool:
+        """Write the image over ``boot.flash_seconds``; False when the power went during the write.
+
+        A power-safe update loses only the half-written copy. A ``torn_update`` image leaves that
+        copy marked for trial boot with a corrupt boot environment (see lab.emulator.config).
+        """
+        seconds = self.settings.boot.flash_seconds
+        if seconds <= 0:
+            return True
+        gen = self._gen
+        out(f"fwupdate: erasing slot {target}\n")
+        steps = max(1, int(seconds / 0.05))
+        for i in range(steps):
+            time.sleep(seconds / steps)
+            if self._gen != gen or not self.powered:
+                from lab.emulator.config import TornUpdate
+
+                if any(isinstance(d, TornUpdate) for d in self.settings.defects_for(version)):
+                    with self._lock:
+                        self.state.slots[target] = Slot(
+                            version=version,
+                            build_id=build_id,
+                            sha256=hashlib.sha256(data[: len(data) * i // steps]).hexdigest(),
+                            installed=time.time(),
+                        )
+                        self.state.pending = target
+                        self.state.torn = True
+                        self.state.save()
+                return False
+        return True
+
     def fwupdate(self, name: str, out: Callable[[str], None]) -> int:
         """Verify and install an image to the inactive slot, then reboot into it."""
         path = self.fs_path(name)
@@ -213,13 +244,16 @@ class SystemMixin(BoxBase):
             out(f"fwupdate: error: {exc} ({exc.reason})\n")
             self.kmsg(f"fwupdate: image rejected: {exc.reason}", console=False)
             return 1
+        target = "B" if self.running_slot == "A" else "A"
+        if not self._flash(target, image.version, image.build_id, data, out):
+            return 1
         with self._lock:
-            target = "B" if self.running_slot == "A" else "A"
             slots_dir = self.state.state_dir / "slots"
             slots_dir.mkdir(exist_ok=True)
             tmp = slots_dir / f"{target}.img.tmp"
             tmp.write_bytes(data)
             tmp.replace(slots_dir / f"{target}.img")
+            self.state.torn = False
             self.state.slots[target] = Slot(
                 version=image.version,
                 build_id=image.build_id,
