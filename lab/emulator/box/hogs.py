@@ -133,6 +133,7 @@ class Hogs:
             threading.Thread(target=self._crashloop, args=(gen, hog), name="box-hog-crashloop", daemon=True).start()
         if kind == "mem":
             self._check_oom()
+            self.box.defects.on_hog(self.mem_kb())
         return f"hog: started {kind} pid {hog.pid}: {hog.command()}{note}"
 
     def stop(self) -> list[str]:
@@ -221,7 +222,7 @@ class Hogs:
         box = self.box
         while True:
             time.sleep(hog.amount)
-            with self._lock:
+            with self._lock:  # printed under the lock: after ``hog stop`` returns, no more crashes
                 if self._gen != box._gen or gen != self._gen or self.running.get("crashloop") is not hog:
                     return
                 if box.phase != "running":
@@ -229,10 +230,11 @@ class Hogs:
                 old = hog.pid
                 hog.pid = self._pid()
                 hog.restarts += 1
-            box.kmsg(
-                f"app_hog[{old}]: segfault at 0 ip b6f1c2a4 sp be9f4c10 error 4 in libthirdparty.so[b6f00000+40000]"
-            )
-            box.kmsg(f"app-supervisor: app_hog (pid {old}) killed by signal 11, restart {hog.restarts} as {hog.pid}")
+                box.kmsg(
+                    f"app_hog[{old}]: segfault at 0 ip b6f1c2a4 sp be9f4c10 error 4 in libthirdparty.so[b6f00000+40000]"
+                )
+                n = hog.restarts
+                box.kmsg(f"app-supervisor: app_hog (pid {old}) killed by signal 11, restart {n} as {hog.pid}")
 
 
 __all__ = ["APP", "KINDS", "UI_WORK_S", "USAGE", "Hog", "Hogs"]
