@@ -48,7 +48,7 @@ def test_hogs_show_in_ps_proc_and_stop_clears_them(hlab) -> None:
     t0 = time.monotonic()
     assert "tuned=3" in con.run("tune 3")
     busy = time.monotonic() - t0
-    assert busy >= 1.0 and busy > idle, (idle, busy)  # 4 busy threads x 0.25 s of UI work each
+    assert busy >= 1.0, (idle, busy)  # 4 busy threads x 0.25 s of UI work each (idle: one round trip)
 
     con.run("hog mem 200")
     assert avail0 - _avail(con) == 200 * 1024
