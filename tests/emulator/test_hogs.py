@@ -42,6 +42,7 @@ def test_hogs_show_in_ps_proc_and_stop_clears_them(hlab) -> None:
     t0 = time.monotonic()
     con.run("tune 2")
     idle = time.monotonic() - t0
+    load_before = float(con.run("cat /proc/loadavg").split()[0])
     assert "hog: started cpu" in con.run("hog cpu 4")
     assert re.search(r"\d+ app\s+\d+ R\s+/opt/apps/bin/app_hog --cpu 4", con.run("ps"))
     assert con.run("cat /proc/loadavg").split()[3].startswith("5/")
@@ -50,6 +51,8 @@ def test_hogs_show_in_ps_proc_and_stop_clears_them(hlab) -> None:
     busy = time.monotonic() - t0
     assert busy >= 1.0, (idle, busy)  # 4 busy threads x 0.25 s of UI work each (idle: one round trip)
 
+    assert float(con.run("cat /proc/loadavg").split()[0]) > load_before  # the 1-min average climbs
+    assert "load average: " in con.run("uptime")
     con.run("hog mem 200")
     assert avail0 - _avail(con) == 200 * 1024
     con.run("hog fds 300")
