@@ -163,6 +163,16 @@ class TornUpdate(_Strict):
     kind: Literal["torn_update"]
 
 
+class HogSensitive(_Strict):
+    """The UI app cannot live beside a memory-hungry third-party app (a fixture for the
+    third-party-software scenario): while a memory hog (the shell's ``hog mem MB``) of at least
+    ``above_mb`` runs, the UI app's next allocation fails, it segfaults and the supervisor reboots
+    the box."""
+
+    kind: Literal["hog_sensitive"]
+    above_mb: int = Field(128, ge=1)
+
+
 class IptvSettings(_Strict):
     """Live TV from the emulated headend over multicast (lab.emulator.iptv) instead of the synthetic picture.
 
@@ -185,7 +195,8 @@ Defect = Annotated[
     | BootFail
     | KeyWindow
     | PowerStorm
-    | TornUpdate,
+    | TornUpdate
+    | HogSensitive,
     Field(discriminator="kind"),
 ]
 

@@ -14,7 +14,9 @@ Kinds:
 * ``boot_fail`` -- the firmware panics during boot; an A/B update falls back after 3 tries;
 * ``key_window`` -- a short IR key sequence pressed within a time window freezes the picture, turns
   it black or panics the kernel, with ``probability`` (a seeded rare fault for ``stblab explore``);
-* ``power_storm`` -- ``cuts`` power cuts in a row during boot leave the next boot's HDMI output black.
+* ``power_storm`` -- ``cuts`` power cuts in a row during boot leave the next boot's HDMI output black;
+* ``hog_sensitive`` -- the UI app segfaults (and the box reboots) while a memory hog of at least
+  ``above_mb`` runs (the shell's ``hog mem``; lab.emulator.box.hogs).
 
 The same runtime thread prints the occasional unsolicited kernel message on a healthy box too.
 """
@@ -31,6 +33,7 @@ from lab.emulator.config import (
     BlackAfterResume,
     BootFail,
     DecoderFreeze,
+    HogSensitive,
     KernelPanic,
     KeyWindow,
     MemoryLeak,
@@ -156,6 +159,21 @@ class Defects:
             lines = bootlog.oom_lines(box.settings.total_memory_kb, app_kb)
             lines.append("stb-supervisor: stb_app killed by OOM, rebooting")
             box.crash("oom", lines)
+
+    def on_hog(self, mem_kb: int) -> None:
+        """A third-party app now holds ``mem_kb`` of memory: a hog-sensitive UI app dies of it."""
+        box = self.box
+        for d in self._of(HogSensitive):
+            if mem_kb >= d.above_mb * 1024 and box.phase == "running":
+                self._fire("hog_sensitive")
+                box.crash(
+                    "app-crash",
+                    [
+                        "stb_app[412]: segfault at 0 ip b6c21a40 sp bead3e08 error 6 in libstbui.so[b6c00000+90000]",
+                        "stb-supervisor: stb_app died (signal 11), rebooting",
+                    ],
+                )
+                return
 
     def on_power_cut(self, booting: bool) -> None:
         """The outlet went off; ``booting`` when the box had not reached its login prompt."""
