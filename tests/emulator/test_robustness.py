@@ -7,11 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from emu_helpers import FAST_BOOT, RawConsole, boot_to_shell, emulate_section, pdu, ssh_run, wait_ssh
+from support import eventually
 
 from lab.emulator.testing import EmulatedLab, EmulatorFailed, write_rig_file
 
@@ -138,9 +138,7 @@ def test_a_dying_rig_process_stops_the_emulator_with_the_reason(tmp_path):
         os.kill(pid, signal.SIGKILL)
         status = lab.proc.wait(timeout=20)
         assert status != 0
-        deadline = time.monotonic() + 5
-        while "stb-b" not in lab.reason() and time.monotonic() < deadline:
-            time.sleep(0.1)
+        eventually(lambda: "stb-b" in lab.reason(), timeout=5, interval=0.1, what="stb-b named in the stderr")
         assert "rig stb-b" in lab.reason() and "exited" in lab.reason()
         # ... and the other rig was stopped too: its console port is closed.
         with pytest.raises(OSError):
