@@ -29,6 +29,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
     "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
+    "labgrid": ("lab.labgrid.cli", "many lab hosts: labgrid exporters, places, locks, gate plans"),
 }
 
 
