@@ -138,45 +138,52 @@ class BootMixin(BoxBase):
             if not line:
                 continue
             cmd, _, rest = line.partition(" ")
-            if cmd == "printenv":
-                names = rest.split()
-                for key in sorted(self.boot_env):
-                    if not names or key in names:
-                        self.console(f"{key}={self.boot_env[key]}\n")
-                for name in names:
-                    if name not in self.boot_env:
-                        self.console(f'## Error: "{name}" not defined\n')
-                if not names:
-                    size = sum(len(k) + len(v) + 2 for k, v in self.boot_env.items())
-                    self.console(f"\nEnvironment size: {size}/65532 bytes\n")
-            elif cmd == "setenv":
-                name, _, value = rest.strip().partition(" ")
-                if not name:
-                    self.console("setenv - set environment variables\n\nUsage:\nsetenv name value ...\n")
-                elif value:
-                    self.boot_env[name] = value.strip()
-                else:
-                    self.boot_env.pop(name, None)
-            elif cmd == "saveenv":
-                keep = {
-                    k: v for k, v in self.boot_env.items() if k in ("bootdelay",) or k not in self._default_env("A")
-                }
-                self.state.env.update(keep)
-                self.state.save()
-                self.console("Saving Environment to MMC... Writing to MMC(0)... OK\n")
-            elif cmd in ("boot", "bootd", "run"):
+            if cmd in ("boot", "bootd", "run"):
                 return True
-            elif cmd == "reset":
-                self.console("resetting ...\n")
-                self.request_reboot("reset")
-                raise _PowerLost
-            elif cmd == "version":
-                self.console(bootlog.UBOOT_VERSION + "\n" + "arm-linux-gnueabihf-gcc (GCC) 12.2.0\nGNU ld 2.40\n")
-            elif cmd in ("help", "?"):
-                for text in bootlog.uboot_help():
-                    self.console(text + "\n")
-            else:
-                self.console(f"Unknown command '{cmd}' - try 'help'\n")
+            self._uboot_command(cmd, rest)
+
+    def _uboot_command(self, cmd: str, rest: str) -> None:
+        """One U-Boot command other than boot (``reset`` raises _PowerLost after asking for a reboot)."""
+        if cmd == "printenv":
+            self._uboot_printenv(rest.split())
+        elif cmd == "setenv":
+            self._uboot_setenv(rest)
+        elif cmd == "saveenv":
+            keep = {k: v for k, v in self.boot_env.items() if k in ("bootdelay",) or k not in self._default_env("A")}
+            self.state.env.update(keep)
+            self.state.save()
+            self.console("Saving Environment to MMC... Writing to MMC(0)... OK\n")
+        elif cmd == "reset":
+            self.console("resetting ...\n")
+            self.request_reboot("reset")
+            raise _PowerLost
+        elif cmd == "version":
+            self.console(bootlog.UBOOT_VERSION + "\n" + "arm-linux-gnueabihf-gcc (GCC) 12.2.0\nGNU ld 2.40\n")
+        elif cmd in ("help", "?"):
+            for text in bootlog.uboot_help():
+                self.console(text + "\n")
+        else:
+            self.console(f"Unknown command '{cmd}' - try 'help'\n")
+
+    def _uboot_printenv(self, names: list[str]) -> None:
+        for key in sorted(self.boot_env):
+            if not names or key in names:
+                self.console(f"{key}={self.boot_env[key]}\n")
+        for name in names:
+            if name not in self.boot_env:
+                self.console(f'## Error: "{name}" not defined\n')
+        if not names:
+            size = sum(len(k) + len(v) + 2 for k, v in self.boot_env.items())
+            self.console(f"\nEnvironment size: {size}/65532 bytes\n")
+
+    def _uboot_setenv(self, rest: str) -> None:
+        name, _, value = rest.strip().partition(" ")
+        if not name:
+            self.console("setenv - set environment variables\n\nUsage:\nsetenv name value ...\n")
+        elif value:
+            self.boot_env[name] = value.strip()
+        else:
+            self.boot_env.pop(name, None)
 
     def _kernel(self, gen: int, slot: str) -> None:
         timings = self.settings.boot
