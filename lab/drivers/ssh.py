@@ -379,8 +379,9 @@ class SshClient:
                     if not transport.is_active() or not self._responsive(transport):
                         self._drop()
                         raise self._infra(f"connection lost or unresponsive while `{cmd}` ran")
+                    ended = self._kill_remote(chan)
                     raise CommandTimeout(
-                        f"`{cmd}` did not finish within {timeout:.1f} s over SSH",
+                        f"`{cmd}` did not finish within {timeout:.1f} s over SSH; {ended}",
                         rig=self.rig_name,
                         symptom="command-timeout",
                         excerpt=(out + err).decode("utf-8", "replace")[-2000:] or None,
@@ -397,6 +398,40 @@ class SshClient:
             return bytes(out), bytes(err), code
         finally:
             chan.close()
+
+    @staticmethod
+    def _signal(chan: paramiko.Channel, name: str) -> None:
+        """Send an RFC 4254 ``signal`` request (OpenSSH's sshd delivers it to the session's process group)."""
+        m = paramiko.Message()
+        m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+        m.add_int(chan.remote_chanid)
+        m.add_string("signal")
+        m.add_boolean(False)
+        m.add_string(name)
+        chan.transport._send_user_message(m)  # paramiko has no public call for this request
+
+    def _kill_remote(self, chan: paramiko.Channel, grace: float = 1.0) -> str:
+        """End a timed-out command on the box: SIGTERM, then SIGKILL after ``grace`` s; what happened.
+
+        Closing the channel alone leaves a command without a pty running on the box (OpenSSH
+        does not signal it). A server that ignores signal requests (old dropbear, some vendor
+        daemons) leaves it running: the message says so.
+        """
+        for sig in ("TERM", "KILL"):
+            try:
+                self._signal(chan, sig)
+            except Exception as exc:  # transport gone: nothing more to do from here
+                return f"could not signal the remote command ({_why(exc)})"
+            end = time.monotonic() + grace
+            while time.monotonic() < end and not chan.exit_status_ready():
+                select.select([chan], [], [], 0.05)
+                while chan.recv_ready():
+                    chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    chan.recv_stderr(65536)
+            if chan.exit_status_ready():
+                return f"the remote command was ended with SIG{sig}"
+        return "the server ignored SIGTERM/SIGKILL requests: the remote command may still run"
 
     @staticmethod
     def _responsive(transport: paramiko.Transport, timeout: float = 2.0) -> bool:

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 from lab.drivers.console.core import SerialConsole
 from lab.drivers.console.expect import ExpectMatch, ExpectTimeout, Pattern
+from lab.drivers.console.port import ConsoleBusy
 from lab.drivers.console.shell import clean_output
 from lab.drivers.console_death import DEFAULT_DEATH_STRINGS, ConsoleDeath, DeathEvent
 
 __all__ = [
     "DEFAULT_DEATH_STRINGS",
+    "ConsoleBusy",
     "ConsoleDeath",
     "DeathEvent",
     "ExpectMatch",

@@ -45,11 +45,13 @@ from typing import TYPE_CHECKING
 
 import serial
 
+from lab.drivers.console.ansi import AnsiFilter
 from lab.drivers.console.bootloader import BootloaderMixin
 from lab.drivers.console.expect import ExpectMixin
 from lab.drivers.console.port import INSTRUMENT, PortMixin, _redact_url
 from lab.drivers.console.reader import ReaderMixin
 from lab.drivers.console.shell import ShellMixin
+from lab.drivers.console.spill import Spill
 from lab.drivers.console_death import DeathWatch
 from lab.drivers.console_log import ConsoleLog
 from lab.errors import InfraError
@@ -112,6 +114,11 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
         self._decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
         self._text = ""  # pending (not yet consumed by expect) console text
         self._text_base = 0  # absolute text position of self._text[0]
+        self._ansi = AnsiFilter()  # terminal control sequences stay in the log, out of expect
+        self._conn_head = bytearray()  # first bytes of the current connection (a server's refusal)
+        self._spill: Spill | None = None  # where a run() in progress keeps output cut from the buffer
+        #: characters cut from the expect buffer's head while no run() was collecting them
+        self.dropped_chars = 0
         self._last_rx = 0.0
         self._phase = "unknown"  # bootloader | linux, from the last boot marker seen
         #: bytes received from the box since the console was created (0: never heard from it)

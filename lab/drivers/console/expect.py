@@ -5,7 +5,7 @@ from __future__ import annotations
 import contextlib
 import re
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -128,8 +128,13 @@ class ExpectMixin:
         check_death: bool = True,
         raise_timeout: bool = True,
         overall: float | None = None,
+        on_match: Callable[[], None] | None = None,
     ) -> ExpectMatch | None:
-        """The expect loop; ``overall`` is the caller's whole timeout, for the message of a last look."""
+        """The expect loop; ``overall`` is the caller's whole timeout, for the message of a last look.
+
+        ``on_match`` runs under the console's lock right after the match was consumed (before the
+        reader can add text), so a caller can start collecting what follows without a gap.
+        """
         if isinstance(patterns, str | bytes | re.Pattern):
             patterns = [patterns]
         compiled = [_compile(p) for p in patterns]
@@ -156,6 +161,8 @@ class ExpectMixin:
                     _, i, m = best
                     before = self._text[: m.start()]
                     self._consume(self._text_base + m.end())
+                    if on_match is not None:
+                        on_match()
                     return ExpectMatch(i, m, before, compiled[i].pattern)
                 if death is not None:
                     self._raise_death(death)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import threading
 import time
@@ -21,6 +22,65 @@ if TYPE_CHECKING:
     from lab.drivers.console.core import SerialConsole
 
 INSTRUMENT = "serial"
+
+# What ser2net 4 prints before it closes a connection to a port that already has its client
+# (raw/telnet: "Port already in use"; telnet(rfc2217): "Port's device already in use").
+_BUSY = re.compile(rb"Port(?:'s device)? already in use|[Dd]evice (?:or resource )?busy|All ports in use")
+
+
+class ConsoleBusy(InfraError):
+    """The console server turned the connection away: another client has the port."""
+
+
+def _queued_bytes(port: serial.SerialBase) -> bytes:
+    """Data bytes pyserial's RFC 2217 reader queued before an open() failed (the server's words)."""
+    queue = getattr(port, "_read_buffer", None)
+    out = bytearray()
+    while queue is not None:
+        try:
+            item = queue.get_nowait()
+        except Exception:
+            break
+        if item:
+            out += item
+    return bytes(out)
+
+
+def _probe_refusal(url: str, timeout: float = 1.5) -> bytes:
+    """What a telnet/RFC 2217 console server says to a plain connection (its refusal, if any).
+
+    pyserial's RFC 2217 client dies on the server's closed socket before the refusal text is
+    read; after a failed open, one plain TCP connection reads the first bytes the server sends.
+    """
+    parts = urlsplit(url)
+    if not parts.hostname or not parts.port:
+        return b""
+    out = bytearray()
+    try:
+        with socket.create_connection((parts.hostname, parts.port), timeout=timeout) as sock:
+            sock.settimeout(timeout)
+            while len(out) < 512:
+                chunk = sock.recv(512)
+                if not chunk:
+                    break
+                out += chunk
+                if busy_reason(bytes(out)) is not None:
+                    break
+    except OSError:
+        pass
+    return bytes(out)
+
+
+def busy_reason(head: bytes) -> str | None:
+    """Why the server turned this connection away, from the first bytes it sent (None: it did not)."""
+    m = _BUSY.search(head)
+    if m is None:
+        return None
+    said = m.group(0).decode("ascii", "replace")
+    return (
+        f"console in use by another client (the console server said {said!r}; ser2net serves one "
+        "client a port unless its connection sets max-connections, or kickolduser)"
+    )
 
 
 def _redact_url(url: str) -> str:
@@ -95,6 +155,12 @@ class PortMixin:
         port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
         try:
             port.open()
+        except (serial.SerialException, OSError) as exc:
+            # RFC 2217: refused before the negotiation finished (the text queued, or ask once more)
+            busy = busy_reason(_queued_bytes(port)) or busy_reason(_probe_refusal(self.url))
+            if busy is not None:
+                raise ConsoleBusy(busy, rig=self.rig_name, instrument=INSTRUMENT) from exc
+            raise
         finally:
             del port.reset_input_buffer
         if self._fd_of(port) is None:
@@ -125,6 +191,10 @@ class PortMixin:
             try:
                 port = self._make_port()
                 break
+            except ConsoleBusy as exc:
+                self.log.note(f"console open failed: {exc.message}")
+                self.log.close()
+                raise
             except (serial.SerialException, OSError, ValueError) as exc:
                 if time.monotonic() + delay > deadline or isinstance(exc, ValueError):
                     self.log.note(f"console open failed: {exc}")
@@ -132,6 +202,8 @@ class PortMixin:
                     raise self._infra(f"cannot open console {_redact_url(self.url)}: {exc}") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
+        self._conn_head = bytearray()
+        self._ansi.reset()
         self._wake_r, self._wake_w = os.pipe()
         self._stop.clear()
         with self._cond:
@@ -194,10 +266,15 @@ class PortMixin:
                 return False
             try:
                 port = self._make_port()
+            except ConsoleBusy as exc:
+                self._give_up(exc.message)
+                return False
             except Exception as exc:
                 last = str(exc)
                 continue
             self._decoder.reset()
+            self._conn_head = bytearray()
+            self._ansi.reset()
             with self._cond:
                 if self._stop.is_set():  # closed while we were connecting: nobody owns this port
                     _close_port(port)
@@ -207,12 +284,16 @@ class PortMixin:
                 self._cond.notify_all()
             self.log.note(f"console reconnected {_redact_url(self.url)}")
             return True
+        self._give_up(f"connection lost and not back after {len(self.reconnect_delays)} attempts: {last}")
+        return False
+
+    def _give_up(self, reason: str) -> None:
+        """The console is dead for good: every waiting and later call raises ``InfraError`` with ``reason``."""
         with self._cond:
             self._state = "dead"
-            self._dead_reason = f"connection lost and not back after {len(self.reconnect_delays)} attempts: {last}"
+            self._dead_reason = reason
             self._cond.notify_all()
-        self.log.note(f"console gave up: {self._dead_reason}")
-        return False
+        self.log.note(f"console gave up: {reason}")
 
     # -- writing -------------------------------------------------------------------------------
 

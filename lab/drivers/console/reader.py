@@ -7,6 +7,8 @@ import time
 
 import serial
 
+from lab.drivers.console.port import busy_reason
+
 _BOOTLOADER_MARKS = ("U-Boot ", "autoboot", "Autoboot")
 _LINUX_MARKS = ("Starting kernel", "Booting Linux", "Linux version", "login: ", "# ", "$ ", "] ")
 
@@ -54,6 +56,11 @@ class ReaderMixin:
             except Exception as exc:  # pyserial raises SerialException, OSError, TypeError on close
                 if self._stop.is_set():
                     return
+                busy = busy_reason(bytes(self._conn_head))
+                if busy is not None:  # ser2net turned us away: reconnecting would only be turned away again
+                    self._connection_lost(busy)
+                    self._give_up(busy)
+                    return
                 self._connection_lost(str(exc) or type(exc).__name__)
                 if not self._reconnect():
                     return
@@ -71,7 +78,9 @@ class ReaderMixin:
     def _feed(self, data: bytes) -> None:
         offset = self.log.append(data)
         self.received_bytes += len(data)
-        text = self._decoder.decode(data)
+        if len(self._conn_head) < 512:
+            self._conn_head += data[: 512 - len(self._conn_head)]
+        text = self._ansi.feed(self._decoder.decode(data))
         if not text:
             return
         with self._cond:
@@ -80,6 +89,10 @@ class ReaderMixin:
             self._text += text
             if len(self._text) > self.max_buffer:
                 cut = len(self._text) - self.max_buffer
+                if self._spill is not None:  # a run() is collecting this text: to its file, not dropped
+                    self._spill.write(self._text[:cut])
+                else:
+                    self.dropped_chars += cut
                 self._text = self._text[cut:]
                 self._text_base += cut
             self._watch.feed(text, start_abs, offset)

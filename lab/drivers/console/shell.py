@@ -9,8 +9,9 @@ import time
 
 from lab.drivers.console.expect import ExpectTimeout
 from lab.drivers.console.port import INSTRUMENT
+from lab.drivers.console.spill import Spill
 from lab.drivers.result import CommandResult
-from lab.errors import InfraError
+from lab.errors import InfraError, TestError
 from lab.steps import step
 
 _KLINE = r"\[\s*\d+\.\d+\] [^\n]*\n"
@@ -28,6 +29,27 @@ def clean_output(text: str) -> str:
     """
     text = text.replace("\r\n", "\n").replace("\r", "")
     return KERNEL_LINE.sub("", text)
+
+
+_CONTROL = re.compile(r"[\x00-\x09\x0b-\x1f\x7f]")
+_KEY_NAMES = {"\t": "TAB", "\x03": "Ctrl-C", "\x04": "Ctrl-D", "\x15": "Ctrl-U", "\x1b": "ESC", "\x7f": "DEL"}
+
+
+def refuse_control_bytes(cmd: str) -> None:
+    """Raise ``TestError`` when ``cmd`` holds a byte a shell's line editor takes as a key.
+
+    On a real console TAB completes, Ctrl-C interrupts, Ctrl-U erases the line, ESC starts a key
+    sequence: typed raw they change the command instead of reaching it. Write them as the
+    program expects them (``printf 'a\\tb'``, ``$'\\t'``).
+    """
+    m = _CONTROL.search(cmd)
+    if m is not None:
+        ch = m.group(0)
+        name = _KEY_NAMES.get(ch, f"control byte 0x{ord(ch):02x}")
+        raise TestError(
+            f"run() command holds {name} at column {m.start()}: a shell on a console would take it as a "
+            f"key, not as text; write it escaped (printf '\\t', $'\\x1b') instead: {cmd!r}"
+        )
 
 
 class ShellMixin:
@@ -109,18 +131,25 @@ class ShellMixin:
         body = cmd.strip().rstrip(";").strip()
         if not body:
             raise ValueError("empty command")
+        refuse_control_bytes(body)
         tag = secrets.token_hex(5)
         begin, end = f"SB{tag}", f"SE{tag}"
         t0 = time.monotonic()
         self.drain()
+        spill = Spill(self.log_path.parent if self.log_path else None, tag)
+
+        def collect() -> None:  # under the console's lock, right after the begin marker
+            self._spill = spill
+
         self._write(self._encode(f"echo {begin}; {body}; echo {end}$?{self.newline}"))
         try:
             # a kernel message may land right after a marker, before its newline or exit code
-            self._expect(rf"{begin}(?:{_KLINE})*\r?\n", timeout, check_death=check_death)
+            self._expect(rf"{begin}(?:{_KLINE})*\r?\n", timeout, check_death=check_death, on_match=collect)
             m = self._expect(
                 rf"{end}(?:{_KLINE})*(\d+)", max(0.0, timeout - (time.monotonic() - t0)), check_death=check_death
             )
         except ExpectTimeout as exc:
+            self._stop_spill(spill, keep=False)
             with contextlib.suppress(InfraError):
                 self._write(b"\x03")
             last = exc.tail.rstrip().rsplit("\n", 1)[-1] + " "
@@ -137,8 +166,27 @@ class ShellMixin:
                 patterns=exc.patterns,
                 timeout=timeout,
             ) from None
+        except BaseException:
+            self._stop_spill(spill, keep=False)
+            raise
         assert m is not None
+        head = self._stop_spill(spill, keep=True)
+        raw = head + m.before
         if strip_kernel is None:
             strip_kernel = body.split()[0] not in ("dmesg", "journalctl")
-        output = clean_output(m.before) if strip_kernel else m.before.replace("\r\n", "\n").replace("\r", "")
-        return CommandResult(cmd, output, int(m.group(1)), time.monotonic() - t0)
+        output = clean_output(raw) if strip_kernel else raw.replace("\r\n", "\n").replace("\r", "")
+        output_path = None
+        if head:  # more than the expect buffer holds: the whole output also goes to the run folder
+            output_path = spill.path.with_suffix(".out")
+            output_path.write_text(output, encoding="utf-8")
+        return CommandResult(cmd, output, int(m.group(1)), time.monotonic() - t0, output_path=output_path)
+
+    def _stop_spill(self, spill: Spill, *, keep: bool) -> str:
+        """Stop collecting into ``spill``; its text (``keep``) or nothing, and the file removed."""
+        with self._cond:
+            if self._spill is spill:
+                self._spill = None
+        if keep:
+            return spill.read_and_remove()
+        spill.discard()
+        return ""
