@@ -29,7 +29,7 @@ class BootloaderMixin:
         """
         deadline = time.monotonic() + timeout
         data = self._encode(key)
-        patterns = [AUTOBOOT, self.bootloader_prompt, KERNEL_STARTED]
+        patterns = [self.autoboot, self.bootloader_prompt, self.kernel_started]
         while True:
             remaining = deadline - time.monotonic()
             # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
@@ -45,7 +45,7 @@ class BootloaderMixin:
                 self._write(data)
                 remaining = deadline - time.monotonic()
                 got = self._expect(
-                    [self.bootloader_prompt, KERNEL_STARTED], max(0.0, min(0.1, remaining)), raise_timeout=False
+                    [self.bootloader_prompt, self.kernel_started], max(0.0, min(0.1, remaining)), raise_timeout=False
                 )
                 if got is not None and got.index == 0:
                     break

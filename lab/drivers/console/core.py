@@ -41,22 +41,23 @@ import os
 import threading
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import serial
 
 from lab.drivers.console.ansi import AnsiFilter
-from lab.drivers.console.bootloader import BootloaderMixin
+from lab.drivers.console.bootloader import AUTOBOOT, KERNEL_STARTED, BootloaderMixin
 from lab.drivers.console.expect import ExpectMixin
 from lab.drivers.console.port import INSTRUMENT, PortMixin, _redact_url
 from lab.drivers.console.reader import ReaderMixin
-from lab.drivers.console.shell import ShellMixin
+from lab.drivers.console.shell import LOGIN_INCORRECT, LOGIN_PROMPT, PASSWORD_PROMPT, ShellMixin
 from lab.drivers.console.spill import Spill
-from lab.drivers.console_death import DeathWatch
+from lab.drivers.console_death import DEFAULT_DEATH_STRINGS, DeathWatch
 from lab.drivers.console_log import ConsoleLog
 from lab.errors import InfraError
 
 if TYPE_CHECKING:
+    from lab.profile import BoxProfile
     from lab.rig import Rig
 
 
@@ -83,6 +84,11 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
         incident_window: float = 10.0,
         search_window: int = 64 * 1024,
         write_timeout: float = 10.0,
+        login_prompt: str = LOGIN_PROMPT,
+        password_prompt: str = PASSWORD_PROMPT,
+        login_refused: str = LOGIN_INCORRECT,
+        autoboot: str = AUTOBOOT,
+        kernel_started: str = KERNEL_STARTED,
     ) -> None:
         if char_delay < 0:
             raise ValueError("char_delay must be >= 0")
@@ -99,6 +105,11 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
         self.reconnect_delays = tuple(reconnect_delays)
         self.max_buffer = max_buffer
         self.login_user = login_user
+        self.login_prompt = login_prompt
+        self.password_prompt = password_prompt
+        self.login_refused = login_refused
+        self.autoboot = autoboot
+        self.kernel_started = kernel_started
         self._login_password = login_password
         self.log = ConsoleLog(log_path)
         self._watch = DeathWatch(death_strings, incident_window=incident_window)
@@ -116,6 +127,10 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
         self._text_base = 0  # absolute text position of self._text[0]
         self._ansi = AnsiFilter()  # terminal control sequences stay in the log, out of expect
         self._conn_head = bytearray()  # first bytes of the current connection (a server's refusal)
+        self._opened_at = 0.0
+        #: seconds after open() during which a server's "in use" is retried (our own last connection
+        #: may still be closing on the server's side); after it, "in use" is ConsoleBusy
+        self.busy_grace = 2.0
         self._spill: Spill | None = None  # where a run() in progress keeps output cut from the buffer
         #: characters cut from the expect buffer's head while no run() was collecting them
         self.dropped_chars = 0
@@ -132,25 +147,59 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
 
     @classmethod
     def from_rig(
-        cls, rig: Rig, *, log_path: str | os.PathLike[str] | None = None, run_dir: str | os.PathLike[str] | None = None
+        cls,
+        rig: Rig,
+        *,
+        log_path: str | os.PathLike[str] | None = None,
+        run_dir: str | os.PathLike[str] | None = None,
+        profile: BoxProfile | None = None,
     ) -> SerialConsole:
-        """The console of ``rig`` (its ``serial:`` section); log at ``log_path`` or ``run_dir/<rig>.console.log``."""
+        """The console of ``rig`` (its ``serial:`` section); log at ``log_path`` or ``run_dir/<rig>.console.log``.
+
+        ``profile`` (the model's box profile) gives prompts, login prompts, boot markers, newline
+        and extra death strings; what the rig file sets explicitly wins over the profile.
+        """
         cfg = rig.serial
         if cfg is None:
             raise InfraError("rig has no serial section", rig=rig.name, instrument=INSTRUMENT)
         if log_path is None and run_dir is not None:
             log_path = Path(run_dir) / f"{rig.name}.console.log"
+        kwargs: dict[str, Any] = {}
+        death_strings: Any = cfg.death_strings
+        prompt, bootloader_prompt, char_delay = cfg.prompt, cfg.bootloader_prompt, cfg.char_delay
+        user = cfg.login.user
+        password = cfg.login.password()
+        if profile is not None:
+            con, explicit = profile.console, cfg.model_fields_set
+            prompt = cfg.prompt if "prompt" in explicit else con.prompt
+            bootloader_prompt = cfg.bootloader_prompt if "bootloader_prompt" in explicit else con.bootloader_prompt
+            char_delay = cfg.char_delay if "char_delay" in explicit else con.char_delay
+            if "user" not in cfg.login.model_fields_set:
+                user = con.login.user
+            if password is None and con.login.password_env:
+                password = os.environ.get(con.login.password_env)
+            if death_strings is None and profile.death_strings:
+                death_strings = {**DEFAULT_DEATH_STRINGS, **profile.death_strings}
+            kwargs = {
+                "newline": con.newline,
+                "login_prompt": con.login.login_prompt,
+                "password_prompt": con.login.password_prompt,
+                "login_refused": con.login.refused,
+                "autoboot": con.boot.autoboot,
+                "kernel_started": con.boot.kernel_started,
+            }
         return cls(
             cfg.url,
             rig_name=rig.name,
             log_path=log_path,
             baudrate=cfg.baudrate,
-            death_strings=cfg.death_strings,
-            char_delay=cfg.char_delay,
-            prompt=cfg.prompt,
-            bootloader_prompt=cfg.bootloader_prompt,
-            login_user=cfg.login.user,
-            login_password=cfg.login.password(),
+            death_strings=death_strings,
+            char_delay=char_delay,
+            prompt=prompt,
+            bootloader_prompt=bootloader_prompt,
+            login_user=user,
+            login_password=password,
+            **kwargs,
         )
 
     def __repr__(self) -> str:

@@ -170,7 +170,7 @@ class ExpectMixin:
                     raise self._infra(f"console connection dead ({self._dead_reason}); log: {self.log_path}")
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    if self._state != "open" or self._drops != drops_at_start:
+                    if self._drops != drops_at_start or (self._state != "open" and raise_timeout):
                         raise self._infra(
                             f"console connection dropped while waiting for {[p.pattern for p in compiled]} "
                             f"({self._dead_reason}); log: {self.log_path}"

@@ -116,6 +116,10 @@ def _close_port(port: serial.SerialBase) -> None:
             port.close()
 
     if type(port).__module__.endswith("protocol_socket"):
+        sock = getattr(port, "_socket", None)
+        if isinstance(sock, socket.socket):  # the server sees us leave now, not after pyserial's 0.3 s
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
         threading.Thread(target=close, name="console-close", daemon=True).start()
     else:
         close()
@@ -185,13 +189,18 @@ class PortMixin:
             self.close()
         self.log.open()
         self.log.note(f"console opened {_redact_url(self.url)}")
-        deadline = time.monotonic() + timeout
+        started = time.monotonic()
+        deadline = started + timeout
         delay = 0.05
         while True:
             try:
                 port = self._make_port()
                 break
             except ConsoleBusy as exc:
+                if time.monotonic() - started < min(timeout, self.busy_grace):
+                    time.sleep(delay)  # our own previous connection may not be gone from the server yet
+                    delay = min(delay * 2, 0.5)
+                    continue
                 self.log.note(f"console open failed: {exc.message}")
                 self.log.close()
                 raise
@@ -204,6 +213,7 @@ class PortMixin:
                 delay = min(delay * 2, 0.5)
         self._conn_head = bytearray()
         self._ansi.reset()
+        self._opened_at = time.monotonic()
         self._wake_r, self._wake_w = os.pipe()
         self._stop.clear()
         with self._cond:
@@ -248,11 +258,12 @@ class PortMixin:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def _connection_lost(self, reason: str) -> None:
+    def _connection_lost(self, reason: str, *, count: bool = True) -> None:
+        """The port failed; ``count=False`` for a refusal retried at once (not a drop a waiter must report)."""
         with self._cond:
             port, self._port = self._port, None
             self._state = "reconnecting"
-            self._drops += 1
+            self._drops += 1 if count else 0
             self._dead_reason = reason
             self._cond.notify_all()
         if port is not None:

@@ -57,11 +57,16 @@ class ReaderMixin:
                 if self._stop.is_set():
                     return
                 busy = busy_reason(bytes(self._conn_head))
-                if busy is not None:  # ser2net turned us away: reconnecting would only be turned away again
+                if busy is not None and time.monotonic() - self._opened_at >= self.busy_grace:
+                    # ser2net turned us away for longer than a previous client takes to leave:
+                    # someone else has the console, and reconnecting would only be turned away again
                     self._connection_lost(busy)
                     self._give_up(busy)
                     return
-                self._connection_lost(str(exc) or type(exc).__name__)
+                if busy is not None:  # turned away right after opening: our last connection may linger
+                    self._connection_lost(busy, count=False)
+                else:
+                    self._connection_lost(str(exc) or type(exc).__name__)
                 if not self._reconnect():
                     return
                 continue

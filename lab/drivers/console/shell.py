@@ -74,7 +74,7 @@ class ShellMixin:
         user = user or self.login_user
         password = password if password is not None else self._login_password
         deadline = time.monotonic() + timeout
-        patterns = [LOGIN_PROMPT, PASSWORD_PROMPT, self.prompt, LOGIN_INCORRECT]
+        patterns = [self.login_prompt, self.password_prompt, self.prompt, self.login_refused]
         sent_user = sent_password = False
         user_sent_count = 0
         last_nudge, nudge_every = 0.0, 1.0
@@ -100,12 +100,19 @@ class ShellMixin:
                 sent_user, sent_password = True, False
                 user_sent_count += 1
             elif m.index == 1:
+                if not sent_user:
+                    # asked for a password of a user we did not type (a nudge newline, or someone
+                    # else's half-done login): Enter cancels it and brings the login prompt back
+                    self._write(self._encode(self.newline))
+                    continue
                 if password is None:
                     raise self._infra(f"console asks a password for {user!r} but none is configured")
                 self._write(self._encode(password + self.newline))
                 sent_password = True
             elif m.index == 2:
                 return
+            elif not sent_password:
+                continue  # a refusal of an earlier attempt (not ours): wait for the login prompt
             else:
                 raise self._infra(f"console login as {user!r} refused: {m.text!r} (check the rig's login settings)")
 
@@ -154,7 +161,7 @@ class ShellMixin:
                 self._write(b"\x03")
             last = exc.tail.rstrip().rsplit("\n", 1)[-1] + " "
             where = ""
-            if re.search(LOGIN_PROMPT, last) or re.search(PASSWORD_PROMPT, last):
+            if re.search(self.login_prompt, last) or re.search(self.password_prompt, last):
                 where = " (the console is at a login prompt: not logged in, or the box rebooted)"
             elif re.search(self.bootloader_prompt, last):
                 where = " (the console is at the bootloader prompt)"
