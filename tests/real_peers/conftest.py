@@ -6,8 +6,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-
-from peer_programs import ConsolePeers, SshdPeer, missing, start_console, start_sshd
+from peer_programs import ConsolePeers, SshdPeer, need, start_console, start_sshd
 
 HERE = Path(__file__).resolve().parent
 
@@ -16,13 +15,6 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         if Path(str(item.fspath)).resolve().is_relative_to(HERE):
             item.add_marker(pytest.mark.real_peer)
-
-
-def need(*programs: str) -> None:
-    """Skip (with the programs and their Debian packages named) when a real peer is not installed."""
-    reason = missing(*programs)
-    if reason:
-        pytest.skip(reason)
 
 
 @pytest.fixture(scope="module")

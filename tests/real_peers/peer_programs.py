@@ -43,6 +43,15 @@ def missing(*programs: str) -> str | None:
     return f"{', '.join(gone)} not installed (Debian: apt-get install {' '.join(pkgs)}; scripts/setup does it)"
 
 
+def need(*programs: str) -> None:
+    """Skip the calling test (naming programs and Debian packages) when a real peer is not installed."""
+    import pytest
+
+    reason = missing(*programs)
+    if reason:
+        pytest.skip(reason)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -132,9 +141,7 @@ class ConsolePeers:
             proc.stop()
 
 
-def start_console(
-    folder: Path, *, login: tuple[str, str] | None = None, ser2net_options: str = ""
-) -> ConsolePeers:
+def start_console(folder: Path, *, login: tuple[str, str] | None = None, ser2net_options: str = "") -> ConsolePeers:
     """socat runs bash (behind a login prompt when ``login`` is (user, password)) on a pty that
     ser2net 4 exports as raw TCP and as telnet with RFC 2217."""
     folder.mkdir(parents=True, exist_ok=True)
@@ -263,10 +270,12 @@ class LircdPeer:
                 continue
             if not out and kind == "space":
                 continue
-            if out and (len(out) % 2 == 1) == (kind == "pulse"):  # two of a kind in a row: merge
-                out[-1] += int(value)
-            else:
-                out.append(int(value))
+            if out and (len(out) % 2 == 1) == (kind == "pulse"):  # two of a kind in a row
+                if kind == "space":
+                    out[-1] += int(value)  # one silence written in two parts
+                    continue
+                out.append(200_000)  # two sends back to back: the file holds no silence between them
+            out.append(int(value))
         return out
 
     def stop(self) -> None:

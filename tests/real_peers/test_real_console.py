@@ -12,9 +12,8 @@ import time
 from pathlib import Path
 
 import pytest
-from peer_programs import ConsolePeers, start_console
+from peer_programs import ConsolePeers, need, start_console
 
-from conftest import need
 from lab.drivers.console import ConsoleBusy, ExpectTimeout, SerialConsole
 from lab.errors import InfraError, TestError
 
@@ -44,7 +43,7 @@ def test_run_returns_output_and_exit_codes(con: SerialConsole) -> None:
 
 
 def test_special_characters_reach_the_shell_as_typed(con: SerialConsole) -> None:
-    text = "a|b&c;d$e`f\"g\\h *?[x] ~ ü€"
+    text = 'a|b&c;d$e`f"g\\h *?[x] ~ ü€'
     r = con.run("printf '%s\\n' 'a|b&c;d$e`f\"g\\h *?[x] ~ ü€'")
     assert r.output == text + "\n"
     assert con.run("printf 'a\\tb\\n'").output == "a\tb\n"  # the escape, not the key
@@ -65,9 +64,10 @@ def test_five_megabytes_of_output_arrive_whole(con: SerialConsole) -> None:
     n = 700_000 if con.url.startswith("socket://") else 230_000
     r = con.run(f"seq 1 {n}", timeout=120)
     expected = "".join(f"{i}\n" for i in range(1, n + 1))
-    assert len(r.output) == len(expected) and hashlib.sha256(r.output.encode()).hexdigest() == hashlib.sha256(
-        expected.encode()
-    ).hexdigest()
+    assert (
+        len(r.output) == len(expected)
+        and hashlib.sha256(r.output.encode()).hexdigest() == hashlib.sha256(expected.encode()).hexdigest()
+    )
     assert r.output_path is not None and r.output_path.read_text() == expected
     assert con.run("echo after").output == "after\n"
 
