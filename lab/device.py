@@ -468,15 +468,27 @@ class Stb:
 
     def diag(self, *, via: str = "console") -> dict[str, Any]:
         """The box's diagnostics document, from the profile's diagnostics commands."""
-        from lab.profile import read_diagnostics
+        from lab.profile import read_diagnostics, read_identity
 
         doc, problems = read_diagnostics(self.profile, self._probe_runner(via))
+        # the identity belongs to the document too (serial, model, firmware), read the same way
+        identity = {"serial": "serial_number", "model": "model", "firmware_version": "firmware_version"}
+        missing = [key for doc_key, key in identity.items() if doc_key not in doc]
+        if missing:
+            prov = read_identity(self.profile, self._probe_runner(via), [k for k in missing if self._knows(k)])
+            for doc_key, key in identity.items():
+                if key in prov.values:
+                    doc[doc_key] = prov.values[key]
+            problems.update(prov.problems)
         if problems and not doc:
             name, why = next(iter(problems.items()))
             raise DeviceFault(f"diagnostics unreadable: {name}: {why}", rig=self.rig_name, symptom="bad-diag-output")
         if problems:
             doc["_problems"] = problems
         return doc
+
+    def _knows(self, key: str) -> bool:
+        return getattr(self.profile.identify, key, None) is not None
 
     def serial_number(self) -> str:
         """The device's serial number, read as the profile says."""

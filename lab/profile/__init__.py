@@ -13,6 +13,7 @@ from __future__ import annotations
 from lab.profile.identify import ProbeFailed, Provenance, read_diagnostics, read_identity, read_probe
 from lab.profile.load import SHIPPED, ProfileError, find_profile, load_profile, profile_for_rig
 from lab.profile.model import BoxProfile, Diagnostic, FirmwareUpdate, Probe
+from lab.profile.needs import rig_features, unmet
 from lab.profile.parse import ParseError, key_values, parse
 
 __all__ = [
@@ -33,4 +34,6 @@ __all__ = [
     "read_diagnostics",
     "read_identity",
     "read_probe",
+    "rig_features",
+    "unmet",
 ]

@@ -141,9 +141,11 @@ class ConsolePeers:
             proc.stop()
 
 
-def start_console(folder: Path, *, login: tuple[str, str] | None = None, ser2net_options: str = "") -> ConsolePeers:
+def start_console(
+    folder: Path, *, login: tuple[str, str] | None = None, ser2net_options: str = "", program: str | None = None
+) -> ConsolePeers:
     """socat runs bash (behind a login prompt when ``login`` is (user, password)) on a pty that
-    ser2net 4 exports as raw TCP and as telnet with RFC 2217."""
+    ser2net 4 exports as raw TCP and as telnet with RFC 2217 (``program``: another program than bash)."""
     folder.mkdir(parents=True, exist_ok=True)
     tty = folder / "tty"
     env = {
@@ -159,7 +161,7 @@ def start_console(folder: Path, *, login: tuple[str, str] | None = None, ser2net
         script.write_text(LOGIN_SCRIPT)
         shell = f"bash --norc --noprofile {script}"
     else:
-        shell = "bash --norc --noprofile -i"
+        shell = program or "bash --norc --noprofile -i"
     socat = start(
         "socat",
         [
