@@ -434,10 +434,19 @@ class Stb:
             self.to("shell")
         return self.console.run(cmd, timeout=timeout)
 
-    def _probe_runner(self, via: str) -> Callable[[Any], CommandResult]:
-        """Runs a profile probe over ``via`` (``console``, ``ssh``, or ``auto``: the probe's own choice)."""
+    def _probe_runner(self, via: str, memo: dict[str, CommandResult] | None = None) -> Callable[[Any], CommandResult]:
+        """Runs a profile probe over ``via`` (``console``, ``ssh``, or ``auto``: the probe's own choice);
+        with ``memo``, a command already run for another probe is not run again."""
 
         def run(probe: Any) -> CommandResult:
+            if memo is not None and probe.command in memo:
+                return memo[probe.command]
+            res = run_once(probe)
+            if memo is not None:
+                memo[probe.command] = res
+            return res
+
+        def run_once(probe: Any) -> CommandResult:
             where = via
             if where == "auto":
                 where = "ssh" if probe.via == "ssh" or (probe.via == "any" and self._ssh is not None) else "console"
@@ -449,22 +458,30 @@ class Stb:
 
         return run
 
-    def _identity(self, key: str, via: str, symptom: str) -> str:
+    def _identity(self, key: str, via: str, symptom: str, memo: dict[str, CommandResult] | None = None) -> str:
         from lab.profile import ProbeFailed, read_probe
 
         probe = getattr(self.profile.identify, key)
         if probe is None:
             raise TestError(f"profile {self.profile.model!r} does not say how to read the {key.replace('_', ' ')}")
         try:
-            value = str(read_probe(probe, self._probe_runner(via))).strip()
+            value = str(read_probe(probe, self._probe_runner(via, memo))).strip()
         except ProbeFailed as exc:
             raise DeviceFault(str(exc), rig=self.rig_name, symptom=symptom) from None
         self._info[_INFO_KEY.get(key, key)] = value
         return value
 
     def firmware_version(self, *, via: str = "console") -> str:
-        """Running firmware version, read as the profile says (``via="ssh"`` asks over SSH)."""
-        return self._identity("firmware_version", via, "bad-fw-version-output")
+        """Running firmware version, read as the profile says (``via="ssh"`` asks over SSH).
+
+        The build id is read with it when the profile knows how (``info()["firmware_build"]``).
+        """
+        memo: dict[str, CommandResult] = {}
+        version = self._identity("firmware_version", via, "bad-fw-version-output", memo)
+        if self._knows("build_id"):
+            with contextlib.suppress(DeviceFault):
+                self._identity("build_id", via, "bad-fw-version-output", memo)
+        return version
 
     def diag(self, *, via: str = "console") -> dict[str, Any]:
         """The box's diagnostics document, from the profile's diagnostics commands."""
