@@ -513,6 +513,21 @@ class Stb:
             self._identity("serial_number", "console", "bad-serial-output")
         return self._info["serial"]
 
+    def kernel_log(self, *, via: str = "console") -> str:
+        """The kernel log, by the profile's command (``dmesg`` for Linux boxes); whole, however long."""
+        probe = self.profile.kernel_log
+        if probe is None:
+            raise TestError(f"profile {self.profile.model!r} does not say how to read the kernel log")
+        res = self._probe_runner(via)(probe)
+        if res.exit_code != 0:
+            raise DeviceFault(
+                f"`{probe.command}` exited {res.exit_code} over {via}",
+                rig=self.rig_name,
+                symptom="command-failed",
+                excerpt=(res.output + res.stderr)[-500:],
+            )
+        return res.output
+
     def uptime(self, *, via: str = "console") -> float:
         """Seconds since the box booted, from ``/proc/uptime``."""
         out = self._query("cat /proc/uptime", via)

@@ -143,3 +143,11 @@ def test_login_through_a_login_prompt(tmp_path: Path, monkeypatch: pytest.Monkey
         assert "s3cret-pw" not in (tmp_path / "l3.log").read_text()  # the tty did not echo it
     finally:
         peers.stop()
+
+
+def test_rfc2217_without_modem_lines_says_to_add_ign_set_control(console_peers: ConsolePeers) -> None:
+    url = console_peers.rfc2217_url.split("?")[0]
+    con = SerialConsole(url, rig_name="real")
+    with pytest.raises(InfraError, match=r"add \?ign_set_control to the URL"):
+        con.open(timeout=10)
+    con.close()

@@ -205,10 +205,16 @@ class PortMixin:
                 self.log.close()
                 raise
             except (serial.SerialException, OSError, ValueError) as exc:
-                if time.monotonic() + delay > deadline or isinstance(exc, ValueError):
-                    self.log.note(f"console open failed: {exc}")
+                hint = ""
+                if "waiting for option 'control'" in str(exc):  # retrying will not change the answer
+                    hint = (
+                        " (the RFC 2217 server does not answer SET_CONTROL: a port without modem lines, "
+                        "e.g. a USB adapter without DTR/RTS or a pty; add ?ign_set_control to the URL)"
+                    )
+                if time.monotonic() + delay > deadline or isinstance(exc, ValueError) or hint:
+                    self.log.note(f"console open failed: {exc}{hint}")
                     self.log.close()
-                    raise self._infra(f"cannot open console {_redact_url(self.url)}: {exc}") from exc
+                    raise self._infra(f"cannot open console {_redact_url(self.url)}: {exc}{hint}") from exc
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         self._conn_head = bytearray()
