@@ -139,7 +139,7 @@ def main() -> int:
                 mo, mb = statistics.median(ours), statistics.median(base)
                 size = len(want) / 1e6
                 print(
-                    f"| {transport} | {size:.2f} MB | {mo:.3f} | {mb:.3f} | {mo / mb:.2f} | {size / mo:.1f} | "
+                    f"| {transport} | {size:.2f} MB | {mo:.3f} | {mb:.3f} | {mo / mb:.2f} | {size / mo:.2f} | "
                     f"{'yes' if whole else 'NO'} |",
                     flush=True,
                 )
