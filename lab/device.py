@@ -31,25 +31,41 @@ import functools
 import re
 import time
 from collections.abc import Callable
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ParamSpec, TypeVar
 
 from lab.device_health import RigHealth
 from lab.drivers.result import CommandResult
 from lab.errors import DeviceFault, InfraError, TestError
+from lab.protocols import build
 from lab.rig import Rig
 from lab.steps import step
 
 if TYPE_CHECKING:
     from lab.profile import BoxProfile, Provenance
+    from lab.protocols import Capture, Console, Kind, Power, RemoteControl, Shell
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 STATES = ("off", "bootloader", "shell")
 _INFO_KEY = {"build_id": "firmware_build", "serial_number": "serial"}
-_NEED_FOR = {"power": "power", "ir": "ir", "video": "hdmi", "ssh": "ssh", "network": "iptv"}
-LOGIN_PROMPT = r"login: ?$"
+_NEED_FOR = {"power": "power", "remote": "ir", "capture": "hdmi"}
+
+
+class StbState(StrEnum):
+    """Where :class:`Stb` believes the box is. ``to()`` targets the first three; a StrEnum, so
+    ``stb.state == "shell"`` keeps working."""
+
+    OFF = "off"
+    BOOTLOADER = "bootloader"
+    SHELL = "shell"
+    BOOTING = "booting"  # powered, on its way to a login prompt
+    DIRTY = "dirty"  # a test failed on it: the next to("shell") power-cycles (see Stb.mark_dirty)
+    UNKNOWN = "unknown"  # not looked yet (a fresh Stb)
+
+
 REBOOTING = r"reboot: Restarting|Restarting system|U-Boot \d|Hit any key to stop autoboot"
 
 
@@ -97,13 +113,15 @@ class Stb:
         self.health = health or RigHealth()
         self.boot_timeout = boot_timeout
         self.trust_new_ssh_key = trust_new_ssh_key
-        self.state = "unknown"
+        self.state = StbState.UNKNOWN
         self.current_test: str | None = None
-        self._console: Any = None
-        self._ssh: Any = None
-        self._remote: Any = None
-        self._power: Any = None
-        self._capture: Any = None
+        # Opened lazily; read them through the properties below (console_if_open and
+        # capture_if_running tell what is open without opening anything).
+        self._console: Console | None = None
+        self._ssh: Shell | None = None
+        self._remote: RemoteControl | None = None
+        self._power: Power | None = None
+        self._capture: Capture | None = None
         self._info: dict[str, str] = {}
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -120,10 +138,10 @@ class Stb:
         if self._console is None:
             if self.rig.serial is None:
                 raise TestError(f"rig {self.rig_name} has no serial console in its rig file")
-            from lab.drivers.console import SerialConsole
-
             self.dir.mkdir(parents=True, exist_ok=True)
-            console = SerialConsole.from_rig(self.rig, log_path=self.console_log_path, profile=self._profile_or_none())
+            profile = self._profile_or_none()
+            extra: dict[str, Any] = {"profile": profile} if profile is not None else {}
+            console: Console = build("console", self.rig, log_path=self.console_log_path, **extra)
             console.open()
             self._console = console
         return self
@@ -131,7 +149,7 @@ class Stb:
     def close(self) -> None:
         """Close every driver that was opened (the console last, so its log sees everything)."""
         for name in ("_capture", "_ssh", "_remote", "_power", "_console"):
-            drv = getattr(self, name)
+            drv: Any = getattr(self, name)
             setattr(self, name, None)
             if drv is None:
                 continue
@@ -172,39 +190,48 @@ class Stb:
     # -- instruments ---------------------------------------------------------------------------
 
     @property
-    def console(self) -> Any:
+    def console(self) -> Console:
         """The serial console (opened on first use, kept for the session)."""
         if self._console is None:
             self.open()
+        assert self._console is not None
         return self._console
 
     @property
-    def power(self) -> Any:
+    def console_if_open(self) -> Console | None:
+        """The console when it is open, else None (for evidence: never opens one)."""
+        return self._console
+
+    @property
+    def power(self) -> Power:
         """The network PDU outlet of this box."""
         if self._power is None:
-            self._power = self._make("power", "lab.drivers.power", "PowerSwitch")
+            self._power = self._make("power")
         return self._power
 
     @property
-    def remote(self) -> Any:
+    def remote(self) -> RemoteControl:
         """The IR remote (blaster) pointed at this box."""
         if self._remote is None:
-            self._remote = self._make("ir", "lab.drivers.ir", "IrRemote")
+            self._remote = self._make("remote")
         return self._remote
 
     @property
-    def capture(self) -> Any:
+    def capture(self) -> Capture:
         """The HDMI capture, started on first use and kept running (its ring buffer feeds clips)."""
         if self._capture is None:
-            cap = self._make("video", "lab.drivers.capture", "Capture")
-            starter = getattr(cap, "start", None) or getattr(cap, "open", None)
-            if starter is not None:
-                self._call_guarded(starter)
+            cap: Capture = self._make("capture")
+            self._call_guarded(cap.start)
             self._capture = cap
         return self._capture
 
     @property
-    def ssh(self) -> Any:
+    def capture_if_running(self) -> Capture | None:
+        """The capture when it was started, else None (for evidence: never starts one)."""
+        return self._capture
+
+    @property
+    def ssh(self) -> Shell:
         """SSH to the box, connected lazily; host key verified against the rig's known_hosts."""
         if self._ssh is None:
             cfg = self.rig.ssh
@@ -235,17 +262,17 @@ class Stb:
             with contextlib.suppress(Exception):
                 ssh.close()
 
-    def _make(self, section: str, module: str, cls_name: str) -> Any:
-        cfg = getattr(self.rig, section)
-        if cfg is None:
+    def _make(self, kind: Kind) -> Any:
+        """The driver registered for this rig's ``kind`` URL (see :mod:`lab.protocols`)."""
+        from lab.protocols import SECTIONS
+
+        section = SECTIONS[kind]
+        if getattr(self.rig, section, None) is None:
             raise TestError(
                 f"rig {self.rig_name} has no '{section}' section in its rig file; a test that needs it "
-                f"declares @pytest.mark.stb(features=[{_NEED_FOR.get(section, section)!r}]) and is skipped here"
+                f"declares @pytest.mark.stb(features=[{_NEED_FOR.get(kind, section)!r}]) and is skipped here"
             )
-        import importlib
-
-        cls = getattr(importlib.import_module(module), cls_name)
-        return self._call_guarded(lambda: cls.from_rig(self.rig))
+        return self._call_guarded(lambda: build(kind, self.rig))
 
     def _call_guarded(self, fn: Callable[[], R]) -> R:
         """Run ``fn`` unless the rig is bad; an InfraError inside it marks the rig bad (see :func:`_guarded`)."""
@@ -262,7 +289,7 @@ class Stb:
 
     @_guarded
     @step("stb")
-    def to(self, state: str) -> None:
+    def to(self, state: str | StbState) -> None:
         """Drive the box to ``off``, ``bootloader`` or ``shell`` from wherever it is."""
         if state not in STATES:
             raise TestError(f"unknown state {state!r}; known states: {', '.join(STATES)}")
@@ -270,29 +297,29 @@ class Stb:
             self.power_off()
         elif state == "bootloader":
             self._to_bootloader()
-        elif self.state != "shell" or not self._shell_alive():
+        elif self.state != StbState.SHELL or not self._shell_alive():
             self._to_shell()
 
     def _to_bootloader(self) -> None:
-        if self.state == "bootloader":
+        if self.state == StbState.BOOTLOADER:
             return
         self.power_off()
         self.console.drain()
         self._new_incident()
         self.power.on()
-        self.state = "booting"  # powered: if the interrupt fails, the next transition power-cycles
+        self.state = StbState.BOOTING  # powered: if the interrupt fails, the next transition power-cycles
         self.console.interrupt_bootloader(timeout=self.boot_timeout)
-        self.state = "bootloader"
+        self.state = StbState.BOOTLOADER
 
     def mark_dirty(self) -> None:
         """The box may be left in a bad state (a test failed on it): the next ``to("shell")``
         power-cycles it instead of reusing the running shell, so each test starts clean, and the
         death strings nobody was told about are forgotten at that power-off (the failed test
         reported what the box printed; the next test must not fail on it)."""
-        self.state = "dirty"
+        self.state = StbState.DIRTY
 
     def _to_shell(self) -> None:
-        if self.state == "bootloader":
+        if self.state == StbState.BOOTLOADER:
             self.console.drain()
             self.console.sendline("boot")
             self._wait_login()
@@ -301,9 +328,9 @@ class Stb:
             self._to_shell_without_power()
             return
         # Powered already: a live shell or a login prompt avoids a reboot.
-        if self.state == "unknown" and self.power.status() and self._shell_alive():
+        if self.state == StbState.UNKNOWN and self.power.status() and self._shell_alive():
             return
-        if self.state != "off":
+        if self.state != StbState.OFF:
             self.power_off()
         self.power_on()
 
@@ -311,7 +338,7 @@ class Stb:
         """An always-on box: log in to the live console; a dirty box is rebooted from its shell."""
         from lab.drivers.console import ExpectTimeout
 
-        dirty = self.state == "dirty"
+        dirty = self.state == StbState.DIRTY
         if dirty:
             self.console.clear_deaths()  # see mark_dirty
         if self._shell_alive():
@@ -331,12 +358,13 @@ class Stb:
     def _shell_alive(self) -> bool:
         """True when the console answers a command now (logging in first if it shows login:)."""
         from lab.drivers.console import ExpectTimeout
+        from lab.drivers.serial import LOGIN_PROMPT
 
         console = self.console
         console.drain()
         console.sendline("")
         try:
-            m = console.expect([console.prompt, self.profile.console.login.login_prompt], timeout=3)
+            m = console.expect([console.prompt, getattr(console, "login_prompt", LOGIN_PROMPT)], timeout=3)
         except ExpectTimeout:
             return False
         if m.index == 1:
@@ -346,7 +374,7 @@ class Stb:
         except ExpectTimeout:
             return False
         if ok:
-            self.state = "shell"
+            self.state = StbState.SHELL
             self.health.mark_good(self.rig_name)
         return ok
 
@@ -363,11 +391,11 @@ class Stb:
     @step("stb")
     def power_off(self) -> None:
         """Switch the outlet off (console stays open: the log keeps what the box said last)."""
-        if self.state == "dirty":
+        if self.state == StbState.DIRTY:
             self.console.clear_deaths()  # see mark_dirty
         self.drop_ssh()
         self.power.off()
-        self.state = "off"
+        self.state = StbState.OFF
 
     @_guarded
     @step("stb")
@@ -378,9 +406,9 @@ class Stb:
         """
         t0 = time.monotonic()
         self.drop_ssh()
-        if not self.has("power") and not hard and self.state != "shell":
+        if not self.has("power") and not hard and self.state != StbState.SHELL:
             self.to("shell")
-        if hard or self.state != "shell":
+        if hard or self.state != StbState.SHELL:
             self.power_off()
             self.power_on()
         else:
@@ -396,7 +424,7 @@ class Stb:
         self.console.drain()
         self._new_incident()
         self.console.sendline(command)
-        self.state = "booting"
+        self.state = StbState.BOOTING
         self.console.expect(self.profile.console.boot.rebooting, timeout=60)
         self._wait_login()
 
@@ -405,7 +433,7 @@ class Stb:
         self.console.new_incident()
 
     def _wait_login(self) -> None:
-        self.state = "booting"
+        self.state = StbState.BOOTING
         self.login(timeout=self.boot_timeout)
 
     @_guarded
@@ -414,15 +442,17 @@ class Stb:
         """Log in on the console with the rig's user (password from its environment variable)."""
         cfg = self.rig.serial
         assert cfg is not None
-        login = self.profile.console.login
-        user = cfg.login.user if "user" in cfg.login.model_fields_set else login.user
-        password = cfg.login.password()
-        if password is None and login.password_env:
-            import os
+        profile = self._profile_or_none()
+        user, password = cfg.login.user, cfg.login.password()
+        if profile is not None:
+            if "user" not in cfg.login.model_fields_set:
+                user = profile.console.login.user
+            if password is None and profile.console.login.password_env:
+                import os
 
-            password = os.environ.get(login.password_env)
+                password = os.environ.get(profile.console.login.password_env)
         self.console.login(user=user, password=password, timeout=timeout)
-        self.state = "shell"
+        self.state = StbState.SHELL
         self.health.mark_good(self.rig_name)
 
     # -- queries -----------------------------------------------------------------------------
@@ -430,7 +460,7 @@ class Stb:
     @_guarded
     def run(self, cmd: str, timeout: float = 30.0) -> CommandResult:
         """Run ``cmd`` on the console shell (brings the box to the shell first)."""
-        if self.state != "shell":
+        if self.state != StbState.SHELL:
             self.to("shell")
         return self.console.run(cmd, timeout=timeout)
 
@@ -564,7 +594,7 @@ class Stb:
                 profile = self.profile
             except ProfileError as exc:
                 return Provenance(problems={k: str(exc) for k in ("firmware_version", "build_id", "serial_number")})
-            if self.state != "shell":
+            if self.state != StbState.SHELL:
                 prov = Provenance(problems={"firmware_version": f"box not in a shell (state {self.state})"})
                 return prov
             prov = read_identity(profile, self._probe_runner("console"))
@@ -591,12 +621,12 @@ class Stb:
 
     def collect_info(self) -> dict[str, str]:
         """Ask the box for firmware version and serial once (when it is in a shell) and return :meth:`info`."""
-        if self.state == "shell" and ("firmware_version" not in self._info or "serial" not in self._info):
+        if self.state == StbState.SHELL and ("firmware_version" not in self._info or "serial" not in self._info):
             self.provenance(refresh=True)
         return self.info()
 
     def __repr__(self) -> str:
-        return f"Stb({self.rig_name!r}, model={self.rig.model!r}, state={self.state!r})"
+        return f"Stb({self.rig_name!r}, model={self.rig.model!r}, state={str(self.state)!r})"
 
 
-__all__ = ["STATES", "RigHealth", "Stb"]
+__all__ = ["STATES", "RigHealth", "Stb", "StbState"]

@@ -29,6 +29,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from lab.errors import RigFileError
+from lab.protocols import served_by_plugin
 
 _SERIAL_SCHEMES = {"socket", "rfc2217", "loop", "spy", "hwgrep", "alt"}
 _SECRET_KEYS = {"password", "passphrase", "secret", "token", "private_key"}
@@ -82,6 +83,8 @@ class SerialConfig(_Model):
     def _url(cls, v: str) -> str:
         if not v.strip():
             raise ValueError("must not be empty")
+        if served_by_plugin("console", v):  # a registered console driver checks its own URLs
+            return v
         scheme = urlparse(v).scheme
         if scheme and scheme not in _SERIAL_SCHEMES and not v.startswith("/"):
             raise ValueError(f"unsupported pyserial URL scheme '{scheme}' (socket://, rfc2217://, or a device path)")
@@ -110,7 +113,7 @@ class IrConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if v.startswith("/"):
+        if v.startswith("/") or served_by_plugin("remote", v):
             return v
         p = urlparse(v)
         if p.scheme not in {"itach", "lirc"}:
@@ -145,8 +148,8 @@ class PowerConfig(_Model):
     @field_validator("url")
     @classmethod
     def _url(cls, v: str) -> str:
-        if urlparse(v).scheme not in {"http", "https"}:
-            raise ValueError("must be an http:// or https:// URL of the PDU")
+        if urlparse(v).scheme not in {"http", "https"} and not served_by_plugin("power", v):
+            raise ValueError("must be an http:// or https:// URL of the PDU (or a scheme a power driver registered)")
         return v
 
     def password(self) -> str | None:

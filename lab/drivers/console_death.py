@@ -66,7 +66,10 @@ class ConsoleDeath(DeviceFault):
         msg = f"box died on the console ({event.symptom}): {event.line.strip()}"
         if log_path:
             msg += f" [console log: {log_path}]"
-        evidence = {"console_log": str(log_path) if log_path else None, "log_offset": event.log_offset}
+        evidence: dict[str, object] = {
+            "console_log": str(log_path) if log_path else None,
+            "log_offset": event.log_offset,
+        }
         super().__init__(msg, rig=rig, symptom=event.symptom, excerpt=event.excerpt(), evidence=evidence)
 
 

@@ -20,6 +20,7 @@ Example::
 from __future__ import annotations
 
 import datetime as _dt
+import io
 import os
 import threading
 from pathlib import Path
@@ -46,7 +47,7 @@ class ConsoleLog:
         self.path: Path | None = Path(path) if path is not None else None
         self._keep = keep_bytes
         self._lock = threading.Lock()
-        self._file = None
+        self._file: io.FileIO | None = None
         self._mem = bytearray()
         self._mem_start = 0  # log offset of self._mem[0]
         self._size = 0  # log offset of the next byte

@@ -36,11 +36,12 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 from urllib.parse import urlparse
 
 from lab.errors import DeviceFault, InfraError, TestError
 from lab.lircd import LircdError, Remote, UnknownKeyError, load_remotes, pick_remote
+from lab.protocols import Blaster
 from lab.steps import step
 
 __all__ = ["IrRemote", "ItachBlaster", "LircdBlaster", "ITACH_ERRORS"]
@@ -78,18 +79,6 @@ ITACH_ERRORS = {
 #: The iTach accepts at most this many repeats in one ``sendir``, and this many on/off pairs.
 ITACH_MAX_REPEAT = 50
 ITACH_MAX_PAIRS = 260
-
-
-class Blaster(Protocol):
-    """What :class:`IrRemote` needs from a backend."""
-
-    def send(self, remote: Remote, key: str, *, repeat: int, toggle: int) -> None: ...
-
-    def hold(self, remote: Remote, key: str, seconds: float, *, toggle: int) -> None: ...
-
-    def check(self, remote: Remote) -> str: ...
-
-    def close(self) -> None: ...
 
 
 # ----------------------------------------------------------------------------------- socket helper

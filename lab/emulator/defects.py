@@ -28,6 +28,8 @@ from lab.emulator.config import BlackAfterResume, BootFail, DecoderFreeze, Kerne
 if TYPE_CHECKING:
     from lab.emulator.box import Box
 
+OOM_FREE_KB = 40_000  # the OOM killer fires below this (memory-leak defect)
+
 _NOISE = (
     "usb 1-1: new high-speed USB device number 2 using ehci-platform",
     "eth0: Link is Up - 1Gbps/Full - flow control rx/tx",
@@ -123,8 +125,6 @@ class Defects:
             self._check_oom()
 
     def _check_oom(self) -> None:
-        from lab.emulator.box import OOM_FREE_KB
-
         box = self.box
         _, free = box.memory()
         if free < OOM_FREE_KB and box.phase == "running":

@@ -171,7 +171,7 @@ class Renderer:
     ) -> None:
         raster.text(img, text, self._pt(x, y), self._fs(size), color, font)
 
-    def _cached(self, key: Hashable, make) -> np.ndarray:  # type: ignore[no-untyped-def]
+    def _cached(self, key: Hashable, make) -> np.ndarray:
         img = self._cache.get(key)
         if img is None:
             img = make()

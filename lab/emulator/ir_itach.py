@@ -41,7 +41,8 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlparse
 
-from lab.emulator.ir_lircd import IrEmitter, IrReceiver, KeyCallback, RemotesArg, split_frames
+from lab.emulator.ir_signal import IrEmitter, IrReceiver, KeyCallback, RemotesArg, split_frames
+from lab.emulator.service import SocketServerService
 
 log = logging.getLogger(__name__)
 
@@ -258,13 +259,15 @@ class _TcpServer(socketserver.ThreadingTCPServer):
     allow_reuse_address = True
 
 
-class ItachServer:
+class ItachServer(SocketServerService):
     """The emulated iTach (see module docstring).
 
     ``remote`` is the box's lircd.conf (path or parsed remotes) used by its receiver; pass
     ``receiver`` to share one :class:`IrReceiver` with a lircd endpoint pointed at the same box.
     ``on_key(key)`` is called from the IR thread for each decoded press and held-key repeat.
     """
+
+    thread_name = "itach-server"
 
     def __init__(
         self,
@@ -281,15 +284,9 @@ class ItachServer:
                 raise ValueError("ItachServer needs the box's remote or a receiver")
             receiver = IrReceiver(remote, on_key)
         _, self._box_connector = _address(connector)
-        self.host = host
-        self._requested_port = port
+        super().__init__(host, port)
         self.receiver = receiver
         self.emitters: dict[int, IrEmitter] = {}
-        self._server: _TcpServer | None = None
-        self._thread: threading.Thread | None = None
-        self._stopping = threading.Event()
-        self._socks: set[socket.socket] = set()
-        self._lock = threading.Lock()
         # connector -> (connection, ID, segment) of the send in progress
         self._active: dict[int, tuple[_Conn, int, Any]] = {}
 
@@ -302,68 +299,25 @@ class ItachServer:
         connector = p.path.strip("/") or "1:1"
         return cls(p.hostname, p.port, remote, on_key, connector=connector, **kw)
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
-        """Bind (``OSError`` when the port is in use) and start serving."""
-        if self._server is not None:
-            raise RuntimeError("ItachServer already started")
-        self._stopping.clear()
-        self._server = _TcpServer((self.host, self._requested_port), _Handler)
-        self._server.itach = self  # type: ignore[attr-defined]
+    # -- lifecycle (see lab.emulator.service) ----------------------------------------------
+    def _make_server(self) -> socketserver.BaseServer:
+        server = _TcpServer((self.host or "127.0.0.1", self.requested_port), _Handler)
+        server.itach = self  # type: ignore[attr-defined]
+        return server
+
+    def _on_start(self) -> None:
         self.emitters = {
             c: IrEmitter(self.receiver if c == self._box_connector else None, name=f"itach-1:{c}") for c in CONNECTORS
         }
-        self._thread = threading.Thread(
-            target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, name="itach-server", daemon=True
-        )
-        self._thread.start()
 
-    def stop(self) -> None:
-        """Stop sending, drop the clients and release the port."""
-        if self._server is None:
-            return
-        self._stopping.set()
+    def _on_stop(self) -> None:
         for e in self.emitters.values():
             e.close()
-        with self._lock:
-            socks = list(self._socks)
-        for s in socks:
-            with contextlib.suppress(OSError):
-                s.shutdown(socket.SHUT_RDWR)
-        self._server.shutdown()
-        self._server.server_close()
-        if self._thread is not None:
-            self._thread.join(timeout=2.0)
-        self._server = None
-
-    def __enter__(self) -> ItachServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound TCP port (after :meth:`start`)."""
-        if self._server is None:
-            return self._requested_port
-        return int(self._server.server_address[1])
 
     @property
     def url(self) -> str:
         """The rig-file URL of this blaster's connector on the box."""
         return f"itach://{self.host}:{self.port}/1:{self._box_connector}"
-
-    @contextlib.contextmanager
-    def _track(self, sock: socket.socket) -> Iterator[None]:
-        with self._lock:
-            self._socks.add(sock)
-        try:
-            yield
-        finally:
-            with self._lock:
-                self._socks.discard(sock)
 
     # -- protocol ---------------------------------------------------------------------------
     def handle_command(self, line: str, conn: _Conn) -> str | None:

@@ -38,6 +38,7 @@ import contextlib
 import logging
 import math
 import socket
+import socketserver
 import threading
 import time
 from collections.abc import Callable
@@ -49,6 +50,7 @@ import numpy as np
 
 from lab.emulator.hdmi import Renderer
 from lab.emulator.screen import ScreenState
+from lab.emulator.service import SocketServerService
 
 log = logging.getLogger(__name__)
 
@@ -152,13 +154,15 @@ class _Handler(BaseHTTPRequestHandler):
                     return  # client went away
 
 
-class HdmiServer:
+class HdmiServer(SocketServerService):
     """MJPEG-over-HTTP HDMI output of one emulated box (see module docstring).
 
     ``get_state`` is called once per frame from the producer thread and must be cheap and
     thread-safe (returning an immutable :class:`ScreenState` held by the box is ideal).
     ``port`` 0 picks a free port; :attr:`port` tells which after :meth:`start`.
     """
+
+    thread_name = "hdmi-http"
 
     def __init__(
         self,
@@ -175,12 +179,11 @@ class HdmiServer:
             raise ValueError(f"fps must be a positive number, got {fps!r}")
         if not 1 <= quality <= 100:
             raise ValueError(f"JPEG quality must be 1..100, got {quality!r}")
-        self.host = host
+        super().__init__(host, port)
         self.width = width
         self.height = height
         self.fps = float(fps)
         self.quality = quality
-        self._requested_port = port
         self._get_state = get_state
         self._renderer = Renderer(width, height)  # validates the size early
         self._cond = threading.Condition()
@@ -189,60 +192,35 @@ class HdmiServer:
         self._seq = 0
         self._jpeg: bytes | None = None
         self._stamp = 0.0  # wall-clock time of the frame's tick
-        self._stopped = threading.Event()
-        self._server: _Server | None = None
-        self._threads: list[threading.Thread] = []
+        self._stopped = self._stopping  # set by stop(): streams end, the producer exits
+        self._producer: threading.Thread | None = None
         self.frames_encoded = 0  # JPEG encodes done (static screens reuse the last JPEG)
         self.frames_published = 0  # frames handed to clients
         self.ticks_skipped = 0  # frame slots missed because the producer was late
         self._wall_offset = time.time() - time.monotonic()
 
-    # -- lifecycle --------------------------------------------------------------------------
-    def start(self) -> None:
-        """Bind the port (raises ``OSError`` when it is in use) and start serving."""
-        if self._server is not None:
-            raise RuntimeError("HdmiServer already started")
-        self._server = _Server((self.host, self._requested_port), _Handler)
-        self._server.hdmi = self
-        self._stopped.clear()
-        serve = threading.Thread(target=self._server.serve_forever, kwargs={"poll_interval": 0.2}, daemon=True)
-        produce = threading.Thread(target=self._produce, name="hdmi-producer", daemon=True)
-        serve.name = f"hdmi-http-{self.port}"
-        self._threads = [serve, produce]
-        for t in self._threads:
-            t.start()
+    # -- lifecycle (see lab.emulator.service) ----------------------------------------------
+    def _make_server(self) -> socketserver.BaseServer:
+        server = _Server((self.host or "127.0.0.1", self.requested_port), _Handler)
+        server.hdmi = self
+        return server
 
-    def stop(self) -> None:
-        """Close all streams, stop the producer and release the port."""
-        server = self._server
-        if server is None:
-            return
-        self._stopped.set()
+    def _on_start(self) -> None:
+        self._producer = threading.Thread(target=self._produce, name="hdmi-producer", daemon=True)
+        self._producer.start()
+
+    def _on_stop(self) -> None:
         with self._cond:
             self._cond.notify_all()
             sockets = list(self._sockets)
         for s in sockets:
             with contextlib.suppress(OSError):
                 s.shutdown(socket.SHUT_RDWR)
-        server.shutdown()
-        server.server_close()
-        for t in self._threads:
-            t.join(timeout=2.0)
-        self._server = None
 
-    def __enter__(self) -> HdmiServer:
-        self.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.stop()
-
-    @property
-    def port(self) -> int:
-        """The bound TCP port (after :meth:`start`)."""
-        if self._server is None:
-            return self._requested_port
-        return int(self._server.server_address[1])
+    def _after_stop(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            producer.join(timeout=self.join_timeout)
 
     @property
     def url(self) -> str:

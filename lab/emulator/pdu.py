@@ -14,11 +14,14 @@ from __future__ import annotations
 
 import base64
 import json
+import socketserver
 import threading
 import time
 from collections.abc import Callable
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
+
+from lab.emulator.service import SocketServerService
 
 
 class _Server(ThreadingHTTPServer):
@@ -26,10 +29,11 @@ class _Server(ThreadingHTTPServer):
     allow_reuse_address = True
 
 
-class PduServer:
+class PduServer(SocketServerService):
     """NETIO-style PDU with ``outlets`` outputs; ``outlet`` is the one wired to the box."""
 
     MODEL = "NETIO 4"
+    thread_name = "pdu"
 
     def __init__(
         self,
@@ -52,20 +56,16 @@ class PduServer:
         self.auth = auth
         self.state = {i: (initially_on if i == outlet else False) for i in range(1, self.count + 1)}
         self.delay_ms = {i: 2000 for i in self.state}
-        self._lock = threading.RLock()
-        self._httpd = _Server((host, port), self._handler())
-        self.port = self._httpd.server_address[1]
-        self._thread: threading.Thread | None = None
+        super().__init__(host, port)
+        self.bind()  # at construction, as before: OSError here names the port before anything starts
 
-    def start(self) -> None:
-        """Serve in a background thread."""
-        self._thread = threading.Thread(target=self._httpd.serve_forever, name="pdu", daemon=True)
-        self._thread.start()
+    def _make_server(self) -> socketserver.BaseServer:
+        return _Server((self.host or "127.0.0.1", self.requested_port), self._handler())
 
-    def stop(self) -> None:
-        """Stop serving and close the socket."""
-        self._httpd.shutdown()
-        self._httpd.server_close()
+    @property
+    def url(self) -> str:
+        """The PDU's HTTP address, as a rig file's ``power.url`` names it."""
+        return f"http://{self.host}:{self.port}/"
 
     def document(self) -> dict[str, Any]:
         """The NETIO JSON document (Agent + Outputs)."""

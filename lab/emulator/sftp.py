@@ -23,7 +23,7 @@ _TOP = ("data", "root", "tmp")
 class _Handle(paramiko.SFTPHandle):
     def stat(self) -> Any:
         try:
-            return paramiko.SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))  # type: ignore[attr-defined]
+            return paramiko.SFTPAttributes.from_stat(os.fstat(self.readfile.fileno()))
         except OSError as exc:
             return paramiko.SFTPServer.convert_errno(exc.errno)
 
@@ -103,9 +103,9 @@ class BoxSftp(paramiko.SFTPServerInterface):
             os.close(fd)
             return paramiko.SFTPServer.convert_errno(exc.errno)
         handle = _Handle(flags)
-        handle.filename = str(real)  # type: ignore[attr-defined]
-        handle.readfile = fobj  # type: ignore[attr-defined]
-        handle.writefile = fobj  # type: ignore[attr-defined]
+        handle.filename = str(real)
+        handle.readfile = fobj
+        handle.writefile = fobj
         return handle
 
     def remove(self, path: str) -> int:

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import paramiko
 
+from lab.emulator.service import Service
 from lab.emulator.sftp import BoxSftp
 from lab.emulator.shell import Cancelled, SessionExit, Shell
 
@@ -186,23 +187,41 @@ class _Server(paramiko.ServerInterface):
                 channel.close()
 
 
-class SshServer:
-    """Accepts SSH connections on a bound socket for one box."""
+class SshServer(Service):
+    """Accepts SSH connections on a bound socket for one box (the caller binds it, see process.py)."""
+
+    thread_name = "sshd"
 
     def __init__(self, sock: socket.socket, box: Box, host_key: paramiko.PKey, authorized: list[str]) -> None:
+        host, port = sock.getsockname()[:2]
+        super().__init__(host, port)
         self.sock = sock
         self.box = box
         self.host_key = host_key
         self.authorized = set(authorized)
-        self.port = sock.getsockname()[1]
-        self._closed = False
+        self.bind()
 
-    def start(self) -> None:
-        """Accept connections in a background thread."""
-        threading.Thread(target=self._accept_loop, name="sshd", daemon=True).start()
+    # -- lifecycle (see lab.emulator.service) ----------------------------------------------
+    def _bind(self) -> None:
+        pass  # bound by the caller
+
+    def _run(self) -> None:
+        self._accept_loop()
+
+    def _release(self) -> None:
+        """Stop accepting (sessions are dropped by the box)."""
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
+        with contextlib.suppress(OSError):
+            self.sock.close()
+
+    @property
+    def url(self) -> str:
+        """Where clients connect."""
+        return f"ssh://{self.host}:{self.port}"
 
     def _accept_loop(self) -> None:
-        while not self._closed:
+        while not self._stopping.is_set():
             try:
                 conn, _ = self.sock.accept()
             except OSError:
@@ -229,7 +248,7 @@ class SshServer:
             if data[:1] in (b"\x63", b"\x64") and len(data) >= 5:  # CHANNEL_SUCCESS / CHANNEL_FAILURE
                 server.reply_sent(struct.unpack(">I", data[1:5])[0])
 
-        transport._send_user_message = send_and_release  # type: ignore[method-assign]
+        transport._send_user_message = send_and_release
         unregister = self.box.register_ssh(transport.close)
         if not self.box.ssh_allowed():  # lost power (or sshd) since the accept: nobody answers
             unregister()
@@ -249,14 +268,6 @@ class SshServer:
             unregister()
 
         threading.Thread(target=reap, daemon=True).start()
-
-    def close(self) -> None:
-        """Stop accepting (sessions are dropped by the box)."""
-        self._closed = True
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        with contextlib.suppress(OSError):
-            self.sock.close()
 
 
 __all__ = ["SshServer"]

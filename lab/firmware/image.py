@@ -72,6 +72,7 @@ def generate_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
 def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
     """Read an Ed25519 private key (PEM/PKCS8 or OpenSSH format)."""
     data = Path(path).read_bytes()
+    key: object
     try:
         if b"OPENSSH PRIVATE KEY" in data:
             key = serialization.load_ssh_private_key(data, password=None)
@@ -87,6 +88,7 @@ def load_private_key(path: str | os.PathLike[str]) -> Ed25519PrivateKey:
 def load_public_key(path: str | os.PathLike[str]) -> Ed25519PublicKey:
     """Read an Ed25519 public key (OpenSSH ``ssh-ed25519 AAAA...`` line or PEM)."""
     data = Path(path).read_bytes()
+    key: object
     try:
         if data.startswith(b"ssh-ed25519"):
             key = serialization.load_ssh_public_key(data.split(b" ", 2)[0] + b" " + data.split()[1])

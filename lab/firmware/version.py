@@ -44,7 +44,7 @@ class FirmwareVersion:
                 low = tok.lower()
                 key.append((0, _PRE[low]) if low in _PRE else (0, 0))
                 if low not in _PRE:
-                    key.append((0, low))  # type: ignore[arg-type]
+                    key.append((0, low))
         # A release has an implicit (0, 0) after its numbers so that 2.1.0 > 2.1.0-rc1.
         key.append((0, 0))
         return tuple(key)

@@ -164,7 +164,12 @@ class Profile(_Model):
     @property
     def is_clean(self) -> bool:
         """True when the profile changes nothing (the shaper may take its fast path)."""
-        same = {"name": self.name, "description": self.description, "seed": self.seed, "queue": self.queue}
+        same: dict[str, Any] = {
+            "name": self.name,
+            "description": self.description,
+            "seed": self.seed,
+            "queue": self.queue,
+        }
         return self == Profile(**same, direction=self.direction)
 
     def as_record(self) -> dict[str, Any]:

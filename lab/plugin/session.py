@@ -33,11 +33,9 @@ from typing import Any
 
 from lab.device import Stb
 from lab.device_health import RigHealth
-from lab.emulated_lab import answers
+from lab.emulated_lab import EMULATE_MODES, answers
 from lab.errors import InfraError, RigFileError
 from lab.rig import Rig, load_rigs, select_rigs
-
-EMULATE_MODES = ("auto", "always", "never")
 
 
 def assign_rig(selected: list[Rig], worker_id: str | None, worker_count: int | None) -> Rig:
