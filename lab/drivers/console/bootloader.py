@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 import time
 
+from lab.drivers.console.base import ConsoleBase
 from lab.drivers.console.port import INSTRUMENT
 from lab.drivers.console.shell import clean_output
 from lab.drivers.result import CommandResult
@@ -14,7 +15,7 @@ AUTOBOOT = r"Hit any key to stop autoboot|Autoboot in \d+ seconds|autoboot in \d
 KERNEL_STARTED = r"Starting kernel \.\.\.|Booting Linux|Linux version \d"
 
 
-class BootloaderMixin:
+class BootloaderMixin(ConsoleBase):
     """Bootloader half of :class:`lab.drivers.console.SerialConsole`."""
 
     @step(INSTRUMENT)

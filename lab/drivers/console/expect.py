@@ -8,8 +8,9 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
+from lab.drivers.console.base import ConsoleBase
 from lab.drivers.console.port import INSTRUMENT
 from lab.drivers.console_death import ConsoleDeath, DeathEvent
 from lab.errors import DeviceFault, TestError
@@ -61,7 +62,11 @@ class ExpectTimeout(DeviceFault):
         self.patterns = list(patterns)
         self.timeout = timeout
         where = f"\nconsole log: {log_path}" if log_path else "\nconsole log: (in memory only)"
-        evidence = {"console_log": str(log_path) if log_path else None, "patterns": list(patterns), "timeout": timeout}
+        evidence: dict[str, object] = {
+            "console_log": str(log_path) if log_path else None,
+            "patterns": list(patterns),
+            "timeout": timeout,
+        }
         super().__init__(
             message + where, rig=rig, symptom="console-timeout", excerpt=tail or "(no output)", evidence=evidence
         )
@@ -73,7 +78,7 @@ def _compile(pattern: Pattern) -> re.Pattern[str]:
         flags = pattern.flags & ~(re.LOCALE | re.ASCII) if isinstance(src, bytes) else pattern.flags
         if isinstance(src, bytes):
             return re.compile(src.decode("utf-8", errors="replace"), flags)
-        return pattern
+        return cast("re.Pattern[str]", pattern)
     if isinstance(pattern, bytes):
         return re.compile(pattern.decode("utf-8", errors="replace"))
     if isinstance(pattern, str):
@@ -81,7 +86,7 @@ def _compile(pattern: Pattern) -> re.Pattern[str]:
     raise TypeError(f"expect pattern must be str, bytes or re.Pattern, not {type(pattern).__name__}")
 
 
-class ExpectMixin:
+class ExpectMixin(ConsoleBase):
     """Expect half of :class:`lab.drivers.console.SerialConsole`."""
 
     # -- expect --------------------------------------------------------------------------------

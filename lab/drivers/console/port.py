@@ -10,16 +10,14 @@ import socket
 import threading
 import time
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import Self
 from urllib.parse import urlsplit, urlunsplit
 
 import serial
 
+from lab.drivers.console.base import ConsoleBase
 from lab.errors import InfraError, TestError
 from lab.steps import step
-
-if TYPE_CHECKING:
-    from lab.drivers.console.core import SerialConsole
 
 INSTRUMENT = "serial"
 
@@ -125,7 +123,7 @@ def _close_port(port: serial.SerialBase) -> None:
         close()
 
 
-class PortMixin:
+class PortMixin(ConsoleBase):
     """Connection and writing half of :class:`lab.drivers.console.SerialConsole`."""
 
     # -- connection ----------------------------------------------------------------------------
@@ -156,7 +154,7 @@ class PortMixin:
             port.write_timeout = self.write_timeout
         # pyserial's open() ends with reset_input_buffer(), which throws away what the box printed
         # between connect and that call (socket:// reads and discards it). Keep every byte.
-        port.reset_input_buffer = lambda: None  # type: ignore[method-assign]
+        port.reset_input_buffer = lambda: None
         try:
             port.open()
         except (serial.SerialException, OSError) as exc:
@@ -181,7 +179,7 @@ class PortMixin:
         return fd if isinstance(fd, int) and fd >= 0 else None
 
     @step(INSTRUMENT)
-    def open(self, timeout: float = 5.0) -> SerialConsole:
+    def open(self, timeout: float = 5.0) -> Self:
         """Open the console log, then the port (retrying a refused connection for up to ``timeout`` s)."""
         if self._state in ("open", "reconnecting"):
             return self
@@ -258,7 +256,7 @@ class PortMixin:
         self.log.note("console closed")
         self.log.close()
 
-    def __enter__(self) -> SerialConsole:
+    def __enter__(self) -> Self:
         return self.open()
 
     def __exit__(self, *exc: object) -> None:

@@ -7,6 +7,7 @@ import time
 
 import serial
 
+from lab.drivers.console.base import ConsoleBase
 from lab.drivers.console.port import busy_reason
 
 _BOOTLOADER_MARKS = ("U-Boot ", "autoboot", "Autoboot")
@@ -25,7 +26,7 @@ def _boot_phase(text: str) -> str | None:
     return "bootloader" if bl > lx else "linux"
 
 
-class ReaderMixin:
+class ReaderMixin(ConsoleBase):
     """Reader-thread half of :class:`lab.drivers.console.SerialConsole`."""
 
     # -- reader thread -------------------------------------------------------------------------

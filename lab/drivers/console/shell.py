@@ -7,6 +7,7 @@ import re
 import secrets
 import time
 
+from lab.drivers.console.base import ConsoleBase
 from lab.drivers.console.expect import ExpectTimeout
 from lab.drivers.console.port import INSTRUMENT
 from lab.drivers.console.spill import Spill
@@ -52,7 +53,7 @@ def refuse_control_bytes(cmd: str) -> None:
         )
 
 
-class ShellMixin:
+class ShellMixin(ConsoleBase):
     """Shell half of :class:`lab.drivers.console.SerialConsole`."""
 
     # -- shell and bootloader ------------------------------------------------------------------
