@@ -60,6 +60,14 @@ def _shell(big: str) -> ConsolePeer:
     return ConsolePeer(on_line)
 
 
+def test_a_line_end_cut_in_two_by_the_spill_stays_one(tmp_path: Path) -> None:
+    from lab.drivers.console.spill import Spill
+
+    spill = Spill(tmp_path, "t")
+    spill.write("a\r")  # the buffer was cut between "\r" and "\n"
+    assert spill.read_and_remove() + "\nb" == "a\r\nb"
+
+
 def test_output_past_the_buffer_is_spilled_and_returned_whole(tmp_path: Path) -> None:
     big = "".join(f"line {i:07d} of the box's log\r\n" for i in range(100_000))  # 3.3 MB
     peer = _shell(big)

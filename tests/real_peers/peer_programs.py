@@ -109,7 +109,7 @@ def start(name: str, argv: list[str], folder: Path, env: dict[str, str] | None =
 LOGIN_SCRIPT = r"""
 while :; do
   printf 'realbox login: '; IFS= read -r user || exit 0
-  printf 'Password: '; stty -echo; IFS= read -r pw; stty echo; printf '\n'
+  stty -echo; printf 'Password: '; IFS= read -r pw; stty echo; printf '\n'
   if [ "$user" = "$LOGIN_USER" ] && [ "$pw" = "$LOGIN_PASSWORD" ]; then
     exec bash --norc --noprofile -i
   fi

@@ -32,7 +32,10 @@ class Spill:
         """Everything written, and the file gone."""
         self._file.close()
         try:
-            return self.path.read_text(encoding="utf-8", errors="replace")
+            # newline="": a "\r" at the end of the file is the first half of a "\r\n" cut in two,
+            # not a line end to translate (universal newlines would add a character)
+            with self.path.open(encoding="utf-8", errors="replace", newline="") as fh:
+                return fh.read()
         finally:
             self.path.unlink(missing_ok=True)
 
