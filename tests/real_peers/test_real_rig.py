@@ -46,6 +46,12 @@ def _os_release(key: str) -> str:
     return ""
 
 
+def _expected_serial() -> str:
+    """What generic-linux reads as the serial on this machine: the SoC serial, else the machine id."""
+    cpu_serial = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("Serial")]
+    return cpu_serial[0].split(":", 1)[1].strip() if cpu_serial else Path("/etc/machine-id").read_text().strip()
+
+
 def test_a_rig_without_pdu_reaches_the_shell_and_identifies_itself(
     console_peers: ConsolePeers, sshd_peer: SshdPeer, tmp_path: Path
 ) -> None:
@@ -55,9 +61,7 @@ def test_a_rig_without_pdu_reaches_the_shell_and_identifies_itself(
         assert stb.state == "shell" and stb.profile.model == "real-linux"
         props = stb.report_properties()
         assert not any(v.startswith("unknown") for v in props.values()), props
-        cpu_serial = [ln for ln in Path("/proc/cpuinfo").read_text().splitlines() if ln.startswith("Serial")]
-        machine_id = Path("/etc/machine-id").read_text().strip()
-        assert props["device_serial"] == (cpu_serial[0].split(":", 1)[1].strip() if cpu_serial else machine_id)
+        assert props["device_serial"] == _expected_serial()
         assert props["firmware_version"] == (_os_release("VERSION_ID") or _os_release("BUILD_ID"))
         assert stb.provenance().values["kernel"] == os.uname().release
         assert stb.firmware_version(via="ssh") == props["firmware_version"]
@@ -121,3 +125,30 @@ def test_provenance_that_cannot_be_read_says_why(console_peers: ConsolePeers, tm
         assert "command not found" in props["firmware_version"]
         assert props["device_serial"].startswith("unknown (`diag --json`: exited 127")
         assert any("firmware_version unknown" in w for w in stb.provenance().warnings())
+
+
+def test_scenarios_run_on_a_rig_of_real_peers(console_peers: ConsolePeers, sshd_peer: SshdPeer, tmp_path: Path) -> None:
+    """`pytest scenarios` with the stblab plugin on this rig: the SSH scenarios pass, and JUnit
+    carries the firmware version and serial the generic-linux profile read."""
+    import subprocess
+    import sys
+
+    from lab.drivers.ssh import SshClient
+
+    rig_file = write_rig(tmp_path / "rigs", console_peers.raw_url, sshd_peer)
+    # a lab adds the box's host key to known_hosts once (ssh-keyscan); trust it the same way here
+    SshClient(
+        "127.0.0.1", sshd_peer.port, "root", sshd_peer.client_key, sshd_peer.known_hosts, trust_new_key=True
+    ).connect().close()
+    root = Path(__file__).resolve().parents[2]
+    junit = tmp_path / "junit.xml"
+    cmd = [sys.executable, "-m", "pytest", "scenarios/test_agree.py", "scenarios/test_services.py"]
+    cmd += ["--rigs", str(rig_file), "--emulate", "never", "-q", "-p", "no:cacheprovider", f"--junitxml={junit}"]
+    cmd += ["--run-dir", str(tmp_path / "run"), "--no-file-faults"]
+    env = {**os.environ, "PYTHONPATH": str(root)}
+    res = subprocess.run(cmd, cwd=root, capture_output=True, text=True, timeout=240, env=env)  # noqa: S603
+    assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
+    assert "2 passed" in res.stdout
+    text = junit.read_text()
+    assert f'name="firmware_version" value="{_os_release("VERSION_ID") or _os_release("BUILD_ID")}"' in text
+    assert f'name="device_serial" value="{_expected_serial()}"' in text
