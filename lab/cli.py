@@ -16,6 +16,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from lab.outcome import EXIT_CODE_TABLE, ExitCode
+
 # group name -> (module holding a typer ``app``, one-line help)
 GROUPS: dict[str, tuple[str, str]] = {
     "lab": ("lab.runner", "run the main job: emulated lab, scenario suite, report and RMA entries"),
@@ -34,6 +36,8 @@ def _usage() -> str:
     width = max(map(len, GROUPS))
     lines = ["usage: stblab COMMAND [ARGS]...", "", "commands:"]
     lines += [f"  {name:<{width}}  {help_}" for name, (_, help_) in GROUPS.items()]
+    lines += ["", "exit codes (every command; `lab`, `firmware gate` and `warranty check` decide with them):"]
+    lines += [f"  {code}  {name:<14}  {meaning}" for code, name, meaning in EXIT_CODE_TABLE]
     lines += ["", "`stblab COMMAND --help` tells more."]
     return "\n".join(lines)
 
@@ -51,7 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         raise SystemExit(0)
     if args[0] not in GROUPS:
         print(f"stblab: unknown command '{args[0]}'\n\n{_usage()}", file=sys.stderr)
-        raise SystemExit(2)
+        raise SystemExit(ExitCode.BAD_INPUT)
     module = importlib.import_module(GROUPS[args[0]][0])
     module.app(args[1:], prog_name=f"stblab {args[0]}")
 

@@ -17,8 +17,11 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 from lab.errors import InfraError
+from lab.rig import Rig
 
 GOOD, UNKNOWN, BAD = "good", "unknown", "bad"
 
@@ -100,4 +103,103 @@ class RigHealth:
             )
 
 
-__all__ = ["BAD", "GOOD", "UNKNOWN", "HealthRecord", "RigHealth", "RigUnhealthy"]
+# -- the lab is checked before the box is blamed ------------------------------------------------
+
+PID_FILE = "emulator.pid"
+
+
+def emulator_pid_file(rig: Rig) -> Path | None:
+    """Where an emulated rig's emulator process writes its pid (None for a real rig)."""
+    if rig.emulate is None or rig.emulate.state_dir is None:
+        return None
+    return Path(rig.emulate.state_dir) / PID_FILE
+
+
+def process_state(pid: int) -> str | None:
+    """The kernel's one-letter state of ``pid`` (``R``, ``S``, ``T`` stopped, ``Z`` zombie), None when gone."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text(encoding="ascii", errors="replace")
+    except OSError:
+        return None
+    return stat.rpartition(")")[2].split()[0] if ")" in stat else None
+
+
+def _emulator_problem(rig: Rig) -> str | None:
+    path = emulator_pid_file(rig)
+    if path is None or not path.exists():
+        return None  # not started by `stblab emulate` (or a real rig): nothing to tell from here
+    try:
+        pid = int(path.read_text(encoding="ascii").split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    state = process_state(pid)
+    if state is None or state == "Z":
+        return f"its emulator process (pid {pid}) is gone"
+    if state in ("T", "t"):
+        return f"its emulator process (pid {pid}) is stopped and cannot answer"
+    return None
+
+
+def _capture_problem(capture: Any, fps: float | None, wait: float) -> str | None:
+    """None when the capture receives new frames within ``wait`` (at least two frame periods)."""
+    try:
+        before = int(capture.stats().get("frames", 0))
+    except Exception as exc:  # noqa: BLE001 - a capture that cannot say is not delivering
+        return f"the capture does not answer ({exc})"
+    window = max(wait, 2.0 / fps if fps else 0.0)
+    deadline = time.monotonic() + window
+    while time.monotonic() < deadline:
+        if int(capture.stats().get("frames", 0)) > before:
+            return None
+        time.sleep(0.05)  # polling a counter inside a bounded window
+    return f"the capture delivered no new frame in {window:.1f} s"
+
+
+def probe_lab(rig: Rig, stb: Any = None, timeout: float = 3.0) -> InfraError | None:
+    """Probe the rig's own instruments before a failure is filed against the box.
+
+    Checks, in order: the emulator process of an emulated rig (from its pid file: gone or stopped),
+    the console transport (accepts a connection), the PDU (answers a status request within
+    ``timeout``) and, when the test used it, the capture (new frames arrive). Returns an
+    :class:`InfraError` naming the rig and the first instrument that failed, or None when the lab is
+    healthy and the failure may be the box's.
+    """
+    from lab.emulated_lab import url_answers
+
+    problem = _emulator_problem(rig)
+    if problem is not None:
+        return InfraError(f"rig {rig.name}: {problem}", rig=rig.name, instrument="emulator")
+    if rig.serial is not None and "://" in rig.serial.url and not url_answers(rig.serial.url, timeout):
+        return InfraError(f"rig {rig.name}: the console transport does not accept a connection", rig=rig.name,
+                          instrument="serial")  # fmt: skip
+    if rig.power is not None:
+        from lab.drivers.power import PowerSwitch
+
+        try:
+            PowerSwitch.from_rig(rig, timeout=timeout).status()
+        except InfraError as exc:
+            return InfraError(f"rig {rig.name}: the PDU does not answer: {exc.message}", rig=rig.name,
+                              instrument="power")  # fmt: skip
+        except Exception as exc:  # noqa: BLE001 - any failure to read the outlet is the lab's
+            return InfraError(f"rig {rig.name}: the PDU does not answer: {exc}", rig=rig.name, instrument="power")
+    capture = getattr(stb, "_capture", None) if stb is not None else None
+    if capture is not None:
+        fps = rig.video.fps if rig.video is not None else None
+        problem = _capture_problem(capture, fps, timeout)
+        if problem is not None:
+            return InfraError(f"rig {rig.name}: {problem}", rig=rig.name, instrument="capture")
+    return None
+
+
+__all__ = [
+    "BAD",
+    "GOOD",
+    "PID_FILE",
+    "UNKNOWN",
+    "HealthRecord",
+    "RigHealth",
+    "RigUnhealthy",
+    "emulator_pid_file",
+    "probe_lab",
+    "process_state",
+]

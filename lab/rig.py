@@ -196,6 +196,13 @@ class EmulateConfig(BaseModel):
     state_dir: Path | None = None
 
 
+class TimeoutsConfig(_Model):
+    """Default time limits of jobs on this rig, in seconds (``--test-timeout`` etc. override them)."""
+
+    test: float | None = Field(None, gt=0)
+    rig: float | None = Field(None, gt=0)
+
+
 class Rig(_Model):
     """One rig: a box and the instruments wired to it."""
 
@@ -210,6 +217,7 @@ class Rig(_Model):
     network: NetworkConfig | None = None
     firmware: FirmwareConfig | None = None
     emulate: EmulateConfig | None = None
+    timeouts: TimeoutsConfig | None = None
     source: Path | None = Field(None, exclude=True)
 
     @property

@@ -9,13 +9,15 @@ What it does, in order:
    catalogue, so one run shows a passing rig *and* filed faults (``--all-good`` turns that off);
 2. starts ``stblab emulate`` for the emulated rigs;
 3. runs the scenario suite (``scenarios/``; the network scenarios of ``scenarios/network`` only
-   with ``--network``) with pytest once per rig, in parallel (one process per rig, each with
-   ``--rig NAME``), JUnit per rig, one Allure results folder, device faults filed into the RMA
-   database;
-4. merges the per-rig summaries into ``summary.md``/``summary.html``/``summary.json`` and prints it.
+   with ``--network``) as one job (:mod:`lab.jobs`): planned first (a selection with no tests is
+   bad input), then one pytest process per rig, in parallel, under ``--test-timeout``,
+   ``--rig-timeout`` and ``--job-timeout``; JUnit per rig, one Allure results folder, device faults
+   filed into the RMA database;
+4. writes ``summary.md``/``summary.html``/``junit.xml``/``job.json`` from the job's result and
+   prints it; the first line counts planned, run, passed, failed, errors, timed out and not run per rig.
 
-Exit codes: 0 all passed, 1 device faults found, 2 infra errors (the lab failed: results
-incomplete), 3 test errors (a scenario is wrong), 4 bad input (rig file, options).
+Exit codes: lab.outcome's table (``stblab --help``): 0 all passed, 1 device faults, 2 infra errors
+(incl. timed out), 3 test errors, 4 bad input, 5 incomplete (not run, skipped, interrupted).
 
 Example::
 
@@ -25,13 +27,10 @@ Example::
 
 from __future__ import annotations
 
-import html
 import json
 import os
 import shlex
-import subprocess
-import sys
-import time
+import traceback
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Annotated, Any
@@ -39,13 +38,11 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from lab.errors import InfraError, RigFileError
-from lab.plugin.evidence import slug
-from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, Entry, SessionSummary
+from lab.errors import RigFileError
+from lab.outcome import ExitCode, exit_code_help
 from lab.rig import load_rigs, select_rigs
+from lab.textsafe import for_terminal
 
-EXIT_OK, EXIT_DEVICE_FAULT, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE = 0, 1, 2, 3, 4
-EXIT_CODES = {"ok": EXIT_OK, DEVICE_FAULT: EXIT_DEVICE_FAULT, INFRA_ERROR: EXIT_INFRA, TEST_ERROR: EXIT_TEST_ERROR}
 REPO = Path(__file__).resolve().parents[1]
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0], no_args_is_help=False)
@@ -127,94 +124,16 @@ def derive_rig_file(
     return out, chosen
 
 
-def merge(summaries: list[SessionSummary]) -> SessionSummary:
-    """One summary for the whole run."""
-    total = SessionSummary()
-    for s in summaries:
-        total.passed += s.passed
-        total.failed += s.failed
-        total.errors += s.errors
-        total.skipped += s.skipped
-        total.entries += s.entries
-        total.rigs.update(s.rigs)
-    return total
+def _limit(value: float | None, what: str) -> float | None:
+    if value is not None and value < 0:
+        raise RigFileError(f"{what} {value:g}: give a number of seconds >= 0")
+    return value
 
 
-# pytest's own exit codes beyond 0 (passed) and 1 (tests failed), and what they mean for a rig's run.
-_PYTEST_EXITS = {
-    2: (INFRA_ERROR, "pytest was interrupted: the rig's results are incomplete"),
-    3: (INFRA_ERROR, "pytest failed internally: the rig's results are incomplete"),
-    4: (TEST_ERROR, "pytest refused its arguments"),
-    5: (TEST_ERROR, "pytest collected no tests"),
-}
+TIMEOUT_HELP = "seconds per test (default: the plugin's 300; 0: none); over it the test is timed_out"
 
 
-def unexplained_exit(rig: str, code: int, summary: SessionSummary) -> Entry | None:
-    """An entry for a pytest exit code that the rig's summary does not account for, else None.
-
-    A run that was interrupted, crashed or ran nothing must not read as "all passed"; when the
-    summary already names a fault or an error, that is the explanation and nothing is added.
-    """
-    if code in (0, 1) or summary.exit_kind() != "ok":
-        return None
-    kind, reason = _PYTEST_EXITS.get(code, (INFRA_ERROR, "pytest ended abnormally"))
-    instrument = "pytest" if kind == INFRA_ERROR else None
-    return Entry(f"pytest on {rig}", kind, f"{reason} (exit {code})", rig=rig, instrument=instrument)
-
-
-def write_html(summary: SessionSummary, path: Path, title: str) -> None:
-    """A small self-contained HTML page of the summary (new/known faults, infra errors)."""
-    rows = []
-    for e in summary.entries:
-        kind = {DEVICE_FAULT: "device fault", INFRA_ERROR: "infra error", TEST_ERROR: "test error"}.get(e.kind, e.kind)
-        fault = ""
-        if e.fault_id is not None:
-            fault = f"#{e.fault_id} ({'new' if e.fault_new else 'known'})"
-        cells = [kind, e.rig or "", e.nodeid, fault, e.reproduction or "", e.reason]
-        row = "".join(f"<td>{html.escape(str(c))}</td>" for c in cells)
-        evidence = path.parent / str(e.rig or "") / slug(e.nodeid)
-        if e.rig and evidence.is_dir():
-            links = " ".join(
-                f'<a href="{html.escape(str(f.relative_to(path.parent)))}">{html.escape(f.name)}</a>'
-                for f in sorted(evidence.iterdir())
-            )
-            row += f"<td>{links}</td>"
-        else:
-            row += "<td></td>"
-        rows.append(f"<tr>{row}</tr>")
-    rig_rows = [
-        "<tr>" + "".join(f"<td>{html.escape(str(c))}</td>" for c in (r, i.get("model", ""),
-                          i.get("firmware_version", ""), i.get("device_serial", ""))) + "</tr>"
-        for r, i in sorted(summary.rigs.items())
-    ]  # fmt: skip
-    page = f"""<!doctype html><html><head><meta charset="utf-8"><title>{html.escape(title)}</title>
-<style>body{{font-family:sans-serif;margin:2em}}td,th{{border:1px solid #ccc;padding:4px 8px;text-align:left}}
-table{{border-collapse:collapse;margin-bottom:1.5em}}</style></head><body>
-<h1>{html.escape(title)}</h1>
-<p>{summary.passed} passed, {summary.failed} failed, {summary.errors} errors, {summary.skipped} skipped
-&mdash; outcome: <b>{html.escape(summary.exit_kind())}</b></p>
-<h2>Rigs</h2><table><tr><th>rig</th><th>model</th><th>firmware</th><th>serial</th></tr>{"".join(rig_rows)}</table>
-<h2>Faults and errors</h2><table><tr><th>kind</th><th>rig</th><th>test</th><th>fault</th><th>reproduced</th>
-<th>reason</th><th>evidence</th></tr>{"".join(rows)}</table>
-<p>JUnit: <code>*/junit.xml</code>; Allure: <code>allure serve allure-results</code></p></body></html>
-"""
-    path.write_text(page, encoding="utf-8")
-
-
-def _pytest_cmd(
-    derived: Path, rig: str, run_dir: Path, suite: list[str], rma_db: str | None, reproduce: int, extra: list[str]
-) -> list[str]:
-    cmd = [sys.executable, "-m", "pytest", *suite, "-p", "no:cacheprovider", "-q", "-rfE"]
-    cmd += ["--rigs", str(derived), "--rig", rig, "--emulate", "never", "--run-dir", str(run_dir)]
-    cmd += ["--junitxml", str(run_dir / rig / "junit.xml"), "--alluredir", str(run_dir / "allure-results")]
-    cmd += ["--summary", str(run_dir / rig / "summary.json"), "--reproduce", str(reproduce)]
-    cmd += ["-o", f"junit_suite_name=stblab-{rig}"]
-    if rma_db:
-        cmd += ["--rma-db", rma_db]
-    return cmd + extra
-
-
-@app.command()
+@app.command(epilog=exit_code_help())
 def lab(
     rigs: Annotated[Path, typer.Option("--rigs", help="rig file")] = Path("rigs/emulated.yaml"),
     rig: Annotated[list[str] | None, typer.Option("--rig", help="rig name or selector (repeatable)")] = None,
@@ -230,9 +149,13 @@ def lab(
         bool, typer.Option("--network/--no-network", help="include scenarios/network (needs root and namespaces)")
     ] = False,
     pytest_args: Annotated[str, typer.Option("--pytest-args", help="extra pytest arguments, one string")] = "",
+    test_timeout: Annotated[float | None, typer.Option("--test-timeout", help=TIMEOUT_HELP)] = None,
+    rig_timeout: Annotated[float | None, typer.Option("--rig-timeout", help="seconds per rig (default: none)")] = None,
+    job_timeout: Annotated[float | None, typer.Option("--job-timeout", help="seconds for the whole job")] = None,
 ) -> None:
     """Run the scenario suite against the rigs of a rig file and report (see module docstring)."""
-    t0 = time.monotonic()
+    from lab.jobs import JobInputError, JobSpec, lines, run_job, write_all
+
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = (run_dir or Path("reports") / stamp).absolute()
     try:
@@ -251,77 +174,43 @@ def lab(
             extra = shlex.split(pytest_args)  # quoted arguments stay whole (-k "zap and not slow")
         except ValueError as exc:
             raise RigFileError(f"--pytest-args {pytest_args!r}: {exc}") from None
+        for what, value in (("--test-timeout", test_timeout), ("--rig-timeout", rig_timeout),
+                            ("--job-timeout", job_timeout)):  # fmt: skip
+            _limit(value, what)
         run.mkdir(parents=True, exist_ok=True)
         derived, versions = derive_rig_file(rigs, run, plan, chosen)
     except RigFileError as exc:
         typer.echo(f"stblab lab: {exc}", err=True)
-        raise typer.Exit(EXIT_USAGE) from None
-    suite_paths = list(suite or [str(REPO / "scenarios")])
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
+    suite_paths = [str(Path(s).absolute()) if Path(s).exists() else s for s in (suite or [str(REPO / "scenarios")])]
     if not suite and not network:
         suite_paths += ["--ignore", str(REPO / "scenarios" / "network")]
     typer.echo(f"stblab lab: run folder {run}")
     for name in chosen:
         note = " (defective firmware from the catalogue)" if name in plan and not firmware else ""
         typer.echo(f"  rig {name}: {all_rigs[name].model}, firmware {versions.get(name, 'as flashed')}{note}")
-
-    from lab.emulator.testing import EmulatedLab, EmulatorFailed
-
-    emulator = EmulatedLab(derived, rigs=emulated) if emulated else None
-    summaries: list[SessionSummary] = []
-    procs: list[tuple[str, subprocess.Popen[bytes], Any]] = []
+    spec = JobSpec(
+        rig_file=derived, rigs=chosen, suite=suite_paths + extra, run_dir=run, rma_db=rma_db, reproduce=reproduce,
+        test_timeout=test_timeout, rig_timeout=rig_timeout, job_timeout=job_timeout, emulate=emulated,
+        label="stblab",
+    )  # fmt: skip
     try:
-        if emulator is not None:
-            typer.echo(f"  starting the emulated lab ({', '.join(emulated)}) ...")
-            try:
-                emulator.start()
-            except EmulatorFailed as exc:
-                raise InfraError(f"emulated lab did not start: {exc}", instrument="emulator") from exc
-        for name in chosen:
-            (run / name).mkdir(parents=True, exist_ok=True)
-            cmd = _pytest_cmd(derived, name, run, suite_paths, rma_db, reproduce, extra)
-            log = open(run / name / "pytest.log", "wb")  # noqa: SIM115 - closed below
-            procs.append((name, subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO), log))
-            typer.echo(f"  running the suite on {name} (log {run / name / 'pytest.log'})")
-        for name, proc, log in procs:
-            code = proc.wait()
-            log.close()
-            path = run / name / "summary.json"
-            if path.exists():
-                s = SessionSummary.read(path)
-                unexplained = unexplained_exit(name, code, s)
-                if unexplained is not None:
-                    s.entries.append(unexplained)
-                summaries.append(s)
-                typer.echo(f"  {name}: pytest exited {code}")
-            else:
-                s = SessionSummary()
-                s.entries.append(Entry(f"pytest on {name}", INFRA_ERROR, f"pytest exited {code} without a summary",
-                                       rig=name, instrument="pytest"))  # fmt: skip
-                summaries.append(s)
-                typer.echo(f"  {name}: pytest exited {code} without a summary (see its log)", err=True)
-    except InfraError as exc:
-        s = SessionSummary()
-        s.entries.append(Entry("stblab lab", INFRA_ERROR, exc.message, rig=exc.rig, instrument=exc.instrument))
-        summaries.append(s)
-    finally:
-        from lab.firmware.gate import _stop as stop_suite  # the gate's: terminate, then kill after 10 s
-
-        for _, proc, log in procs:  # an interrupted job leaves no suite running against the rigs
-            stop_suite(proc)
-            log.close()
-        if emulator is not None:
-            emulator.stop()
-
-    total = merge(summaries)
-    total.write(run / "summary.json")
-    write_html(total, run / "summary.html", f"stblab lab run {run.name}")
+        result = run_job(spec, echo=typer.echo)
+    except JobInputError as exc:
+        typer.echo(f"stblab lab: {exc}", err=True)
+        raise typer.Exit(ExitCode.BAD_INPUT) from None
+    except Exception:  # a bug in stblab: never exit 1, which reads as "device faults"
+        traceback.print_exc()
+        typer.echo("stblab lab: internal error, no verdict", err=True)
+        raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
+    write_all(result, f"stblab lab run {run.name}")
     typer.echo("")
-    typer.echo(f"stblab lab summary ({time.monotonic() - t0:.0f} s)")
-    for line in total.lines():
-        typer.echo(f"  {line}")
-    typer.echo(f"  report: {run / 'summary.md'} / summary.html; JUnit {run}/<rig>/junit.xml; "
+    typer.echo(f"stblab lab summary ({result.elapsed:.0f} s)")
+    for line in lines(result, "stblab lab"):
+        typer.echo(f"  {for_terminal(line, markup=False)}")
+    typer.echo(f"  report: {run / 'summary.md'} / summary.html / junit.xml / job.json; per rig {run}/<rig>/; "
                f"Allure {run / 'allure-results'}")  # fmt: skip
-    raise typer.Exit(EXIT_CODES.get(total.exit_kind(), EXIT_TEST_ERROR))
+    raise typer.Exit(int(result.exit_code()))
 
 
-__all__ = ["EXIT_CODES", "app", "derive_rig_file", "first_defective", "merge", "parse_firmware", "unexplained_exit"]
+__all__ = ["app", "derive_rig_file", "first_defective", "parse_firmware"]

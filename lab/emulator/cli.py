@@ -1,8 +1,9 @@
 """``stblab emulate RIGFILE [--rig NAME]...``: one emulated STB per emulated rig, each its own process.
 
 Prints ``ready NAME`` per rig once all its instruments listen (launchers wait for these lines),
-runs until Ctrl-C or SIGTERM, then stops the children cleanly. If a child dies (or cannot bind
-a port) the others are stopped and the command exits non-zero with the reason on stderr.
+runs until Ctrl-C or SIGTERM, then stops the children cleanly. If one rig's emulator dies (or
+cannot bind a port), the others keep running: ``died NAME: ...`` goes to stdout and the reason to
+stderr, and the command exits non-zero once it is stopped (or when every rig has died).
 
 Example::
 
@@ -114,19 +115,19 @@ def emulate(
             if kind == "ready":
                 print(f"ready {name}", flush=True)
             dead = [(n, p) for n, p in procs.items() if p.poll() is not None and n not in stopped]
-            failed = [(n, p) for n, p in dead if p.returncode != 0]
-            if failed and not stop.is_set():
-                n, p = failed[0]
-                print(
-                    f"stblab emulate: rig {n}: emulator process exited with status {p.returncode}; stopping the others",
-                    file=sys.stderr,
-                    flush=True,
-                )
-                code = EXIT_CHILD
-                break
-            for n, _ in dead:  # exit status 0: that rig was told to stop (SIGTERM to its process)
+            for n, p in dead:
                 stopped.add(n)
-                print(f"stopped {n}", flush=True)
+                if p.returncode == 0:  # that rig was told to stop (SIGTERM to its process)
+                    print(f"stopped {n}", flush=True)
+                    continue
+                # One rig's emulator dying is that rig's problem: the other rigs keep their boxes.
+                how = f"signal {signal.Signals(-p.returncode).name}" if p.returncode < 0 else f"status {p.returncode}"
+                print(f"died {n}: emulator process exited with {how}", flush=True)
+                alive = [x for x in procs if x not in stopped]
+                still = f"; still running: {', '.join(alive)}" if alive else ""
+                print(f"stblab emulate: rig {n}: emulator process exited with {how}{still}", file=sys.stderr,
+                      flush=True)  # fmt: skip
+                code = EXIT_CHILD
             if len(stopped) == len(procs):
                 break
     finally:

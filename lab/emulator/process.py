@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
+from lab.device_health import PID_FILE
 from lab.emulator.box import Box
 from lab.emulator.config import EmulateSettings, load_emulated
 from lab.emulator.console import ConsoleHub
@@ -238,10 +239,21 @@ def main(argv: list[str] | None = None) -> int:
 
     if not sys.stdin.isatty():
         threading.Thread(target=watch_stdin, daemon=True).start()
+    pid_file = Path(str(settings.state_dir)) / PID_FILE if settings.state_dir is not None else None
+    if pid_file is not None:  # the lab's liveness probe reads it (a stopped or dead emulator is infra)
+        with contextlib.suppress(OSError):
+            pid_file.parent.mkdir(parents=True, exist_ok=True)
+            pid_file.write_text(f"{os.getpid()}\n", encoding="ascii")
     print(f"ready {name}", flush=True)
-    while not done.wait(0.5):
-        pass
-    emulated.stop()
+    try:
+        while not done.wait(0.5):
+            pass
+    finally:
+        emulated.stop()
+        if pid_file is not None:
+            with contextlib.suppress(OSError):
+                if pid_file.read_text(encoding="ascii").strip() == str(os.getpid()):
+                    pid_file.unlink()
     return 0
 
 

@@ -8,14 +8,18 @@
 2. **Flash** each selected rig: upload over SFTP to ``firmware.upload_dir`` (skipped when the box
    already holds a file with that sha256), run ``fwupdate`` on the console, watch the reboot on the
    console, log in and check that ``fw version`` reports the image's version and build id.
-3. **Run the suite** on each flashed rig (pytest, one process per rig), filing device faults
-   into the RMA database; JUnit and Allure results carry the build's version, build id and
-   sha256 as properties.
-4. **Summarise**: new faults (with their fault ids) apart from known ones and from infra errors.
+   The suite is planned here too (collected per rig, tests a rig cannot run left out and listed): a
+   selection that collects nothing or a path that does not exist is bad input, before any rig.
+3. **Run the suite** on each flashed rig as one job (:mod:`lab.jobs`: one pytest process per rig,
+   under ``--test-timeout``/``--rig-timeout``/``--job-timeout``), filing device faults into the RMA
+   database; JUnit and Allure results carry the build's version, build id and sha256 as properties.
+4. **Decide**: the build may ship only when every planned rig was flashed, ran every planned test
+   and each one passed. Skipped, timed out, errored or not run is never "may ship".
 
-Exit codes: 0 the build may ship (no new device fault, every selected rig ran); 1 new device
-faults; 2 infra errors or a rig that did not run (never a pass); 3 test errors; 4 bad input
-(rig file, options); 5 image refused; 6 internal error (a bug in stblab).
+Exit codes (lab.outcome's table): 0 the build may ship; 1 device faults (new or known) or a build
+that does not install; 2 infra errors, timed-out tests; 3 test errors; 4 bad input (rig file,
+options, an empty selection, a missing, unreadable or untrusted image); 5 incomplete (a rig that
+did not run or finish, skipped or not-run tests); 6 internal error (a bug in stblab).
 
 Example::
 
@@ -24,13 +28,10 @@ Example::
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
 import re
 import shlex
 import subprocess
-import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
@@ -41,10 +42,14 @@ from typing import Any
 from lab.emulated_lab import ensure_emulated
 from lab.errors import DeviceFault, InfraError, RigFileError, TestError
 from lab.firmware.image import FirmwareImage, ImageError, load_public_key, read_image
+from lab.outcome import ExitCode, worst
 from lab.rig import Rig, load_rigs, select_rigs
 
-EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
-EXIT_INTERNAL = 6  # a bug in stblab itself: no verdict
+EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR = ExitCode.OK, ExitCode.DEVICE_FAULT, ExitCode.INFRA_ERROR, \
+    ExitCode.TEST_ERROR  # fmt: skip
+EXIT_USAGE = EXIT_REFUSED = ExitCode.BAD_INPUT  # an image the rigs do not trust is bad input
+EXIT_INCOMPLETE = ExitCode.INCOMPLETE
+EXIT_INTERNAL = ExitCode.INTERNAL_ERROR  # a bug in stblab itself: no verdict
 REPO = Path(__file__).resolve().parents[2]
 _FWUPDATE_REFUSED = r"fwupdate: (?:error|refused)[^\r\n]*|fwupdate: [^\r\n]*No such file"
 SUITES = {
@@ -82,30 +87,47 @@ class GateResult:
     known_faults: list[dict[str, Any]] = field(default_factory=list)
     infra_errors: list[dict[str, Any]] = field(default_factory=list)
     test_errors: list[dict[str, Any]] = field(default_factory=list)
+    timed_out: list[dict[str, Any]] = field(default_factory=list)
+    not_run: list[dict[str, Any]] = field(default_factory=list)  # skipped at run time or never started
+    left_out: list[dict[str, Any]] = field(default_factory=list)  # left out of the plan: the rig cannot run them
     passed: int = 0
     failed: int = 0
+    planned: int = 0
+    counts: str = ""
     rigs_not_run: list[str] = field(default_factory=list)
+    job_exit: int = 0
+    all_passed: bool = False
     run_dir: str = ""
 
     @property
     def exit_code(self) -> int:
-        """The gate's exit code: infra errors (or a rig that did not run) first, then new faults, then test errors."""
-        if self.infra_errors or self.rigs_not_run:
-            return EXIT_INFRA
-        if self.new_faults:
-            return EXIT_NEW_FAULTS
+        """The gate's exit code (lab.outcome's table): 0 only when every planned rig was flashed, ran
+        every planned test, and each passed."""
+        codes = [ExitCode(self.job_exit)]
+        if self.new_faults or self.known_faults:
+            codes.append(ExitCode.DEVICE_FAULT)
+        if self.infra_errors or self.timed_out:
+            codes.append(ExitCode.INFRA_ERROR)
         if self.test_errors:
-            return EXIT_TEST_ERROR
-        return EXIT_PASS
+            codes.append(ExitCode.TEST_ERROR)
+        if self.rigs_not_run or self.not_run:
+            codes.append(ExitCode.INCOMPLETE)
+        code = worst(codes)
+        if code is ExitCode.OK and not self.all_passed:  # nothing wrong named, but nothing shown either
+            code = ExitCode.INCOMPLETE
+        return int(code)
 
     def verdict(self) -> str:
         """One line for CI: may the build ship, and if not, why not."""
+        if self.exit_code == EXIT_NEW_FAULTS and not self.new_faults:
+            return "FAIL: known device faults (no new ones); the build may not ship"
         return {
             EXIT_PASS: "PASS: the build may ship",
             EXIT_NEW_FAULTS: "FAIL: new device faults",
-            EXIT_INFRA: "ERROR: the lab failed; no verdict on the build",
+            EXIT_INFRA: "ERROR: the lab failed (or a test timed out); no verdict on the build",
             EXIT_TEST_ERROR: "ERROR: a scenario is wrong; no verdict on the build",
-        }[self.exit_code]
+            EXIT_INCOMPLETE: "INCOMPLETE: planned tests did not run or were skipped; no verdict on the build",
+        }.get(self.exit_code, "ERROR: no verdict on the build")
 
     def lines(self) -> list[str]:
         """The human summary: image, flash per rig, suite counts, faults by kind, then the verdict."""
@@ -117,7 +139,9 @@ class GateResult:
                 out.append(f"  {f.rig}: flashed {f.version_before} -> {f.version_after} ({how}, {f.seconds:.1f} s)")
             else:
                 out.append(f"  {f.rig}: NOT flashed ({f.kind}): {f.reason}")
-        out.append(f"suite: {self.passed} passed, {self.failed} failed")
+        out.append(f"suite: {self.counts or f'{self.passed} passed, {self.failed} failed'}")
+        for e in self.left_out:
+            out.append(f"  left out on {e['rig']} (not counted): {e['test']}: {e['reason']}")
         for e in self.new_faults:
             out.append(f"  NEW fault #{e['fault_id']} on {e['rig']}: {e['reason']} ({e['test']})")
         for e in self.known_faults:
@@ -126,6 +150,10 @@ class GateResult:
             out.append(f"  infra error on {e['rig']}: {e['reason']}")
         for e in self.test_errors:
             out.append(f"  test error on {e['rig']}: {e['reason']} ({e['test']})")
+        for e in self.timed_out:
+            out.append(f"  timed out on {e['rig']}: {e['reason']} ({e['test']})")
+        for e in self.not_run:
+            out.append(f"  {e['outcome'].replace('_', ' ')} on {e['rig']}: {e['reason']} ({e['test']})")
         for r in self.rigs_not_run:
             out.append(f"  rig {r} did not run the suite")
         out.append(self.verdict())
@@ -280,6 +308,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
             proc.wait()
 
 
+_VALUE_OPTIONS = {"-k", "-m", "--ignore", "--ignore-glob", "--deselect", "-p", "-o", "--rootdir", "-c"}
+
+
 def suite_args(suite: str) -> list[str]:
     """pytest arguments for a suite name (``smoke``, ``full``) or a path/expression.
 
@@ -287,7 +318,19 @@ def suite_args(suite: str) -> list[str]:
     """
     if suite in SUITES:
         return [str(REPO / a) for a in SUITES[suite]]
-    return [str(Path(a).absolute()) if not a.startswith("-") and Path(a).exists() else a for a in shlex.split(suite)]
+    args = shlex.split(suite)
+    out: list[str] = []
+    positional = False
+    for i, a in enumerate(args):
+        takes_value = i > 0 and args[i - 1] in _VALUE_OPTIONS
+        if not a.startswith("-") and not takes_value:
+            positional = True
+            # a path that exists here is made absolute; else it names a file of the repository,
+            # where the suite runs (``scenarios/test_boot.py`` from any folder)
+            a = str(Path(a).absolute()) if Path(a).exists() else a
+        out.append(a)
+    # only options (``-k zap``): they select from the smoke suite, never from the framework's tests/
+    return out if positional else [str(REPO / a) for a in SUITES["smoke"]] + out
 
 
 def _db_for_child(rma_db: str | None) -> str | None:
@@ -295,20 +338,6 @@ def _db_for_child(rma_db: str | None) -> str | None:
     if rma_db and "://" not in rma_db:
         return str(Path(rma_db).absolute())
     return rma_db
-
-
-def _pytest_cmd(rig_file: Path, rig: str, run_dir: Path, suite: list[str], props: dict[str, str],
-                rma_db: str | None) -> list[str]:  # fmt: skip
-    cmd = [sys.executable, "-m", "pytest", *suite, "-p", "no:cacheprovider", "-q", "-rfE"]
-    cmd += ["-p", "lab.firmware.properties"]
-    cmd += ["--rigs", str(rig_file), "--rig", rig, "--emulate", "never", "--run-dir", str(run_dir)]
-    cmd += ["--junitxml", str(run_dir / rig / "junit.xml"), "--alluredir", str(run_dir / "allure-results")]
-    cmd += ["--summary", str(run_dir / rig / "summary.json"), "-o", f"junit_suite_name=gate-{rig}"]
-    for k, v in props.items():
-        cmd += ["--build-property", f"{k}={v}"]
-    if rma_db:
-        cmd += ["--rma-db", rma_db]
-    return cmd
 
 
 def run_gate(
@@ -321,12 +350,15 @@ def run_gate(
     rma_db: str | None = None,
     extra_keys: list[Path] | None = None,
     emulate: str = "auto",
+    test_timeout: float | None = None,
+    rig_timeout: float | None = None,
+    job_timeout: float | None = None,
     echo: Any = print,
 ) -> GateResult:
-    """Validate, flash, test and summarise (see the module docstring). Raises ImageError when refused
-    and RigFileError for bad input; everything else ends up in the returned :class:`GateResult`."""
+    """Validate, plan, flash, test and decide (see the module docstring). Raises ImageError when
+    refused, RigFileError and JobInputError for bad input; everything else is in the GateResult."""
     from lab.device import Stb
-    from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, TEST_ERROR, SessionSummary
+    from lab.jobs import JobSpec, make_plan, run_job, write_all
 
     rig_file = Path(rig_file).absolute()  # the suite runs in the repository's folder, not this one
     rma_db = _db_for_child(rma_db)
@@ -342,8 +374,24 @@ def run_gate(
         "sha256": image.sha256,
         "path": str(image_path),
     }
+    props = {"firmware.version": image.version, "firmware.build_id": image.build_id,
+             "firmware.sha256": image.sha256, "firmware.model": image.model}  # fmt: skip
+    extra = ["-p", "lab.firmware.properties"]
+    for k, v in props.items():
+        extra += ["--build-property", f"{k}={v}"]
+    spec = JobSpec(
+        rig_file=rig_file, rigs=[r.name for r in rigs], suite=suite_args(suite), run_dir=run, rma_db=rma_db,
+        test_timeout=test_timeout, rig_timeout=rig_timeout, job_timeout=job_timeout, extra_args=extra,
+        env={"STBLAB_BUILD": json.dumps(props)}, label="gate",
+    )  # fmt: skip
+    spec.validate()
+    plans = make_plan(spec)  # bad input ("selects no tests", a missing path) before any rig is touched
     result = GateResult(image=info, rigs=[r.name for r in rigs], run_dir=str(run))
-    echo(f"gate: image {image.version} build {image.build_id} for {image.model} is valid; run folder {run}")
+    result.left_out = [
+        {"rig": p.rig, "test": n, "reason": why} for p in plans.values() for n, why in p.left_out.items()
+    ]
+    echo(f"gate: image {image.version} build {image.build_id} for {image.model} is valid; "
+         f"{sum(len(p.tests) for p in plans.values())} test(s) planned; run folder {run}")  # fmt: skip
 
     with ensure_emulated(rig_file, rigs, emulate, echo=lambda m: echo(f"gate: {m}")):
         flashed: list[Rig] = []
@@ -378,44 +426,49 @@ def run_gate(
                     result.test_errors.append(entry)
                 else:
                     result.infra_errors.append(entry)
-        props = {"firmware.version": image.version, "firmware.build_id": image.build_id,
-                 "firmware.sha256": image.sha256, "firmware.model": image.model}  # fmt: skip
-        with contextlib.ExitStack() as stack:  # on any way out, no suite process is left running
-            procs: dict[str, subprocess.Popen[bytes]] = {}
+        job = None
+        if flashed:
+            spec.rigs = [r.name for r in flashed]
             for rig in flashed:
-                (run / rig.name).mkdir(parents=True, exist_ok=True)
-                cmd = _pytest_cmd(rig_file, rig.name, run, suite_args(suite), props, rma_db)
-                log = stack.enter_context(open(run / rig.name / "pytest.log", "wb"))
-                env = dict(os.environ, STBLAB_BUILD=json.dumps(props))
-                proc = stack.enter_context(
-                    subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO, env=env)
-                )
-                stack.callback(_stop, proc)
-                procs[rig.name] = proc
                 echo(f"gate: running suite '{suite}' on {rig.name}")
-            codes = {name: proc.wait() for name, proc in procs.items()}
-        for name, code in codes.items():
-            path = run / name / "summary.json"
-            if not path.exists():
-                result.rigs_not_run.append(name)
-                reason = f"pytest exited {code} without a summary"
-                result.infra_errors.append({"rig": name, "test": "pytest", "reason": reason, "fault_id": None})
-                continue
-            s = SessionSummary.read(path)
-            result.passed += s.passed
-            result.failed += s.failed
-            for e in s.entries:
-                entry = {"rig": e.rig or name, "test": e.nodeid, "reason": e.reason, "fault_id": e.fault_id}
-                if e.kind == DEVICE_FAULT:
-                    (result.new_faults if e.fault_new or e.fault_id is None else result.known_faults).append(entry)
-                elif e.kind == INFRA_ERROR:
-                    result.infra_errors.append(entry)
-                elif e.kind == TEST_ERROR:
-                    result.test_errors.append(entry)
+            job = run_job(spec, echo=echo, plans={r.name: plans[r.name] for r in flashed}, live=False)
+            write_all(job, f"firmware gate {image.version} build {image.build_id}", label="gate")
+    if job is not None:
+        _fold_job(result, job)
     result.new_faults, result.known_faults = split_new_known(result.new_faults, result.known_faults)
     for f in result.flashed:  # a rig the build broke has run: its fault is the result
         if not f.ok and f.kind != "device_fault" and f.rig not in result.rigs_not_run:
             result.rigs_not_run.append(f.rig)
+    result.all_passed = job is not None and job.all_passed() and len(flashed) == len(rigs)
     data = asdict(result) | {"exit_code": result.exit_code, "verdict": result.verdict()}
     (run / "gate.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return result
+
+
+def _fold_job(result: GateResult, job: Any) -> None:
+    """The job's per-test outcomes into the gate's lists (faults new/known, errors, not run)."""
+    from lab.outcome import Outcome
+
+    result.job_exit = int(job.exit_code())
+    result.counts = job.first_line()
+    result.planned = sum(len(r.planned) for r in job.rigs)
+    for rig, t in job.tests():
+        entry = {"rig": rig, "test": t.nodeid, "reason": t.reason, "fault_id": t.fault_id, "outcome": t.outcome.value}
+        if t.outcome is Outcome.PASSED:
+            result.passed += 1
+        elif t.outcome is Outcome.DEVICE_FAULT:
+            result.failed += 1
+            (result.new_faults if t.fault_new or t.fault_id is None else result.known_faults).append(entry)
+        elif t.outcome is Outcome.INFRA_ERROR:
+            result.infra_errors.append(entry)
+        elif t.outcome is Outcome.TEST_ERROR:
+            result.test_errors.append(entry)
+        elif t.outcome is Outcome.TIMED_OUT:
+            result.timed_out.append(entry)
+        else:
+            result.not_run.append(entry)
+    for p in job.problems:
+        result.infra_errors.append({"rig": "", "test": p.nodeid, "reason": p.reason, "fault_id": None})
+    for r in job.rigs:
+        if not r.finished and r.rig not in result.rigs_not_run:
+            result.rigs_not_run.append(r.rig)

@@ -13,6 +13,8 @@ from lab.emulated_lab import EMULATE_MODES
 from lab.errors import InfraError, RigFileError
 from lab.firmware.gate import EXIT_INFRA, EXIT_INTERNAL, EXIT_REFUSED, EXIT_USAGE, run_gate
 from lab.firmware.image import ImageError
+from lab.jobs import JobInputError
+from lab.outcome import exit_code_help
 
 
 def gate(
@@ -25,11 +27,16 @@ def gate(
     trusted_key: list[Path] = typer.Option([], "--trusted-key", help="extra vendor public key (repeatable)"),
     emulate: str = typer.Option("auto", "--emulate", help="auto|always|never: start emulated rigs"),
     as_json: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    test_timeout: float | None = typer.Option(None, "--test-timeout", help="seconds per test (default 300)"),
+    rig_timeout: float | None = typer.Option(None, "--rig-timeout", help="seconds for one rig's suite"),
+    job_timeout: float | None = typer.Option(None, "--job-timeout", help="seconds for the whole suite run"),
 ) -> None:
     """Validate IMAGE, flash the selected rigs, run the suite and say whether the build may ship.
 
-    Exit codes: 0 may ship; 1 new device faults; 2 infra errors or a rig that did not run;
-    3 test errors; 4 bad input; 5 image refused; 6 internal error.
+    The build may ship (exit 0) only when every selected rig was flashed and ran every planned test,
+    and each passed. Exit codes (the table of `stblab --help`): 0 may ship; 1 device faults; 2 infra
+    errors or timed-out tests; 3 test errors; 4 bad input (incl. a refused image, a selection with
+    no tests); 5 incomplete (a rig or test did not run, a skip); 6 internal error.
     """
     if emulate not in EMULATE_MODES:
         print(f"stblab firmware gate: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
@@ -38,14 +45,15 @@ def gate(
     try:
         result = run_gate(
             image, rigs, select=select, suite=suite, run_dir=run_dir, rma_db=rma_db,
-            extra_keys=list(trusted_key), emulate=emulate, echo=echo,
+            extra_keys=list(trusted_key), emulate=emulate, echo=echo, test_timeout=test_timeout,
+            rig_timeout=rig_timeout, job_timeout=job_timeout,
         )  # fmt: skip
     except ImageError as exc:
         if as_json:
             print(json.dumps({"refused": True, "reason": exc.reason, "message": str(exc)}))
         print(f"stblab firmware gate: image refused ({exc.reason}): {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_REFUSED) from None
-    except RigFileError as exc:
+    except (RigFileError, JobInputError) as exc:
         print(f"stblab firmware gate: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except InfraError as exc:  # e.g. the emulated lab did not start: no verdict on the build
@@ -66,4 +74,4 @@ def gate(
 
 def register(app: typer.Typer) -> None:
     """Add the ``gate`` command to the ``stblab firmware`` group."""
-    app.command("gate")(gate)
+    app.command("gate", epilog=exit_code_help())(gate)

@@ -115,7 +115,7 @@ class FaultFiler:
             params=ctx.params,
             seed=ctx.seed,
             network_profile=ctx.network_profile,
-            outcome="device-fault",
+            outcome="device_fault",
             started=ctx.started,
             ended=ctx.ended,
             console_log=console_sig,

@@ -1,4 +1,5 @@
-"""End-of-session summary: new vs known faults with their ids, infra errors, test errors.
+"""End-of-session summary: every test's :class:`~lab.outcome.Outcome`, new vs known faults with their
+ids, infra errors, test errors, timed-out tests.
 
 Built from the test reports' ``user_properties`` (so it also works under pytest-xdist, where
 reports travel from the workers to the controller), printed at the end of the terminal output
@@ -12,7 +13,63 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-DEVICE_FAULT, INFRA_ERROR, TEST_ERROR = "device-fault", "infra-error", "test-error"
+from lab.outcome import ExitCode, Outcome, exit_code_for
+
+# The entry kinds are the Outcome values (one spelling in the summary, JUnit, Allure and the database).
+DEVICE_FAULT, INFRA_ERROR, TEST_ERROR = Outcome.DEVICE_FAULT.value, Outcome.INFRA_ERROR.value, Outcome.TEST_ERROR.value
+TIMED_OUT = Outcome.TIMED_OUT.value
+_PHASE_ORDER = {"setup": 0, "call": 1, "teardown": 2}
+
+
+@dataclass
+class TestRecord:
+    """How one test ended: its outcome (first phase that did not pass decides), duration, the reason,
+    the instrument (infra), the fault it filed and where its evidence is."""
+
+    __test__ = False
+
+    nodeid: str
+    outcome: str = Outcome.PASSED.value
+    duration: float = 0.0
+    reason: str = ""
+    rig: str | None = None
+    instrument: str | None = None
+    fault_id: Any = None
+    fault_new: bool | None = None
+    evidence: list[str] = field(default_factory=list)
+    reproduction: str | None = None
+    decided: bool = False  # a phase that did not pass has set the outcome
+
+    def add(self, report: Any) -> None:
+        """Fold one phase's report (setup, call, teardown) into the record."""
+        props = dict(getattr(report, "user_properties", ()) or ())
+        self.duration += float(getattr(report, "duration", 0.0) or 0.0)
+        self.rig = self.rig or (str(props["rig"]) if props.get("rig") else None)
+        if props.get("evidence") and str(props["evidence"]) not in self.evidence:
+            self.evidence.append(str(props["evidence"]))
+        if props.get("reproduction"):
+            self.reproduction = str(props["reproduction"])
+        if self.decided or report.passed:
+            return
+        self.decided = True
+        if report.skipped:
+            self.outcome = Outcome.SKIPPED.value
+            longrepr = getattr(report, "longrepr", None)
+            self.reason = str(longrepr[2]) if isinstance(longrepr, tuple) and len(longrepr) == 3 else "skipped"
+            return
+        kind = props.get("stblab_outcome")
+        # A failure the plugin did not classify is never a device fault: nothing named the fault.
+        self.outcome = str(kind) if kind in {o.value for o in Outcome} else Outcome.TEST_ERROR.value
+        self.reason = str(props.get("stblab_reason") or _first_line(report))
+        self.instrument = props.get("instrument") or None
+        self.fault_id = props.get("fault_id")
+        self.fault_new = props.get("fault_new")
+
+
+def _first_line(report: Any) -> str:
+    text = str(getattr(report, "longrepr", "") or "").strip().splitlines()
+    line = next((x for x in reversed(text) if x.startswith("E ")), text[-1] if text else "failed")
+    return line.removeprefix("E ").strip()[:300]
 
 
 @dataclass
@@ -40,10 +97,31 @@ class SessionSummary:
     skipped: int = 0
     entries: list[Entry] = field(default_factory=list)
     rigs: dict[str, dict[str, str]] = field(default_factory=dict)
+    tests: dict[str, TestRecord] = field(default_factory=dict)
+    events: Path | None = None  # a JSON-lines file: one line per test started and per test finished
+
+    def _event(self, data: dict[str, Any]) -> None:
+        if self.events is not None:
+            with self.events.open("a", encoding="utf-8") as fh:
+                fh.write(json.dumps(data, default=str) + "\n")
+
+    def test_started(self, nodeid: str) -> None:
+        """Note that ``nodeid`` started (the job runner shows it, and blames a hang on it)."""
+        import time
+
+        self._event({"event": "start", "nodeid": nodeid, "t": time.time()})
+
+    def test_finished(self, nodeid: str) -> None:
+        """Note that ``nodeid`` finished (all its phases are in the record)."""
+        rec = self.tests.get(nodeid)
+        if rec is not None:
+            self._event({"event": "result", **_record_dict(rec)})
 
     def add_report(self, report: Any) -> None:
         """Count a ``TestReport`` and keep its stblab outcome, if any."""
         props = dict(getattr(report, "user_properties", ()) or ())
+        if getattr(report, "when", None) in _PHASE_ORDER:
+            self.tests.setdefault(report.nodeid, TestRecord(report.nodeid)).add(report)
         if report.when == "call" or (report.when != "call" and not report.passed):
             if report.passed and report.when == "call":
                 self.passed += 1
@@ -80,21 +158,25 @@ class SessionSummary:
         """A test file that could not be collected: the suite is wrong, so the run is not a pass."""
         self.errors += 1
         self.entries.append(Entry(nodeid=nodeid or "collection", kind=TEST_ERROR, reason=reason))
+        self._event({"event": "collect_error", "nodeid": nodeid or "collection", "reason": reason})
+
+    def outcomes(self) -> list[Outcome]:
+        """Every test's outcome plus a test error per file that did not collect."""
+        out = [Outcome(r.outcome) for r in self.tests.values()]
+        return out + [Outcome.TEST_ERROR for e in self.entries if e.kind == TEST_ERROR and e.nodeid not in self.tests]
+
+    def exit_code(self) -> ExitCode:
+        """The session's exit code from the shared table (no tests at all is not a pass)."""
+        return exit_code_for(self.outcomes())
 
     def of_kind(self, kind: str) -> list[Entry]:
         """The entries of one outcome kind (``device-fault``, ``infra-error``, ``test-error``)."""
         return [e for e in self.entries if e.kind == kind]
 
     def exit_kind(self) -> str:
-        """``ok``, ``device-fault``, ``infra-error`` or ``test-error`` (infra outranks faults:
-        a run whose lab failed cannot vouch for the rest)."""
-        if self.of_kind(INFRA_ERROR):
-            return INFRA_ERROR
-        if self.of_kind(TEST_ERROR) or self.errors:
-            return TEST_ERROR
-        if self.of_kind(DEVICE_FAULT) or self.failed:
-            return DEVICE_FAULT
-        return "ok"
+        """``ok`` or the name of the session's exit code (``device_fault``, ``infra_error``, ...)."""
+        code = self.exit_code()
+        return "ok" if code is ExitCode.OK else code.name.lower()
 
     def lines(self) -> list[str]:
         """Human summary, one line per notable outcome."""
@@ -112,6 +194,10 @@ class SessionSummary:
                     fid = f"fault #{e.fault_id} " if e.fault_id is not None else ""
                     rep = f" [reproduced {e.reproduction}]" if e.reproduction else ""
                     out.append(f"  {fid}{e.nodeid} on {e.rig}: {e.reason}{rep}")
+        timed = [r for r in self.tests.values() if r.outcome == TIMED_OUT]
+        if timed:
+            out.append("timed out (the lab's problem, not filed against the box):")
+            out += [f"  {r.nodeid} on {r.rig}: {r.reason}" for r in timed]
         infra = self.of_kind(INFRA_ERROR)
         if infra:
             out.append("infra errors (not filed against the box):")
@@ -132,6 +218,7 @@ class SessionSummary:
             "outcome": self.exit_kind(),
             "rigs": self.rigs,
             "entries": [asdict(e) for e in self.entries],
+            "tests": [_record_dict(r) for r in self.tests.values()],
         }
 
     def write(self, path: Path) -> None:
@@ -150,7 +237,16 @@ class SessionSummary:
         s = cls(data["passed"], data["failed"], data["errors"], data["skipped"])
         s.entries = [Entry(**e) for e in data["entries"]]
         s.rigs = data.get("rigs", {})
+        for t in data.get("tests", []):
+            rec = TestRecord(**{k: v for k, v in t.items() if k in TestRecord.__dataclass_fields__})
+            s.tests[rec.nodeid] = rec
         return s
 
 
-__all__ = ["DEVICE_FAULT", "INFRA_ERROR", "TEST_ERROR", "Entry", "SessionSummary"]
+def _record_dict(rec: TestRecord) -> dict[str, Any]:
+    data = asdict(rec)
+    data.pop("decided", None)
+    return data
+
+
+__all__ = ["DEVICE_FAULT", "INFRA_ERROR", "TEST_ERROR", "TIMED_OUT", "Entry", "SessionSummary", "TestRecord"]

@@ -518,16 +518,35 @@ def _fingerprint_other_v2(test_id: str, symptom: str | None) -> Fingerprint:
 # and reports cut short marked corrupted. Checks and other failures are titled as in v1.
 
 
+_EXITCODE = re.compile(r"(exitcode=)(0x[0-9a-fA-F]+)")
+
+
+def normalise_v3(title: str) -> str:
+    """:func:`normalise`, keeping what names the bug although it is a number: init's exit code.
+
+    ``Attempted to kill init! exitcode=0x0000000b`` (killed by SIGSEGV) and ``exitcode=0x00007f00``
+    (exit status 127: a missing program) are two bugs, not one. Faults filed when the code was made
+    ``ADDR`` are split by ``stblab rma retitle`` (the old title is no alternative: it would merge them).
+    """
+    if "exitcode=" not in title:
+        return normalise(title)
+    kept = _EXITCODE.sub(lambda m: f"{m.group(1)}Z{m.group(2)[2:].lower()}Z", title)
+    return _KEPT.sub(r"\1=0x\2", normalise(kept))
+
+
+_KEPT = re.compile(r"(exitcode)=Z([0-9a-f]+)Z")
+
+
 def _fingerprint_log_v3(text: str) -> Fingerprint | None:
     from lab.rma.crash import find_report
 
     report = find_report(text)
     if report is None:
         return None
-    title = normalise(report.title)
+    title = normalise_v3(report.title)
     alternatives: list[str] = []
     for alt in report.alternatives:
-        alt = normalise(alt)
+        alt = normalise_v3(alt)
         if alt != title and alt not in alternatives:
             alternatives.append(alt)
     evidence = "\n".join(normalise(line) for line in report.evidence)

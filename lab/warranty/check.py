@@ -11,6 +11,11 @@ The flow, for an RMA case (device serial, complaint, received date) and the rig 
 4. :func:`lab.warranty.rules.decide` gives the verdict, stored with the evidence rows it used, the
    rule set's version and a justification; the case moves to *diagnosed*.
 
+No verdict without evidence: the scenarios run as jobs (:mod:`lab.jobs`); when the complaint did not
+reproduce and any required diagnostic did not run and pass (skipped, timed out, errored, not run),
+the check is *inconclusive*: the reason is stored as evidence, no verdict is recorded, the case
+stays open (*diagnosing*) and the command exits with the table's code for what went wrong.
+
 Example::
 
     stblab warranty check 7 --rig rma-bench-1 --rigs rigs/warranty.yaml
@@ -19,8 +24,6 @@ Example::
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,6 +31,7 @@ from typing import Any
 
 from lab.emulated_lab import ensure_emulated
 from lab.errors import DeviceFault, InfraError, TestError
+from lab.outcome import ExitCode, Outcome
 from lab.rig import Rig, load_rigs
 from lab.warranty.evidence import EvidenceItem, evidence_from_diag, evidence_from_dmesg, indicators_from
 from lab.warranty.rules import Decision, Findings, decide
@@ -60,6 +64,8 @@ class RunOutcome:
     hits: int = 0
     faults: list[dict[str, Any]] = field(default_factory=list)
     infra: list[str] = field(default_factory=list)
+    incomplete: list[str] = field(default_factory=list)  # diagnostics that did not run and pass, with why
+    exit_code: ExitCode = ExitCode.OK
 
     @property
     def reproduced(self) -> bool:
@@ -68,45 +74,49 @@ class RunOutcome:
 
 @dataclass
 class WarrantyResult:
-    """What the check decided for a case."""
+    """What the check decided for a case (``decision`` None: inconclusive, see ``inconclusive``)."""
 
     case_id: int
-    decision: Decision
+    decision: Decision | None
     evidence_ids: list[int]
     unit: RunOutcome
     reference: RunOutcome | None
-    verdict_id: int
+    verdict_id: int | None
+    inconclusive: str | None = None
+    exit_code: ExitCode = ExitCode.OK
 
 
 def run_scenarios(rig_file: Path, rig: str, paths: list[str], run_dir: Path, rma_db: str | None,
-                  runs: int) -> RunOutcome:  # fmt: skip
-    """Run ``paths`` on ``rig`` up to ``runs`` times, stopping at the first device fault."""
-    from lab.plugin.summary import DEVICE_FAULT, INFRA_ERROR, SessionSummary
+                  runs: int, test_timeout: float | None = None, job_timeout: float | None = None,
+                  echo: Any = print) -> RunOutcome:  # fmt: skip
+    """Run ``paths`` on ``rig`` up to ``runs`` times (one job each), stopping at the first device fault
+    or at the first run whose diagnostics did not all run and pass."""
+    from lab.jobs import JobSpec, run_job, write_all
 
     out = RunOutcome(rig=rig)
+    suite = [p if Path(p).is_absolute() else str(REPO / p) for p in paths]
     for attempt in range(1, runs + 1):
-        adir = run_dir / rig / f"run{attempt}"
-        adir.mkdir(parents=True, exist_ok=True)
-        cmd = [sys.executable, "-m", "pytest", *[str(REPO / p) for p in paths], "-p", "no:cacheprovider", "-q"]
-        cmd += ["--rigs", str(rig_file), "--rig", rig, "--emulate", "never", "--run-dir", str(adir)]
-        cmd += ["--summary", str(adir / "summary.json"), "--junitxml", str(adir / "junit.xml")]
-        if rma_db:
-            cmd += ["--rma-db", rma_db]
-        with open(adir / "pytest.log", "wb") as log:
-            code = subprocess.call(cmd, stdout=log, stderr=subprocess.STDOUT, cwd=REPO)
+        spec = JobSpec(rig_file=rig_file, rigs=[rig], suite=suite, run_dir=run_dir / rig, rma_db=rma_db,
+                       test_timeout=test_timeout, job_timeout=job_timeout, label="warranty",
+                       name=f"run{attempt}")  # fmt: skip
+        job = run_job(spec, echo=echo, live=False)
+        write_all(job, f"warranty diagnostics on {rig}, run {attempt}", label="warranty")
         out.runs = attempt
-        path = adir / "summary.json"
-        if not path.exists():
-            out.infra.append(f"pytest exited {code} without a summary (see {adir / 'pytest.log'})")
-            break
-        summary = SessionSummary.read(path)
-        faults = [e for e in summary.entries if e.kind == DEVICE_FAULT]
-        out.infra += [e.reason for e in summary.entries if e.kind == INFRA_ERROR]
+        tests = job.tests()
+        faults = [t for _, t in tests if t.outcome is Outcome.DEVICE_FAULT]
+        out.infra += [t.reason for _, t in tests if t.outcome is Outcome.INFRA_ERROR]
+        out.infra += [p.reason for p in job.problems]
         if faults:
             out.hits += 1
-            out.faults += [{"test": e.nodeid, "reason": e.reason, "fault_id": e.fault_id} for e in faults]
+            out.faults += [{"test": t.nodeid, "reason": t.reason, "fault_id": t.fault_id} for t in faults]
             break
-        if out.infra:
+        if not job.all_passed():
+            out.incomplete += [f"{t.nodeid.rsplit('/', 1)[-1]} {t.outcome.value}: {t.reason}"
+                               for _, t in tests if not t.outcome.good]  # fmt: skip
+            out.incomplete += [f"{p.nodeid}: {p.reason}" for p in job.problems]
+            if job.stopped:
+                out.incomplete.append(f"the check was stopped ({job.stopped})")
+            out.exit_code = job.exit_code()
             break
     return out
 
@@ -163,6 +173,9 @@ def check_case(
     runs: int = 3,
     emulate: str = "auto",
     actor: str = "warranty-check",
+    scenarios: list[str] | None = None,
+    test_timeout: float | None = None,
+    job_timeout: float | None = None,
     echo: Any = print,
 ) -> WarrantyResult:
     """Diagnose case ``case_id`` on rig ``rig_name`` and record the verdict (see module docstring)."""
@@ -204,19 +217,20 @@ def check_case(
                                    detail={"indicator": i.indicator.__dict__} if i.indicator else None)
                 for i in items
             ]  # fmt: skip
-            paths = scenarios_for(case["complaint"])
+            paths = [str(Path(p).absolute()) for p in scenarios] if scenarios else scenarios_for(case["complaint"])
             echo(f"case {case_id}: running {', '.join(Path(p).name for p in paths)} on {rig_name} (up to {runs} runs)")
-            unit_run = run_scenarios(rig_file, rig_name, paths, run, db, runs)
-            if unit_run.infra:
-                reason = f"scenarios could not run on the unit: {unit_run.infra[0]}"
-                raise InfraError(reason, rig=rig_name, instrument="lab")
+            limits = {"test_timeout": test_timeout, "job_timeout": job_timeout, "echo": echo}
+            unit_run = run_scenarios(rig_file, rig_name, paths, run, db, runs, **limits)
+            if not unit_run.reproduced and unit_run.incomplete:
+                return _inconclusive(store, case_id, rig_name, run, unit_run, evidence_ids, actor)
             ref_run: RunOutcome | None = None
             ref = _matching_reference(candidates, unit_fw, run, echo) if unit_run.reproduced else None
             if ref is not None:
                 echo(f"case {case_id}: running the same scenarios on reference unit {ref.name}")
-                ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs)
-                if ref_run.infra:
-                    echo(f"case {case_id}: reference unit did not run: {ref_run.infra[0]}")
+                ref_run = run_scenarios(rig_file, ref.name, paths, run, db, runs, **limits)
+                if ref_run.infra or (not ref_run.reproduced and ref_run.incomplete):
+                    why = (ref_run.infra or ref_run.incomplete)[0]
+                    echo(f"case {case_id}: reference unit did not run its diagnostics: {why}")
                     ref_run = None
 
         for f in unit_run.faults:
@@ -253,3 +267,18 @@ def check_case(
             encoding="utf-8",
         )  # fmt: skip
     return WarrantyResult(case_id, decision, evidence_ids, unit_run, ref_run, verdict_id)
+
+
+def _inconclusive(store: Any, case_id: int, rig: str, run: Path, unit_run: RunOutcome, evidence_ids: list[int],
+                  actor: str) -> WarrantyResult:  # fmt: skip
+    """No verdict: a required diagnostic did not run and pass. The reason is kept, the case stays open."""
+    reason = "required diagnostics did not run and pass: " + "; ".join(unit_run.incomplete[:5])
+    evidence_ids.append(store.add_evidence(case_id, kind="inconclusive", source=f"rig {rig}", value=reason[:2000],
+                                           actor=actor))  # fmt: skip
+    code = unit_run.exit_code if unit_run.exit_code is not ExitCode.OK else ExitCode.INCOMPLETE
+    (run / "verdict.json").write_text(
+        json.dumps({"case": case_id, "verdict": "inconclusive", "reason": reason, "exit_code": int(code),
+                    "evidence_ids": evidence_ids}, indent=2),
+        encoding="utf-8",
+    )  # fmt: skip
+    return WarrantyResult(case_id, None, evidence_ids, unit_run, None, None, inconclusive=reason, exit_code=code)

@@ -14,14 +14,16 @@ from __future__ import annotations
 import datetime as dt
 import json
 import sys
+import traceback
 from pathlib import Path
 
 import typer
 
 from lab.errors import DeviceFault, InfraError, RigFileError, TestError
+from lab.outcome import ExitCode, exit_code_help
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Warranty verdicts for returned devices.")
-EXIT_DEVICE, EXIT_INFRA, EXIT_USAGE = 1, 2, 4
+EXIT_DEVICE, EXIT_INFRA, EXIT_USAGE = ExitCode.DEVICE_FAULT, ExitCode.INFRA_ERROR, ExitCode.BAD_INPUT
 
 
 def _store(db: str | None):  # noqa: ANN202
@@ -50,7 +52,7 @@ def receive(
     typer.echo(case_id)
 
 
-@app.command()
+@app.command(epilog=exit_code_help())
 def check(
     case: int = typer.Argument(..., help="RMA case id"),
     rig: str = typer.Option(..., "--rig", help="the rig the returned unit sits on"),
@@ -61,9 +63,17 @@ def check(
     db: str | None = typer.Option(None, "--db", "--rma-db", help="RMA database URL or SQLite path"),
     emulate: str = typer.Option("auto", "--emulate", help="auto|always|never: start emulated rigs"),
     as_json: bool = typer.Option(False, "--json", help="print the verdict as JSON"),
+    scenario: list[Path] = typer.Option([], "--scenario", help="diagnostic to run instead of the complaint's"),
+    test_timeout: float | None = typer.Option(None, "--test-timeout", help="seconds per diagnostic (default 300)"),
+    job_timeout: float | None = typer.Option(None, "--job-timeout", help="seconds for one run of the diagnostics"),
 ) -> None:
-    """Collect evidence, run the matching scenarios (and on a reference unit), record the verdict."""
+    """Collect evidence, run the matching scenarios (and on a reference unit), record the verdict.
+
+    "No fault found" needs every required diagnostic to have run and passed; otherwise the check is
+    inconclusive (the reason is stored, the case stays open) and exits with the table's code."""
     from lab.emulated_lab import EMULATE_MODES
+    from lab.jobs import JobInputError
+    from lab.textsafe import for_terminal
     from lab.warranty.check import check_case
 
     if emulate not in EMULATE_MODES:
@@ -72,8 +82,9 @@ def check(
     echo = (lambda *_: None) if as_json else typer.echo
     try:
         res = check_case(case, rig, rigs, reference=reference, rma_db=db, run_dir=run_dir, runs=runs,
-                         emulate=emulate, echo=echo)  # fmt: skip
-    except (TestError, RigFileError) as exc:
+                         emulate=emulate, echo=echo, scenarios=[str(s) for s in scenario] or None,
+                         test_timeout=test_timeout, job_timeout=job_timeout)  # fmt: skip
+    except (TestError, RigFileError, JobInputError) as exc:
         print(f"stblab warranty check: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except InfraError as exc:
@@ -82,6 +93,19 @@ def check(
     except DeviceFault as exc:  # the unit failed while its evidence was read: a person looks at it
         print(f"stblab warranty check: the unit failed during diagnosis, no verdict: {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_DEVICE) from None
+    except Exception:  # a bug in stblab: never exit 1 ("device fault")
+        traceback.print_exc()
+        print("stblab warranty check: internal error, no verdict", file=sys.stderr)
+        raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
+    if res.inconclusive is not None or res.decision is None:
+        if as_json:
+            data = {"case": case, "verdict": "inconclusive", "reason": res.inconclusive,
+                    "evidence_ids": res.evidence_ids, "exit_code": int(res.exit_code)}  # fmt: skip
+            print(json.dumps(data, indent=2))
+        else:
+            typer.echo(f"case {case}: INCONCLUSIVE, no verdict; the case stays open")
+            typer.echo(f"  {for_terminal(res.inconclusive, markup=False)}")
+        raise typer.Exit(int(res.exit_code))
     d = res.decision
     if as_json:
         print(json.dumps({"case": case, "verdict": d.verdict.value, "rule": d.rule, "ruleset": d.ruleset,

@@ -14,6 +14,7 @@ import yaml
 from lab.emulator.testing import EmulatedLab, write_rig_file
 from lab.firmware import build_image, generate_key
 from lab.firmware.gate import EXIT_INFRA, EXIT_NEW_FAULTS, EXIT_PASS
+from lab.outcome import ExitCode
 
 pytestmark = pytest.mark.slow
 MODEL = "STB-4K-X1"
@@ -37,7 +38,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
 
 
 def gate(
-    bench: dict[str, Path], version: str, run: str, suite: str, *, relative: bool = False
+    bench: dict[str, Path], version: str, run: str, suite: str, *, relative: bool = False, extra: list[str] = ()
 ) -> tuple[subprocess.CompletedProcess[str], dict]:
     """Run the gate; ``relative``: from the bench folder, naming the rig file and database relative to it."""
     d = bench["dir"]
@@ -45,7 +46,7 @@ def gate(
     rigs, db = (bench["rigs"].relative_to(d), "rma.sqlite") if relative else (bench["rigs"], d / "rma.sqlite")
     cmd = [sys.executable, "-m", "lab.cli", "firmware", "gate", str(d / f"fw-{version}.img")]
     cmd += ["--rigs", str(rigs), "--select", f"model={MODEL}", "--suite", suite]
-    cmd += ["--run-dir", str(run_dir), "--rma-db", str(db), "--emulate", "never"]
+    cmd += ["--run-dir", str(run_dir), "--rma-db", str(db), "--emulate", "never", *extra]
     res = subprocess.run(cmd, capture_output=True, text=True, timeout=240, cwd=d if relative else None)
     data = json.loads((run_dir / "gate.json").read_text()) if (run_dir / "gate.json").exists() else {}
     return res, data
@@ -67,12 +68,16 @@ def test_good_build_passes_and_defective_build_fails_with_new_fault(bench: dict[
         assert b["new_faults"] and b["new_faults"][0]["fault_id"] is not None
         assert "NEW fault #" in bad.stdout and "video-frozen" in bad.stdout
 
-        # The same build again: the fault is known now, so the gate does not call it new. Run from
-        # another folder with relative paths: the suite (run in the repository) sees the same files.
+        # The same build again: the fault is known now, so the gate does not call it new -- and the
+        # build still may not ship. Run from another folder with relative paths: the suite (run in
+        # the repository) sees the same files.
         again, a = gate(bench, "2.1.0", "again", "scenarios/test_zapping.py", relative=True)
         assert a["flashed"][0]["reason"].startswith("already running")
         assert not a["new_faults"] and a["known_faults"], again.stdout + again.stderr
-        assert again.returncode == EXIT_PASS
+        assert again.returncode == EXIT_NEW_FAULTS
+        assert "known device faults (no new ones)" in again.stdout and "may ship" not in again.stdout.replace(
+            "may not ship", ""
+        )
 
 
 def test_unreachable_rig_is_an_infra_error_not_a_pass(bench: dict[str, Path]) -> None:
@@ -90,3 +95,54 @@ def test_build_that_does_not_boot_is_a_filed_device_fault(bench: dict[str, Path]
     assert not flashed["ok"] and flashed["kind"] == "device_fault"
     assert "kernel-panic" in flashed["reason"]  # seen on the console while the new slot booted
     assert data["new_faults"][0]["fault_id"] is not None  # filed, with the console log as evidence
+
+
+@pytest.mark.parametrize(
+    "suite", ["scenarios -k nomatchxyz", "-k nomatchxyz", "scenarios/does_not_exist.py"], ids=["k", "k-only", "path"]
+)
+def test_a_selection_with_no_tests_is_bad_input_before_any_rig(bench: dict[str, Path], suite: str) -> None:
+    res, data = gate(bench, "2.0.1", f"nomatch-{abs(hash(suite))}", suite)  # no emulator: nothing is touched
+    assert res.returncode == ExitCode.BAD_INPUT, res.stdout + res.stderr
+    assert "selects no tests" in res.stderr or "not found" in res.stderr, res.stderr
+    assert "may ship" not in res.stdout and not data
+
+
+HANG_SUITE = """
+import time
+import pytest
+
+def test_boots(shell):
+    pass
+
+def test_hangs(shell):
+    while True:
+        time.sleep(1)
+
+def test_skips_itself(shell):
+    pytest.skip("cannot check this here")
+"""
+
+
+def test_a_hung_or_skipped_test_never_lets_the_build_ship(bench: dict[str, Path], tmp_path: Path) -> None:
+    suite = tmp_path / "test_gate_hang.py"
+    suite.write_text(HANG_SUITE)
+    with EmulatedLab(bench["rigs"], factory_reset=True):  # an earlier test may have left a broken build
+        res, data = gate(bench, "2.0.1", "hang", str(suite), extra=["--test-timeout", "8"])
+        skip, sdata = gate(bench, "2.0.1", "skip", f"{suite} -k 'boots or skips'")
+    assert res.returncode == ExitCode.INFRA_ERROR, res.stdout + res.stderr
+    assert [e["test"].rsplit("::", 1)[-1] for e in data["timed_out"]] == ["test_hangs"]
+    assert data["passed"] == 2 or data["passed"] == 1, data
+    assert "PASS" not in res.stdout and "timed out on gate-1" in res.stdout
+    assert skip.returncode == ExitCode.INCOMPLETE, skip.stdout + skip.stderr
+    assert [e["outcome"] for e in sdata["not_run"]] == ["skipped"] and "INCOMPLETE" in skip.stdout
+    assert not _faults(bench), "nothing filed: the box was not shown at fault"
+
+
+def _faults(bench: dict[str, Path]) -> list:
+    from lab.rma import RmaStore
+
+    db = bench["dir"] / "rma.sqlite"
+    if not db.exists():
+        return []
+    with RmaStore(db) as store:
+        return [f for f in store.faults() if "hang" in repr(f) or "skips" in repr(f)]

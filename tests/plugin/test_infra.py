@@ -37,7 +37,7 @@ def test_emulator_killed_mid_expect_is_an_error_and_marks_the_rig_unhealthy(pyte
     out = run.output
     assert "rig good, serial" in out, out[-3000:]
     entries = run.summary()["entries"]
-    assert [e["kind"] for e in entries] == ["infra-error", "infra-error"]
+    assert [e["kind"] for e in entries] == ["infra_error", "infra_error"]
     assert entries[0]["instrument"] == "serial" and entries[0]["rig"] == "good"
     assert "unhealthy since" in entries[1]["reason"] and "test_expect_while_the_emulator_dies" in entries[1]["reason"]
     assert (run.run_dir / "good" / "test_expect_while_the_emulator_dies" / "console-excerpt.txt").exists()
@@ -46,7 +46,7 @@ def test_emulator_killed_mid_expect_is_an_error_and_marks_the_rig_unhealthy(pyte
     junit = run.junit()
     assert len(list(junit.iter("error"))) == 2 and not list(junit.iter("failure"))
     assert not run.db.exists() or os.path.getsize(run.db) == 0 or _no_faults(run.db)
-    assert run.summary()["outcome"] == "infra-error"
+    assert run.summary()["outcome"] == "infra_error"
 
 
 def _no_faults(db) -> bool:
@@ -136,7 +136,7 @@ def test_a_rig_held_by_another_session_is_never_shared(pytester, run_inner, tmp_
         busy = run_inner(rig_file, "--rig", "good")
         busy.result.assert_outcomes(errors=1)
         assert "every selected rig is in use by another session: good (pid" in busy.output
-        assert busy.summary()["entries"][0]["kind"] == "infra-error"
+        assert busy.summary()["entries"][0]["kind"] == "infra_error"
         other = run_inner(rig_file, "--rig", "model=STB-4K-X1", "-s")
         other.result.assert_outcomes(passed=1)
         assert "DRIVING bad" in other.output  # the free rig of the selection

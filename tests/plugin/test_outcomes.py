@@ -40,10 +40,10 @@ def test_defective_firmware_fails_with_a_filed_device_fault_and_evidence(two_rig
     first.result.assert_outcomes(failed=1)
     assert "Out of memory" in first.output
     entries = first.summary()["entries"]
-    assert [e["kind"] for e in entries] == ["device-fault"]
+    assert [e["kind"] for e in entries] == ["device_fault"]
     assert entries[0]["fault_new"] is True and entries[0]["fault_id"] is not None
     props = first.properties("test_zap_until_it_breaks")
-    assert props["firmware_version"] == "2.3.0" and props["stblab_outcome"] == "device-fault"
+    assert props["firmware_version"] == "2.3.0" and props["stblab_outcome"] == "device_fault"
     # The fault is in the RMA database, with the occurrence's rig and firmware.
     with RmaStore(first.db) as store:
         faults = store.faults()
@@ -146,7 +146,7 @@ def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inne
     with socket.socket() as sock:
         assert sock.connect_ex(("127.0.0.1", port)) != 0, "the session's emulator must be stopped at the end"
     [entry] = run.summary()["entries"]
-    assert entry["kind"] == "device-fault" and entry["fault_new"] is True
+    assert entry["kind"] == "device_fault" and entry["fault_new"] is True
     assert "kernel-panic" in entry["reason"] or "panic" in entry["reason"].lower()
     assert entry["reproduction"] == "2 of 2 (reproducible) [brick 2/2]", run.output[-3000:]
     assert len(list(run.junit().iter("failure"))) == 1 and not list(run.junit().iter("error"))
@@ -179,7 +179,7 @@ def test_agree_scenario_blames_a_dead_sshd_on_the_box_not_the_lab(run_inner, pyt
     run = run_inner(rig_file, "--emulate", "auto", "--no-file-faults")
     run.result.assert_outcomes(passed=2, failed=1)
     [entry] = run.summary()["entries"]
-    assert entry["kind"] == "device-fault" and entry["reason"].startswith("sshd-dead"), entry
+    assert entry["kind"] == "device_fault" and entry["reason"].startswith("sshd-dead"), entry
 
 
 FLAKY_TEST = """
@@ -235,7 +235,7 @@ def test_a_crash_nobody_waited_for_fails_the_test_it_happened_in(run_inner, pyte
     run.result.assert_outcomes(passed=1, failed=1)
     [entry] = run.summary()["entries"]
     assert entry["nodeid"].endswith("test_a_presses_the_crashing_keys"), entry
-    assert entry["kind"] == "device-fault" and entry["reason"].startswith("kernel-oops"), entry
+    assert entry["kind"] == "device_fault" and entry["reason"].startswith("kernel-oops"), entry
 
 
 ALWAYS_TEST = """

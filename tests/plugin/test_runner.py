@@ -12,20 +12,13 @@ import pytest
 import yaml
 
 from lab.errors import RigFileError
-from lab.plugin.summary import SessionSummary
+from lab.outcome import ExitCode
 from lab.rig import load_rigs
-from lab.runner import (
-    EXIT_CODES,
-    EXIT_DEVICE_FAULT,
-    EXIT_USAGE,
-    derive_rig_file,
-    first_defective,
-    merge,
-    parse_firmware,
-    unexplained_exit,
-)
+from lab.runner import derive_rig_file, first_defective, parse_firmware
 
 from .conftest import write_two_rigs
+
+EXIT_DEVICE_FAULT, EXIT_USAGE = ExitCode.DEVICE_FAULT, ExitCode.BAD_INPUT
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -82,23 +75,9 @@ def test_a_scenario_file_that_does_not_import_is_a_test_error_not_a_pass(pyteste
     run = run_inner(write_two_rigs(tmp_path / "lab"), "--rig", "good")
     assert run.result.ret == 2
     summary = run.summary()
-    assert summary["outcome"] == "test-error" and summary["errors"] == 1
+    assert summary["outcome"] == "test_error" and summary["errors"] == 1
     [entry] = summary["entries"]
-    assert entry["kind"] == "test-error" and "no_such_module_stblab" in entry["reason"]
-
-
-def test_a_pytest_run_that_ended_abnormally_never_reads_as_all_passed():
-    clean = SessionSummary(passed=3)
-    assert unexplained_exit("a", 0, clean) is None
-    nothing = unexplained_exit("a", 5, clean)
-    assert nothing is not None and nothing.kind == "test-error" and "no tests" in nothing.reason
-    interrupted = unexplained_exit("a", 2, clean)
-    assert interrupted is not None and interrupted.kind == "infra-error" and interrupted.rig == "a"
-    clean.entries.append(interrupted)
-    assert EXIT_CODES[merge([clean]).exit_kind()] == 2
-    # a summary that already names what went wrong is the explanation
-    assert unexplained_exit("a", 1, SessionSummary(failed=1)) is None
-    assert unexplained_exit("a", 2, SessionSummary(errors=1)) is None
+    assert entry["kind"] == "test_error" and "no_such_module_stblab" in entry["reason"]
 
 
 SUITE = """
@@ -125,11 +104,17 @@ def test_main_job_shows_a_passing_rig_and_a_filed_fault(tmp_path):
     )  # fmt: skip
     assert proc.returncode == EXIT_DEVICE_FAULT, proc.stdout + proc.stderr
     assert "rig bad: STB-4K-X1, firmware 2.3.0 (defective firmware from the catalogue)" in proc.stdout
-    assert "new faults:" in proc.stdout and "oom-kill" in proc.stdout
-    summary = json.loads((run / "summary.json").read_text())
-    assert summary["passed"] == 1 and summary["failed"] == 1 and summary["outcome"] == "device-fault"
-    assert summary["rigs"]["good"]["firmware_version"] == "2.0.0"
-    assert summary["rigs"]["bad"]["firmware_version"] == "2.3.0"
+    assert "device fault fault #" in proc.stdout and "(new)" in proc.stdout and "oom-kill" in proc.stdout
+    first = proc.stdout.split("stblab lab summary", 1)[1].splitlines()[1].strip()
+    assert first == (
+        "good: planned 1, run 1, passed 1, failed 0, errors 0, timed out 0, skipped 0, not run 0 | "
+        "bad: planned 1, run 1, passed 0, failed 1, errors 0, timed out 0, skipped 0, not run 0"
+    ), proc.stdout
+    job = json.loads((run / "job.json").read_text())
+    assert job["exit_code"] == 1 and not job["all_passed"]
+    info = {r["rig"]: r["info"] for r in job["rigs"]}
+    assert info["good"]["firmware_version"] == "2.0.0"
+    assert info["bad"]["firmware_version"] == "2.3.0"
     for rig in ("good", "bad"):
         cases = list(ET.parse(run / rig / "junit.xml").getroot().iter("testcase"))
         assert len(cases) == 1

@@ -31,7 +31,7 @@ def fp(name: str):
         ("oom_stb_app.log", "oom", "out of memory: killed stb_app"),
         ("segfault_dvbd.log", "segfault", "segfault in dvbd (libdvbpsi.so)"),
         ("softlockup.log", "lockup", "BUG: soft lockup in hdmi_hpd_poll"),
-        ("panic_init.log", "panic", "kernel panic: Attempted to kill init! exitcode=ADDR"),
+        ("panic_init.log", "panic", "kernel panic: Attempted to kill init! exitcode=0x00000004"),
         ("watchdog_only.log", "watchdog", "watchdog reset"),
         ("warning_ir.log", "warning", "WARNING in stb_ir_keydown"),
     ],
@@ -43,6 +43,17 @@ def test_each_crash_kind_gets_a_normalised_title(log: str, kind: str, title: str
     # nothing that changes between two hits of one bug survives in a title
     for s in [result.title, *result.alternatives]:
         assert not any(tok.isdigit() and len(tok) > 1 for tok in s.replace(":", " ").split())
+
+
+def test_init_exit_code_names_the_bug() -> None:
+    """0x00000004 (init killed by SIGILL) is another bug than 0x00007f00 (init exited 127): the code stays.
+
+    The title that made every code ADDR is no alternative (it would file every init death in one fault):
+    ``stblab rma retitle`` splits faults filed under it.
+    """
+    result = fp("panic_init.log")
+    assert result.title.endswith("exitcode=0x00000004")
+    assert not any(a.endswith("exitcode=ADDR") for a in result.alternatives)
 
 
 def test_a_clean_log_has_no_title() -> None:

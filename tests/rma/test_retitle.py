@@ -8,6 +8,7 @@ private PostgreSQL cluster.
 from __future__ import annotations
 
 import json
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -166,6 +167,34 @@ def test_a_corrupted_report_never_takes_over_an_old_fault(store: RmaStore, monke
         old = file(store, "k1", "x86-panic-only-fatal-exception.log")
     again = file(store, "k2", "x86-panic-only-fatal-exception.log")
     assert again.is_new and again.fault_id != old.fault_id
+
+
+def test_retitle_splits_init_panics_filed_when_the_exit_code_was_an_address(
+    store: RmaStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """v3 of the first round made ``exitcode=0x0000000b`` an address: a SIGSEGV in init and a missing
+    program (exit status 127) shared a fault. Titles now keep the code, and retitle splits them."""
+    fpm = sys.modules["lab.rma.fingerprint"]  # (``lab.rma.fingerprint`` the attribute is a function)
+
+    with monkeypatch.context() as m:
+        m.setattr(fpm, "normalise_v3", fpm.normalise)  # the first round's v3 titles
+        segv = file(store, "segv", "public/lkml-uclibc-init-bad-frame-panic.log")
+        missing = file(store, "127", "public/blog-android-microdroid-panic-init.log")
+    assert segv.fault_id == missing.fault_id
+    assert store.fault(segv.fault_id)["title"] == "kernel panic: Attempted to kill init! exitcode=ADDR"
+
+    with store.session() as s, s.begin():
+        plan = rt.plan(s)
+        assert set(plan.splits()) == {segv.fault_id}
+        rt.apply(s, plan, actor="alice")
+    titles = {f["title"]: f for f in store.faults()}
+    assert titles["kernel panic: Attempted to kill init! exitcode=0x0000000b"]["occurrences"] == 1
+    assert titles["kernel panic: Attempted to kill init! exitcode=0x00007f00"]["occurrences"] == 1
+    assert_counters_match_rows(store)
+    assert (
+        file(store, "127-again", "public/lkml-arm64-panic-init-ldso-assert.log").fault_id
+        == (titles["kernel panic: Attempted to kill init! exitcode=0x00007f00"]["id"])
+    )
 
 
 def rma(*args: str) -> tuple[int, str, str]:

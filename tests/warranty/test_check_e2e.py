@@ -37,8 +37,9 @@ def bench(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
         yield {"dir": d, "rigs": rig_file, "db": db}
 
 
-def check(bench, case: int, rig: str, runs: int = 1) -> subprocess.CompletedProcess[str]:  # noqa: ANN001
+def check(bench, case: int, rig: str, runs: int = 1, extra: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:  # noqa: ANN001, E501
     cmd = [sys.executable, "-m", "lab.cli", "warranty", "check", str(case), "--rig", rig, "--rigs", str(bench["rigs"])]
+    cmd += list(extra)
     cmd += ["--db", str(bench["db"]), "--runs", str(runs), "--emulate", "never", "--json"]
     cmd += ["--run-dir", str(bench["dir"] / f"case{case}")]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=300)
@@ -81,3 +82,40 @@ def test_wrong_unit_on_the_bench_is_refused_without_a_verdict(bench) -> None:  #
     assert "holds device SN-OK01, not the case's device SN-SOMEONE-ELSE" in res.stderr
     with RmaStore.open(bench["db"]) as store:
         assert store.case(case)["verdict"] is None
+
+
+HANGS = """
+import time
+
+def test_hangs(shell):
+    while True:
+        time.sleep(1)
+"""
+SKIPPED = """
+import pytest
+
+def test_skips_itself(shell):
+    pytest.skip("this bench cannot check it")
+"""
+
+
+@pytest.mark.parametrize(("text", "code", "outcome"), [(HANGS, 2, "timed_out"), (SKIPPED, 5, "skipped")],
+                         ids=["hangs", "skipped"])  # fmt: skip
+def test_a_diagnostic_that_hangs_or_is_skipped_is_inconclusive_and_the_case_stays_open(
+    bench,
+    tmp_path,
+    text: str,
+    code: int,
+    outcome: str,  # noqa: ANN001
+) -> None:
+    diag = tmp_path / "test_diag.py"
+    diag.write_text(text)
+    case = new_case(bench, "SN-OK01", "no picture after standby")
+    res = check(bench, case, "rma-healthy", extra=("--scenario", str(diag), "--test-timeout", "8"))
+    assert res.returncode == code, res.stdout + res.stderr
+    out = json.loads(res.stdout)
+    assert out["verdict"] == "inconclusive" and "did not run and pass" in out["reason"], out
+    assert f" {outcome}: " in out["reason"], out
+    with RmaStore.open(bench["db"]) as store:
+        shown = store.case(case)
+    assert shown["verdict"] is None and shown["state"] == "diagnosing", "no verdict stored; the case stays open"

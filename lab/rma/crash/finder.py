@@ -23,7 +23,7 @@ from dataclasses import replace
 from itertools import chain
 
 from lab.rma.crash import kernel, userspace
-from lab.rma.crash.frames import frame_of, guilty, lr_of, meaningful, pc_of
+from lab.rma.crash.frames import frame_entry, func_name, guilty, lr_of, meaningful, pc_of, skipped
 from lab.rma.crash.lines import clean
 from lab.rma.crash.report import CrashReport, Header
 
@@ -39,7 +39,11 @@ TRIGGERS = (
     "UBSAN",
     "Kernel panic",
     "egfault",
-    "unhandled",
+    "nhandled",
+    ", esr 0x",
+    " abort\n",  # U-Boot's ARM vectors: "data abort", "prefetch abort" alone on their line
+    "sending SIG",
+    "ANR ",
     "refcount_t:",
     "ODEBUG:",
     "unreferenced object",
@@ -51,7 +55,6 @@ TRIGGERS = (
     "Fatal signal",
     "*** ***",
     "FATAL EXCEPTION",
-    "ANR in",
     "Exception in thread",
     "invalid opcode",
     "divide error",
@@ -74,10 +77,50 @@ _END = re.compile(
 _HANDLED = re.compile(r"System\.err|(?:^|\s)W[/ ]")
 _ACCESS = re.compile(r"^(Read|Write) of size \d+")
 _MAX_GAP = 40
+# The end of a report printed before a panic line: its end marker, its register dump or code bytes.
+_AFTER_REPORT = re.compile(r"---\[ end trace|(?:^|\n)[^\n]*?\b(?:Code: |CR2: |EIP: |RIP: |NIP |pc : |PC is at |epc )")
+_EPC_IN = re.compile(r"^epc\s*=\s*\S+ in ([^\[\s]+)\[")
 
 
 def _classify(line: str) -> Header | None:
     return kernel.classify(line) or userspace.classify(line)
+
+
+_QP_SOFT = re.compile(r"(?<!=)=\r?\n")
+_QP_ESCAPES = ("=3D", "=20", "=C2=A0", "=A0", "=09")
+
+
+def _soft_breaks(text: str, most: int = 2) -> int:
+    """How many line ends after a single ``=`` the text has (up to ``most``): quoted-printable soft breaks.
+
+    A break that ends a line at the encoder's 76th column counts for ``most``: it is the encoding.
+    """
+    found = 0
+    pos = text.find("=\n")
+    while pos >= 0 and found < most:
+        if text[pos - 1 : pos] != "=":  # "==" ends base64 padding, not a soft break
+            found += 1
+            if pos - text.rfind("\n", 0, pos) == 76:  # a line cut at the encoder's 76 columns
+                return most
+        pos = text.find("=\n", pos + 2)
+    return found
+
+
+def unwrap_quoted_printable(text: str) -> str:
+    """A log pasted from a quoted-printable mail with its soft line breaks joined and ``=3D`` decoded.
+
+    Mail archives keep the transfer encoding: ``RIP: 0010:ano=`` / ``n_vma_interval_tree_verify+0x..``
+    is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (two
+    soft breaks, or an escape) is touched: a console line never ends with a single ``=``.
+    """
+    if "=\n" not in text:  # (one scan: a mail saved with CRLF line ends is left as it is)
+        return text
+    if _soft_breaks(text) < 2 and not any(e in text for e in _QP_ESCAPES):
+        return text
+    text = _QP_SOFT.sub("", text)
+    for code, char in (("=C2=A0", " "), ("=A0", " "), ("=20", " "), ("=09", "\t"), ("=3D", "=")):
+        text = text.replace(code, char)
+    return text
 
 
 class _Log:
@@ -86,7 +129,7 @@ class _Log:
     def __init__(self, text: str) -> None:
         if "\n" not in text and "\r" in text:
             text = text.replace("\r", "\n")
-        self.text = text
+        self.text = unwrap_quoted_printable(text)
 
     def line_at(self, pos: int) -> tuple[int, int]:
         start = self.text.rfind("\n", 0, pos) + 1
@@ -165,19 +208,31 @@ def find_report(text: str) -> CrashReport | None:
     for start, end, header, line, caller in _headers(log):
         lines = log.following(end, caller)
         report = _titled(header, line, lines, log.text.count("\n", 0, start))
+        if header.kind == "panic" and not report.corrupted:
+            before = log.text[max(0, start - 4000) : start].split("\n")[-_EVIDENCE_LINES - 1 : -1]
+            if _AFTER_REPORT.search("\n".join(before)):
+                # The panic ends a report whose header the log lost (it starts after it): the panic's reason
+                # (init killed by SIGSEGV) is what is left of an unknown crash, and the end of that report
+                # (its last frames, its registers) tells two such crashes apart.
+                tail = tuple(clean(x)[0] for x in before)
+                report = replace(report, corrupted=True, evidence=(line, *tail))
         if not header.generic:
             return report
         fallback = fallback or report
     return fallback
 
 
-def _walk(lines: _Lines, after: str | None, use_pc: bool) -> tuple[list[str], str | None, str | None, bool]:
+def _walk(lines: _Lines, after: str | None, use_pc: bool) -> tuple[list[str], list[str], str | None, str | None, bool]:
     """Frames of the first call trace (after a line starting with ``after``), faulting PC and LR.
 
-    A PC line inside the trace (the interrupted code of an RCU stall or lockup) is a frame there.
-    The last value says whether ``after`` was found.
+    The first list has inlined frames folded into the real frame after them (the one that names the
+    crash the same way on every build), the second keeps every frame as printed. A PC line inside
+    the trace (the interrupted code of an RCU stall or lockup) is a frame there. The last value says
+    whether ``after`` was found.
     """
     frames: list[str] = []
+    printed: list[str] = []
+    inlined: list[str] = []  # inlined frames waiting for the real frame they are part of
     pc = lr = None
     waiting = after
     gap = 0
@@ -186,16 +241,23 @@ def _walk(lines: _Lines, after: str | None, use_pc: bool) -> tuple[list[str], st
             if line.startswith(waiting):
                 waiting = None
             continue
-        f = frame_of(line)
-        if f is not None:
-            frames.append(f)
+        entry = frame_entry(line)
+        if entry is not None:
+            f, inline = entry
+            printed.append(f)
+            if inline:
+                inlined.append(f)
+            else:
+                frames.append(f)
+                inlined.clear()
             gap = 0
             continue
-        if frames:
+        if printed:
             p = pc_of(line) if use_pc else None
             if p is not None:  # the interrupted code of a stall, or a PC printed after interleaved frames
                 pc = pc or p
                 frames.append(p)
+                printed.append(p)
                 continue
             gap += 1
             if gap > _MAX_GAP or _END.match(line):
@@ -205,20 +267,72 @@ def _walk(lines: _Lines, after: str | None, use_pc: bool) -> tuple[list[str], st
             lr = lr or lr_of(line)
             if line.startswith(_STOP):
                 break
-    return frames, pc, lr, waiting is None
+    frames.extend(inlined)  # the trace was cut inside an inlined group: its inlined frames are all there is
+    return frames, printed, pc, lr, waiting is None
 
 
 _STOP = ("Kernel panic", "---[ end", "BUG: ", "WARNING: ", "Rebooting", "INFO: ")
 
 
-def _stack(lines: _Lines, header: Header) -> tuple[list[str], str | None, str | None]:
-    frames, pc, lr, found = _walk(lines, header.stack_after, header.use_pc)
+def _stack(lines: _Lines, header: Header) -> tuple[list[str], list[str], str | None, str | None]:
+    frames, printed, pc, lr, found = _walk(lines, header.stack_after, header.use_pc)
     if not found:  # cut before the marker: take what stack there is (and the PC, if any was printed)
-        frames, pc, lr, _ = _walk(lines, None, True)
+        frames, printed, pc, lr, _ = _walk(lines, None, True)
     if header.use_pc and pc is None:
         # Another task's lines ended the walk before the PC line (an interleaved console): look further.
         pc = next((p for line in lines.head(_PC_LINES) if (p := pc_of(line))), None)
-    return frames, pc, lr
+    return frames, printed, pc, lr
+
+
+_LOCK_AT = re.compile(r"\bat: ([A-Za-z_$][\w.$]*)(\+0x[0-9a-fA-F]+)?")
+_LOCK_END = ("but task", "which lock", "the existing", "other info", "stack backtrace")
+
+
+def _lockdep_func(lines: _Lines) -> str | None:
+    """The function of a lockdep deadlock: where the new lock is taken (``is trying to acquire lock:``).
+
+    The convention syzbot made: ``... (&sb->s_type->i_mutex_key#8){+.+.}-{3:3}, at: ni_rename+0x7c`` names
+    the report, past lock helpers and inlined frames. When that lock is taken by a helper only (the
+    allocator taking ``fs_reclaim``), the held lock's function names it instead.
+    """
+    head = lines.head(40)
+    found: dict[str, list[tuple[str, bool]]] = {}
+    for marker in ("is trying to acquire", "already holding lock"):
+        found[marker] = []
+        started = False
+        for line in head:
+            if not started:
+                started = marker in line
+                continue
+            if line.startswith(_LOCK_END):
+                break
+            for m in _LOCK_AT.finditer(line):
+                found[marker].append((func_name(m.group(1)), line.endswith("[inline]")))
+    for want_real in (True, False):
+        for at in found.values():
+            funcs = [f for f, inline in at if not skipped(f) and not (want_real and inline)]
+            if funcs:
+                return funcs[0]
+    return None
+
+
+def _real_func(header: Header, line: str, lines: _Lines) -> str | None:
+    """The header's function, past the inlined ones: the last of the repeated header lines.
+
+    ``BUG: KASAN: use-after-free in vcs_read_buf ... [inline]`` is followed by the same header for
+    each enclosing function down to the real one, ``... in vcs_read+0xaa7/0xb40``.
+    """
+    func = header.func
+    if func is None or not line.endswith("[inline]"):
+        return func
+    for nxt in lines.head(12):
+        h = _classify(nxt)
+        if h is None or h.kind != header.kind or h.func is None:
+            break
+        func = h.func
+        if not nxt.endswith("[inline]"):
+            break
+    return func
 
 
 _PC_LINES = 80
@@ -233,13 +347,17 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
 
 def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
     if header.kind == "tombstone":
-        title, g, alts, corrupted = userspace.native_crash(chain([line], lines), header)
-        return CrashReport("tombstone", title, g, corrupted, alts, (), line_no)
+        title, g, native_alts, corrupted = userspace.native_crash(chain([line], lines), header)
+        return CrashReport("tombstone", title, g, corrupted, native_alts, (), line_no)
     if header.kind == "java":
         title, g, corrupted = userspace.java_crash(chain([line], lines), header, line)
         return CrashReport("java", title, g, corrupted, (), (), line_no)
     if header.kind == "anr":
         return CrashReport("anr", userspace.anr(lines, header), None, False, (), (), line_no)
+    if header.kind == "segfault" and header.final is None:
+        lib = next((m.group(1) for x in lines.head(3) if (m := _EPC_IN.match(x))), None)
+        title = f"{header.base} ({userspace.library(lib)})" if lib else header.base
+        return CrashReport("segfault", title, None, False, (), (), line_no)
     if header.final is not None and header.kind != "kcsan":
         return CrashReport(header.kind, header.final, None, False, header.alternatives, (), line_no)
     base = header.base
@@ -249,24 +367,34 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
             base = f"{base} {access}"
     elif header.kind == "ubsan" and base == "UBSAN: undefined-behaviour":
         base = f"UBSAN: {kernel.ubsan_kind(' '.join(lines.head(2))) or 'undefined-behaviour'}"
-    frames, pc, lr = _stack(lines, header)
-    candidates = [header.func, pc, *frames]
+    frames, printed, pc, lr = _stack(lines, header)
+    func = _real_func(header, line, lines)
+    if header.kind == "lockdep" and header.base == "possible deadlock":
+        func = _lockdep_func(lines) or func
+    candidates = [func, pc, *frames]
+    inline_g = guilty([header.func, pc, *printed])  # the title before inlined frames were folded
     if lr and not frames:
         candidates.append(lr)  # the PC was in a helper and the stack was lost: the caller is the best we have
     g = guilty(candidates)
     stack = meaningful(candidates)
     # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted.
     g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
+    if header.kind == "bug":
+        g_helper = None  # a BUG: about its caller (sleeping in atomic context) cut before the caller: no helper
     if header.kind == "kcsan":
         title = header.final or base
         g = g or (title.split(" in ", 1)[1] if " in " in title else None)
-    elif g is None and not header.needs_func and header.alternatives:
+    elif g is None and header.kind == "warning" and func:
+        title = f"{base} in {func}"  # the WARN() sits in a helper and no caller is shown: the helper names it
+    elif g is None and header.alternatives and (not header.needs_func or header.kind == "bug"):
         title = header.alternatives[0]  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
     else:
         where = g or g_helper
         title = f"{base} in {where}" if where else base
     corrupted = header.generic or (header.needs_func and g is None)
     alts = [a for a in header.alternatives if a != title]
+    if inline_g and g and inline_g != g and not corrupted:
+        alts.append(f"{base} in {inline_g}")  # links faults filed before inlined frames were folded
     if not corrupted:
         cls = "memory" if header.memory else header.kind
         if header.memory and g:

@@ -28,19 +28,27 @@ from functools import cache
 from pathlib import Path
 
 _NAME = r"[A-Za-z_$][\w.$]*"
-_OFF = r"\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?"
+# +0x1c/0x40, 2.4's decimal +447/768, and +0x.../0x... where a patch's author elided the offsets
+_OFF = r"(?:\+0x[0-9a-fA-F]+(?:/0x[0-9a-fA-F]+)?|\+\d+/\d+|\+0x\.\.\.(?:/0x\.\.\.)?)"
 _FRAME = re.compile(
     rf"^(?:\[[<]?[0-9a-fA-F]+[>]?\]\s*){{0,2}}({_NAME}){_OFF}"  # func+0x1c/0x40, optionally after addresses
-    rf"|^({_NAME}) [\w./+-]+\.(?:c|h|S|rs):\d+(?::\d+)?(?: \[inline\])?$"  # symbolised inline frame
+    rf"|^(?:\[<?[0-9a-fA-F]+>?\]\s*)?({_NAME}) [\w./+-]+\.(?:c|h|S|rs):\d+(?::\d+)?(?: \[inline\])?$"  # inline frame
     rf"|^\[<[0-9a-fA-F]+>\]\s*\(({_NAME})(?:{_OFF})?(?: \[[^\]]+\])?\)"  # ARM: [<c01>] (func+0x..) from ...
-    rf"|^({_NAME})(?:{_OFF})? from {_NAME}"  # ARM since 5.x: func from caller+0x..
+    rf"|^({_NAME})(?:{_OFF})?(?: \[[\w-]+\])? from {_NAME}"  # ARM since 5.x: func [mod] from caller+0x..
+    rf"|^\(({_NAME})(?:{_OFF})?\) from \["  # ARM, the address column cut off: (func) from [<c01..>]
+    rf"|^[\w./-]+\.[chS]:\d+ ({_NAME}){_OFF}"  # a WARNING's location and function wrapped onto their own line
+    rf"|^\[?({_NAME})(?:{_OFF})?\]? \[?\[?\S+\.(?:c|h):\d+"  # decoded: func (file.c:123)
 )
 _PC = re.compile(
     r"^(?:PC is at|pc\s*:|RIP:\s*(?:[0-9a-fA-F]{4}:)?|IP:|EIP is at|EIP:\s*(?:[0-9a-fA-F]{4}:)?"
-    r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*(?:[0-9a-fA-F]+(?=\s))?)\s*"
-    rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME}){_OFF}"
+    r"|NIP\s*(?:\[[0-9a-fA-F]+\])?|epc\s*:\s*(?:[0-9a-fA-F]+(?=\s))?"
+    r"|Krnl PSW\s*:\s*[0-9a-fA-F]+ [0-9a-fA-F]+ \()\s*"  # s390: Krnl PSW : 0704e001.. 00000000003d9042 (func+0x2a/0xd8)
+    rf"(?:\[<?[0-9a-fA-F]+>?\]\s*)*\[?({_NAME})(?:{_OFF}| \([\w./-]+:\d+\))"  # f+0x1c, [f+447/768], f (file.c:12)
 )
-_LR = re.compile(rf"^(?:LR is at|lr\s*:|ra\s*:\s*[0-9a-fA-F]+(?=\s))\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*({_NAME}){_OFF}")
+_LR = re.compile(
+    rf"^(?:LR is at|lr\s*:|ra\s*:\s*[0-9a-fA-F]+(?=\s))\s*(?:\[<?[0-9a-fA-F]+>?\]\s*)*"
+    rf"({_NAME})(?:{_OFF}| \([\w./-]+:\d+\))"
+)
 _SUFFIX = re.compile(r"\.(?:isra|constprop|part|cold|lto_priv|llvm|clone|localalias)(?:\.\d+)*|\.\d+$")
 
 
@@ -52,6 +60,17 @@ def func_name(sym: str) -> str:
 
 def frame_of(line: str) -> str | None:
     """The function a cleaned call-trace line names, None for any other line (``? f`` frames too)."""
+    entry = frame_entry(line)
+    return entry[0] if entry else None
+
+
+def frame_entry(line: str) -> tuple[str, bool] | None:
+    """The function a cleaned call-trace line names and whether the line is an inlined frame.
+
+    ``vcs_read_buf drivers/tty/vt/vc_screen.c:357 [inline]`` is code the compiler inlined into the
+    next real frame (``vcs_read+0xaa7/0xb40``): which functions are inlined changes from build to
+    build, so the real frame is the one that names the crash the same way on every build.
+    """
     if line.startswith(("<IRQ>", "<EOI>", "<NMI>", "<TASK>")):
         line = line[5:].lstrip()  # old x86 traces start a frame on the marker's line
     if not line or line[0] == "?":
@@ -59,7 +78,7 @@ def frame_of(line: str) -> str | None:
     m = _FRAME.match(line)
     if m is None:
         return None
-    return func_name(next(g for g in m.groups() if g))
+    return func_name(next(g for g in m.groups() if g)), line.endswith("[inline]")
 
 
 def pc_of(line: str) -> str | None:
@@ -67,7 +86,7 @@ def pc_of(line: str) -> str | None:
     if not line:
         return None
     c = line[0]
-    if c not in "PpRENeI":
+    if c not in "PpRENeIK":
         return None
     m = _PC.match(line)
     return func_name(m.group(1)) if m else None

@@ -49,6 +49,7 @@ def _fn(m: re.Match[str], group: int | str) -> str | None:
 
 def _file(path: str) -> str:
     """``net/core/dev.c:1234`` without its line number (it moves between builds)."""
+    path = re.sub(r"^(?:\.\./)+", "", path)  # out-of-tree builds print ../drivers/...
     return re.sub(r":\d+(?::\d+)?$", ":N", path.rstrip("!:,"))
 
 
@@ -84,7 +85,8 @@ def _ubsan(m: re.Match[str]) -> Header:
     kind = m.group(1).strip()
     if kind.lower().startswith("undefined behaviour"):
         kind = "undefined-behaviour"  # the finder refines it from the next line
-    return Header("ubsan", f"UBSAN: {kind}", alternatives=(f"UBSAN: {kind} at {_file(m.group(2))}",))
+    # Without a stack (a report quoted in a commit message) the source line names the bug.
+    return Header("ubsan", f"UBSAN: {kind}", needs_func=False, alternatives=(f"UBSAN: {kind} at {_file(m.group(2))}",))
 
 
 def ubsan_kind(message: str) -> str | None:
@@ -104,7 +106,7 @@ def _gpf(m: re.Match[str]) -> Header:
 
 
 @_rule(
-    r"^(?:CPU \d+ )?(?:BUG: (?:unable to handle )?kernel NULL pointer dereference"
+    r"^(?:CPU \d+ )?(?:BUG: (?:unable to handle )?[Kk]ernel NULL pointer dereference"
     r"|Unable to handle kernel NULL pointer dereference)"
 )
 def _null(m: re.Match[str]) -> Header:
@@ -112,7 +114,9 @@ def _null(m: re.Match[str]) -> Header:
 
 
 @_rule(
-    r"^(?:CPU \d+ )?(?:BUG: unable to handle (?:kernel paging request|page fault for address|kernel page fault"
+    r"^(?:CPU \d+ )?(?:BUG: (?:unable|Unable) to handle (?:kernel paging request|page fault for address"
+    r"|kernel page fault"
+    r"|kernel data access|kernel instruction fetch"
     r"|kernel at)"
     r"|Unable to handle kernel (?:paging request|access to user memory|execute from non-executable memory"
     r"|write to read-only memory|read from unreadable memory|unknown \d+ at virtual address))"
@@ -138,16 +142,43 @@ def _bare_oops(m: re.Match[str]) -> Header:
     return Header("oops", "Oops", use_pc=True, memory=True)
 
 
+@_rule(r"^Unhandled fault: (.+?) \(0x[0-9a-fA-F]+\)")
+def _arm_unhandled_fault(m: re.Match[str]) -> Header:
+    # ARM bus errors: a register read of a powered-down or unclocked block (external abort) names the
+    # driver whose access faulted; the Internal error line after it says nothing more.
+    return Header("oops", f"Unhandled fault: {m.group(1).strip()}", use_pc=True, memory=True)
+
+
+@_rule(r"^Unhandled exception: IPSR = ")
+def _armv7m_exception(m: re.Match[str]) -> Header:
+    return Header("oops", "Unhandled exception", use_pc=True)  # ARMv7-M (no MMU) kernels
+
+
+@_rule(r"^Unhandled kernel unaligned access")
+def _mips_unaligned(m: re.Match[str]) -> Header:
+    return Header("oops", "Unhandled kernel unaligned access", use_pc=True, memory=True)
+
+
 # --- BUG(), lockups, stalls, hangs, leaks -------------------------------------------------------
+
+
+# BUG()s in checkers that report on behalf of their caller: their own line names no bug.
+_CHECKER_BUG = re.compile(r"^(?:lib/list_debug\.c|mm/usercopy\.c|net/core/skbuff\.c|lib/refcount\.c)")
 
 
 @_rule(r"^kernel BUG at ([^\s!]+)")
 def _bug_at(m: re.Match[str]) -> Header:
     where = _file(m.group(1))
-    return Header("bug", "kernel BUG", use_pc=True, needs_func=False, alternatives=(f"kernel BUG at {where}",))
+    checker = bool(_CHECKER_BUG.match(where))
+    return Header("bug", "kernel BUG", use_pc=True, needs_func=checker, alternatives=(f"kernel BUG at {where}",))
 
 
-@_rule(r"^(?:watchdog: )?BUG: soft lockup\b")
+@_rule(r"^page dumped because: VM_BUG_ON_(?:PAGE|FOLIO|PGFLAGS)")
+def _vm_bug_on(m: re.Match[str]) -> Header:
+    return Header("bug", "kernel BUG", use_pc=True)  # the "kernel BUG at mm/..." line follows, when printed
+
+
+@_rule(r"^(?:NMI )?(?:watchdog: )?BUG: soft lockup\b")
 def _soft_lockup(m: re.Match[str]) -> Header:
     return Header("lockup", "BUG: soft lockup", use_pc=True)
 
@@ -215,11 +246,13 @@ def _odebug(m: re.Match[str]) -> Header:
 
 
 @_rule(
-    r"^WARNING: (?:CPU: \d+ PID: \d+ )?at (\S+?)(?:,? (?:CPU#\d+: \S+ )?" + _F + r"(?:\(\))?)?(?:\s|$)"
+    r"^WARNING: (?:CPU: \d+ PID: \d+ )?at(?: (\S+?)(?:,? (?:CPU#\d+: \S+ )?" + _F + r"(?:\(\))?)?)?(?:\s|$)"
     r"|^WARNING: (\S+:\d+) at " + _F
 )
 def _warning(m: re.Match[str]) -> Header:
     where = m.group(1) or m.group(3)
+    if not where:  # "WARNING: CPU: 1 PID: 5777 at" with the location and function on the next line
+        return Header("warning", "WARNING", use_pc=True, needs_func=False)
     func = _fn(m, 2) if m.group(1) else _fn(m, 4)
     if where.startswith("lib/refcount.c") or (func or "").startswith("refcount_"):
         return Header("warning", "WARNING: refcount bug", func=func, use_pc=True)
@@ -234,9 +267,22 @@ def _warning(m: re.Match[str]) -> Header:
 _BUG_CUT = re.compile(r" at \S+:\d+| - |: | on CPU| \[|, | \(|!$| for address| in process | pfn:| mm:|\s*$")
 
 
+# BUG: reports about the caller (only its frame names the bug), and the wording they are known by when a
+# mail client wrapped the line ("BUG: sleeping function called from invalid" / "context at ...").
+_BUG_OF_CALLER = {
+    "sleeping function called from invalid": "sleeping function called from invalid context",
+    "scheduling while atomic": "scheduling while atomic",
+    "using smp_processor_id() in preemptible": "using smp_processor_id() in preemptible code",
+    "Invalid wait context": "Invalid wait context",
+}
+
+
 @_rule(r"^BUG: (.+)$")
 def _bug(m: re.Match[str]) -> Header | None:
     text = m.group(1)
+    for start, what in _BUG_OF_CALLER.items():
+        if text.startswith(start):
+            return Header("bug", f"BUG: {what}", use_pc=True)
     cut = _BUG_CUT.search(text)
     what = text[: cut.start()] if cut else text
     if not what.strip():
@@ -253,12 +299,27 @@ _GENERIC_PANIC = re.compile(
 )
 
 
-@_rule(r"^Kernel panic - not syncing:? ?(.*)$")
+@_rule(r"(?:^|[\]:] )Kernel panic - not syncing:? ?(.*)$")
 def _panic(m: re.Match[str]) -> Header:
-    reason = m.group(1).strip()
+    reason = re.sub(r"\s*\]---$", "", m.group(1)).strip()
     generic = bool(_GENERIC_PANIC.match(reason))
     title = f"kernel panic: {reason}" if reason else "kernel panic"
     return Header("panic", title, needs_func=generic, generic=generic, final=None if generic else title)
+
+
+# --- U-Boot ---------------------------------------------------------------------------------------
+
+
+@_rule(r'^"(Synchronous Abort|Error|IRQ|FIQ|SError)" handler, esr (0x[0-9a-fA-F]+)')
+def _uboot_arm64(m: re.Match[str]) -> Header:
+    t = f'U-Boot: "{m.group(1)}" handler, esr {m.group(2)}'
+    return Header("bootloader", t, needs_func=False, final=t)
+
+
+@_rule(r"^(data abort|prefetch abort|undefined instruction|not used|software interrupt)$")
+def _uboot_arm32(m: re.Match[str]) -> Header:
+    t = f"U-Boot: {m.group(1)}"  # U-Boot's ARM exception vectors print the name alone, then pc/lr
+    return Header("bootloader", t, needs_func=False, final=t)
 
 
 # --- watchdog resets and OOM kills (titled as before v3) ---------------------------------------------
@@ -295,8 +356,10 @@ _STARTS = re.compile(
     r"BUG[: ]|WARNING: |Unable to handle|CPU \d+ Unable|general protection|Oops|invalid opcode|divide error"
     r"|stack segment|double fault|alignment check|Internal error|kernel BUG|watchdog: |rcu: |INFO: |UBSAN: "
     r"|refcount_t: |ODEBUG: |unreferenced object|kmemleak: |\[ (?:INFO|BUG): |Kernel panic"
+    r"|Unhandled |NMI watchdog|page dumped because: VM_BUG|\"\w+(?: Abort)?\" handler, esr|data abort$|prefetch abort$"
+    r"|undefined instruction$|not used$|software interrupt$"
 )
-_ANYWHERE = re.compile(r"LOCKUP|atchdog|ATCHDOG|WDT|ut of memory|invoked oom-killer")
+_ANYWHERE = re.compile(r"LOCKUP|atchdog|ATCHDOG|WDT|ut of memory|invoked oom-killer|Kernel panic - not syncing")
 
 
 def classify(line: str) -> Header | None:

@@ -29,20 +29,28 @@ _PREFIX = re.compile(
     r"|\*\* \d+ printk messages dropped \*\*"  # the console could not keep up
     r"|<\d{1,3}>"  # printk log level as /dev/kmsg or a raw console shows it
     r"|\[\s*\d+\.\d+\]"  # [   12.345678] kernel timestamp
+    r"|\[ \]"  # a kernel timestamp the poster blanked out
+    r"|\S+@[\w.-]+:\S*[#$] "  # a shell prompt the report was printed after (root@box:~# )
+    r"|kern\s*:\s*\w+\s*:"  # LAVA/kernelci test logs: kern  :emerg :
     r"|\[\s*\+?\d+\.\d+\s*\]"  # [  +0.000123] dmesg --reltime/delta
     rf"|\[(?:{_DAY} )?{_MON} [ \d]?\d \d\d:\d\d:\d\d(?: \d{{4}})?\]"  # [Thu May 21 10:00:00 2026] dmesg -T
     rf"|\[{_MON}\d\d? \d\d:\d\d\]"  # [May21 10:00] dmesg --human
     r"|\[\s*[TC]\d+\]"  # [  T123] / [    C1] printk caller (captured below)
     # syslog (RFC 3164) and journal: date, host, maybe facility.level (busybox), tag
     rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d(?:\.\d+)? \S+ (?:[a-z]+\.[a-z]+ )?(?:kernel|[\w.@/-]+(?:\[\d+\])?):"
+    rf"|{_MON} [ \d]\d \d\d:\d\d:\d\d kernel:"  # syslog without a host name
+    rf"|{_DAY} {_MON} [ \d]\d \d\d:\d\d:\d\d \d{{4}} \w+\.\w+ (?:kernel|[\w.@/-]+(?:\[\d+\])?):"  # OpenWrt logread
     # ISO date (journalctl -o short-iso, RFC 5424 collectors, lab tools), optionally host and tag
     r"|\d{4}-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?: \S+ (?:kernel|[\w.@/-]+\[\d+\]):)?"
     r"|kernel:"  # a bare kernel tag
     # logcat: threadtime (05-21 10:00:00.123  1234  1250 F DEBUG   : ) and brief (F/DEBUG   ( 1234): )
     r"|(?:\d\d-\d\d )?\d\d:\d\d:\d\d\.\d+\s+\d+\s+\d+ [VDIWEFA] [^:]*?\s*:"
     r"|[VDIWEFA]/[^(:]*?\s*\(\s*\d+\):"
-    r"|[VDIWEFA]/[\w.-]+: "  # Android Studio's logcat (A/libc: Fatal signal ...)
-    r"|\d\d-\d\d \d\d:\d\d:\d\d\.\d+ \d+-\d+/\S+ [VDIWEFA]/[^:]+:"  # Android Studio with time and pid-tid
+    r"|[VDIWEFA]/[\w.-]+[:\uFE55] "  # Android Studio's logcat (A/libc: Fatal signal ...)
+    r"|(?:\d{4}-)?\d\d-\d\d \d\d:\d\d:\d\d\.\d+\s+\d+-\d+/\S+ [VDIWEFA]/[^:\uFE55]+[:\uFE55]"  # Studio: time, pid-tid
+    r"|\d+-\d+/\S+ [VDIWEFA]/[^:\uFE55]+[:\uFE55]"  # the same after an ISO date (2021-09-17 00:32:31.156 ...)
+    r"|\d\d-\d\d \d\d:\d\d:\d\d\.\d+ (?=[VDIWEFA]/)"  # logcat -v time: the time, then the brief form
+    r"|[VDIWEFA] [\w.]+\s*: "  # logcat -v tag (E ActivityManager: ANR in ...)
     r"|\d\d-\d\d \d\d:\d\d:\d\d\.\d+:"  # eclipse logcat time (04-08 10:27:56.763: E/AndroidRuntime(342): )
     r")[ \t]?"
 )

@@ -48,9 +48,19 @@ def _segv(comm: str, lib: str | None, what: str = "segfault") -> Header:
 
 _SEGFAULT = re.compile(r"^(\S+?)\[\d+\]: segfault at \S+ ip \S+ sp \S+ error \S+(?: in ([^\[\s]+))?")
 _TRAPS = re.compile(
-    r"^traps: (\S+?)\[\d+\] (general protection fault|trap [\w ]+?|[\w ]+?) ip:\S+ sp:\S+ error:\S+"
+    r"^(?:traps: )?(\S+?)\[\d+\] (general protection(?: fault)?|trap [\w ]+?|[\w ]+?) ip:\S+ sp:\S+(?: error:\S+)?"
     r"(?: in ([^\[\s]+))?"
 )
+_MIPS_SIGNAL = re.compile(r"^do_page_fault\(\): sending (SIG\w+) to (\S+) for invalid (?:read|write) access")
+
+
+def _trap(what: str) -> str:
+    """``trap invalid opcode`` -> ``invalid opcode``; older kernels' ``general protection`` gets its ``fault``."""
+    what = what.strip()
+    what = what[5:] if what.startswith("trap ") else what
+    return "general protection fault" if what == "general protection" else what
+
+
 _ARM_USER = re.compile(
     r"^(\S+?)\[\d+\]: unhandled (?:level \d+ )?[\w ]*?(?:fault|abort|exception)\b.*?(?:, in ([^\[\s]+)\[|$)"
 )
@@ -62,6 +72,10 @@ _TOMBSTONE = re.compile(r"^\*\*\* \*\*\* \*\*\* \*\*\* \*\*\*")
 _FATAL_EXCEPTION = re.compile(r"^FATAL EXCEPTION(?: IN SYSTEM PROCESS)?: (.+)$")
 _JAVA_THREAD = re.compile(r'^Exception in thread "([^"]*)" ([\w.$]+)')
 _ANR = re.compile(r"^ANR in ([\w.:$-]+)")
+# Play Console / crash SDK form: "ANR Input dispatching timed out (...)" then the main thread's numbered frames
+_ANR_REASON = re.compile(
+    r"^ANR (Input dispatching timed out|Broadcast of Intent|executing service|ContentProvider not responding)"
+)
 _BARE_EXCEPTION = re.compile(r"^(?:Exception |Caused by:? )?(?:[a-z_$][\w$]*\.)+[A-Z][\w$]*(?:Exception|Error)(?::|$)")
 
 
@@ -90,10 +104,17 @@ def classify(line: str) -> Header | None:
         m = _ANR.match(line)
         if m:
             return Header("anr", f"ANR in {m.group(1)}", needs_func=False)
-    if c == "t":
+        m = _ANR_REASON.match(line)
+        if m:
+            return Header("anr", f"ANR: {m.group(1)}", needs_func=False)
+    if " ip:" in line:
         m = _TRAPS.match(line)
         if m:
-            return _segv(m.group(1), m.group(3), f"trap: {m.group(2)}")
+            return _segv(m.group(1), m.group(3), f"trap: {_trap(m.group(2))}")
+    if c == "d":
+        m = _MIPS_SIGNAL.match(line)
+        if m:  # MIPS: the library is on the "epc = ... in libfoo.so[..]" line after it (the finder reads it)
+            return Header("segfault", f"segfault in {_comm(m.group(2))}", needs_func=False)
     m = _SEGFAULT.match(line)
     if m:
         return _segv(m.group(1), m.group(2))
@@ -111,14 +132,14 @@ def _process(name: str) -> str:
 
 # --- native backtraces --------------------------------------------------------------------------
 
-_NATIVE_FRAME = re.compile(r"^#\d+\s+pc\s+[0-9a-fA-F]+\s+(\S+)(.*)$")
-_TOMB_PID = re.compile(r"^pid: \d+, tid: \d+(?:, name: .*?)?\s+>>> (.+?) <<<")
+_NATIVE_FRAME = re.compile(r"^#\d+\s+pc\s+(?:0x)?[0-9a-fA-F]+\s+(\S+)(.*)$")
+_TOMB_PID = re.compile(r"^pid: \d+, tid: \d+(?:, [\w ]+: .*?)*\s+>>> (.+?) <<<")
 _TOMB_SIGNAL = re.compile(r"^signal \d+ \((SIG\w+)\)")
 
 
 def _native_func(rest: str) -> str | None:
     """``(android::Foo::bar(int)+12) (BuildId: ..)`` -> ``android::Foo::bar``."""
-    rest = re.sub(r"\s*\(BuildId: \w+\)|\s*\(offset 0x[0-9a-f]+\)", "", rest).strip()
+    rest = re.sub(r"\s*\(BuildId: \w+\)|\s*\(offset 0x[0-9a-f]+\)", "", rest).strip().lstrip("-")
     if not (rest.startswith("(") and rest.endswith(")")):
         return None
     func = re.sub(r"\+\d+$", "", rest[1:-1]).replace("(anonymous namespace)", "{anon}")
@@ -203,8 +224,21 @@ def java_crash(lines: Iterable[str], header: Header, header_line: str) -> tuple[
 _REASON = re.compile(r"^Reason: (.+)$")
 
 
+_NUMBERED_FRAME = re.compile(r"^\d+ ([\w$.<>-]+)\(")
+
+
 def anr(lines: Iterable[str], header: Header) -> str:
-    """``ANR in PROCESS: REASON`` with the reason's variable details (windows, times, intents) removed."""
+    """``ANR in PROCESS: REASON`` with the reason's variable details (windows, times, intents) removed.
+
+    A Play Console ANR (``ANR Input dispatching timed out``, the main thread's frames numbered after
+    it) is named by its first frame in the app.
+    """
+    if header.base.startswith("ANR: "):
+        for line in islice(lines, 40):
+            m = _NUMBERED_FRAME.match(line)
+            if m and not skipped(m.group(1)):
+                return f"{header.base} in {m.group(1)}"
+        return header.base
     for line in islice(lines, 20):
         m = _REASON.match(line)
         if m:
