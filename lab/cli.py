@@ -29,6 +29,8 @@ GROUPS: dict[str, tuple[str, str]] = {
     "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
     "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
+    "labgrid": ("lab.labgrid.cli", "many lab hosts: labgrid exporters, places, locks, gate plans"),
+    "web": ("lab.web.cli", "the web app for warranty staff and lab triage; its accounts"),
 }
 
 

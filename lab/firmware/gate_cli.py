@@ -15,6 +15,7 @@ from lab.firmware.gate import EXIT_INFRA, EXIT_INTERNAL, EXIT_REFUSED, EXIT_USAG
 from lab.firmware.image import ImageError
 from lab.jobs import JobInputError
 from lab.outcome import exit_code_help
+from lab.textsafe import for_terminal
 
 
 def gate(
@@ -54,10 +55,13 @@ def gate(
         print(f"stblab firmware gate: image refused ({exc.reason}): {exc}", file=sys.stderr)
         raise typer.Exit(EXIT_REFUSED) from None
     except (RigFileError, JobInputError) as exc:
-        print(f"stblab firmware gate: {exc}", file=sys.stderr)
+        print(f"stblab firmware gate: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except InfraError as exc:  # e.g. the emulated lab did not start: no verdict on the build
-        print(f"stblab firmware gate: lab failure, no verdict on the build: {exc}", file=sys.stderr)
+        print(
+            f"stblab firmware gate: lab failure, no verdict on the build: {for_terminal(exc, markup=False)}",
+            file=sys.stderr,
+        )
         raise typer.Exit(EXIT_INFRA) from None
     except Exception:  # a bug in stblab: never exit 1, which CI reads as "new device faults"
         traceback.print_exc()

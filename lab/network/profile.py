@@ -249,6 +249,8 @@ def load_profile(name_or_path: str | os.PathLike[str] | Profile) -> Profile:
         raise ProfileError(f"{path}: cannot read profile: {exc.strerror or exc}") from exc
     except yaml.YAMLError as exc:
         raise ProfileError(f"{path}: not valid YAML: {getattr(exc, 'problem', None) or exc}") from exc
+    except ValueError as exc:  # bytes that are not UTF-8, a date like 2026-13-45
+        raise ProfileError(f"{path}: not a readable profile: {type(exc).__name__}: {str(exc)[:200]}") from None
     return parse_profile(raw, name=path.stem, source=str(path))
 
 

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from lab.outcome import ExitCode, Outcome, exit_code_for
+from lab.textsafe import for_markdown
 
 # The entry kinds are the Outcome values (one spelling in the summary, JUnit, Allure and the database).
 DEVICE_FAULT, INFRA_ERROR, TEST_ERROR = Outcome.DEVICE_FAULT.value, Outcome.INFRA_ERROR.value, Outcome.TEST_ERROR.value
@@ -226,7 +227,8 @@ class SessionSummary:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(self.as_dict(), indent=2, default=str) + "\n", encoding="utf-8")
         md = ["# stblab session summary", ""] + [
-            f"- {line}" if not line.startswith(" ") else f"  {line}" for line in self.lines()
+            f"- {for_markdown(line)}" if not line.startswith(" ") else f"  {for_markdown(line.strip())}"
+            for line in self.lines()
         ]
         path.with_suffix(".md").write_text("\n".join(md) + "\n", encoding="utf-8")
 

@@ -17,7 +17,12 @@ Examples::
     stblab rma fix 12 2.1.1 --actor alice                    # fixed in 2.1.1
     stblab rma case 3
 
-Exit codes: 0 ok, 1 not found, 2 bad arguments, 3 database unreachable.
+    stblab rma audit --head                                   # SEQ:HASH of the audit chain: keep it elsewhere
+    stblab rma audit --expect-head 812:3f9c...                # check the log against a kept head
+    stblab rma grants lab_user                                # PostgreSQL GRANTs for the lab's role
+
+Exit codes: 0 ok, 1 not found, 2 bad arguments, 3 database unreachable. ``rma audit`` uses the
+shared table (lab.outcome): 0 intact, 1 tampering found, 2 database unreachable, 4 bad input.
 """
 
 from __future__ import annotations
@@ -30,8 +35,10 @@ from pathlib import Path
 from typing import Any
 
 import typer
+from sqlalchemy.exc import DatabaseError
 
 from lab.errors import InfraError, TestError
+from lab.textsafe import DEFAULT_LIMIT, for_terminal
 
 app = typer.Typer(
     help="RMA database: faults, occurrences, cases, titles.",
@@ -47,20 +54,14 @@ LimitOpt = typer.Option(100, "--limit", min=1, help="at most this many rows")
 MAX_ID = 2**63 - 1  # the largest id either backend stores: a bigger one is a typo, not a lookup
 
 
-def safe(text: object) -> str:
-    """Text with control characters escaped, so a stored string cannot drive the terminal."""
-    s = "" if text is None else str(text)
-    out = []
-    for ch in s:
-        if ch.isprintable() or ch in " \t":
-            out.append(ch)
-        elif ch == "\n":
-            out.append("\n")
-        elif ord(ch) < 0x100:
-            out.append(f"\\x{ord(ch):02x}")
-        else:
-            out.append(f"\\u{ord(ch):04x}")
-    return "".join(out)
+def safe(text: object, limit: int | None = DEFAULT_LIMIT) -> str:
+    """Text with control characters escaped (lab.textsafe), so a stored string cannot drive the terminal.
+
+    Beyond :func:`lab.textsafe.for_terminal`, other characters that print nothing (zero-width
+    spaces and the like) are shown as ``\\uXXXX`` too, so two titles that look alike are told apart.
+    """
+    s = for_terminal(text, markup=False, limit=limit)
+    return "".join(ch if ch.isprintable() or ch in " \t\n" else f"\\u{ord(ch):04x}" for ch in s)
 
 
 def _cell(text: object, width: int) -> str:
@@ -116,6 +117,8 @@ def _run(fn: Any) -> Any:
         _fail(exc.message, 3)
     except TestError as exc:
         _fail(str(exc), 2)
+    except DatabaseError as exc:  # e.g. --db names a file that is not an SQLite database
+        _fail(f"not a usable RMA database: {exc.orig or exc}", 2)
     finally:
         while _OPENED:
             _OPENED.pop().close()  # dispose of the engine's pool (it stays usable if asked again)
@@ -518,13 +521,61 @@ def replay(db: str = DbOpt) -> None:
 
 
 @app.command()
-def audit(db: str = DbOpt, as_json: bool = JsonOpt) -> None:
-    """Verify the audit log's hash chain (exit 1 when broken, naming the first bad entry)."""
+def audit(
+    db: str = DbOpt,
+    as_json: bool = JsonOpt,
+    head: bool = typer.Option(False, "--head", help="print the chain's head as SEQ:HASH (keep it elsewhere, e.g. CI)"),
+    expect_head: str = typer.Option(None, "--expect-head", help="SEQ:HASH recorded earlier: check the log against it"),
+    head_file: Path = typer.Option(None, "--head-file", help="the head file (default: beside the database)"),
+) -> None:
+    """Check the audit log: hash chain, row counters, audited rows, and the head anchored outside the database.
+
+    Exit codes (the shared table): 0 intact; 1 tampering found (each problem named); 2 database
+    unreachable; 4 bad --expect-head.
+    """
+    from lab.outcome import ExitCode
+    from lab.rma.audit import parse_head
+
+    want = None
+    if expect_head is not None:
+        try:
+            want = parse_head(expect_head)
+        except ValueError as exc:
+            _fail(f"--expect-head: {exc}", int(ExitCode.BAD_INPUT))
     store = _store(db)
-    check = _run(store.verify_audit)
-    if as_json:
-        _print_json({"ok": check.ok, "entries": check.entries, "bad_seq": check.bad_seq, "problem": check.problem})
+    try:
+        check = store.verify_audit(expect_head=want, head_file=head_file)
+    except InfraError as exc:
+        _fail(exc.message, int(ExitCode.INFRA_ERROR))
+    except DatabaseError as exc:
+        _fail(f"not a usable RMA database: {exc.orig or exc}", int(ExitCode.BAD_INPUT))
+    finally:
+        while _OPENED:
+            _OPENED.pop().close()
+    if head:
+        typer.echo(f"{check.head[0]}:{check.head[1]}" if check.head else "0:" + "0" * 64)
+    elif as_json:
+        _print_json(check.as_dict())
     else:
-        typer.echo(f"audit log: {check.entries} entries, " + ("chain intact" if check else f"BROKEN: {check.problem}"))
+        anchor = head_file or store.audit_head_path
+        state = "chain intact" if check else f"BROKEN ({len(check.problems)} problems)"
+        typer.echo(f"audit log: {check.entries} entries, {state}; anchor {safe(anchor)}")
+        for problem in check.problems:
+            typer.echo(f"  - {safe(problem)}")
+        for note in check.notes:
+            typer.echo(f"  note: {safe(note)}")
     if not check:
-        raise typer.Exit(1)
+        if head or as_json:
+            typer.echo(f"stblab rma audit: BROKEN: {safe(check.problem)}", err=True)
+        raise typer.Exit(int(ExitCode.DEVICE_FAULT))
+
+
+@app.command()
+def grants(role: str = typer.Argument(..., help="the PostgreSQL role the lab files with")) -> None:
+    """Print the PostgreSQL GRANTs recommended for the lab's user (insert, never update or delete audit rows)."""
+    from lab.rma.grants import recommended_grants
+
+    try:
+        typer.echo(recommended_grants(role), nl=False)
+    except ValueError as exc:
+        _fail(str(exc), 4)

@@ -14,7 +14,8 @@
    another bug, in which case this report starts its own fault;
 4. test run, occurrence and artifact links are inserted; the fault's counters move in one UPDATE;
    a fault fixed in version V seeing an occurrence on firmware >= V (compared as versions) is
-   reopened as a regression.
+   reopened as a regression;
+5. the filing is audited (``occurrence.filed``, with the row counters; see :mod:`lab.rma.audit`).
 
 Concurrent filers meet at unique constraints (occurrence key, signature hash, audit sequence);
 the loser's transaction rolls back and is retried from the top, where it now finds the winner's
@@ -425,4 +426,20 @@ def _file_once(
         )
         .returning(Fault.status)
     ).scalar_one()
+    # Every filing is audited (its entry counts the occurrence), so a deleted occurrence is noticed.
+    append_audit(
+        session,
+        actor=actor,
+        action="occurrence.filed",
+        entity="occurrence",
+        entity_id=occ_id,
+        detail={
+            "occurrence_id": occ_id,
+            "occurrence_key": key,
+            "fault_id": fault.id,
+            "new_fault": is_new,
+            "regression": regression,
+            "signature": current.hash,
+        },
+    )
     return FilingResult(fault.id, is_new, occ_id, status, current.title, key, regression, False)

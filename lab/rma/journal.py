@@ -58,17 +58,23 @@ class Journal:
                 finally:
                     os.close(dfd)
 
-    def _read(self) -> tuple[list[dict[str, Any]], list[str]]:
+    def _read(self) -> tuple[list[dict[str, Any]], list[bytes]]:
+        """Readable entries, and the lines that are not (kept byte for byte, so nothing is lost)."""
         if not self.path.exists():
             return [], []
         good: list[dict[str, Any]] = []
-        bad: list[str] = []
-        for raw in self.path.read_text(encoding="utf-8", errors="replace").splitlines():
+        bad: list[bytes] = []
+        for raw in self.path.read_bytes().splitlines():
             if not raw.strip():
                 continue
             try:
-                good.append(json.loads(raw))
-            except json.JSONDecodeError:
+                entry = json.loads(raw.decode("utf-8"))
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+                bad.append(raw)
+                continue
+            if isinstance(entry, dict):
+                good.append(entry)
+            else:
                 bad.append(raw)
         return good, bad
 
@@ -97,7 +103,8 @@ class Journal:
                 try:
                     ok = file_one(entry)
                 except Exception as exc:  # an entry that can never be filed must not block the rest
-                    bad.append(json.dumps({"error": f"{type(exc).__name__}: {exc}"[:2000], "entry": entry}))
+                    why = {"error": f"{type(exc).__name__}: {exc}"[:2000], "entry": entry}
+                    bad.append(json.dumps(why, default=str).encode())
                     continue
                 if ok:
                     done += 1
@@ -105,8 +112,10 @@ class Journal:
                     left.append(entry)
                     failed = True  # the database went away again: keep the rest in order
             if bad:
-                with open(str(self.path) + ".bad", "a", encoding="utf-8") as f:
-                    f.write("\n".join(bad) + "\n")
+                with open(str(self.path) + ".bad", "ab") as f:
+                    f.write(b"\n".join(bad) + b"\n")
+                    f.flush()
+                    os.fsync(f.fileno())
             if not entries and not bad:
                 return 0, 0
             tmp = self.path.with_suffix(self.path.suffix + ".tmp")

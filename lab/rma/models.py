@@ -229,5 +229,11 @@ class AuditEntry(Base):
     entity: Mapped[str] = mapped_column(String(32))
     entity_id: Mapped[int | None] = mapped_column(Integer)
     detail: Mapped[str] = mapped_column(Text, default="{}")
+    # Row counters when the entry was written (JSON; covered by the hash). None before migration 0002.
+    counts: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# Tables of the web app share this schema and its migrations (import at the end: it uses Base).
+from lab.web import schema as _web_schema  # noqa: E402,F401

@@ -51,7 +51,7 @@ from lab.firmware.version import version_key
 from lab.rma import cases as casemod
 from lab.rma import lifecycle, queries
 from lab.rma.artifacts import ArtifactStore, StoredArtifact
-from lab.rma.audit import AuditCheck, verify_audit
+from lab.rma.audit import AuditCheck, read_head_file, set_head_file, verify_audit
 from lab.rma.db import display_url, make_engine, migrate, resolve_url
 from lab.rma.filing import file_fault, report_fingerprint
 from lab.rma.journal import Journal
@@ -63,7 +63,16 @@ log = logging.getLogger("stblab.rma")
 
 ENV_ARTIFACTS = "STBLAB_RMA_ARTIFACTS"
 ENV_JOURNAL = "STBLAB_RMA_JOURNAL"
+ENV_AUDIT_HEAD = "STBLAB_RMA_AUDIT_HEAD"
 _UNREACHABLE = (OperationalError, InterfaceError)
+
+
+def default_head_path(url: Any) -> Path:
+    """Where the audit chain's head is anchored by default: beside an SQLite file, else under reports/."""
+    if url.get_backend_name() == "sqlite" and url.database not in (None, "", ":memory:"):
+        return Path(url.database + ".audit-head")
+    name = "".join(c if c.isalnum() or c in "-_." else "_" for c in f"{url.host or 'local'}-{url.database or 'rma'}")
+    return Path("reports") / f"rma-{name}.audit-head"
 
 
 def _unreachable(exc: BaseException) -> bool:
@@ -79,6 +88,7 @@ class RmaStore:
         *,
         artifact_root: str | os.PathLike[str] | None = None,
         journal_path: str | os.PathLike[str] | None = None,
+        audit_head_path: str | os.PathLike[str] | None = None,
         actor: str = "stblab",
     ) -> None:
         self.url = resolve_url(url_or_path)
@@ -89,6 +99,8 @@ class RmaStore:
             base = Path("reports")
         self.artifacts = ArtifactStore(artifact_root or os.environ.get(ENV_ARTIFACTS) or base / "rma-artifacts")
         self.journal = Journal(journal_path or os.environ.get(ENV_JOURNAL) or base / "rma-journal.jsonl")
+        self.audit_head_path = Path(audit_head_path or os.environ.get(ENV_AUDIT_HEAD) or default_head_path(self.url))
+        set_head_file(self.engine, self.audit_head_path)
         self.actor = actor
         self._migrated = False
 
@@ -282,9 +294,19 @@ class RmaStore:
         with self.session() as s:
             return queries.get_case(s, case_id)
 
-    def verify_audit(self) -> AuditCheck:
+    def verify_audit(
+        self, *, expect_head: tuple[int, str] | None = None, head_file: str | os.PathLike[str] | None = None
+    ) -> AuditCheck:
+        """Check the audit chain, its counters and rows, against the head file and ``expect_head``."""
+        anchors, problems = read_head_file(head_file or self.audit_head_path)
         with self.session() as s:
-            return verify_audit(s)
+            check = verify_audit(s, anchors=anchors, expect_head=expect_head)
+        if problems:
+            merged = tuple(problems) + check.problems
+            check = AuditCheck(
+                False, check.entries, check.bad_seq, merged[0], merged, check.head, check.counts, check.notes
+            )
+        return check
 
     # --- RMA cases (issue 7) -------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ import typer
 
 from lab.errors import DeviceFault, InfraError, RigFileError, TestError
 from lab.outcome import ExitCode, exit_code_help
+from lab.textsafe import for_terminal
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Warranty verdicts for returned devices.")
 EXIT_DEVICE, EXIT_INFRA, EXIT_USAGE = ExitCode.DEVICE_FAULT, ExitCode.INFRA_ERROR, ExitCode.BAD_INPUT
@@ -73,7 +74,6 @@ def check(
     inconclusive (the reason is stored, the case stays open) and exits with the table's code."""
     from lab.emulated_lab import EMULATE_MODES
     from lab.jobs import JobInputError
-    from lab.textsafe import for_terminal
     from lab.warranty.check import check_case
 
     if emulate not in EMULATE_MODES:
@@ -85,13 +85,16 @@ def check(
                          emulate=emulate, echo=echo, scenarios=[str(s) for s in scenario] or None,
                          test_timeout=test_timeout, job_timeout=job_timeout)  # fmt: skip
     except (TestError, RigFileError, JobInputError) as exc:
-        print(f"stblab warranty check: {exc}", file=sys.stderr)
+        print(f"stblab warranty check: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     except InfraError as exc:
-        print(f"stblab warranty check: lab failure, no verdict: {exc}", file=sys.stderr)
+        print(f"stblab warranty check: lab failure, no verdict: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_INFRA) from None
     except DeviceFault as exc:  # the unit failed while its evidence was read: a person looks at it
-        print(f"stblab warranty check: the unit failed during diagnosis, no verdict: {exc}", file=sys.stderr)
+        print(
+            f"stblab warranty check: the unit failed during diagnosis, no verdict: {for_terminal(exc, markup=False)}",
+            file=sys.stderr,
+        )
         raise typer.Exit(EXIT_DEVICE) from None
     except Exception:  # a bug in stblab: never exit 1 ("device fault")
         traceback.print_exc()
@@ -135,7 +138,7 @@ def override(
         with _store(db) as store:
             vid = store.override_verdict(case, verdict, reason=reason, actor=actor)
     except (TestError, ValueError) as exc:
-        print(f"stblab warranty override: {exc}", file=sys.stderr)
+        print(f"stblab warranty override: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     typer.echo(f"case {case}: verdict {verdict} by {actor} (verdict #{vid} supersedes the previous one)")
 
@@ -153,6 +156,6 @@ def resolve(
         with _store(db) as store:
             store.set_case_state(case, action, note=note, actor=actor)
     except (TestError, ValueError) as exc:
-        print(f"stblab warranty resolve: {exc}", file=sys.stderr)
+        print(f"stblab warranty resolve: {for_terminal(exc, markup=False)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE) from None
     typer.echo(f"case {case}: {action}")

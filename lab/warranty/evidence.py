@@ -20,7 +20,11 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
+from lab.textsafe import escape_controls
 from lab.warranty.rules import Indicator
+
+#: Bound on one evidence value read from a box (characters); a box can print megabytes on one line.
+MAX_VALUE = 2000
 
 # kind -> (independence class, threshold on the count, what it means)
 THRESHOLDS: dict[str, tuple[str, int, str]] = {
@@ -39,6 +43,16 @@ _DMESG_PATTERNS = {
 }
 
 
+def box_value(value: object, limit: int = MAX_VALUE) -> str:
+    """A value a box reported, as stored evidence: control characters made visible, bounded.
+
+    What the box said stays readable (``\\x1b[2J`` rather than a cleared screen) wherever the
+    evidence is shown later: the database, ``stblab rma case``, a verdict's justification.
+    """
+    text = escape_controls(value)
+    return text if len(text) <= limit else text[:limit] + f" [... {len(text) - limit} more characters cut]"
+
+
 @dataclass(frozen=True)
 class EvidenceItem:
     """One observation: what kind, where it came from, its value, and whether it indicates damage."""
@@ -54,14 +68,17 @@ def evidence_from_diag(diag: dict[str, Any], source: str = "ssh: diag --json") -
     items: list[EvidenceItem] = []
     reasons = diag.get("reboot_reasons") or {}
     if reasons:
-        text = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items()))
-        items.append(EvidenceItem("reboot_reasons", source, text))
+        if isinstance(reasons, dict):
+            text = ", ".join(f"{k}: {v}" for k, v in sorted(reasons.items(), key=lambda kv: str(kv[0])))
+        else:
+            text = f"unreadable: {reasons!r}"
+        items.append(EvidenceItem("reboot_reasons", source, box_value(text)))
     for key, (klass, threshold, meaning) in THRESHOLDS.items():
         if key not in diag:
             continue
         count = _count(diag[key])
         if count is None:  # a value we cannot read is kept as evidence, never made into an indicator
-            items.append(EvidenceItem(key, source, f"unreadable: {diag[key]!r}"))
+            items.append(EvidenceItem(key, source, box_value(f"unreadable: {diag[key]!r}")))
             continue
         ind = None
         if count >= threshold:
@@ -71,21 +88,21 @@ def evidence_from_diag(diag: dict[str, Any], source: str = "ssh: diag --json") -
     if vb is not None:
         ind = None
         if str(vb) != "ok":
-            detail = f"verified boot state '{vb}' (unofficial firmware)"
+            detail = f"verified boot state '{box_value(vb, 100)}' (unofficial firmware)"
             ind = Indicator("software", "unofficial_firmware", detail, source)
-        items.append(EvidenceItem("verified_boot", source, str(vb), ind))
+        items.append(EvidenceItem("verified_boot", source, box_value(vb), ind))
     if "tamper" in diag:
         tampered = _flag(diag["tamper"])
         if tampered is None:
-            items.append(EvidenceItem("tamper", source, f"unreadable: {diag['tamper']!r}"))
+            items.append(EvidenceItem("tamper", source, box_value(f"unreadable: {diag['tamper']!r}")))
         else:
             ind = Indicator("physical", "tamper", "tamper switch tripped (case opened)", source) if tampered else None
             items.append(EvidenceItem("tamper", source, "tripped" if tampered else "intact", ind))
     if "max_temperature_c" in diag:
-        items.append(EvidenceItem("max_temperature_c", source, str(diag["max_temperature_c"])))
+        items.append(EvidenceItem("max_temperature_c", source, box_value(diag["max_temperature_c"])))
     fw = diag.get("firmware")
     if fw:
-        items.append(EvidenceItem("firmware", source, str(fw)))
+        items.append(EvidenceItem("firmware", source, box_value(fw)))
     return items
 
 
@@ -126,7 +143,7 @@ def evidence_from_dmesg(text: str, source: str = "console: dmesg") -> list[Evide
     """Kernel log lines that corroborate damage (kept as evidence, not counted twice as indicators)."""
     items = []
     for kind, pattern in _DMESG_PATTERNS.items():
-        lines = [ln.strip() for ln in text.splitlines() if pattern.search(ln)]
+        lines = [box_value(ln.strip(), 400) for ln in text.splitlines() if pattern.search(ln)]
         if lines:
             items.append(EvidenceItem(f"dmesg_{kind}", source, "\n".join(lines[:20])))
     return items

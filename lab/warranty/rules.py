@@ -24,6 +24,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import StrEnum
 
+from lab.textsafe import escape_controls, for_html, for_markdown, for_terminal
+
 RULESET_VERSION = "warranty-rules/1"
 
 
@@ -66,6 +68,38 @@ class Decision:
     justification: str
     needs_review: bool = False
 
+    def as_text(self) -> str:
+        """The decision for a terminal: no control sequence from a box reaches the tty."""
+        head = f"verdict {self.verdict.value.upper().replace('_', ' ')} ({self.ruleset}, {self.rule})"
+        review = "\n  review recommended before acting on it" if self.needs_review else ""
+        return f"{head}\n  {for_terminal(self.justification, markup=False)}{review}"
+
+    def as_markdown(self) -> str:
+        """The decision as Markdown (a CI summary, a ticket): box text shown as text, never as markup."""
+        review = "\n\n**Review recommended before acting on it.**" if self.needs_review else ""
+        return (
+            f"**Verdict:** {for_markdown(self.verdict.value)} ({for_markdown(self.ruleset)}, "
+            f"{for_markdown(self.rule)})\n\n{for_markdown(self.justification)}{review}"
+        )
+
+    def as_html(self) -> str:
+        """The decision as an HTML fragment (escaped; control characters made visible)."""
+        review = "<p><b>Review recommended before acting on it.</b></p>" if self.needs_review else ""
+        return (
+            f"<p><b>Verdict:</b> {for_html(self.verdict.value)} ({for_html(self.ruleset)}, {for_html(self.rule)})</p>"
+            f"<p>{for_html(self.justification)}</p>{review}"
+        )
+
+
+#: Bound on one piece of box-supplied text inside a justification (a fault title, an indicator's detail).
+MAX_PIECE = 300
+
+
+def _said(text: object) -> str:
+    """Box-supplied text made fit for a justification: control characters visible, one line, bounded."""
+    flat = escape_controls(text, keep_newlines=False)
+    return flat if len(flat) <= MAX_PIECE else flat[:MAX_PIECE] + f" [... {len(flat) - MAX_PIECE} more characters cut]"
+
 
 def independent_classes(indicators: list[Indicator]) -> list[str]:
     """Distinct independence classes among ``indicators``, in first-seen order."""
@@ -79,8 +113,12 @@ def independent_classes(indicators: list[Indicator]) -> list[str]:
 def decide(findings: Findings) -> Decision:
     """Apply the rules of :data:`RULESET_VERSION` to ``findings``."""
     classes = independent_classes(findings.indicators)
-    described = "; ".join(f"{i.kind} ({i.detail}, from {i.source})" for i in findings.indicators) or "none"
-    faults = ", ".join(findings.faults) or "the complaint"
+    described = (
+        "; ".join(f"{_said(i.kind)} ({_said(i.detail)}, from {_said(i.source)})" for i in findings.indicators) or "none"
+    )
+    faults = ", ".join(_said(f) for f in findings.faults[:20]) or "the complaint"
+    if len(findings.faults) > 20:
+        faults += f" and {len(findings.faults) - 20} more"
     if not findings.reproduced:
         note = f" Damage indicators ({described}) alone do not make user damage." if classes else ""
         return Decision(

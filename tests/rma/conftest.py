@@ -29,6 +29,12 @@ def pg_cluster() -> Iterator[TempPostgres]:
         cluster.cleanup()
 
 
+@pytest.fixture(autouse=True)
+def _audit_head_in_tmp(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every store of a test (and its child processes) anchors the audit head in the test's folder."""
+    monkeypatch.setenv("STBLAB_RMA_AUDIT_HEAD", str(tmp_path / "rma.audit-head"))
+
+
 @pytest.fixture(params=["sqlite", "postgresql"])
 def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     """A fresh, empty RMA database on each backend."""

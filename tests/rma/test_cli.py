@@ -156,7 +156,7 @@ def test_lifecycle_commands_and_audit(tmp_path: Path) -> None:
     statuses = {f["id"]: f["status"] for f in json.loads(rma("faults", "--json", db=db).stdout)}
     assert statuses == {a: "invalid", b: "duplicate"}
     res = rma("audit", "--json", db=db)
-    assert res.returncode == 0 and json.loads(res.stdout)["entries"] == 6
+    assert res.returncode == 0 and json.loads(res.stdout)["entries"] == 8  # 2 faults, 2 filings, 4 changes
     res = rma("replay", db=db)
     assert res.returncode == 0 and "0 filed, 0 waiting" in res.stdout
 

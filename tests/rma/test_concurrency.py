@@ -75,7 +75,13 @@ def test_sixteen_processes_filing_at_once_store_each_occurrence_once_and_one_fau
     detail = store.fault(oops["id"])
     assert detail["rigs"] == 3 and detail["devices"] == 5 and len(detail["firmware_versions"]) > 1
     check = store.verify_audit()
-    assert check.ok and check.entries == 4
+    assert check.ok and check.entries == 4 + distinct, check.problems  # 4 faults created, each occurrence filed
+    assert check.counts["occurrences"] == distinct and check.head is not None and check.head[0] == 4 + distinct
+    # The head file saw the head of every commit (one per filing: a new fault's two entries commit together).
+    from lab.rma.audit import read_head_file
+
+    anchors, bad = read_head_file(store.audit_head_path)
+    assert not bad and max(anchors) == check.head and len({s for s, _ in anchors}) == distinct
 
 
 def _wait_for(proc: subprocess.Popen[str], word: str, timeout: float = 60) -> None:
