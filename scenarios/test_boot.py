@@ -12,7 +12,7 @@ from lab.errors import DeviceFault
 BOOT_BOUND_S = 45.0
 
 
-@pytest.mark.stb(features=[])
+@pytest.mark.stb(features=["power"])
 def test_boot_to_shell(stb, rig, record_measurement):
     """Power-cycle the box: it reaches a shell within the bound and identifies itself."""
     stb.to("off")
@@ -32,6 +32,7 @@ def test_boot_to_shell(stb, rig, record_measurement):
     assert diag.get("serial"), "diag --json has no serial number"
 
 
+@pytest.mark.stb(features=["bootloader"])
 def test_bootloader_then_boot(stb):
     """Interrupt autoboot into the bootloader prompt, ask its version, then boot on to the shell."""
     stb.to("bootloader")

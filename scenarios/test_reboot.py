@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
+
 from lab.errors import DeviceFault
 
 REBOOTS = 3
 REBOOT_BOUND_S = 45.0
 
 
+@pytest.mark.stb(features=["reboot"])
 def test_reboot_loop(shell, stb, record_measurement):
     version = stb.firmware_version()
     times = []

@@ -293,5 +293,11 @@ def unsupported(item: pytest.Item, rig: Rig) -> str | None:
     model = marker.kwargs.get("model")
     if model and rig.model != model:
         return f"rig {rig.name} is a {rig.model}, this test needs model {model}"
-    missing = [f for f in marker.kwargs.get("features", ()) if f not in rig.features]
-    return f"rig {rig.name} lacks feature(s): {', '.join(missing)}" if missing else None
+    from lab.profile import ProfileError, profile_for_rig, unmet
+
+    try:
+        profile = profile_for_rig(rig)
+    except ProfileError:
+        profile = None
+    reasons = unmet(rig, list(marker.kwargs.get("features", ())), profile)
+    return f"rig {rig.name} lacks feature(s): {'; '.join(reasons)}" if reasons else None

@@ -34,9 +34,15 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         features = list(marker.kwargs.get("features", ()))
         if model and rig.model != model:
             pytest.skip(f"rig {rig.name} is a {rig.model}, this test needs model {model}")
-        missing = [f for f in features if f not in rig.features]
-        if missing:
-            pytest.skip(f"rig {rig.name} lacks feature(s): {', '.join(missing)}")
+        from lab.profile import ProfileError, profile_for_rig, unmet
+
+        try:
+            profile = profile_for_rig(rig)
+        except ProfileError:
+            profile = None
+        reasons = unmet(rig, features, profile)
+        if reasons:
+            pytest.skip(f"rig {rig.name} lacks feature(s): {'; '.join(reasons)}")
     run = item.stash.get(RUN_KEY, None)
     rerun = bool(run and run.rerun)
     run = TestRun(started=time.time(), rerun=rerun)
@@ -93,18 +99,15 @@ def _info_props(item: pytest.Item, state: LabState) -> None:
     if stb is None:
         return
     try:
-        info = stb.collect_info()
-    except Exception:  # noqa: BLE001 - properties must not change the outcome
-        info = stb.info()
+        stb.collect_info()
+        props = stb.report_properties()  # each value read, or "unknown (reason)": never silently absent
+    except Exception as exc:  # noqa: BLE001 - properties must not change the outcome
+        props = {k: f"unknown ({exc})" for k in ("firmware_version", "device_serial", "firmware_build")}
     have = {k for k, _ in item.user_properties}
-    for key, prop in (
-        ("firmware_version", "firmware_version"),
-        ("serial", "device_serial"),
-        ("firmware_build", "firmware_build"),
-    ):
-        if info.get(key) and prop not in have:
-            item.user_properties.append((prop, info[key]))
-            _allure_labels(**{prop: info[key]})
+    for prop, value in props.items():
+        if prop not in have:
+            item.user_properties.append((prop, value))
+            _allure_labels(**{prop: value})
     capture = stb._capture
     run = item.stash.get(RUN_KEY, None)
     if capture is not None and run is not None and "video_dropped" not in have:
