@@ -217,16 +217,26 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
 
     The upload is skipped when the box already holds a file with the image's sha256.
     """
-    from lab.device import REBOOTING
-
     rig: Rig = stb.rig
     result = FlashResult(rig=rig.name, ok=False)
     t0 = time.monotonic()
     upload_dir = rig.firmware.upload_dir if rig.firmware else "/data"
     remote = f"{upload_dir.rstrip('/')}/fw-{image.sha256[:16]}.img"
     try:
+        profile = stb.profile
+        update = profile.firmware_update
+        if update.method != "command":
+            # "none": stblab cannot flash this model; "uboot" flashing is not driven by the gate yet.
+            raise TestError(
+                f"model {rig.model} ({profile.source or 'profile'}): firmware_update.method is "
+                f"{update.method!r}; the gate installs images only with method 'command'"
+            )
+        if not (rig.firmware and rig.firmware.upload_dir):  # the rig file's folder wins over the model's
+            remote = update.copy_to.format(name=f"fw-{image.sha256[:16]}.img")
         stb.to("shell")
         result.version_before = stb.firmware_version()
+        if not result.version_before:
+            raise TestError(f"rig {rig.name}: the firmware version cannot be read, so a gate cannot judge it")
         result.serial = stb.serial_number()
         if result.version_before == image.version and stb.info().get("firmware_build") == image.build_id:
             result.version_after, result.build_after = image.version, image.build_id
@@ -240,8 +250,10 @@ def flash(stb: Any, image_path: Path, image: FirmwareImage) -> FlashResult:
         stb.drop_ssh()
         console = stb.console
         console.drain()
-        console.sendline(f"fwupdate {remote}")
-        m = console.expect([REBOOTING, _FWUPDATE_REFUSED], timeout=120)
+        console.sendline(update.command.format(file=shlex.quote(remote)) if update.command else f"fwupdate {remote}")
+        m = console.expect(
+            [profile.console.boot.rebooting, update.refused or _FWUPDATE_REFUSED], timeout=update.timeout
+        )
         if m.index == 1:
             raise DeviceFault(f"box refused the image: {m.match.group(0).strip()}", rig=rig.name, symptom="fwupdate")
         stb.state = "booting"
