@@ -157,8 +157,7 @@ def collect_evidence(stb: Any) -> tuple[list[EvidenceItem], dict[str, Any]]:
         diag = stb.diag(via="console")
         source = "console: diag --json"
     items += evidence_from_diag(diag, source)
-    dmesg = stb.run("dmesg", timeout=30)
-    items += evidence_from_dmesg(dmesg.output)
+    items += evidence_from_dmesg(stb.kernel_log())  # the model's profile says how (dmesg on Linux boxes)
     return items, diag
 
 
