@@ -67,4 +67,8 @@ def test_stblab_lab_exporter_lost_mid_run_is_an_infra_error_nothing_filed(
     job = json.loads((run / "job.json").read_text(encoding="utf-8"))
     outcomes = [t["outcome"] for r in job["rigs"] for t in r["tests"]]
     assert "device_fault" not in outcomes and not [t for r in job["rigs"] for t in r["tests"] if t.get("fault_id")]
+    # the rig's pytest saw the loss before its last test (plugin check), and the job names it too
+    last = job["rigs"][0]["tests"][-1]
+    assert last["outcome"] == "infra_error" and "exporter gone: place stb-a" in last["reason"], last
+    assert any("exporter gone" in pr["reason"] for pr in job["problems"])
     assert _holders(grid)["stb-a"] is None
