@@ -156,8 +156,8 @@ def test_gate_plan_two_host_jobs_then_one_verdict(
         host = job["host"]
         procs[host] = subprocess.Popen(
             [*STBLAB, "firmware", "gate", str(image), "--rigs", job["rigs"],
-             "--run-dir", str(tmp_path / f"gate-{host}"), "--suite", "scenarios/test_agree.py", "--trusted-key", str(keys / "vendor_ed25519.pub"),
-             "--rma-db", str(tmp_path / "rma.sqlite")],
+             "--run-dir", str(tmp_path / f"gate-{host}"), "--suite", "scenarios/test_agree.py",
+             "--trusted-key", str(keys / "vendor_ed25519.pub"), "--rma-db", str(tmp_path / "rma.sqlite")],
             env=dict(os.environ, CI_JOB_ID=f"job-{host}"), text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
         )  # fmt: skip
     outs = {h: pr.communicate(timeout=300)[0] for h, pr in procs.items()}
