@@ -119,4 +119,32 @@ def test_collect_counts_a_fault_new_on_any_host_as_new(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.passed == 6 and result.not_run == []
     (tmp_path / "h2" / "gate.json").write_text(json.dumps({"image": {"sha256": "other"}, "rigs": ["b"]}))
     result = collect(plan, [tmp_path / "h1", tmp_path / "h2"])
-    assert result.not_run == ["b"] and result.exit_code == 2 and "another image" in result.problems[0]
+    assert result.not_run == ["b"] and "another image" in result.problems[0]
+    assert result.exit_code == 1  # lab.outcome's table: h1's fault says "no" whatever else happened
+    (tmp_path / "h1" / "gate.json").write_text(
+        json.dumps(
+            {
+                "image": {"sha256": "ab"},
+                "rigs": ["a"],
+                "passed": 1,
+                "timed_out": [{"rig": "a", "test": "t"}],
+                "exit_code": 2,
+            }
+        )
+    )
+    result = collect(plan, [tmp_path / "h1", tmp_path / "h2"])
+    assert result.exit_code == 2 and "timed out on a" in "\n".join(result.lines())  # the gate's timed_out counts
+    (tmp_path / "h2" / "gate.json").write_text(
+        json.dumps(
+            {
+                "image": {"sha256": "ab"},
+                "rigs": ["b"],
+                "passed": 0,
+                "not_run": [{"rig": "b", "test": "t2"}],
+                "exit_code": 5,
+            }
+        )
+    )
+    (tmp_path / "h1" / "gate.json").write_text(json.dumps({"image": {"sha256": "ab"}, "rigs": ["a"], "passed": 1}))
+    result = collect(plan, [tmp_path / "h1", tmp_path / "h2"])
+    assert result.exit_code == 5 and "INCOMPLETE" in result.verdict()  # a not-run test is never a pass
