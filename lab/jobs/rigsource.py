@@ -64,11 +64,13 @@ def held_rigs(source: str | os.PathLike[str], run_dir: Path) -> Iterator[HeldRig
         yield HeldRigs(Path(source), str(source))
         return
     try:
+        from lab.labgrid.request import parse_request
         from lab.labgrid.source import held_rig_file, status_path
     except ImportError as exc:  # the extra is not installed
         raise RigFileError(f"--rigs {source}: labgrid:// needs stblab[labgrid] ({exc})") from exc
+    request = parse_request(str(source))  # bad input before anything is created or contacted
     run_dir.mkdir(parents=True, exist_ok=True)
-    with held_rig_file(str(source), run_dir / "labgrid-rigs.yaml") as places:
+    with held_rig_file(request, run_dir / "labgrid-rigs.yaml") as places:
         old = os.environ.get(STATUS_ENV)
         os.environ[STATUS_ENV] = str(status_path(places.rig_file))
         try:
