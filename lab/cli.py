@@ -29,7 +29,9 @@ GROUPS: dict[str, tuple[str, str]] = {
     "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
     "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
+    "explore": ("lab.explore.cli", "find rare faults on a rig and shrink them to a minimal reproducer"),
     "labgrid": ("lab.labgrid.cli", "many lab hosts: labgrid exporters, places, locks, gate plans"),
+    "web": ("lab.web.cli", "the web app for warranty staff and lab triage; its accounts"),
 }
 
 

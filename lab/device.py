@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import contextlib
 import functools
-import json
 import re
 import time
 from collections.abc import Callable
@@ -44,12 +43,15 @@ from lab.rig import Rig
 from lab.steps import step
 
 if TYPE_CHECKING:
+    from lab.profile import BoxProfile, Provenance
     from lab.protocols import Capture, Console, Kind, Power, RemoteControl, Shell
 
 P = ParamSpec("P")
 R = TypeVar("R")
 
 STATES = ("off", "bootloader", "shell")
+_INFO_KEY = {"build_id": "firmware_build", "serial_number": "serial"}
+_NEED_FOR = {"power": "power", "remote": "ir", "capture": "hdmi"}
 
 
 class StbState(StrEnum):
@@ -84,7 +86,12 @@ class Stb:
 
     ``run_dir`` receives ``<rig>/console.log`` and evidence. ``health`` is the session's
     :class:`RigHealth` (a private one when omitted). ``boot_timeout`` bounds power-on to login
-    prompt; ``trust_new_ssh_key`` explicitly accepts an unknown SSH host key.
+    prompt; ``trust_new_ssh_key`` explicitly accepts an unknown SSH host key. ``profile`` is the
+    model's box profile (default: ``rigs/models/<model>.yaml``, see :mod:`lab.profile`): login,
+    prompts, how to read version and serial, how to reboot.
+
+    Every instrument but the console is optional: without a ``power:`` section the box is taken
+    as always on (``to("shell")`` logs in to the live console; recovery reboots from the shell).
     """
 
     def __init__(
@@ -95,8 +102,11 @@ class Stb:
         health: RigHealth | None = None,
         boot_timeout: float = 60.0,
         trust_new_ssh_key: bool = False,
+        profile: BoxProfile | None = None,
     ) -> None:
         self.rig = rig
+        self._profile = profile
+        self._provenance: Provenance | None = None
         self.rig_name = rig.name
         self.run_dir = Path(run_dir)
         self.dir = self.run_dir / rig.name
@@ -129,7 +139,9 @@ class Stb:
             if self.rig.serial is None:
                 raise TestError(f"rig {self.rig_name} has no serial console in its rig file")
             self.dir.mkdir(parents=True, exist_ok=True)
-            console: Console = build("console", self.rig, log_path=self.console_log_path)
+            profile = self._profile_or_none()
+            extra: dict[str, Any] = {"profile": profile} if profile is not None else {}
+            console: Console = build("console", self.rig, log_path=self.console_log_path, **extra)
             console.open()
             self._console = console
         return self
@@ -150,6 +162,30 @@ class Stb:
     def console_log_path(self) -> Path:
         """Where this rig's console log is written."""
         return self.dir / "console.log"
+
+    @property
+    def profile(self) -> BoxProfile:
+        """The model's box profile (loaded on first use; a missing or bad one is a ``ProfileError``)."""
+        if self._profile is None:
+            from lab.profile import profile_for_rig
+
+            self._profile = profile_for_rig(self.rig)
+        return self._profile
+
+    def _profile_or_none(self) -> BoxProfile | None:
+        """The profile, or None when the model has none (the console then uses its own defaults)."""
+        from lab.profile import ProfileError
+
+        try:
+            return self.profile
+        except ProfileError as exc:
+            if "no box profile" not in str(exc):
+                raise  # a profile that exists but is malformed is an error, never skipped over
+            return None
+
+    def has(self, instrument: str) -> bool:
+        """Does this rig have ``instrument`` (``power``, ``ir``, ``video``, ``ssh``, ``serial``, ``network``)?"""
+        return getattr(self.rig, instrument, None) is not None
 
     # -- instruments ---------------------------------------------------------------------------
 
@@ -212,6 +248,9 @@ class Stb:
                 rig_name=self.rig_name,
                 trust_new_key=self.trust_new_ssh_key,
             )
+            profile = self._profile_or_none()
+            if profile is not None:
+                client.kill_mode = profile.ssh.kill
             self._call_guarded(lambda: client.connect(timeout=15))
             self._ssh = client
         return self._ssh
@@ -225,6 +264,14 @@ class Stb:
 
     def _make(self, kind: Kind) -> Any:
         """The driver registered for this rig's ``kind`` URL (see :mod:`lab.protocols`)."""
+        from lab.protocols import SECTIONS
+
+        section = SECTIONS[kind]
+        if getattr(self.rig, section, None) is None:
+            raise TestError(
+                f"rig {self.rig_name} has no '{section}' section in its rig file; a test that needs it "
+                f"declares @pytest.mark.stb(features=[{_NEED_FOR.get(kind, section)!r}]) and is skipped here"
+            )
         return self._call_guarded(lambda: build(kind, self.rig))
 
     def _call_guarded(self, fn: Callable[[], R]) -> R:
@@ -277,6 +324,9 @@ class Stb:
             self.console.sendline("boot")
             self._wait_login()
             return
+        if not self.has("power"):
+            self._to_shell_without_power()
+            return
         # Powered already: a live shell or a login prompt avoids a reboot.
         if self.state == StbState.UNKNOWN and self.power.status() and self._shell_alive():
             return
@@ -284,15 +334,37 @@ class Stb:
             self.power_off()
         self.power_on()
 
+    def _to_shell_without_power(self) -> None:
+        """An always-on box: log in to the live console; a dirty box is rebooted from its shell."""
+        from lab.drivers.console import ExpectTimeout
+
+        dirty = self.state == StbState.DIRTY
+        if dirty:
+            self.console.clear_deaths()  # see mark_dirty
+        if self._shell_alive():
+            if dirty and self.profile.power.reboot:
+                self._soft_reboot()
+            return
+        try:  # a login prompt under boot chatter, or a box still booting: the console login waits
+            self.login(timeout=self.boot_timeout)
+        except ExpectTimeout as exc:
+            raise InfraError(
+                f"rig has no power control and the box does not answer on its console within "
+                f"{self.boot_timeout:.0f} s (last console lines: {exc.tail.strip()[-200:]!r})",
+                rig=self.rig_name,
+                instrument="power",
+            ) from None
+
     def _shell_alive(self) -> bool:
         """True when the console answers a command now (logging in first if it shows login:)."""
-        from lab.drivers.serial import LOGIN_PROMPT, ExpectTimeout
+        from lab.drivers.console import ExpectTimeout
+        from lab.drivers.serial import LOGIN_PROMPT
 
         console = self.console
         console.drain()
         console.sendline("")
         try:
-            m = console.expect([console.prompt, LOGIN_PROMPT], timeout=3)
+            m = console.expect([console.prompt, getattr(console, "login_prompt", LOGIN_PROMPT)], timeout=3)
         except ExpectTimeout:
             return False
         if m.index == 1:
@@ -334,17 +406,27 @@ class Stb:
         """
         t0 = time.monotonic()
         self.drop_ssh()
+        if not self.has("power") and not hard and self.state != StbState.SHELL:
+            self.to("shell")
         if hard or self.state != StbState.SHELL:
             self.power_off()
             self.power_on()
         else:
-            self.console.drain()
-            self._new_incident()
-            self.console.sendline("reboot")
-            self.state = StbState.BOOTING
-            self.console.expect(REBOOTING, timeout=30)
-            self._wait_login()
+            self._soft_reboot()
         return time.monotonic() - t0
+
+    def _soft_reboot(self) -> None:
+        """The profile's reboot command on the console, then the next boot to a logged-in shell."""
+        command = self.profile.power.reboot
+        if not command:
+            raise TestError(f"profile {self.profile.model!r} has no reboot command and rig {self.rig_name} no PDU")
+        self.drop_ssh()
+        self.console.drain()
+        self._new_incident()
+        self.console.sendline(command)
+        self.state = StbState.BOOTING
+        self.console.expect(self.profile.console.boot.rebooting, timeout=60)
+        self._wait_login()
 
     def _new_incident(self) -> None:
         """A new boot: a crash in it is a new incident, not part of the last boot's crash."""
@@ -360,7 +442,16 @@ class Stb:
         """Log in on the console with the rig's user (password from its environment variable)."""
         cfg = self.rig.serial
         assert cfg is not None
-        self.console.login(user=cfg.login.user, password=cfg.login.password(), timeout=timeout)
+        profile = self._profile_or_none()
+        user, password = cfg.login.user, cfg.login.password()
+        if profile is not None:
+            if "user" not in cfg.login.model_fields_set:
+                user = profile.console.login.user
+            if password is None and profile.console.login.password_env:
+                import os
+
+                password = os.environ.get(profile.console.login.password_env)
+        self.console.login(user=user, password=password, timeout=timeout)
         self.state = StbState.SHELL
         self.health.mark_good(self.rig_name)
 
@@ -373,44 +464,99 @@ class Stb:
             self.to("shell")
         return self.console.run(cmd, timeout=timeout)
 
+    def _probe_runner(self, via: str, memo: dict[str, CommandResult] | None = None) -> Callable[[Any], CommandResult]:
+        """Runs a profile probe over ``via`` (``console``, ``ssh``, or ``auto``: the probe's own choice);
+        with ``memo``, a command already run for another probe is not run again."""
+
+        def run(probe: Any) -> CommandResult:
+            if memo is not None and probe.command in memo:
+                return memo[probe.command]
+            res = run_once(probe)
+            if memo is not None:
+                memo[probe.command] = res
+            return res
+
+        def run_once(probe: Any) -> CommandResult:
+            where = via
+            if where == "auto":
+                where = "ssh" if probe.via == "ssh" or (probe.via == "any" and self._ssh is not None) else "console"
+            if where == "ssh":
+                return self._call_guarded(lambda: self.ssh.run(probe.command, timeout=probe.timeout))
+            if where != "console":
+                raise TestError(f"via must be 'console' or 'ssh', not {via!r}")
+            return self.run(probe.command, timeout=probe.timeout)
+
+        return run
+
+    def _identity(self, key: str, via: str, symptom: str, memo: dict[str, CommandResult] | None = None) -> str:
+        from lab.profile import ProbeFailed, read_probe
+
+        probe = getattr(self.profile.identify, key)
+        if probe is None:
+            raise TestError(f"profile {self.profile.model!r} does not say how to read the {key.replace('_', ' ')}")
+        try:
+            value = str(read_probe(probe, self._probe_runner(via, memo))).strip()
+        except ProbeFailed as exc:
+            raise DeviceFault(str(exc), rig=self.rig_name, symptom=symptom) from None
+        self._info[_INFO_KEY.get(key, key)] = value
+        return value
+
     def firmware_version(self, *, via: str = "console") -> str:
-        """Running firmware version from ``fw version`` (``via="ssh"`` asks over SSH)."""
-        out = self._query("fw version", via)
-        m = re.search(r"version=(\S+)", out)
-        if not m:
-            raise DeviceFault(
-                f"`fw version` printed no version: {out.strip()[:200]!r}",
-                rig=self.rig_name,
-                symptom="bad-fw-version-output",
-            )
-        self._info["firmware_version"] = m.group(1)
-        build = re.search(r"build=(\S+)", out)
-        if build:
-            self._info["firmware_build"] = build.group(1)
-        return m.group(1)
+        """Running firmware version, read as the profile says (``via="ssh"`` asks over SSH).
+
+        The build id is read with it when the profile knows how (``info()["firmware_build"]``).
+        """
+        memo: dict[str, CommandResult] = {}
+        version = self._identity("firmware_version", via, "bad-fw-version-output", memo)
+        if self._knows("build_id"):
+            with contextlib.suppress(DeviceFault):
+                self._identity("build_id", via, "bad-fw-version-output", memo)
+        return version
 
     def diag(self, *, via: str = "console") -> dict[str, Any]:
-        """The box's ``diag --json`` document (serial, model, firmware, uptime, history...)."""
-        out = self._query("diag --json", via)
-        start, end = out.find("{"), out.rfind("}")
-        try:
-            data = json.loads(out[start : end + 1])
-        except ValueError as exc:
-            raise DeviceFault(
-                f"`diag --json` printed invalid JSON: {exc}",
-                rig=self.rig_name,
-                symptom="bad-diag-output",
-                excerpt=out[-500:],
-            ) from exc
-        if not isinstance(data, dict):
-            raise DeviceFault("`diag --json` did not print an object", rig=self.rig_name, symptom="bad-diag-output")
-        return data
+        """The box's diagnostics document, from the profile's diagnostics commands."""
+        from lab.profile import read_diagnostics, read_identity
+
+        doc, problems = read_diagnostics(self.profile, self._probe_runner(via))
+        # the identity belongs to the document too (serial, model, firmware), read the same way
+        identity = {"serial": "serial_number", "model": "model", "firmware_version": "firmware_version"}
+        missing = [key for doc_key, key in identity.items() if doc_key not in doc]
+        if missing:
+            prov = read_identity(self.profile, self._probe_runner(via), [k for k in missing if self._knows(k)])
+            for doc_key, key in identity.items():
+                if key in prov.values:
+                    doc[doc_key] = prov.values[key]
+            problems.update(prov.problems)
+        if problems and not doc:
+            name, why = next(iter(problems.items()))
+            raise DeviceFault(f"diagnostics unreadable: {name}: {why}", rig=self.rig_name, symptom="bad-diag-output")
+        if problems:
+            doc["_problems"] = problems
+        return doc
+
+    def _knows(self, key: str) -> bool:
+        return getattr(self.profile.identify, key, None) is not None
 
     def serial_number(self) -> str:
-        """The device's serial number (from ``diag --json``)."""
+        """The device's serial number, read as the profile says."""
         if "serial" not in self._info:
-            self._info["serial"] = str(self.diag().get("serial", ""))
+            self._identity("serial_number", "console", "bad-serial-output")
         return self._info["serial"]
+
+    def kernel_log(self, *, via: str = "console") -> str:
+        """The kernel log, by the profile's command (``dmesg`` for Linux boxes); whole, however long."""
+        probe = self.profile.kernel_log
+        if probe is None:
+            raise TestError(f"profile {self.profile.model!r} does not say how to read the kernel log")
+        res = self._probe_runner(via)(probe)
+        if res.exit_code != 0:
+            raise DeviceFault(
+                f"`{probe.command}` exited {res.exit_code} over {via}",
+                rig=self.rig_name,
+                symptom="command-failed",
+                excerpt=(res.output + res.stderr)[-500:],
+            )
+        return res.output
 
     def uptime(self, *, via: str = "console") -> float:
         """Seconds since the box booted, from ``/proc/uptime``."""
@@ -438,6 +584,35 @@ class Stb:
             )
         return res.output
 
+    def provenance(self, *, refresh: bool = False) -> Provenance:
+        """Firmware version, build, serial, model and kernel as the profile reads them; each value
+        read or ``unknown (reason)`` (see :class:`lab.profile.Provenance`). Read once per boot."""
+        from lab.profile import ProfileError, Provenance, read_identity
+
+        if self._provenance is None or refresh:
+            try:
+                profile = self.profile
+            except ProfileError as exc:
+                return Provenance(problems={k: str(exc) for k in ("firmware_version", "build_id", "serial_number")})
+            if self.state != StbState.SHELL:
+                prov = Provenance(problems={"firmware_version": f"box not in a shell (state {self.state})"})
+                return prov
+            prov = read_identity(profile, self._probe_runner("console"))
+            for key, value in prov.values.items():
+                self._info[_INFO_KEY.get(key, key)] = value
+            self._provenance = prov
+        return self._provenance
+
+    def report_properties(self) -> dict[str, str]:
+        """JUnit/Allure properties: ``firmware_version``, ``firmware_build``, ``device_serial``,
+        each the value or ``unknown (reason)`` -- never silently absent."""
+        prov = self.provenance()
+        return {
+            "firmware_version": prov.get("firmware_version"),
+            "firmware_build": prov.get("build_id"),
+            "device_serial": prov.get("serial_number"),
+        }
+
     def info(self) -> dict[str, str]:
         """Rig, model, firmware version and serial known so far (for report properties)."""
         out = {"rig": self.rig_name, "model": self.rig.model}
@@ -447,11 +622,7 @@ class Stb:
     def collect_info(self) -> dict[str, str]:
         """Ask the box for firmware version and serial once (when it is in a shell) and return :meth:`info`."""
         if self.state == StbState.SHELL and ("firmware_version" not in self._info or "serial" not in self._info):
-            try:
-                self.firmware_version()
-                self.serial_number()
-            except DeviceFault:
-                pass
+            self.provenance(refresh=True)
         return self.info()
 
     def __repr__(self) -> str:

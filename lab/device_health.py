@@ -105,6 +105,8 @@ class RigHealth:
 
 # -- the lab is checked before the box is blamed ------------------------------------------------
 
+#: The emulator process writes its pid here, in the rig's state folder (a file-system contract,
+#: like the wire: lab.emulator.process.PID_FILE names the same file; neither imports the other).
 PID_FILE = "emulator.pid"
 
 

@@ -239,9 +239,27 @@ def _lab_job(held: Any, rig: list[str] | None, firmware: list[str] | None, all_g
     typer.echo(f"stblab lab summary ({result.elapsed:.0f} s)")
     for line in lines(result, "stblab lab"):
         typer.echo(f"  {for_terminal(line, markup=False)}")
-    typer.echo(f"  report: {run / 'summary.md'} / summary.html / junit.xml / job.json; per rig {run}/<rig>/; "
-               f"Allure {run / 'allure-results'}")  # fmt: skip
+    typer.echo(f"  report: {run / 'summary.md'} / summary.html / junit.xml / job.json; per rig {run}/<rig>/")
+    typer.echo(f"  {allure_report_line(run)}")
+    db = rma_db or str(Path("reports") / "rma.sqlite")
+    typer.echo(f"  faults and evidence in a browser: stblab web --db {db}  (then http://127.0.0.1:8080/)")
     return int(result.exit_code())
+
+
+def allure_report_line(run: Path) -> str:
+    """Generate the run's Allure report (each rig its own test) and say where it is, or why not."""
+    results = run / "allure-results"
+    if not results.is_dir():
+        return "Allure: no results were written"
+    from lab.allure_report import AllureUnavailable, generate_report
+
+    try:
+        summary = generate_report([results], run / "allure-report", name=f"stblab {run.name}")
+    except AllureUnavailable as exc:
+        return f"Allure results {results} (no report: {exc})"
+    except (OSError, ValueError, RuntimeError) as exc:  # the report is a view: the verdict stands
+        return f"Allure results {results} (report failed: {exc})"
+    return f"Allure report {run / 'allure-report' / 'index.html'} ({summary.total} tests, {summary.failed} failed)"
 
 
 __all__ = ["app", "derive_rig_file", "first_defective", "parse_firmware"]

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Callable
 
 import pytest
+from support import eventually
 
 from lab.device import Stb
 from lab.device_health import BAD, GOOD, UNKNOWN, RigHealth
@@ -17,10 +18,10 @@ from lab.steps import STEPS, StepRecord
 
 
 @pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[EmulatedLab, Rig]]:
-    rig_file = write_rig_file(tmp_path_factory.mktemp("lab"), ("box",), boot={"bootdelay": 1})
-    with EmulatedLab(rig_file) as emu:
-        yield emu, load_rigs(rig_file)["box"]
+def lab(emulated_lab: Callable[..., EmulatedLab]) -> tuple[EmulatedLab, Rig]:
+    """One emulated box for this module's tests (from the session's lab factory, tests/conftest.py)."""
+    emu = emulated_lab(("box",), boot={"bootdelay": 1}, key="test_device")
+    return emu, emu.rigs["box"]
 
 
 def test_states_are_logged_steps_and_the_console_log_spans_them(lab, tmp_path):
@@ -54,8 +55,7 @@ def test_reboot_restarts_uptime_and_console_agrees_with_ssh(lab, tmp_path):
     _, rig = lab
     with Stb(rig, run_dir=tmp_path) as stb:
         stb.to("shell")
-        time.sleep(1.0)
-        before = stb.uptime()
+        before = eventually(lambda: (up := stb.uptime()) >= 1.0 and up, timeout=15, interval=0.2, what="1 s of uptime")
         took = stb.reboot()
         assert stb.state == "shell"
         assert stb.uptime() < before + took
@@ -143,10 +143,7 @@ def test_a_dirty_box_does_not_hand_the_failed_tests_crash_to_the_next_transition
             stb.to("shell")
             for key in ("KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"):
                 stb.remote.press(key)
-            deadline = time.monotonic() + 10
-            while not stb.console.deaths and time.monotonic() < deadline:
-                time.sleep(0.1)
-            assert stb.console.deaths, "the box did not panic"
+            eventually(lambda: stb.console.deaths, timeout=10, interval=0.1, what="the kernel panic on the console")
             stb.mark_dirty()
             stb.to("bootloader")
             assert "U-Boot" in stb.console.bootloader_run("version").output

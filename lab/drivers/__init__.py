@@ -16,9 +16,9 @@ import importlib
 from typing import Any
 
 _EXPORTS = {
-    "SerialConsole": "lab.drivers.serial",
-    "ExpectMatch": "lab.drivers.serial",
-    "ExpectTimeout": "lab.drivers.serial",
+    "SerialConsole": "lab.drivers.console",
+    "ExpectMatch": "lab.drivers.console",
+    "ExpectTimeout": "lab.drivers.console",
     "ConsoleDeath": "lab.drivers.console_death",
     "ConsoleLog": "lab.drivers.console_log",
     "SshClient": "lab.drivers.ssh",

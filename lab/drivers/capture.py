@@ -3,12 +3,17 @@
 ``Capture(url)`` runs ``cv2.VideoCapture`` on the rig's ``video.url`` -- a device index (``0``),
 a file, an HTTP MJPEG stream, ``udp://``/``rtp://`` MPEG-TS, ``rtsp://`` -- in a grabber thread:
 
-* Every frame is a :class:`~lab.video.frame.Frame` with its capture time (``time.monotonic()`` at
-  grab; the stream's presentation time for a file) and a sequence number that counts the frames
-  the source produced: when the frame rate is known (``fps_hint``, the rig's ``video.fps``, or a
-  file's rate) a gap in arrival times that frames should have filled shows as a gap in ``seq``
-  and is counted in :attr:`Capture.dropped`. Frames a consumer was too slow to take are skipped
-  (so it stays live) and counted in :attr:`Capture.consumer_dropped`.
+* Every frame is a :class:`~lab.video.frame.Frame` with its frame time and a sequence number that
+  counts the frames the source produced. Frame time comes from the source's own clock where it
+  has one (:attr:`Capture.time_source`): ``"pts"`` for streams FFmpeg decodes (MPEG-TS/RTP PTS over
+  UDP, RTSP, HTTP), ``"x-timestamp"`` for multipart MJPEG whose parts carry ``X-Timestamp`` (read
+  here, part by part: :mod:`lab.drivers.mjpeg_http`), mapped onto ``time.monotonic()`` with the
+  start-up burst back-dated (:mod:`lab.drivers.stream_clock`); ``"arrival"`` otherwise. Drops come
+  from PTS gaps or the part's ``X-Frame-Seq``; only unstamped sources fall back to guessing from
+  arrival times at a known rate (``fps_hint``). ``frame.meta["arrival"]`` keeps the arrival time.
+  Missing frames show as gaps in ``seq`` and are counted in :attr:`Capture.dropped`. Frames a
+  consumer was too slow to take are skipped (so it stays live) and counted in
+  :attr:`Capture.consumer_dropped`.
 * :meth:`next_frame` / :meth:`frames` wait for new frames on a condition variable;
   :meth:`latest` gives the newest.
 * "No signal" (no frames for ``no_signal_after`` seconds: the box is off, the encoder has no
@@ -49,7 +54,9 @@ from urllib.parse import urlparse
 import cv2
 import numpy as np
 
+from lab.drivers.mjpeg_http import MjpegHttpReader, NotMultipart, part_stamp
 from lab.drivers.ring import FrameRing, RingEntry
+from lab.drivers.stream_clock import PtsClock, Stamped
 from lab.errors import InfraError, StblabError, TestError
 from lab.steps import step
 from lab.video.frame import Frame
@@ -167,6 +174,7 @@ class Capture:
         self.open_failures = 0
         self.ended = False  # a file source reached its end
         self.raw_jpeg = False  # the ring holds the source's own JPEGs
+        self.time_source = "arrival"  # "pts": frame times from the stream's clock; "file": a file's PTS
         self.last_error = ""
 
         self._cond = threading.Condition()
@@ -181,6 +189,7 @@ class Capture:
         self._pend_cond = threading.Condition()
         self._pub_thread: threading.Thread | None = None
         self._closed = False
+        self._multipart: bool | None = None  # an http(s) URL is multipart MJPEG (read here) or not (FFmpeg)
 
     # ------------------------------------------------------------------------------- lifecycle
 
@@ -271,6 +280,15 @@ class Capture:
     def _run(self) -> None:
         backoff = _BACKOFF_MIN
         while not self._stop.is_set():
+            if self._multipart is not False and self.kind == "stream" and _maybe_multipart(str(self.url)):
+                got = self._try_multipart()
+                if got is not None:  # it was (or could not be reached as) a multipart MJPEG stream
+                    if got:
+                        backoff = _BACKOFF_MIN
+                    else:
+                        self._stop.wait(backoff)
+                        backoff = min(backoff * 2, _BACKOFF_MAX)
+                    continue
             cap = self._open()
             if cap is None:
                 self.open_failures += 1
@@ -298,6 +316,75 @@ class Capture:
             else:
                 backoff = _BACKOFF_MIN
 
+    def _try_multipart(self) -> bool | None:
+        """Read the URL as multipart MJPEG with its part headers: True when frames came, False when
+        nothing did (unreachable, or it ended at once), None when it is another kind of stream."""
+        reader = MjpegHttpReader(str(self.url), timeout=max(self.open_timeout, self.read_timeout))
+        try:
+            reader.open()
+        except NotMultipart:
+            self._multipart = False
+            return None
+        except OSError as exc:
+            self.last_error = str(exc)
+            self.open_failures += 1
+            self._note_unreachable()
+            return False
+        self._multipart = True
+        self.opens += 1
+        self._unreachable_since = None
+        before = self.frames_received
+        try:
+            self._read_parts(reader)
+        except NotMultipart:
+            self._multipart = False  # parts without lengths: FFmpeg's reader copes
+        except Exception as exc:  # noqa: BLE001 - a broken stream must not kill the thread silently
+            self.last_error = f"{type(exc).__name__}: {exc}"
+        finally:
+            reader.close()
+        return self.frames_received > before
+
+    def _read_parts(self, reader: MjpegHttpReader) -> None:
+        """Publish each part's JPEG untouched; time from X-Timestamp, drops from the frame counter."""
+        clock = _SeqClock(self.fps_hint)
+        stamps = PtsClock(self.fps_hint)
+        newest = self.ring.newest()
+        base_seq = 0 if newest is None else newest.seq + 1
+        seq = -1
+        last_src: int | None = None
+
+        def publish(st: Stamped) -> None:
+            nonlocal seq, last_src
+            jpeg, _, width, height, src = st.item
+            missed = st.missed
+            if src is not None:  # the source's own frame counter: exact drops
+                missed = src - last_src - 1 if last_src is not None and src > last_src else 0
+                last_src = src
+            seq += 1 + missed
+            self._publish(seq + base_seq, st.time, jpeg, None, width, height, missed, st.arrival)
+
+        self.raw_jpeg = True
+        while not self._stop.is_set():
+            part = reader.read()
+            now = time.monotonic()
+            if part is None:
+                break
+            jpeg, headers = part
+            size = _jpeg_size(jpeg)
+            if size is None:
+                continue
+            stamp, src = part_stamp(headers)
+            if stamp is None or stamps.usable is False:
+                self.time_source = "arrival"
+                self._hand_over(_Grab(now, jpeg, None, size[0], size[1], clock, base_seq))
+                continue
+            self.time_source = "x-timestamp"
+            for st in stamps.feed(now, stamp, (jpeg, None, size[0], size[1], src)):
+                publish(st)
+        for st in stamps.flush():
+            publish(st)
+        self._flush()
+
     def _read_stream(self, cap: cv2.VideoCapture) -> None:
         width = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH))
         height = int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
@@ -306,6 +393,11 @@ class Capture:
         raw = fourcc.upper() in (b"MJPG", b"JPEG") and bool(cap.set(cv2.CAP_PROP_FORMAT, -1))
         clock = _SeqClock(self.fps_hint)
         base_seq = 0 if self.ring.newest() is None else self.ring.newest().seq + 1  # type: ignore[union-attr]
+        stream_fps = cap.get(cv2.CAP_PROP_FPS) if self.kind == "stream" else 0.0
+        pts_clock: PtsClock | None = None
+        if self.kind == "stream" and not raw:  # decoded by FFmpeg: the stream's PTS is the frame's time
+            pts_clock = PtsClock(self.fps_hint or (stream_fps if 0 < stream_fps < 1000 else None))
+            self.time_source = "pts"
         wall0: float | None = None
         pts0 = 0.0
         last_file_seq = -1
@@ -341,9 +433,23 @@ class Capture:
                 missed = seq - last_file_seq - 1 if last_file_seq >= 0 else 0
                 last_file_seq = seq
                 self._publish(seq, t, jpeg, image, width, height, missed)
+            elif pts_clock is not None and pts_clock.usable is not False:
+                pts = cap.get(cv2.CAP_PROP_POS_MSEC) / 1000.0
+                for st in pts_clock.feed(now, pts, (jpeg, image, width, height)):
+                    self._publish_stamped(st, base_seq, pts_clock)
             else:
+                self.time_source = "arrival"
                 self._hand_over(_Grab(now, jpeg, image, width, height, clock, base_seq))
+        if pts_clock is not None:
+            for st in pts_clock.flush():
+                self._publish_stamped(st, base_seq, pts_clock)
         self._flush()
+
+    def _publish_stamped(self, st: Stamped, base_seq: int, clock: PtsClock) -> None:
+        jpeg, image, width, height = st.item
+        if not clock.usable:
+            self.time_source = "arrival"
+        self._publish(st.seq + base_seq, st.time, jpeg, image, width, height, st.missed, st.arrival)
 
     # A live frame is published when the next one arrives (or 1.5 frame periods later): its
     # successor tells a frame that was merely late (jitter) from one that followed lost frames.
@@ -399,9 +505,17 @@ class Capture:
             self._publish(seq + g.base_seq, g.t, g.jpeg, g.image, g.width, g.height, missed)
 
     def _publish(
-        self, seq: int, t: float, jpeg: bytes, image: np.ndarray | None, width: int, height: int, missed: int
+        self,
+        seq: int,
+        t: float,
+        jpeg: bytes,
+        image: np.ndarray | None,
+        width: int,
+        height: int,
+        missed: int,
+        arrival: float | None = None,
     ) -> None:
-        entry = self.ring.add(seq, t, jpeg, width, height)
+        entry = self.ring.add(seq, t, jpeg, width, height, arrival)
         if image is not None:
             self._remember(entry.seq, image)
         with self._cond:
@@ -508,6 +622,7 @@ class Capture:
             "ring_frames": len(self.ring),
             "ring_bytes": self.ring.nbytes,
             "raw_jpeg": self.raw_jpeg,
+            "time_source": self.time_source,
             "signal": self.signal,
         }
 
@@ -528,7 +643,10 @@ class Capture:
             except ValueError as exc:
                 raise InfraError(f"capture {self.url}: {exc}", rig=self.rig_name, instrument="video") from None
             self._remember(entry.seq, image)
-        return Frame(image=image, time=entry.time, seq=entry.seq, meta={"rig": self.rig_name})
+        meta: dict[str, object] = {"rig": self.rig_name}
+        if entry.arrival is not None:
+            meta["arrival"] = entry.arrival
+        return Frame(image=image, time=entry.time, seq=entry.seq, meta=meta)
 
     def latest(self, max_age: float | None = None) -> Frame | None:
         """The newest frame (None before the first one, or when older than ``max_age`` seconds)."""
@@ -553,14 +671,15 @@ class Capture:
         if self.kind != "file":
             # frames already stale when the consumer comes asking are not "next" frames
             stale = time.monotonic() - self.max_lag
-            fresh = [e for e in newer if e.time >= stale]
+            fresh = [e for e in newer if _arrived(e) >= stale]
             if active:
                 skipped += len(newer) - len(fresh)
             newer = fresh
         if not newer:
             return None, skipped
-        limit = newer[-1].time - self.max_lag
-        while len(newer) > 1 and newer[0].time < limit:
+        # "behind" is judged on when frames were published: back-dated frames (a start-up burst) are fresh
+        limit = _arrived(newer[-1]) - self.max_lag
+        while len(newer) > 1 and _arrived(newer[0]) < limit:
             newer.pop(0)
             skipped += 1
         return newer[0], skipped
@@ -655,6 +774,21 @@ class Capture:
 
     def __repr__(self) -> str:
         return f"Capture({self.url!r}, rig={self.rig_name!r}, signal={self.signal if self._thread else 'stopped'!r})"
+
+
+_NOT_MJPEG = (".ts", ".m2ts", ".m3u8", ".mpd", ".mp4", ".mkv", ".flv", ".webm")
+
+
+def _maybe_multipart(url: str) -> bool:
+    """Could this URL be multipart MJPEG? HTTP(S), and not a path that names another format: asking
+    costs a connection, and single-client servers (``ffmpeg -listen 1``) serve only the first one."""
+    p = urlparse(url)
+    return p.scheme in ("http", "https") and not p.path.lower().endswith(_NOT_MJPEG)
+
+
+def _arrived(entry: RingEntry) -> float:
+    """When a ring entry became available to consumers (frames held at start-up count from then)."""
+    return entry.published or (entry.time if entry.arrival is None else entry.arrival)
 
 
 def _jpeg_size(data: bytes) -> tuple[int, int] | None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 
 @dataclass(frozen=True, slots=True)
@@ -20,6 +21,8 @@ class CommandResult:
     exit_code: int
     duration: float
     stderr: str = ""
+    #: a copy of ``output`` in the run folder when it was too big for the console's buffer (else None)
+    output_path: Path | None = None
 
     def __bool__(self) -> bool:
         return self.exit_code == 0

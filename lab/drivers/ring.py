@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import os
 import threading
+import time as _time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
@@ -33,13 +34,19 @@ CLIP_SUFFIXES = {".avi", ".mkv", ".mov", ".mp4"}
 
 @dataclass(frozen=True, slots=True)
 class RingEntry:
-    """One compressed frame: sequence number, capture time (s), JPEG bytes and picture size."""
+    """One compressed frame: sequence number, capture time (s), JPEG bytes and picture size.
+
+    ``arrival`` is when it reached the capture (monotonic s) when that differs from ``time``
+    (frame time from the stream's own clock); None when ``time`` is the arrival time.
+    """
 
     seq: int
     time: float
     jpeg: bytes
     width: int
     height: int
+    arrival: float | None = None
+    published: float = 0.0  # when it entered the ring (monotonic s): how long consumers have had it
 
     def decode(self) -> np.ndarray:
         """The BGR picture (raises ValueError when the JPEG is corrupt)."""
@@ -60,9 +67,11 @@ class FrameRing:
         self._bytes = 0
         self._lock = threading.Lock()
 
-    def add(self, seq: int, time: float, jpeg: bytes, width: int, height: int) -> RingEntry:
+    def add(
+        self, seq: int, time: float, jpeg: bytes, width: int, height: int, arrival: float | None = None
+    ) -> RingEntry:
         """Append a frame and forget those older than ``seconds`` before it."""
-        entry = RingEntry(seq, time, bytes(jpeg), width, height)
+        entry = RingEntry(seq, time, bytes(jpeg), width, height, arrival, _time.monotonic())
         with self._lock:
             if self._entries and time < self._entries[-1].time:
                 # the clock went back (a new stream after a reopen with PTS time): start over

@@ -32,7 +32,10 @@ import base64
 import contextlib
 import hashlib
 import os
+import re
+import secrets
 import select
+import shlex
 import socket
 import threading
 import time
@@ -72,6 +75,21 @@ def _sha256_file(path: Path) -> str:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _pgid(err: bytes | bytearray, tag: str | None) -> int | None:
+    """The process group the wrapped command reported on its first stderr line (None: not seen)."""
+    if tag is None:
+        return None
+    m = re.match(rb"\s*" + re.escape(tag.encode()) + rb"(\d+)\r?\n", bytes(err))
+    return int(m.group(1)) if m else None
+
+
+def _strip_pgid(err: bytes, tag: str | None) -> bytes:
+    """stderr without the process-group line the wrapper printed."""
+    if tag is None:
+        return err
+    return re.sub(rb"\A\s*" + re.escape(tag.encode()) + rb"\d+\r?\n", b"", err, count=1)
 
 
 class CommandTimeout(DeviceFault):
@@ -121,6 +139,10 @@ class SshClient:
         self._transport: paramiko.Transport | None = None
         self._sftp: paramiko.SFTPClient | None = None
         self._has_sha256sum: bool | None = None
+        #: how a timed-out command is ended: ``signal`` (SSH signal requests; OpenSSH honours them
+        #: only for non-root users) or ``process-group`` (the command reports its process group
+        #: and is killed with ``kill -- -PGID`` over a second channel; needs a POSIX shell)
+        self.kill_mode: str = "signal"
 
     @classmethod
     def from_rig(cls, rig: Rig, *, trust_new_key: bool = False, keepalive: int = 10) -> SshClient:
@@ -344,6 +366,21 @@ class SshClient:
     # -- commands ------------------------------------------------------------------------------
 
     def _exec(self, cmd: str, timeout: float) -> tuple[bytes, bytes, int]:
+        pgid_tag = None
+        if self.kill_mode == "process-group":
+            # sshd starts each session with setsid(): the shell's pid is its process group, and
+            # exec keeps that pid for the command, so `kill -- -PGID` ends it and its children.
+            pgid_tag = f"STBLAB-PGID-{secrets.token_hex(4)}="
+            cmd_sent = f"echo {pgid_tag}$$ >&2; exec sh -c {shlex.quote(cmd)}"
+        else:
+            cmd_sent = cmd
+        out, err, code = self._exec_raw(cmd_sent, timeout, shown=cmd, pgid_tag=pgid_tag)
+        return out, err, code
+
+    def _exec_raw(
+        self, cmd_sent: str, timeout: float, *, shown: str, pgid_tag: str | None = None
+    ) -> tuple[bytes, bytes, int]:
+        cmd = shown
         transport = self._live()
         try:
             chan = transport.open_session(timeout=timeout)
@@ -351,7 +388,7 @@ class SshClient:
             self._drop()
             raise self._infra(f"cannot start a command: {_why(exc)}") from None
         try:
-            chan.exec_command(cmd)
+            chan.exec_command(cmd_sent)
         except (paramiko.SSHException, OSError, EOFError) as exc:
             # A fast server may finish the command and close the channel before paramiko has seen
             # the exec reply; the output and exit status have arrived all the same.
@@ -379,11 +416,12 @@ class SshClient:
                     if not transport.is_active() or not self._responsive(transport):
                         self._drop()
                         raise self._infra(f"connection lost or unresponsive while `{cmd}` ran")
+                    ended = self._kill_remote(chan, _pgid(err, pgid_tag))
                     raise CommandTimeout(
-                        f"`{cmd}` did not finish within {timeout:.1f} s over SSH",
+                        f"`{cmd}` did not finish within {timeout:.1f} s over SSH; {ended}",
                         rig=self.rig_name,
                         symptom="command-timeout",
-                        excerpt=(out + err).decode("utf-8", "replace")[-2000:] or None,
+                        excerpt=(out + _strip_pgid(bytes(err), pgid_tag)).decode("utf-8", "replace")[-2000:] or None,
                     )
                 if not transport.is_active():
                     self._drop()
@@ -394,9 +432,63 @@ class SshClient:
                 if not transport.is_active():
                     self._drop()
                 raise self._infra(f"`{cmd}`: session closed without an exit status (box rebooting? sshd died?)")
-            return bytes(out), bytes(err), code
+            return bytes(out), _strip_pgid(bytes(err), pgid_tag), code
         finally:
             chan.close()
+
+    @staticmethod
+    def _signal(chan: paramiko.Channel, name: str) -> None:
+        """Send an RFC 4254 ``signal`` request (OpenSSH's sshd delivers it to the session's process group)."""
+        m = paramiko.Message()
+        m.add_byte(paramiko.common.cMSG_CHANNEL_REQUEST)
+        m.add_int(chan.remote_chanid)
+        m.add_string("signal")
+        m.add_boolean(False)
+        m.add_string(name)
+        chan.transport._send_user_message(m)  # paramiko has no public call for this request
+
+    def _kill_remote(self, chan: paramiko.Channel, pgid: int | None, grace: float = 1.0) -> str:
+        """End a timed-out command on the box: SIGTERM, then SIGKILL after ``grace`` s; what happened.
+
+        Closing the channel alone leaves a command without a pty running on the box (OpenSSH
+        does not signal it). A server that ignores signal requests (old dropbear, some vendor
+        daemons) leaves it running: the message says so.
+        """
+        if pgid is not None:
+            return self._kill_group(chan, pgid, grace)
+        for sig in ("TERM", "KILL"):
+            try:
+                self._signal(chan, sig)
+            except Exception as exc:  # transport gone: nothing more to do from here
+                return f"could not signal the remote command ({_why(exc)})"
+            end = time.monotonic() + grace
+            while time.monotonic() < end and not chan.exit_status_ready():
+                select.select([chan], [], [], 0.05)
+                while chan.recv_ready():
+                    chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    chan.recv_stderr(65536)
+            if chan.exit_status_ready():
+                return f"the remote command was ended with SIG{sig}"
+        return "the server ignored SIGTERM/SIGKILL requests: the remote command may still run"
+
+    def _kill_group(self, chan: paramiko.Channel, pgid: int, grace: float) -> str:
+        """``kill -TERM -- -PGID`` (then ``-KILL``) over a second channel; what happened."""
+        for sig in ("TERM", "KILL"):
+            try:
+                self._exec_raw(f"kill -{sig} -- -{pgid} 2>/dev/null; true", 10.0, shown=f"kill -{sig} -- -{pgid}")
+            except (InfraError, CommandTimeout) as exc:
+                return f"could not kill the remote command's process group {pgid} ({exc})"
+            end = time.monotonic() + grace
+            while time.monotonic() < end and not chan.exit_status_ready():
+                select.select([chan], [], [], 0.05)
+                while chan.recv_ready():
+                    chan.recv(65536)
+                while chan.recv_stderr_ready():
+                    chan.recv_stderr(65536)
+            if chan.exit_status_ready():
+                return f"the remote command (process group {pgid}) was ended with SIG{sig}"
+        return f"the remote command (process group {pgid}) survived SIGTERM and SIGKILL"
 
     @staticmethod
     def _responsive(transport: paramiko.Transport, timeout: float = 2.0) -> bool:

@@ -136,17 +136,18 @@ def oops_lines(model: str, release: str, rng: random.Random) -> list[str]:
     ]
 
 
-def oom_lines(total_kb: int, app_kb: int) -> list[str]:
-    """The OOM killer choosing the leaking application."""
+def oom_lines(total_kb: int, app_kb: int, *, name: str = "stb_app", pid: int = 412) -> list[str]:
+    """The OOM killer choosing the largest process (by default the leaking UI application)."""
     return [
-        "stb_app invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0",
+        f"{name} invoked oom-killer: gfp_mask=0x100cca(GFP_HIGHUSER_MOVABLE), order=0, oom_score_adj=0",
         "Mem-Info:",
         f"active_anon:{app_kb // 4} inactive_anon:0 isolated_anon:0 free:1020 free_pcp:12 free_cma:0",
         "Tasks state (memory values in pages):",
         "[  pid  ]   uid  tgid total_vm      rss pgtables_bytes swapents oom_score_adj name",
-        f"[    412]     0   412 {app_kb // 4 + 9000:>8} {app_kb // 4:>8}   {app_kb:>8}        0             0 stb_app",
-        "oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task=stb_app,pid=412,uid=0",
-        f"Out of memory: Killed process 412 (stb_app) total-vm:{app_kb + 36000}kB, anon-rss:{app_kb}kB, "
+        f"[{pid:>7}]     0 {pid:>5} {app_kb // 4 + 9000:>8} {app_kb // 4:>8}   {app_kb:>8}"
+        f"        0             0 {name}",
+        f"oom-kill:constraint=CONSTRAINT_NONE,nodemask=(null),task={name},pid={pid},uid=0",
+        f"Out of memory: Killed process {pid} ({name}) total-vm:{app_kb + 36000}kB, anon-rss:{app_kb}kB, "
         "file-rss:5120kB, shmem-rss:0kB, UID:0 pgtables:1024kB oom_score_adj:0",
     ]
 

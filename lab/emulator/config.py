@@ -80,6 +80,9 @@ class BootTimings(_Strict):
     # Mean seconds between unsolicited kernel messages on a running box (0 = none).
     kmsg_interval: float = Field(25.0, ge=0)
     watchdog_seconds: float = Field(1.0, ge=0)
+    # How long fwupdate takes to write an image to the inactive slot; a power cut in that window
+    # interrupts the write (the old slot keeps booting, unless the image's update is torn_update).
+    flash_seconds: float = Field(0.0, ge=0, le=120)
 
 
 class DecoderFreeze(_Strict):
@@ -124,6 +127,52 @@ class BootFail(_Strict):
     kind: Literal["boot_fail"]
 
 
+class KeyWindow(_Strict):
+    """A rare fault that needs a sequence (a fixture for ``stblab explore``, not a real box's bug).
+
+    When the last ``len(keys)`` IR keys are ``keys`` and were pressed within ``within`` seconds of
+    each other (first to last), then with ``probability`` the ``effect`` happens: ``freeze`` (the
+    live picture stops), ``black`` (HDMI output off until the next boot) or ``panic`` (kernel oops,
+    panic, watchdog reboot). Example: a key during the banner's fade after two fast zaps::
+
+        {kind: key_window, keys: [KEY_CHANNELUP, KEY_CHANNELUP, KEY_INFO], within: 1.5, effect: freeze}
+    """
+
+    kind: Literal["key_window"]
+    keys: list[str] = Field(..., min_length=2, max_length=16)
+    within: float = Field(1.0, gt=0, le=60)
+    probability: float = Field(1.0, ge=0, le=1)
+    effect: Literal["freeze", "black", "panic"] = "freeze"
+
+
+class PowerStorm(_Strict):
+    """A rare fault after power events (a fixture for ``stblab explore``): ``cuts`` power cuts in a
+    row, each during a boot (before the login prompt), corrupt the boot environment: the next boot
+    comes up with its HDMI output black until a boot completes without a cut before it."""
+
+    kind: Literal["power_storm"]
+    cuts: int = Field(3, ge=1, le=100)
+
+
+class TornUpdate(_Strict):
+    """Installing this firmware is not power-safe (a fixture for the update-robustness scenario):
+    a power cut while its image is written leaves the half-written slot marked for trial boot and
+    a boot environment whose boot counter resets at every boot, so the A/B fallback never happens
+    and the box boot-loops (bricked). Needs ``boot.flash_seconds`` > 0 to have a window."""
+
+    kind: Literal["torn_update"]
+
+
+class HogSensitive(_Strict):
+    """The UI app cannot live beside a memory-hungry third-party app (a fixture for the
+    third-party-software scenario): while a memory hog (the shell's ``hog mem MB``) of at least
+    ``above_mb`` runs, the UI app's next allocation fails, it segfaults and the supervisor reboots
+    the box."""
+
+    kind: Literal["hog_sensitive"]
+    above_mb: int = Field(128, ge=1)
+
+
 class IptvSettings(_Strict):
     """Live TV from the emulated headend over multicast (lab.emulator.iptv) instead of the synthetic picture.
 
@@ -138,7 +187,16 @@ class IptvSettings(_Strict):
 
 
 Defect = Annotated[
-    DecoderFreeze | BlackAfterResume | KernelPanic | MemoryLeak | SshdDies | BootFail,
+    DecoderFreeze
+    | BlackAfterResume
+    | KernelPanic
+    | MemoryLeak
+    | SshdDies
+    | BootFail
+    | KeyWindow
+    | PowerStorm
+    | TornUpdate
+    | HogSensitive,
     Field(discriminator="kind"),
 ]
 

@@ -11,7 +11,12 @@ Kinds:
 * ``memory_leak`` -- each zap leaks ``kb_per_zap`` kB (visible in /proc/meminfo) until the OOM
   killer kills the app and the supervisor reboots the box;
 * ``sshd_dies`` -- the SSH daemon segfaults ``after_seconds`` after boot (until the next boot);
-* ``boot_fail`` -- the firmware panics during boot; an A/B update falls back after 3 tries.
+* ``boot_fail`` -- the firmware panics during boot; an A/B update falls back after 3 tries;
+* ``key_window`` -- a short IR key sequence pressed within a time window freezes the picture, turns
+  it black or panics the kernel, with ``probability`` (a seeded rare fault for ``stblab explore``);
+* ``power_storm`` -- ``cuts`` power cuts in a row during boot leave the next boot's HDMI output black;
+* ``hog_sensitive`` -- the UI app segfaults (and the box reboots) while a memory hog of at least
+  ``above_mb`` runs (the shell's ``hog mem``; lab.emulator.box.hogs).
 
 The same runtime thread prints the occasional unsolicited kernel message on a healthy box too.
 """
@@ -20,10 +25,21 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import deque
 from typing import TYPE_CHECKING, Any
 
 from lab.emulator import bootlog
-from lab.emulator.config import BlackAfterResume, BootFail, DecoderFreeze, KernelPanic, MemoryLeak, SshdDies
+from lab.emulator.config import (
+    BlackAfterResume,
+    BootFail,
+    DecoderFreeze,
+    HogSensitive,
+    KernelPanic,
+    KeyWindow,
+    MemoryLeak,
+    PowerStorm,
+    SshdDies,
+)
 
 if TYPE_CHECKING:
     from lab.emulator.box import Box
@@ -56,6 +72,8 @@ class Defects:
         self._gen = 0
         self._lock = threading.Lock()
         self.fired: list[str] = []
+        self._timed_keys: deque[tuple[float, str]] = deque(maxlen=32)
+        self.boot_cuts = 0  # power cuts in a row, each during a boot (power_storm)
 
     def _of(self, kind: type) -> list[Any]:
         return [d for d in self.active if isinstance(d, kind)]
@@ -72,6 +90,14 @@ class Defects:
             self.active = self.box.settings.defects_for(version)
             self.frozen = False
             self.black = False
+            self._timed_keys.clear()
+            storms = self._of(PowerStorm)
+            if storms and self.boot_cuts >= storms[0].cuts:
+                self.black = True
+                self.fired.append("power_storm")
+            self.boot_cuts = 0
+        if self.black:
+            self.box.kmsg("stb_hdmi: boot env CRC mismatch, HDMI PHY left uninitialised", console=False)
         threading.Thread(target=self._ticker, args=(gen,), name="box-runtime", daemon=True).start()
 
     def stop(self) -> None:
@@ -134,9 +160,56 @@ class Defects:
             lines.append("stb-supervisor: stb_app killed by OOM, rebooting")
             box.crash("oom", lines)
 
+    def on_hog(self, mem_kb: int) -> None:
+        """A third-party app now holds ``mem_kb`` of memory: a hog-sensitive UI app dies of it."""
+        box = self.box
+        for d in self._of(HogSensitive):
+            if mem_kb >= d.above_mb * 1024 and box.phase == "running":
+                self._fire("hog_sensitive")
+                box.crash(
+                    "app-crash",
+                    [
+                        "stb_app[412]: segfault at 0 ip b6c21a40 sp bead3e08 error 6 in libstbui.so[b6c00000+90000]",
+                        "stb-supervisor: stb_app died (signal 11), rebooting",
+                    ],
+                )
+                return
+
+    def on_power_cut(self, booting: bool) -> None:
+        """The outlet went off; ``booting`` when the box had not reached its login prompt."""
+        self.boot_cuts = self.boot_cuts + 1 if booting else 0
+
+    def _key_window(self, key: str) -> bool:
+        """Fire a ``key_window`` defect whose sequence just completed; True when the box crashed."""
+        box = self.box
+        now = time.monotonic()
+        self._timed_keys.append((now, key))
+        for d in self._of(KeyWindow):
+            seq = [_norm(k) for k in d.keys]
+            tail = list(self._timed_keys)[-len(seq) :]
+            if [k for _, k in tail] != seq or now - tail[0][0] > d.within:
+                continue
+            if box.rng.random() >= d.probability:
+                continue
+            self._fire(f"key_window:{d.effect}")
+            if d.effect == "panic":
+                box.crash("panic", bootlog.oops_lines(box.model, box.kernel_release, box.noise_rng))
+                return True
+            if d.effect == "freeze":
+                self.frozen = True
+                box.kmsg("dvb_core: video decoder 0: stalled (no picture for 500 ms)", console=False)
+                box._set_screen(frozen=True, frozen_at=now)
+            else:
+                self.black = True
+                box.kmsg("stb_hdmi: HDMI PHY lost lock, output disabled", console=False)
+                box._set_screen(black=True)
+        return False
+
     def on_key(self, key: str) -> bool:
         """A decoded IR key; True when a defect consumed it (the box crashed)."""
         box = self.box
+        if self._of(KeyWindow) and self._key_window(_norm(key)):
+            return True
         recent = [_norm(k) for k in box.recent_keys()]
         for d in self._of(KernelPanic):
             seq = [_norm(k) for k in d.key_sequence]

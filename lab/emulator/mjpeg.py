@@ -194,6 +194,7 @@ class HdmiServer(SocketServerService):
         self._stamp = 0.0  # wall-clock time of the frame's tick
         self._stopped = self._stopping  # set by stop(): streams end, the producer exits
         self._producer: threading.Thread | None = None
+        self._resting = False  # the producer waits for a client (no encoding)
         self.frames_encoded = 0  # JPEG encodes done (static screens reuse the last JPEG)
         self.frames_published = 0  # frames handed to clients
         self.ticks_skipped = 0  # frame slots missed because the producer was late
@@ -233,6 +234,12 @@ class HdmiServer(SocketServerService):
         with self._cond:
             return self._clients
 
+    @property
+    def resting(self) -> bool:
+        """True while the producer waits for a client and encodes nothing."""
+        with self._cond:
+            return self._resting
+
     def signal(self) -> bool:
         """True when the box drives its HDMI output (state kind is anything but ``off``)."""
         try:
@@ -271,7 +278,9 @@ class HdmiServer(SocketServerService):
         while not self._stopped.is_set():
             with self._cond:
                 while self._clients == 0 and not self._stopped.is_set():
+                    self._resting = True
                     self._cond.wait()
+                self._resting = False
             if self._stopped.is_set():
                 return
             t0 = time.monotonic()

@@ -127,6 +127,24 @@ class PduServer(SocketServerService):
             with self._lock:
                 self._set(outlet, not self.state[outlet])
 
+    def parse_outputs(self, raw: bytes) -> list[tuple[int, int, int | None]]:
+        """The ``(outlet, action, delay_ms)`` of a POST body, in order; ValueError, KeyError or
+        TypeError (the handler answers 400 with it) when the body is not a valid request."""
+        body = json.loads(raw or b"null")
+        outputs = body["Outputs"]
+        if not isinstance(outputs, list):
+            raise ValueError("'Outputs' must be a list")
+        todo: list[tuple[int, int, int | None]] = []
+        for item in outputs:
+            oid, action = int(item["ID"]), int(item.get("Action", 5))
+            if oid not in self.state:
+                raise ValueError(f"unknown output ID {oid}")
+            if action not in range(0, 7):
+                raise ValueError(f"unknown action {action}")
+            delay = item.get("Delay")
+            todo.append((oid, action, int(delay) if delay is not None else None))
+        return todo
+
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         pdu = self
 
@@ -176,19 +194,7 @@ class PduServer(SocketServerService):
                         raise ValueError("request too large")
                     if length < 0:  # read(-1) would wait for the client to close
                         raise ValueError("negative Content-Length")
-                    body = json.loads(self.rfile.read(length) or b"null")
-                    outputs = body["Outputs"]
-                    if not isinstance(outputs, list):
-                        raise ValueError("'Outputs' must be a list")
-                    todo = []
-                    for item in outputs:
-                        oid, action = int(item["ID"]), int(item.get("Action", 5))
-                        if oid not in pdu.state:
-                            raise ValueError(f"unknown output ID {oid}")
-                        if action not in range(0, 7):
-                            raise ValueError(f"unknown action {action}")
-                        delay = item.get("Delay")
-                        todo.append((oid, action, int(delay) if delay is not None else None))
+                    todo = pdu.parse_outputs(self.rfile.read(length))
                 except (ValueError, KeyError, TypeError) as exc:
                     self._send(400, {"error": f"bad request: {exc}"})
                     return

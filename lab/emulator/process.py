@@ -20,7 +20,6 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from lab.device_health import PID_FILE
 from lab.emulator.box import Box
 from lab.emulator.config import EmulateSettings, load_emulated
 from lab.emulator.console import ConsoleHub
@@ -32,6 +31,8 @@ from lab.firmware import ImageError
 from lab.rig import Rig
 
 EXIT_SETUP = 3
+#: The pid file in the rig's state folder; the lab's liveness probe (lab.device_health) reads it by this name.
+PID_FILE = "emulator.pid"
 
 
 class SetupError(Exception):

@@ -250,7 +250,33 @@ class Shell:
 
     def cmd_uptime(self, args: list[str], out: Out, cancelled: Any) -> int:
         up = self.box.uptime()
-        out(f" {time.strftime('%H:%M:%S')} up {int(up // 60)} min,  load average: 0.12, 0.08, 0.02\n")
+        load = ", ".join(self.box.hogs.loadavg().split()[:3])
+        out(f" {time.strftime('%H:%M:%S')} up {int(up // 60)} min,  load average: {load}\n")
+        return 0
+
+    def cmd_hog(self, args: list[str], out: Out, cancelled: Any) -> int:
+        """Third-party app hogs (lab.emulator.box.hogs): ``hog cpu|mem|fds|crashloop ARG``, ``stop``, ``status``."""
+        from lab.emulator.box.hogs import USAGE
+
+        if args[:1] == ["stop"]:
+            kinds = self.box.hogs.stop()
+            out(f"hog: stopped {' '.join(kinds)}\n" if kinds else "hog: none running\n")
+            return 0
+        if args[:1] == ["status"] or not args:
+            running = self.box.hogs.status()
+            for h in running:
+                out(f"{h.kind} pid={h.pid} restarts={h.restarts} {h.command()}\n")
+            if not args:
+                out(USAGE + "\n")
+            return 0 if args else 2
+        if len(args) > 2:
+            out(USAGE + "\n")
+            return 2
+        try:
+            out(self.box.hogs.start(args[0], args[1] if len(args) > 1 else None) + "\n")
+        except ValueError as exc:
+            out(f"{exc}\n{USAGE}\n")
+            return 2
         return 0
 
     def _input_lines(self, files: list[str], out: Out) -> list[str] | None:

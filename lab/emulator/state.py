@@ -45,6 +45,7 @@ class DeviceState:
     pending: str | None = None  # slot on trial after fwupdate (U-Boot's upgrade_available)
     bootcount: int = 0
     bootlimit: int = 3
+    torn: bool = False  # a torn (non power-safe) update left a corrupt slot and boot environment
     factory_firmware: str | None = None
     boots: int = 0
     history: dict[str, Any] = field(default_factory=dict)
@@ -90,6 +91,7 @@ class DeviceState:
                 pending=data.get("pending"),
                 bootcount=int(data.get("bootcount", 0)),
                 bootlimit=int(data.get("bootlimit", 3)),
+                torn=bool(data.get("torn", False)),
                 factory_firmware=data.get("factory_firmware"),
                 boots=int(data.get("boots", 0)),
                 history=data.get("history", {}),
@@ -105,6 +107,7 @@ class DeviceState:
             state.slots[state.active] = Slot(version=fw.version, build_id=fw.build_id or _build_id(fw.version))
             state.pending = None
             state.bootcount = 0
+            state.torn = False
             state.factory_firmware = spec
         for key, value in settings.hardware_history.model_dump().items():
             state.history.setdefault(key, value)
@@ -113,7 +116,7 @@ class DeviceState:
 
     def save(self) -> None:
         """Write device.json atomically (temp file + rename)."""
-        names = ("serial_number", "active", "pending", "bootcount", "bootlimit", "factory_firmware", "boots")
+        names = ("serial_number", "active", "pending", "bootcount", "bootlimit", "torn", "factory_firmware", "boots")
         data: dict[str, Any] = {k: getattr(self, k) for k in names}
         data["slots"] = {k: asdict(v) for k, v in self.slots.items()}
         data["history"] = self.history

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
 import signal
 import subprocess
@@ -44,6 +45,8 @@ from lab.jobs.result import JobResult, RigResult, TestResult
 from lab.jobs.spec import JobSpec
 from lab.outcome import Outcome
 from lab.plugin.timeouts import DEFAULT_TEST_TIMEOUT, TEARDOWN_GRACE
+
+log = logging.getLogger(__name__)
 
 POLL = 0.2
 HUNG_MARGIN = TEARDOWN_GRACE + 30.0  # past the plugin's own limit, a test is stuck where signals do not reach
@@ -259,7 +262,21 @@ def run_job(
             result.rigs.append(rr)
     result.stopped = stop.reason
     result.elapsed = time.monotonic() - t0
+    _separate_allure_rigs(spec.run_dir / "allure-results")
     return result
+
+
+def _separate_allure_rigs(results: Path) -> None:
+    """Each rig's result of a test its own Allure test (a rig parameter and a per-rig history id):
+    without it Allure shows the rigs of one test as retries and hides all but the last."""
+    if not results.is_dir():
+        return
+    from lab.allure_report import separate_rigs
+
+    try:
+        separate_rigs(results)
+    except ValueError as exc:  # a half-written result of a killed rig: the rest still counts
+        log.warning("allure results not separated by rig: %s", exc)
 
 
 def _rig_limits(spec: JobSpec) -> dict[str, tuple[float | None, float | None]]:

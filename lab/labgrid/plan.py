@@ -181,9 +181,7 @@ def gitlab_child_pipeline(plan: GatePlan, *, plan_file: str = "gate-plan.json", 
         doc[f"gate-{job.host}"] = {
             "stage": "gate",
             "tags": [job.host],
-            "script": [
-                f"stblab firmware gate {image_arg} --rigs '{job.rigs}' --run-dir gate-{job.host}{suite}"
-            ],
+            "script": [f"stblab firmware gate {image_arg} --rigs '{job.rigs}' --run-dir gate-{job.host}{suite}"],
             "artifacts": {"when": "always", "paths": [f"gate-{job.host}/"]},
         }
     dirs = " ".join(f"gate-{j.host}" for j in plan.jobs)

@@ -233,3 +233,7 @@ class AuditEntry(Base):
     counts: Mapped[str | None] = mapped_column(Text)
     prev_hash: Mapped[str] = mapped_column(String(64))
     hash: Mapped[str] = mapped_column(String(64))
+
+
+# Tables of the web app share this schema and its migrations (import at the end: it uses Base).
+from lab.web import schema as _web_schema  # noqa: E402,F401

@@ -35,6 +35,11 @@ class VideoCheckFailed(DeviceFault):
 
     def __init__(self, message: str, result: CheckResult, *, rig: str | None = None, symptom: str | None = None):
         evidence: dict[str, object] = {"check": result.kind, "score": result.score, "time": result.time}
+        if result.frame is not None:
+            evidence["seq"] = result.frame.seq
+        for key in ("frames", "dropped", "elapsed", "source_dropped", "consumer_dropped", "why"):
+            if key in result.details:
+                evidence[key] = result.details[key]
         if result.region is not None:
             evidence["region"] = result.region.to_dict()
         symptom = symptom or result.symptom

@@ -1,9 +1,11 @@
 """Offline scan of a recorded clip: when was the picture black, frozen, moving, blocky, or absent?
 
-The scan runs the same detectors the waiters use (:func:`~lab.video.black.is_black`,
-:class:`~lab.video.motion.MotionDetector`, :class:`~lab.video.freeze.FreezeDetector`,
-:class:`~lab.video.artifacts.ArtifactDetector`, :func:`~lab.video.screens.is_no_signal`) over
-every frame and reports intervals in seconds of stream time from the first frame. Conventions
+The scan reads each decoded picture's luma plane straight from the decoder (:mod:`lab.video.luma`:
+no colour conversion, buffers reused) and judges black as ffmpeg blackdetect does (on the
+decoder's own levels), stills and motion on tile averages of the picture (so an encoder refining
+a still picture is not motion), blockiness on a subsample of the block grid, and looks at colour
+only for frames that may be a no-signal screen (:func:`~lab.video.screens.is_no_signal`). It
+reports intervals in seconds of stream time from the first frame. Conventions
 follow ffmpeg's blackdetect/freezedetect: an interval ends at the time of the first frame that
 no longer shows the condition (or one frame period after the last frame); a freeze starts at the
 first frame of the still run and is reported once it lasted ``freeze_duration``.
@@ -28,13 +30,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from lab.video.artifacts import ArtifactDetector
-from lab.video.black import is_black
+import cv2
+import numpy as np
+
+from lab.video.artifacts import ArtifactDetector, grey_blockiness
 from lab.video.frame import Frame
-from lab.video.freeze import FreezeDetector
-from lab.video.motion import MotionDetector
+from lab.video.freeze import StillTracker, shrink, tile_size
+from lab.video.luma import LumaPicture, LumaReader
 from lab.video.screens import is_no_signal
-from lab.video.source import FileSource
 
 KINDS = ("black", "frozen", "motion", "artifacts", "no_picture")
 
@@ -63,8 +66,11 @@ class ScanOptions:
     black_picture_threshold: float = 0.98
     black_min: float = 0.0
     freeze_duration: float = 2.0
-    freeze_noise: int = 12
-    motion_noise: int = 25
+    freeze_noise: int = 24  # luma levels a tile average may move within a still (see _Measures)
+    freeze_mean: float = 0.25  # mean luma change of the whole picture within a still (freezedetect's -60 dB)
+    refine_mean: float = 2.0  # a still re-coded (key frame, refinement) moves the mean by at most this ...
+    refine_budget: float = 3.0  # ... and by at most this much in any second (a fade moves it far more)
+    motion_noise: int = 12  # luma levels, on tile averages
     motion_merge_gap: float = 0.5
     motion_min: float = 0.0
     artifact_block_size: int = 16
@@ -139,10 +145,24 @@ class _Track:
         self.start = self.end = None
 
 
-def scan(path: str | Path, options: ScanOptions | None = None, *, backend: str = "pyav") -> ScanReport:
-    """Scan a clip and return the intervals of each kind (see the module docstring)."""
+def scan(
+    path: str | Path, options: ScanOptions | None = None, *, backend: str = "pyav", threads: int = 1
+) -> ScanReport:
+    """Scan a clip and return the intervals of each kind (see the module docstring).
+
+    ``threads`` > 1 lets the decoder use threads (less wall time, a little more CPU time).
+    """
     opts = options or ScanOptions()
-    source = FileSource(path, backend=backend)
+    cv_threads = cv2.getNumThreads()
+    cv2.setNumThreads(1)  # small per-frame operations: OpenCV's worker threads only add CPU time
+    try:
+        return _scan(path, opts, backend, threads)
+    finally:
+        cv2.setNumThreads(cv_threads)
+
+
+def _scan(path: str | Path, opts: ScanOptions, backend: str, threads: int) -> ScanReport:
+    reader = LumaReader(path, backend=backend, threads=threads)
     report = ScanReport(str(path))
     iv = report.intervals
     black = _Track("black", iv["black"], 0.0, opts.black_min)
@@ -150,51 +170,105 @@ def scan(path: str | Path, options: ScanOptions | None = None, *, backend: str =
     moving = _Track("motion", iv["motion"], opts.motion_merge_gap, opts.motion_min)
     blocky = _Track("artifacts", iv["artifacts"], opts.artifact_merge_gap)
     nosig = _Track("no_picture", iv["no_picture"])
-    motion = MotionDetector(noise_threshold=opts.motion_noise)
-    freeze = FreezeDetector(duration=opts.freeze_duration, noise_threshold=opts.freeze_noise)
     artifacts = ArtifactDetector(block_size=opts.artifact_block_size)
-    previous: Frame | None = None
+    measure: _Measures | None = None
+    previous: LumaPicture | None = None
     period = 0.0
     damaged = False
-    for frame in source:
+    for pic in reader:
+        if measure is None or measure.shape != pic.y.shape or measure.full_range != pic.full_range:
+            measure = _Measures(opts, pic.y.shape, pic.full_range)
         if previous is None:
-            report.fps = source.fps
-            start = frame.meta.get("stream_time")
-            report.stream_start = float(start) if isinstance(start, int | float) else None
-            period = 1.0 / source.fps if source.fps else 0.0
-        t = frame.time
+            report.fps = reader.fps
+            report.stream_start = pic.stream_time
+            period = 1.0 / reader.fps if reader.fps else 0.0
+        t = pic.time
         if previous is not None and period and t - previous.time > 1.5 * period:
             gap = _Track("no_picture", iv["no_picture"])
             gap.update(True, previous.time + period)
             gap.close(t)
         report.frames += 1
-        black.update(
-            bool(
-                is_black(
-                    frame,
-                    mode="ratio",
-                    pixel_threshold=opts.black_pixel_threshold,
-                    picture_threshold=opts.black_picture_threshold,
-                )
-            ),
-            t,
-        )
-        moving.update(bool(motion.update(frame).details.get("this_frame")), t)
-        f = freeze.update(frame)
-        frozen.update(bool(f), t, start=float(f.details["since"]) if f else None)
-        if frame.meta.get("corrupt"):
+        is_dark, moved, since = measure.update(pic)
+        black.update(is_dark, t)
+        moving.update(moved, t)
+        still = since is not None and t - since + period >= opts.freeze_duration - 1e-6
+        frozen.update(still, t, start=since if still else None)
+        if pic.corrupt:
             damaged = True
-        elif frame.meta.get("key_frame"):
+        elif pic.key_frame:
             damaged = False
-        blocky.update(damaged or (opts.detect_artifacts and bool(artifacts.update(frame))), t)
+        flagged = False
+        if opts.detect_artifacts and not damaged:
+            score = grey_blockiness(pic.y, opts.artifact_block_size, measure.step_threshold, every=8)
+            flagged = artifacts.judge(score)[0]
+        blocky.update(damaged or flagged, t)
         if opts.detect_no_signal:
-            nosig.update(bool(is_no_signal(frame)), t)
-        previous = frame
+            nosig.update(measure.no_signal(pic), t)
+        previous = pic
     end = (previous.time + period) if previous is not None else 0.0
     for track in (black, frozen, moving, blocky, nosig):
         track.close(end)
     iv["no_picture"].sort(key=lambda i: i.start)
-    report.dropped = source.dropped
-    report.decode_errors = source.decode_errors
+    report.dropped = reader.dropped
+    report.decode_errors = reader.decode_errors
     report.duration = end
     return report
+
+
+class _Measures:
+    """Per-frame black, motion and still judgements on one luma plane, with reused buffers.
+
+    * black: ffmpeg blackdetect's rule on the decoder's own levels (pix_th of the luma range above
+      its floor, pic_th of the pixels), first on a 1-in-16 sample, exactly only when it is close;
+    * still: :class:`~lab.video.freeze.StillTracker` on tile averages (:func:`~lab.video.freeze.shrink`);
+    * motion: a tile average moved by more than ``motion_noise`` since the frame before.
+    """
+
+    def __init__(self, opts: ScanOptions, shape: tuple[int, ...], full_range: bool) -> None:
+        self.opts, self.shape, self.full_range = opts, shape, full_range
+        h, w = shape[:2]
+        self.block = tile_size(w)
+        if full_range:
+            self.limit = int(opts.black_pixel_threshold * 255)
+            self.step_threshold = 3.0
+        else:
+            self.limit = int(16 + opts.black_pixel_threshold * (235 - 16))
+            self.step_threshold = 3.0 * 219 / 255
+        self.n_pixels = h * w
+        self._small = shrink(np.zeros((h, w), np.uint8), self.block)
+        self._previous = np.empty_like(self._small)
+        self._diff = np.empty_like(self._small)
+        self._have_previous = False
+        self._still = StillTracker(opts.freeze_noise, opts.freeze_mean, opts.refine_mean, opts.refine_budget)
+
+    def update(self, pic: LumaPicture) -> tuple[bool, bool, float | None]:
+        """(black, moved since the previous frame, start of the current still run)."""
+        y = pic.y
+        dark = self._black(y)
+        shrink(y, self.block, out=self._small)
+        moved = False
+        if self._have_previous:
+            cv2.absdiff(self._small, self._previous, dst=self._diff)
+            moved = cv2.minMaxLoc(self._diff)[1] > self.opts.motion_noise
+        self._have_previous = True
+        since, _ = self._still.update(self._small, pic.time)
+        self._previous, self._small = self._small, self._previous
+        return dark, moved, since
+
+    def _black(self, y: np.ndarray) -> bool:
+        pic_th = self.opts.black_picture_threshold
+        sample = y[::4, ::4]
+        ratio = np.count_nonzero(sample <= self.limit) / sample.size
+        if ratio < pic_th - 0.03:
+            return False  # plainly not black: no need to count every pixel
+        dark = cv2.threshold(y, self.limit, 255, cv2.THRESH_BINARY_INV)[1]
+        return cv2.countNonZero(dark) / self.n_pixels >= pic_th
+
+    def no_signal(self, pic: LumaPicture) -> bool:
+        """A no-signal screen is mostly one plain colour: only such frames are looked at in colour."""
+        sample = pic.y[::8, ::8]
+        hist = np.bincount((sample >> 4).ravel(), minlength=16)
+        window = hist[:-2] + hist[1:-1] + hist[2:]
+        if window.max() < 0.65 * sample.size:
+            return False
+        return bool(is_no_signal(Frame(pic.bgr(), pic.time, pic.seq)))

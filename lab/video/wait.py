@@ -1,22 +1,27 @@
-"""Waiters: watch a frame source until something is seen, in frame time.
+"""Waiters: watch a frame source until something is seen, in frame time; raise when it is not.
 
-Timeouts are measured in the frames' own time (capture timestamps or stream PTS), not wall time,
-from the first frame seen or from ``since`` (a time on the frames' clock, e.g. when a key was
-pressed: frames from before it are skipped, and the capture driver replays the ones since then),
-so a loaded lab host that delivers frames late does not shorten a wait, and an offline clip is
-judged as the subscriber saw it. Every waiter returns the result of the frame that decided it
-(truthy on success, falsy at the timeout) with ``details`` giving ``frames`` seen, ``dropped``
-frames (gaps in ``seq``: frames the source produced that the waiter never saw), ``elapsed``
-frame time and, for a source that counts them (the capture driver does), ``source_dropped``
-(frames the source never delivered) and ``consumer_dropped`` (frames skipped because the waiter
-fell behind).
+Every waiter runs on the one engine in :mod:`lab.video.engine`: timeouts are measured in the
+frames' own time (capture timestamps or stream PTS), not wall time, from the first frame seen or
+from ``since`` (a time on the frames' clock, e.g. when a key was pressed: frames from before it
+are skipped, and the capture driver replays the ones since then), so a loaded lab host that
+delivers frames late does not shorten a wait.
+
+On success a waiter returns the result of the frame that decided it (truthy). When the thing is
+not seen it raises :class:`~lab.video.result.VideoCheckFailed` -- a DeviceFault the plugin files,
+carrying the deciding result and its frame (for a match, the best-scoring frame) with
+``details`` giving ``frames`` seen, ``dropped`` frames (gaps in ``seq``), ``elapsed`` frame time
+and, from the capture driver, ``source_dropped`` and ``consumer_dropped``. A capture that was
+lost, or dropped so many frames that the picture was not really watched, raises
+:class:`~lab.errors.InfraError` instead. ``check=False`` returns the falsy result rather than
+raising (the capture's own failures still raise InfraError).
 
 Example::
 
-    assert wait_for_match("logo-ch5.png", capture, timeout_secs=5)
-    assert wait_for_motion(capture, mask=~Mask(banner), consecutive="10/20")
+    wait_for_match("logo-ch5.png", capture, timeout_secs=5)          # raises VideoCheckFailed
+    wait_for_motion(capture, mask=~Mask(banner), consecutive="10/20")
+    if not wait_for_black(capture, timeout_secs=2, check=False): ...
     result = wait_until(lambda f: not is_black(f), capture, timeout_secs=30, stable_secs=2)
-    t = detect_transition(lambda: remote.press("KEY_MENU"), capture, stable_secs=1.0)
+    t = wait_for_transition(lambda: remote.press("KEY_MENU"), capture, stable_secs=1.0)
     print(t.details["animation_start"] - t.details["press_time"], t.details["duration"])
 """
 
@@ -30,27 +35,15 @@ from typing import Any
 import numpy as np
 
 from lab.errors import InfraError
+from lab.video.black import BlackResult, is_black
+from lab.video.engine import EPS, WaitResult, Watch, failure, wait
 from lab.video.frame import Frame
+from lab.video.freeze import DEFAULT_FREEZE_NOISE, FreezeDetector, FreezeResult
 from lab.video.match import MatchParameters, MatchResult, Template, as_template, match
 from lab.video.motion import DEFAULT_MIN_SIZE, DEFAULT_NOISE_THRESHOLD, MotionDetector, MotionResult, _Comparer
 from lab.video.region import MaskLike, Region
 from lab.video.result import CheckResult
-from lab.video.source import FileSource, check_frame, iterate
-
-EPS = 1e-6  # frame times are sums of float periods: 42/25 - 17/25 must count as 1.0 s
-
-
-class WaitResult(CheckResult):
-    """Result of :func:`wait_until`: ``value`` is what the predicate returned on the deciding frame."""
-
-    value: Any = None
-
-    @property
-    def symptom(self) -> str:
-        inner = self.value
-        if isinstance(inner, CheckResult):
-            return inner.symptom
-        return "condition" if self.ok else "condition-not-met"
+from lab.video.source import check_frame, iterate
 
 
 class TransitionResult(CheckResult):
@@ -60,70 +53,6 @@ class TransitionResult(CheckResult):
     @property
     def symptom(self) -> str:
         return "transition" if self.ok else f"transition-{self.details.get('why', 'failed')}"
-
-
-class _Watch:
-    """Bookkeeping shared by the waiters: frame-time deadline, frames seen, seq gaps, wall guard."""
-
-    def __init__(self, source: Any, timeout_secs: float, rig: str | None, since: float | None = None) -> None:
-        if timeout_secs < 0:
-            raise ValueError(f"timeout_secs must not be negative: {timeout_secs}")
-        self.source, self.timeout, self.rig, self.since = source, float(timeout_secs), rig, since
-        self.frames = 0
-        self.dropped = 0
-        self.start: float | None = None
-        self.last: Frame | None = None
-        self._source_dropped0 = _source_dropped(source)
-        consumer = getattr(source, "consumer_dropped", None)
-        self._consumer_dropped0 = consumer if isinstance(consumer, int) else None
-        self._wall_limit = None if isinstance(source, FileSource | list | tuple | str | Path) else 3 * timeout_secs + 10
-        self._wall0 = time.monotonic()
-        self.ended = False
-
-    def __iter__(self) -> Iterator[Frame]:
-        for item in iterate(self.source, self.timeout + 1.0, self.since):
-            frame = check_frame(item, self.rig)
-            if self.since is not None and frame.time < self.since - EPS:
-                continue  # from before the moment the caller asked about
-            if self.last is not None and frame.seq > self.last.seq + 1:
-                self.dropped += frame.seq - self.last.seq - 1
-            if self.start is None:
-                self.start = frame.time if self.since is None else self.since
-            self.frames += 1
-            self.last = frame
-            yield frame
-            if frame.time - self.start >= self.timeout - EPS:
-                return
-            if self._wall_limit is not None and time.monotonic() - self._wall0 > self._wall_limit:
-                raise InfraError(
-                    f"video frames' time advanced only {frame.time - self.start:.1f} s in "
-                    f"{time.monotonic() - self._wall0:.1f} s of wall time; the capture clock is stuck",
-                    rig=self.rig,
-                    instrument="video",
-                )
-        self.ended = True
-
-    def elapsed(self) -> float:
-        return 0.0 if self.start is None or self.last is None else self.last.time - self.start
-
-    def details(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"frames": self.frames, "dropped": self.dropped, "elapsed": round(self.elapsed(), 6)}
-        now = _source_dropped(self.source)
-        if now is not None and self._source_dropped0 is not None:
-            out["source_dropped"] = now - self._source_dropped0
-        consumer = getattr(self.source, "consumer_dropped", None)
-        if isinstance(consumer, int) and self._consumer_dropped0 is not None:
-            out["consumer_dropped"] = consumer - self._consumer_dropped0
-        if self.ended and self.elapsed() < self.timeout:
-            out["why"] = "source ended"
-        elif self.frames == 0:
-            out["why"] = "no frames"
-        return out
-
-
-def _source_dropped(source: Any) -> int | None:
-    value = getattr(source, "dropped", None)
-    return int(value) if isinstance(value, int | float) else None
 
 
 def wait_for_match(
@@ -137,28 +66,38 @@ def wait_for_match(
     consecutive: int = 1,
     since: float | None = None,
     rig: str | None = None,
+    check: bool = True,
+    what: str | None = None,
+    symptom: str | None = None,
 ) -> MatchResult:
     """Wait until ``reference`` matches (``consecutive`` frames in a row); returns the deciding frame's result.
 
-    Falsy at the timeout, carrying the best-scoring non-match seen (for the evidence PNG).
+    Not seen: VideoCheckFailed carrying the best-scoring non-match seen (its frame is the evidence),
+    or that falsy result with ``check=False``.
     """
     template = as_template(reference, mask)
-    watch = _Watch(source, timeout_secs, rig, since)
-    best: MatchResult | None = None
-    run = 0
-    for frame in watch:
-        result = match(template, frame, region=region, params=params)
-        run = run + 1 if result else 0
-        if result and run >= consecutive:
-            result.details.update(watch.details())
-            return result
-        if best is None or result.score >= best.score:
-            best = result
-    if best is None:
-        best = MatchResult("match", False, None, None, 0.0, {"reference": template.name})
-    best.ok = False
-    best.details.update(watch.details())
-    return best
+    result = wait(
+        lambda frame: match(template, frame, region=region, params=params),
+        source,
+        timeout_secs=timeout_secs,
+        consecutive=consecutive,
+        since=since,
+        rig=rig,
+        check=check,
+        what=what or f"match of {template.name}",
+        symptom=symptom or "match-not-seen",
+        better=_closer,
+    )
+    if not isinstance(result, MatchResult):  # no frame at all
+        result = MatchResult("match", False, result.frame, None, 0.0, {"reference": template.name, **result.details})
+    return result
+
+
+def _closer(new: CheckResult, kept: CheckResult) -> bool:
+    """Is ``new`` a closer miss than ``kept``: higher grey score, then smaller colour difference."""
+    if new.score != kept.score:
+        return new.score > kept.score
+    return float(new.details.get("confirm_diff", 1.0)) < float(kept.details.get("confirm_diff", 1.0))
 
 
 def wait_for_motion(
@@ -172,23 +111,155 @@ def wait_for_motion(
     consecutive: str | tuple[int, int] = (1, 1),
     since: float | None = None,
     rig: str | None = None,
+    check: bool = True,
+    what: str = "motion",
+    symptom: str | None = None,
 ) -> MotionResult:
-    """Wait until there is motion in ``x`` of the last ``y`` frames (``consecutive="x/y"``)."""
+    """Wait until there is motion in ``x`` of the last ``y`` frames (``consecutive="x/y"``).
+
+    Not seen: VideoCheckFailed (symptom ``video-frozen`` unless given), or the falsy result with ``check=False``.
+    """
     detector = MotionDetector(
         region=region, mask=mask, noise_threshold=noise_threshold, min_size=min_size, consecutive=consecutive
     )
-    watch = _Watch(source, timeout_secs, rig, since)
-    result: MotionResult | None = None
-    for frame in watch:
-        result = detector.update(frame)
-        if result:
-            result.details.update(watch.details())
-            return result
-    if result is None:
-        result = MotionResult("motion", False, None, None, 0.0)
-    result.ok = False
-    result.details.update(watch.details())
+    result = wait(
+        detector.update,
+        source,
+        timeout_secs=timeout_secs,
+        since=since,
+        rig=rig,
+        check=check,
+        what=what,
+        symptom=symptom or "video-frozen",
+    )
+    if not isinstance(result, MotionResult):
+        result = MotionResult("motion", False, result.frame, None, 0.0, dict(result.details))
     return result
+
+
+def wait_for_black(
+    source: Any,
+    *,
+    timeout_secs: float = 10.0,
+    stable_secs: float = 0.0,
+    region: Region = Region.ALL,
+    mask: MaskLike | None = None,
+    threshold: int = 20,
+    since: float | None = None,
+    rig: str | None = None,
+    check: bool = True,
+    what: str = "black screen",
+    symptom: str | None = None,
+) -> BlackResult:
+    """Wait until the picture is black (and stays black ``stable_secs``); symptom ``not-black`` when it is not."""
+    result = wait(
+        lambda frame: is_black(frame, region=region, mask=mask, threshold=threshold),
+        source,
+        timeout_secs=timeout_secs,
+        stable_secs=stable_secs,
+        since=since,
+        rig=rig,
+        check=check,
+        what=what,
+        symptom=symptom or "not-black",
+    )
+    if not isinstance(result, BlackResult):
+        result = BlackResult("black", False, result.frame, None, 0.0, dict(result.details))
+    return result
+
+
+def wait_for_picture(
+    source: Any,
+    *,
+    timeout_secs: float = 10.0,
+    stable_secs: float = 0.0,
+    region: Region = Region.ALL,
+    mask: MaskLike | None = None,
+    threshold: int = 20,
+    since: float | None = None,
+    rig: str | None = None,
+    check: bool = True,
+    what: str = "a picture (not black)",
+    symptom: str | None = None,
+) -> CheckResult:
+    """Wait until the picture is not black; symptom ``black-screen`` when it stays black."""
+
+    def step(frame: Frame) -> CheckResult:
+        r = is_black(frame, region=region, mask=mask, threshold=threshold)
+        return CheckResult("picture", not r.ok, r.frame, r.region, r.score, {"black_max": r.score})
+
+    return wait(
+        step,
+        source,
+        timeout_secs=timeout_secs,
+        stable_secs=stable_secs,
+        since=since,
+        rig=rig,
+        check=check,
+        what=what,
+        symptom=symptom or "black-screen",
+    )
+
+
+def wait_for_freeze(
+    source: Any,
+    *,
+    timeout_secs: float = 10.0,
+    duration: float = 2.0,
+    region: Region = Region.ALL,
+    mask: MaskLike | None = None,
+    noise_threshold: int = DEFAULT_FREEZE_NOISE,
+    since: float | None = None,
+    rig: str | None = None,
+    check: bool = True,
+    what: str = "a still picture",
+    symptom: str | None = None,
+) -> FreezeResult:
+    """Wait until the picture has been still for ``duration`` s (a paused picture, a screensaver's wait).
+
+    ``timeout_secs`` is the budget for the freeze to *start*; the wait runs ``duration`` longer.
+    """
+    detector = FreezeDetector(duration=duration, region=region, mask=mask, noise_threshold=noise_threshold)
+    result = wait(
+        detector.update,
+        source,
+        timeout_secs=timeout_secs + duration,
+        since=since,
+        rig=rig,
+        check=check,
+        what=what,
+        symptom=symptom or "not-frozen",
+    )
+    if not isinstance(result, FreezeResult):
+        result = FreezeResult("freeze", False, result.frame, None, 0.0, dict(result.details))
+    return result
+
+
+def wait_for_text(
+    text: str,
+    source: Any,
+    *,
+    timeout_secs: float = 10.0,
+    region: Region = Region.ALL,
+    since: float | None = None,
+    rig: str | None = None,
+    check: bool = True,
+    symptom: str | None = None,
+    **ocr_options: Any,
+) -> CheckResult:
+    """Wait until OCR reads ``text`` in ``region`` (needs tesseract: InfraError when it is missing)."""
+    from lab.video.ocr import match_text
+
+    return wait(
+        lambda frame: match_text(text, frame, region=region, **ocr_options),
+        source,
+        timeout_secs=timeout_secs,
+        since=since,
+        rig=rig,
+        check=check,
+        what=f"text {text!r}",
+        symptom=symptom or "text-not-seen",
+    )
 
 
 def wait_until(
@@ -199,40 +270,39 @@ def wait_until(
     stable_secs: float = 0.0,
     since: float | None = None,
     rig: str | None = None,
+    check: bool = True,
+    what: str = "condition",
+    symptom: str | None = None,
 ) -> WaitResult:
     """Wait until ``predicate(frame)`` is truthy and stays truthy for ``stable_secs`` of frame time.
 
     The result's frame is the first frame of the stable run; ``value`` is the predicate's return
-    value there (a check result keeps its region and score). Falsy at the timeout.
+    value there (a check result keeps its region and score). Not met: VideoCheckFailed, or the
+    falsy result with ``check=False``.
     """
-    watch = _Watch(source, timeout_secs + stable_secs, rig, since)
-    first: tuple[Frame, Any] | None = None
-    last_value: Any = None
-    last_frame: Frame | None = None
-    for frame in watch:
-        value = predicate(frame)
-        last_value, last_frame = value, frame
-        if value:
-            if first is None:
-                if watch.start is not None and frame.time - watch.start > timeout_secs + EPS:
-                    break  # became true too late to be stable within the budget
-                first = (frame, value)
-            if frame.time - first[0].time >= stable_secs - EPS:
-                return _wait_result(True, first[0], first[1], watch, frame)
-        else:
-            first = None
-    frame, value = first if first is not None else (last_frame, last_value)
-    return _wait_result(False, frame, value, watch, last_frame)
 
+    def wrap(result: CheckResult, raw: Any) -> WaitResult:
+        out = WaitResult("wait_until", bool(raw), result.frame, result.region, float(result.score), {})
+        if not isinstance(raw, CheckResult):
+            out.score = float(bool(raw))
+        out.value = raw
+        return out
 
-def _wait_result(ok: bool, frame: Frame | None, value: Any, watch: _Watch, last: Frame | None) -> WaitResult:
-    region = value.region if isinstance(value, CheckResult) else None
-    score = float(value.score) if isinstance(value, CheckResult) else float(bool(value))
-    details = watch.details()
-    if last is not None and frame is not None:
-        details["stable_for"] = round(last.time - frame.time, 6)
-    result = WaitResult("wait_until", ok, frame, region, score, details)
-    result.value = value
+    result = wait(
+        predicate,
+        source,
+        timeout_secs=timeout_secs,
+        stable_secs=stable_secs,
+        since=since,
+        rig=rig,
+        check=check,
+        what=what,
+        symptom=symptom,
+        wrap=wrap,
+    )
+    if not isinstance(result, WaitResult):
+        out = WaitResult("wait_until", False, result.frame, None, 0.0, dict(result.details))
+        return out
     return result
 
 
@@ -248,6 +318,7 @@ def detect_transition(
     min_size: tuple[int, int] = DEFAULT_MIN_SIZE,
     clock: Callable[[], float] = time.monotonic,
     rig: str | None = None,
+    check: bool = False,
 ) -> TransitionResult:
     """Press a key (call ``press``), wait for the picture to start changing and then to settle.
 
@@ -255,7 +326,8 @@ def detect_transition(
     driver). The reference is the last frame stamped before the press; the transition starts at
     the first later frame that differs from it, and ends at the first frame of a run of
     ``stable_secs`` without change. Truthy when both happened within ``timeout_secs`` of the
-    press; ``details['why']`` is ``no-change`` or ``not-settled`` otherwise.
+    press; ``details['why']`` is ``no-change`` or ``not-settled`` otherwise, and with ``check=True``
+    (the default of :func:`wait_for_transition`) that raises VideoCheckFailed.
     """
     comparer = _Comparer(region, mask, noise_threshold, min_size, None)
     frames = iter(iterate(source, timeout_secs + stable_secs + 1.0))
@@ -268,7 +340,7 @@ def detect_transition(
     press()
     if press_time is not None and abs(before.time - press_time) > 60:
         press_time = None  # frames stamped on another clock: the press happened at the next frame
-    watch = _Watch(_chain(before, frames), timeout_secs + stable_secs, rig)
+    watch = Watch(_chain(before, frames), timeout_secs + stable_secs, rig)
     start: Frame | None = None
     still_since: Frame | None = None
     previous = reference
@@ -299,7 +371,17 @@ def detect_transition(
                 break
         previous = current
     why = "no-change" if start is None else "not-settled"
-    return _transition(False, last, press_time, start, watch, comparer.box, why)
+    result = _transition(False, last, press_time, start, watch, comparer.box, why)
+    if check:
+        watch.judge_failure("transition")
+        raise failure(f"transition ({why})", result, watch, timeout_secs, rig=rig, symptom=result.symptom)
+    return result
+
+
+def wait_for_transition(press: Callable[[], Any], source: Any, **kwargs: Any) -> TransitionResult:
+    """:func:`detect_transition` that raises VideoCheckFailed when nothing changed or it never settled."""
+    kwargs.setdefault("check", True)
+    return detect_transition(press, source, **kwargs)
 
 
 def _chain(first: Frame, rest: Iterator[Any]) -> Iterator[Any]:
@@ -312,7 +394,7 @@ def _transition(
     frame: Frame,
     press_time: float | None,
     start: Frame | None,
-    watch: _Watch,
+    watch: Watch,
     box: Region,
     why: str | None = None,
 ) -> TransitionResult:

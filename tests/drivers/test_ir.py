@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from support import eventually
 
 from lab.drivers.ir import IrRemote, ItachBlaster
 from lab.errors import DeviceFault, InfraError, TestError
@@ -288,7 +289,8 @@ def test_idle_connection_closed_by_the_blaster_is_reopened_before_the_next_press
     with IrRemote(itach.url, RC1, inter_press_delay=0) as remote:
         remote.press("KEY_1")
         itach.drop_clients()
-        time.sleep(0.05)
+        conn = remote._blaster._conn  # type: ignore[attr-defined]  # the driver's view of the socket
+        eventually(conn._peer_closed, timeout=2, what="the blaster's close reaching the driver")
         remote.press("KEY_2")
     assert itach.connections == 2 and len(itach.sends) == 2
 
@@ -463,14 +465,12 @@ def test_emulated_itach_and_lircd_boxes_receive_the_keys() -> None:
         with IrRemote(f"lirc://127.0.0.1:{li.port}", RC1, inter_press_delay=0.05) as b:
             assert "with remote STBLAB_RC1 (32 keys)" in b.check()
             b.press("KEY_OK")
-        deadline = time.monotonic() + 3
-        while time.monotonic() < deadline and len(got) < 3:
-            time.sleep(0.02)
+        eventually(lambda: len(got) >= 3, timeout=3, what="three keys on the box")
         assert got[:3] == ["KEY_1", "KEY_2", "KEY_OK"]
         with IrRemote(f"itach://127.0.0.1:{it.port}/1:1", RC1, inter_press_delay=0.05) as a:
             a.hold("KEY_VOLUMEUP", 1.0)
-        time.sleep(0.3)
-        assert got.count("KEY_VOLUMEUP") >= 3  # a held key auto-repeats on the box
+        # a held key auto-repeats on the box
+        eventually(lambda: got.count("KEY_VOLUMEUP") >= 3, timeout=3, what="auto-repeats of the held key")
     finally:
         it.stop()
         li.stop()

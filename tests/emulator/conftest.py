@@ -4,27 +4,19 @@ from __future__ import annotations
 
 import contextlib
 import urllib.error
-from collections.abc import Iterator
-from pathlib import Path
+from collections.abc import Callable, Iterator
 
 import pytest
 from emu_helpers import FAST_BOOT, pdu
 
-from lab.emulator.testing import EmulatedLab, write_rig_file
+from lab.emulator.testing import EmulatedLab
 from lab.rig import Rig
 
 
 @pytest.fixture(scope="session")
-def lab_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("emu")
-
-
-@pytest.fixture(scope="session")
-def lab(lab_dir: Path) -> Iterator[EmulatedLab]:
+def lab(emulated_lab: Callable[..., EmulatedLab]) -> EmulatedLab:
     """One emulated rig (good firmware 2.0.0, fast boot) shared by the session's tests."""
-    rig_file = write_rig_file(lab_dir, ("stb-a",), boot=FAST_BOOT)
-    with EmulatedLab(rig_file) as running:
-        yield running
+    return emulated_lab(("stb-a",), boot=FAST_BOOT, key="emulator-tests")
 
 
 @pytest.fixture()

@@ -15,10 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import paramiko
+from support import FAST_BOOT as FAST_BOOT  # the suite's one fast boot, re-exported
 
 from lab.rig import Rig
-
-FAST_BOOT = {"bootdelay": 1, "countdown_step": 0.5, "kernel_seconds": 0.3, "init_seconds": 0.2, "kmsg_interval": 0}
 
 
 class RawConsole:

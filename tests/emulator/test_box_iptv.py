@@ -10,6 +10,7 @@ import time
 import pytest
 import yaml
 from emu_helpers import FAST_BOOT, RawConsole
+from support import eventually
 
 from lab.emulator.testing import EmulatedLab, write_rig_file
 
@@ -46,8 +47,12 @@ def test_iptv_channel_plays_and_a_dead_stream_gives_no_signal(tmp_path):
         con.run("tune 1")
         tuner = _wait_tuner(con, "playing")
         assert tuner["state"] == "playing" and tuner["source"] == "iptv", tuner
-        time.sleep(1.0)
-        tuner = json.loads(con.run("diag --json"))["tuner"]
+        tuner = eventually(
+            lambda: (t := json.loads(con.run("diag --json"))["tuner"])["frames"] > 0 and t["datagrams"] > 0 and t,
+            timeout=10,
+            interval=0.3,
+            what="decoded frames and datagrams",
+        )
         assert tuner["frames"] > 0 and tuner["datagrams"] > 0
         head.pause(1)
         assert _wait_tuner(con, "no_signal")["state"] == "no_signal"

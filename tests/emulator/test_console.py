@@ -131,7 +131,7 @@ def test_pdu_rejects_bad_requests_with_json_errors(rig):
 def test_ctrl_c_interrupts_a_long_command(rig):
     con = boot_to_shell(rig)
     con.send("sleep 30\r")
-    time.sleep(0.3)
+    con.expect(r"sleep 30\r\n", 3)  # echoed: the shell has the command
     con.send(b"\x03")
     con.expect(r"\^C|# $", 3)
     assert con.run("echo $?").strip() == "130"
@@ -238,7 +238,7 @@ def test_uart_realism_small_fifo_drops_a_fast_paste_and_wrong_baud_is_garbage(pi
     con.send("\x15")
     for ch in "echo typed-slowly\r":  # what a driver's char_delay is for
         con.send(ch)
-        time.sleep(0.01)
+        time.sleep(0.01)  # pacing, as a driver's char_delay does (not waiting for anything)
     con.expect(r"typed-slowly\r\n.*# $", 5)
     rfc = yaml.safe_load(rig_file.read_text())["rigs"][0]["emulate"]["rfc2217_url"]
     for baud, readable in ((9600, False), (115200, True), (9600, False)):

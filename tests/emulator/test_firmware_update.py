@@ -6,10 +6,10 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import time
 
 import pytest
 from emu_helpers import FAST_BOOT, RawConsole, pdu, ssh_run, wait_ssh
+from support import eventually
 
 from lab.emulator.testing import EmulatedLab, write_rig_file
 from lab.firmware import build_image, generate_key, load_private_key
@@ -163,8 +163,9 @@ def test_factory_reset_forgets_updates_but_keeps_the_device_identity(tmp_path):
         vendor = load_private_key(rig.ssh.key.parent / "vendor_ed25519")
         client = _upload(rig, build_image(model="STB-4K-X1", version="2.5.0", key=vendor), "u.img")
         assert ssh_run(client, "fwupdate /tmp/u.img")[0] == 0
+        transport = client.get_transport()
+        eventually(lambda: not transport.is_active(), timeout=15, what="the update's reboot dropping SSH")
         client.close()
-        time.sleep(1.0)
         client = wait_ssh(rig)
         assert ssh_run(client, "fw version")[1].startswith("version=2.5.0")
         host_key = client.get_transport().get_remote_server_key().get_base64()

@@ -17,6 +17,7 @@ from collections.abc import Iterator
 import cv2
 import numpy as np
 import pytest
+from support import eventually
 
 from lab.emulator.hdmi import BANNER_BOX, LOGO_BOX, Renderer, logo_image
 from lab.emulator.mjpeg import HdmiServer
@@ -209,7 +210,7 @@ def test_powered_off_box_gives_no_stream_at_all(hdmi: HdmiServer, box: Box) -> N
 
 
 def test_nothing_is_encoded_without_a_client_and_one_encode_serves_all(hdmi: HdmiServer) -> None:
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window in which nothing may be encoded (asserting an absence, not waiting)
     assert hdmi.frames_encoded == 0
     with (
         urllib.request.urlopen(_url(hdmi), timeout=5) as a,
@@ -224,9 +225,9 @@ def test_nothing_is_encoded_without_a_client_and_one_encode_serves_all(hdmi: Hdm
     bodies_a = {p[2] for p in results["a"]}
     assert len(bodies_a & {p[2] for p in results["b"]}) >= 15  # the same JPEGs went to both
     assert encoded <= 26, f"{encoded} encodes for 20 frames to two clients"
-    time.sleep(0.3)
+    eventually(lambda: hdmi.resting, timeout=3, what="the encoder resting once both clients are gone")
     idle = hdmi.frames_encoded
-    time.sleep(0.4)
+    time.sleep(0.4)  # a window in which nothing may be encoded (asserting an absence, not waiting)
     assert hdmi.frames_encoded == idle  # clients gone: the encoder rests
 
 
@@ -273,9 +274,12 @@ def test_channel_banner_shows_after_a_zap_and_goes_away(hdmi: HdmiServer, box: B
     now = time.monotonic()
     box.state = ScreenState(kind="live", channel=3, banner_until=now + 0.6)
     with_banner = _region(_snapshot(hdmi), BANNER_BOX)
-    time.sleep(0.7)
-    without = _region(_snapshot(hdmi), BANNER_BOX)
-    assert _diff(with_banner, without) > 20
+
+    def banner_gone() -> list[np.ndarray] | None:
+        region = _region(_snapshot(hdmi), BANNER_BOX)
+        return [region] if _diff(with_banner, region) > 20 else None
+
+    [without] = eventually(banner_gone, timeout=3, what="the banner going away")
     # The banner is the box's dark OSD panel; without it the live picture shows through.
     assert with_banner.mean() < without.mean()
 
@@ -287,9 +291,12 @@ def test_zap_time_shows_black_video_under_the_banner(hdmi: HdmiServer, box: Box)
     tuning = _snapshot(hdmi)
     assert _region(tuning, (0, 140, 1280, 420)).max() < 20  # no picture yet
     assert _region(tuning, BANNER_BOX).max() > 150  # the banner's text is there
-    time.sleep(0.6)
-    playing = _snapshot(hdmi)
-    assert _region(playing, (0, 140, 1280, 420)).mean() > 40
+
+    def picture() -> list[np.ndarray] | None:
+        img = _snapshot(hdmi)
+        return [img] if _region(img, (0, 140, 1280, 420)).mean() > 40 else None
+
+    [playing] = eventually(picture, timeout=3, what="the picture after tuning")
     assert _diff(_region(tuning, BANNER_BOX), _region(playing, BANNER_BOX)) < 3  # same banner throughout
 
 

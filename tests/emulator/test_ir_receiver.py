@@ -16,6 +16,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from support import eventually
 
 from lab.emulator.ir_itach import ItachServer
 from lab.emulator.ir_lircd import IrReceiver, LircdServer
@@ -121,7 +122,7 @@ def test_itach_carrier_frequency_is_honoured(rc1: Remote, keys: Keys, tcp_itach:
     periods = sendir(rc1.encode("KEY_6", trailing_gap=True), freq=40000).split(",", 6)[6]
     tcp_itach.send(f"sendir,1:1,10,21000,1,1,{periods}")
     assert tcp_itach.read() == "completeir,1:1,10"
-    time.sleep(0.1)
+    # completeir is sent after the receiver has seen the last frame: the keys are final here.
     assert keys.keys == ["KEY_5"]
 
 
@@ -143,8 +144,7 @@ def test_itach_repeat_with_offset_is_a_held_key(rc1: Remote, keys: Keys, itach: 
 def test_itach_short_repeat_is_one_press_not_several(rc1: Remote, keys: Keys, tcp_itach: Line) -> None:
     timings = rc1.encode("KEY_CHANNELUP", repeat=1, trailing_gap=True)
     tcp_itach.send(sendir(timings, repeat=3, offset=len(timings) - 3, ident=4))
-    assert tcp_itach.read() == "completeir,1:1,4"
-    time.sleep(0.05)
+    assert tcp_itach.read() == "completeir,1:1,4"  # sent after the last frame: the keys are final
     assert keys.keys == ["KEY_CHANNELUP"]  # a normal tap with two repeat frames zaps once
 
 
@@ -154,9 +154,9 @@ def test_itach_stopir_stops_a_held_key(rc1: Remote, keys: Keys, itach: ItachServ
     keys.wait_for(3, timeout=3)
     tcp_itach.send("stopir,1:1")
     assert tcp_itach.read() == "stopir,1:1"
-    time.sleep(0.15)
+    eventually(lambda: itach.emitters[1].busy is None, what="the emitter going quiet after stopir")
     n = len(keys.keys)
-    time.sleep(0.4)
+    time.sleep(0.4)  # a window in which nothing may arrive (asserting an absence, not waiting)
     assert len(keys.keys) == n, "keys kept coming after stopir"
     assert 3 <= n < 20
     # The connector is free again.
@@ -169,7 +169,7 @@ def test_itach_same_id_resent_extends_the_hold(rc1: Remote, keys: Keys, itach: I
     timings = rc1.encode("KEY_LEFT", repeat=1, trailing_gap=True)
     command = sendir(timings, repeat=4, offset=len(timings) - 3, ident=40)
     tcp_itach.send(command)
-    time.sleep(0.25)
+    keys.wait_for(1)  # the first frame has reached the box; ~0.5 s of repeat frames are still to come
     tcp_itach.send(command)  # still sending: extended, not busyIR
     assert [tcp_itach.read(), tcp_itach.read()] == ["completeir,1:1,40", "completeir,1:1,40"]
     events = list(itach.receiver.events)
@@ -180,7 +180,7 @@ def test_itach_same_id_resent_extends_the_hold(rc1: Remote, keys: Keys, itach: I
 def test_itach_busy_connector_answers_busyir(rc1: Remote, keys: Keys, itach: ItachServer, tcp_itach: Line) -> None:
     timings = rc1.encode("KEY_DOWN", repeat=1, trailing_gap=True)
     tcp_itach.send(sendir(timings, repeat=8, offset=len(timings) - 3, ident=7))
-    time.sleep(0.05)
+    eventually(lambda: itach.emitters[1].busy is not None, what="connector 1:1 sending")
     with socket.create_connection(("127.0.0.1", itach.port)) as s:
         other = Line(s, b"\r")
         other.send(sendir(rc1.encode("KEY_UP", trailing_gap=True), ident=8))
@@ -191,8 +191,7 @@ def test_itach_busy_connector_answers_busyir(rc1: Remote, keys: Keys, itach: Ita
 
 def test_itach_other_connectors_do_not_reach_the_box(rc1: Remote, keys: Keys, tcp_itach: Line) -> None:
     tcp_itach.send(sendir(rc1.encode("KEY_POWER", trailing_gap=True), connector="1:2", ident=11))
-    assert tcp_itach.read() == "completeir,1:2,11"
-    time.sleep(0.05)
+    assert tcp_itach.read() == "completeir,1:2,11"  # sent after the last frame: the keys are final
     assert keys.keys == []
 
 
@@ -270,7 +269,6 @@ def test_garbled_timings_are_ignored_like_noise(rc1: Remote, keys: Keys, itach: 
     for i, t in enumerate(garbled, start=20):
         tcp_itach.send(sendir(t, ident=i))
         assert tcp_itach.read() == f"completeir,1:1,{i}"  # the blaster sent it fine...
-    time.sleep(0.05)
     assert keys.keys == []  # ...but the box saw no key
     assert itach.receiver.noise >= len(garbled)
     tcp_itach.send(sendir(good, ident=30))
@@ -357,8 +355,10 @@ def test_lircd_send_start_stop_is_a_held_key(keys: Keys, lircd: LircdServer, tcp
     assert tcp_lircd.lircd("SEND_ONCE STBLAB_RC1 KEY_OK")[2:] == ["ERROR", "DATA", "1", "busy: repeating", "END"]
     assert len(keys.wait_for(4, timeout=5)) >= 4  # press, then auto-repeats after 0.5 s
     assert tcp_lircd.lircd("SEND_STOP STBLAB_RC1 KEY_CHANNELUP")[2] == "SUCCESS"
+    assert lircd.emitter is not None
+    eventually(lambda: lircd.emitter.busy is None, what="the emitter going quiet after SEND_STOP")
     n = len(keys.keys)
-    time.sleep(0.3)
+    time.sleep(0.3)  # a window in which nothing may arrive (asserting an absence, not waiting)
     assert len(keys.keys) == n  # stopped means stopped
     events = list(lircd.receiver.events)
     assert [e.key for e in events] == ["KEY_CHANNELUP"] * n
@@ -374,9 +374,10 @@ def test_lircd_client_gone_releases_a_held_key(keys: Keys, lircd: LircdServer) -
     with socket.create_connection(("127.0.0.1", lircd.port)) as s:
         assert Line(s, b"\n").lircd("SEND_START STBLAB_RC1 KEY_VOLUMEDOWN")[2] == "SUCCESS"
         keys.wait_for(1)
-    time.sleep(0.3)
+    assert lircd.emitter is not None
+    eventually(lambda: lircd.emitter.busy is None, what="the held key released when its client left")
     n = len(keys.keys)
-    time.sleep(0.5)
+    time.sleep(0.5)  # a window in which nothing may arrive (asserting an absence, not waiting)
     assert len(keys.keys) == n and n >= 1
     with socket.create_connection(("127.0.0.1", lircd.port)) as s:
         assert Line(s, b"\n").lircd("SEND_ONCE STBLAB_RC1 KEY_OK")[2] == "SUCCESS"  # not busy any more
@@ -493,7 +494,7 @@ def test_rc5_box_behind_itach_tells_presses_from_holds(keys: Keys) -> None:
             line.send(sendir(mvp.encode("KEY_1", toggle=toggle, trailing_gap=True), freq=36000, ident=ident))
             assert line.read() == f"completeir,1:1,{ident}"
         assert keys.wait_for(2) == ["KEY_1", "KEY_1"]
-        time.sleep(0.3)
+        time.sleep(0.3)  # a pause between presses, as a person makes (longer than the hold timeout)
         # Held: the same frame (same toggle) repeated by the iTach for ~1.2 s.
         line.send(sendir(mvp.encode("KEY_2", toggle=0, trailing_gap=True), freq=36000, repeat=11, ident=3))
         assert line.read() == "completeir,1:1,3"

@@ -45,7 +45,7 @@ def test_concurrent_switching_leaves_the_box_as_the_outlet_says():
         assert first.wait(5)
         on = threading.Thread(target=pdu.apply, args=(1, 1))
         on.start()
-        time.sleep(0.2)
+        time.sleep(0.2)  # lets the second request queue behind the first; the assertion holds either way
         release.set()
         off.join(5)
         on.join(5)

@@ -7,11 +7,11 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 
 import pytest
 from emu_helpers import FAST_BOOT, RawConsole, boot_to_shell, emulate_section, pdu, ssh_run, wait_ssh
+from support import eventually
 
 from lab.emulator.testing import EmulatedLab, EmulatorFailed, write_rig_file
 
@@ -129,21 +129,22 @@ def test_launcher_reports_a_port_in_use_for_hand_written_rig_files(tmp_path):
         squatter.close()
 
 
-def test_a_dying_rig_process_stops_the_emulator_with_the_reason(tmp_path):
-    path = write_rig_file(tmp_path, ("stb-a", "stb-b"), boot=FAST_BOOT)
+def test_when_every_rig_process_has_died_the_emulator_exits_with_the_reason(tmp_path):
+    """One rig dying leaves the others running (tests/jobs/test_emulate_supervision.py); when the last
+    one dies there is nothing left to serve: ``stblab emulate`` exits non-zero and names the rig."""
+    path = write_rig_file(tmp_path, ("stb-a",), boot=FAST_BOOT)
     lab = EmulatedLab(path).start()
     try:
-        children = subprocess.run(["pgrep", "-f", f"lab.emulator.process {path} stb-b"], capture_output=True, text=True)
+        children = subprocess.run(["pgrep", "-f", f"lab.emulator.process {path} stb-a"], capture_output=True, text=True)
         pid = int(children.stdout.split()[0])
         os.kill(pid, signal.SIGKILL)
+        assert lab.proc is not None
         status = lab.proc.wait(timeout=20)
         assert status != 0
-        deadline = time.monotonic() + 5
-        while "stb-b" not in lab.reason() and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert "rig stb-b" in lab.reason() and "exited" in lab.reason()
-        # ... and the other rig was stopped too: its console port is closed.
-        with pytest.raises(OSError):
+        eventually(lambda: "stb-a" in lab.reason(), timeout=5, interval=0.1, what="stb-a named in the stderr")
+        assert "rig stb-a" in lab.reason() and "exited" in lab.reason()
+        assert any(line.startswith("died stb-a") for line in lab.output), lab.output
+        with pytest.raises(OSError):  # nothing serves its console any more
             RawConsole(lab.rigs["stb-a"].serial.url)
     finally:
         lab.stop()

@@ -7,11 +7,11 @@ import json
 import os
 import socket
 import stat
-import time
 
 import paramiko
 import pytest
 from emu_helpers import FAST_BOOT, boot_to_shell, pdu, ssh_client, ssh_run, wait_ssh
+from support import eventually
 
 from lab.emulator.testing import EmulatedLab, write_rig_file
 
@@ -99,10 +99,7 @@ def test_ssh_refused_while_off_and_dropped_on_power_off(rig):
     transport = client.get_transport()
     assert transport is not None and transport.is_active()
     pdu(rig, 0)
-    end = time.monotonic() + 5
-    while transport.is_active() and time.monotonic() < end:
-        time.sleep(0.05)
-    assert not transport.is_active(), "power off must drop SSH sessions"
+    eventually(lambda: not transport.is_active(), timeout=5, what="power off dropping the SSH session")
     client.close()
 
 

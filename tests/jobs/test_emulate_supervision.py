@@ -27,3 +27,10 @@ def test_one_emulator_dying_does_not_stop_the_others(tmp_path):
         assert process_state(pids["good"]) not in (None, "Z"), "the other rig's emulator keeps running"
         assert answers(lab.rigs["good"]) and not answers(lab.rigs["bad"])
         assert lab.proc is not None and lab.proc.poll() is None, "stblab emulate itself keeps running"
+
+
+def test_the_emulator_and_the_probe_name_the_same_pid_file():
+    from lab.device_health import PID_FILE as PROBED
+    from lab.emulator.process import PID_FILE as WRITTEN
+
+    assert PROBED == WRITTEN

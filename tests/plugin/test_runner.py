@@ -119,4 +119,9 @@ def test_main_job_shows_a_passing_rig_and_a_filed_fault(tmp_path):
         cases = list(ET.parse(run / rig / "junit.xml").getroot().iter("testcase"))
         assert len(cases) == 1
     assert (run / "summary.html").read_text().count("<tr>") >= 3
-    assert list((run / "allure-results").glob("*-result.json"))
+    results = [json.loads(p.read_text()) for p in (run / "allure-results").glob("*-result.json")]
+    # Each rig's run of the test is its own Allure test (else the report shows one test and a "retry").
+    rigs = {p["value"].strip('"') for r in results for p in r.get("parameters", []) if p["name"] == "rig"}
+    assert rigs == {"good", "bad"}, results
+    assert len({r["historyId"] for r in results}) == 2
+    assert "Allure" in proc.stdout and "stblab web --db" in proc.stdout

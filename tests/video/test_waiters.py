@@ -41,7 +41,7 @@ LOGO = _scene(True)[10:50, 250:310].copy()
 def test_wait_for_match_times_out_in_frame_time_not_wall_time() -> None:
     frames = [Frame(_scene(False, i / 25), i / 25, i) for i in range(100)]  # 4 s of stream, delivered at once
     t0 = time.monotonic()
-    result = wait_for_match(LOGO, frames, timeout_secs=2.0)
+    result = wait_for_match(LOGO, frames, timeout_secs=2.0, check=False)
     assert not result
     assert time.monotonic() - t0 < 2.0  # judged on frame time: no sleeping
     assert result.details["frames"] == 51 and result.details["elapsed"] == pytest.approx(2.0)
@@ -62,7 +62,7 @@ def test_since_skips_older_frames_and_starts_the_clock() -> None:
     result = wait_for_match(LOGO, frames, since=2.0, timeout_secs=1.0)
     assert result and result.frame.seq == 50  # the logo was up before; the first frame since 2.0 s decides
     late = [Frame(_scene(i >= 80, i / 25), i / 25, i) for i in range(100)]
-    missed = wait_for_match(LOGO, late, since=2.0, timeout_secs=1.0)  # logo at 3.2 s: after 2.0 + 1.0
+    missed = wait_for_match(LOGO, late, since=2.0, timeout_secs=1.0, check=False)  # logo at 3.2 s: after 2.0 + 1.0
     assert not missed and missed.details["elapsed"] == pytest.approx(1.0)
 
 
@@ -70,7 +70,7 @@ def test_dropped_frames_are_counted() -> None:
     frames = [Frame(_scene(False, i / 25), i / 25, i) for i in range(50) if not 10 <= i < 15]
     source = ListSource(frames)
     source.dropped = 7  # what the source itself says it dropped so far
-    result = wait_for_match(LOGO, source, timeout_secs=1.5)
+    result = wait_for_match(LOGO, source, timeout_secs=1.5, check=False)
     assert not result and result.details["dropped"] == 5
 
 
@@ -80,9 +80,9 @@ def test_wait_for_motion_x_of_y() -> None:
     result = wait_for_motion(still + moving, consecutive="5/10", timeout_secs=3)
     assert result and result.frame.seq == 29  # the 5th moving pair decides
     assert result.region.intersect(Region(0, 150, 320, 30)) is not None
-    assert not wait_for_motion(still, timeout_secs=3)
+    assert not wait_for_motion(still, timeout_secs=3, check=False)
     # the moving ball masked out: no motion
-    assert not wait_for_motion(still + moving, mask=~Region(0, 140, 320, 50), timeout_secs=3)
+    assert not wait_for_motion(still + moving, mask=~Region(0, 140, 320, 50), timeout_secs=3, check=False)
 
 
 def test_wait_until_stable() -> None:
@@ -92,7 +92,7 @@ def test_wait_until_stable() -> None:
     result = wait_until(lambda f: not is_black(f), frames, timeout_secs=5.0, stable_secs=1.0)
     assert result and result.frame.seq == 17  # the flicker at 10..14 was not stable
     assert result.details["stable_for"] == pytest.approx(1.0)
-    assert not wait_until(lambda f: not is_black(f), frames[:40], timeout_secs=1.0, stable_secs=1.0)
+    assert not wait_until(lambda f: not is_black(f), frames[:40], timeout_secs=1.0, stable_secs=1.0, check=False)
 
 
 class _Screen:
@@ -203,7 +203,7 @@ def emulated_hdmi():
 def test_live_stream_motion_and_menu_transition(emulated_hdmi) -> None:
     url, set_state, screen = emulated_hdmi
     capture = _LiveCapture(url)
-    assert not wait_for_motion(capture, timeout_secs=1.0)  # the home menu stands still
+    assert not wait_for_motion(capture, timeout_secs=1.0, check=False)  # the home menu stands still
     set_state(screen.ScreenState(kind="live", channel=2))
     assert wait_for_motion(capture, timeout_secs=3.0, consecutive="5/8")
     set_state(screen.ScreenState(kind="home"))

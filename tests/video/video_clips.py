@@ -87,3 +87,91 @@ def ffmpeg_detect(path: Path, filters: str) -> dict[str, list[tuple[float, float
     for a, b in zip(starts, ends, strict=False):
         out["frozen"].append((a, b))
     return out
+
+
+# --- clips made by ffmpeg alone (filter graphs), truth from the recipe ---------------------------
+
+SEGMENT_KINDS = ("moving", "black", "still", "fade_out", "fade_in")
+
+
+def make_ffmpeg_clip(
+    path: Path,
+    segments: list[tuple[str, float]],
+    *,
+    source: str = "testsrc2",
+    still_source: str | None = None,
+    size: str = "320x180",
+    rate: int = FPS,
+    codec: tuple[str, ...] = ("-c:v", "mpeg4", "-q:v", "4"),
+) -> dict[str, list[tuple[float, float]]]:
+    """Encode ``segments`` (kind, seconds) cut from an ffmpeg lavfi ``source`` with ffmpeg's own filters.
+
+    ``moving``: the source as it plays; ``black``: drawbox filled black; ``still``: one frame of
+    ``still_source`` (default the source) held with ``tpad`` clone; ``fade_out``/``fade_in``: the
+    moving source faded to/from black with ``fade``. Returns the truth: black and frozen intervals
+    (a still segment after black, or black after a still, each counted on its own, as
+    freezedetect does: a cut from one still picture to another starts a new freeze).
+    """
+    total = sum(d for _, d in segments) + 1
+    n = len(segments)
+    head = f"{source}=size={size}:rate={rate},trim=duration={total},format=yuv420p,split={n}"
+    graph = [head + "".join(f"[s{i}]" for i in range(n))]
+    truth: dict[str, list[tuple[float, float]]] = {"black": [], "frozen": []}
+    t = 0.0
+    for i, (kind, d) in enumerate(segments):
+        if kind not in SEGMENT_KINDS:
+            raise ValueError(f"segment kind must be one of {SEGMENT_KINDS}, not {kind!r}")
+        trim = f"trim=start={t}:duration={d},setpts=PTS-STARTPTS"
+        if kind == "moving":
+            graph.append(f"[s{i}]{trim}[v{i}]")
+        elif kind == "black":
+            graph.append(f"[s{i}]{trim},drawbox=c=black:t=fill[v{i}]")
+            truth["black"].append((t, t + d))
+            truth["frozen"].append((t, t + d))
+        elif kind == "still":
+            if still_source:  # a static source (smptehdbars) is a still picture by itself
+                graph.append(f"{still_source}=size={size}:rate={rate},trim=duration={d},format=yuv420p[v{i}]")
+                graph.append(f"[s{i}]nullsink")
+            else:  # one frame of the moving source held with tpad
+                one = f"trim=start={t}:duration={1 / rate},setpts=PTS-STARTPTS"
+                graph.append(f"[s{i}]{one},tpad=stop_mode=clone:stop_duration={d - 1 / rate}[v{i}]")
+            truth["frozen"].append((t, t + d))
+        elif kind == "fade_out":
+            graph.append(f"[s{i}]{trim},fade=t=out:st=0:d={d}[v{i}]")
+        else:
+            graph.append(f"[s{i}]{trim},fade=t=in:st=0:d={d}[v{i}]")
+        t += d
+    graph.append("".join(f"[v{i}]" for i in range(n)) + f"concat=n={n}:v=1:a=0[out]")
+    cmd = ["ffmpeg", "-v", "error", "-y", "-filter_complex", ";".join(graph), "-map", "[out]", *codec, str(path)]
+    subprocess.run(cmd, check=True, capture_output=True)
+    truth = _merge_touching(truth)
+    # next to a fade, where a black or still interval begins is a matter of thresholds: "soft",
+    # compared with ffmpeg's own blackdetect/freezedetect instead of the recipe
+    edges, t = [], 0.0
+    for kind, d in segments:
+        if kind.startswith("fade"):
+            edges += [t, t + d]
+        t += d
+    for kind in ("black", "frozen"):
+        soft = []
+        for a, b in truth[kind]:
+            soft_start = any(abs(a - e) < 1e-6 for e in edges)
+            soft_end = any(abs(b - e) < 1e-6 for e in edges)
+            if soft_start or soft_end:
+                soft.append((a, b, soft_start, soft_end))
+        truth[kind] = [iv for iv in truth[kind] if not any(iv == s[:2] for s in soft)]
+        truth[f"{kind}_soft"] = soft  # type: ignore[assignment]
+    return truth
+
+
+def _merge_touching(truth: dict[str, list[tuple[float, float]]]) -> dict[str, list[tuple[float, float]]]:
+    """Black segments that touch are one interval; frozen ones are not (each still is its own picture)."""
+    out = {k: list(v) for k, v in truth.items()}
+    merged: list[tuple[float, float]] = []
+    for a, b in sorted(out["black"]):
+        if merged and abs(merged[-1][1] - a) < 1e-9:
+            merged[-1] = (merged[-1][0], b)
+        else:
+            merged.append((a, b))
+    out["black"] = merged
+    return out

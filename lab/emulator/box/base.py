@@ -16,6 +16,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from lab.emulator.box.hogs import Hogs
     from lab.emulator.config import EmulateSettings
     from lab.emulator.console import ConsoleHub
     from lab.emulator.defects import Defects
@@ -60,6 +61,7 @@ class BoxBase:
     listeners: list[Callable[[str], None]]
     channel: int
     defects: Defects
+    hogs: Hogs
     _screen: ScreenState
     boot_env: dict[str, str]
     iptv: Any  # IptvReceiver when emulate.iptv is set (created at first tune)

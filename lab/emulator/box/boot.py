@@ -61,7 +61,9 @@ class BootMixin(BoxBase):
         self._set_screen(kind="boot", boot_progress=0.0, frozen=False, black=False, menu_index=0, digits="")
         with self._lock:
             st.boots += 1
-            if st.pending:
+            if st.pending and st.torn:
+                st.bootcount = 0  # the torn environment's CRC fails: U-Boot starts from defaults
+            elif st.pending:
                 st.bootcount += 1
                 if st.bootcount > st.bootlimit:
                     failed = st.pending
@@ -81,6 +83,8 @@ class BootMixin(BoxBase):
             self.console(f"Falling back to slot {slot}\n")
             st.last_events.append("rollback-reported")
             st.save()
+        if st.pending and st.torn:
+            self.console("*** Warning - bad CRC, using default environment\n")
         if st.pending:
             self.console(f"bootcount={st.bootcount} bootlimit={st.bootlimit} (trying slot {slot})\n")
         try:
@@ -134,45 +138,52 @@ class BootMixin(BoxBase):
             if not line:
                 continue
             cmd, _, rest = line.partition(" ")
-            if cmd == "printenv":
-                names = rest.split()
-                for key in sorted(self.boot_env):
-                    if not names or key in names:
-                        self.console(f"{key}={self.boot_env[key]}\n")
-                for name in names:
-                    if name not in self.boot_env:
-                        self.console(f'## Error: "{name}" not defined\n')
-                if not names:
-                    size = sum(len(k) + len(v) + 2 for k, v in self.boot_env.items())
-                    self.console(f"\nEnvironment size: {size}/65532 bytes\n")
-            elif cmd == "setenv":
-                name, _, value = rest.strip().partition(" ")
-                if not name:
-                    self.console("setenv - set environment variables\n\nUsage:\nsetenv name value ...\n")
-                elif value:
-                    self.boot_env[name] = value.strip()
-                else:
-                    self.boot_env.pop(name, None)
-            elif cmd == "saveenv":
-                keep = {
-                    k: v for k, v in self.boot_env.items() if k in ("bootdelay",) or k not in self._default_env("A")
-                }
-                self.state.env.update(keep)
-                self.state.save()
-                self.console("Saving Environment to MMC... Writing to MMC(0)... OK\n")
-            elif cmd in ("boot", "bootd", "run"):
+            if cmd in ("boot", "bootd", "run"):
                 return True
-            elif cmd == "reset":
-                self.console("resetting ...\n")
-                self.request_reboot("reset")
-                raise _PowerLost
-            elif cmd == "version":
-                self.console(bootlog.UBOOT_VERSION + "\n" + "arm-linux-gnueabihf-gcc (GCC) 12.2.0\nGNU ld 2.40\n")
-            elif cmd in ("help", "?"):
-                for text in bootlog.uboot_help():
-                    self.console(text + "\n")
-            else:
-                self.console(f"Unknown command '{cmd}' - try 'help'\n")
+            self._uboot_command(cmd, rest)
+
+    def _uboot_command(self, cmd: str, rest: str) -> None:
+        """One U-Boot command other than boot (``reset`` raises _PowerLost after asking for a reboot)."""
+        if cmd == "printenv":
+            self._uboot_printenv(rest.split())
+        elif cmd == "setenv":
+            self._uboot_setenv(rest)
+        elif cmd == "saveenv":
+            keep = {k: v for k, v in self.boot_env.items() if k in ("bootdelay",) or k not in self._default_env("A")}
+            self.state.env.update(keep)
+            self.state.save()
+            self.console("Saving Environment to MMC... Writing to MMC(0)... OK\n")
+        elif cmd == "reset":
+            self.console("resetting ...\n")
+            self.request_reboot("reset")
+            raise _PowerLost
+        elif cmd == "version":
+            self.console(bootlog.UBOOT_VERSION + "\n" + "arm-linux-gnueabihf-gcc (GCC) 12.2.0\nGNU ld 2.40\n")
+        elif cmd in ("help", "?"):
+            for text in bootlog.uboot_help():
+                self.console(text + "\n")
+        else:
+            self.console(f"Unknown command '{cmd}' - try 'help'\n")
+
+    def _uboot_printenv(self, names: list[str]) -> None:
+        for key in sorted(self.boot_env):
+            if not names or key in names:
+                self.console(f"{key}={self.boot_env[key]}\n")
+        for name in names:
+            if name not in self.boot_env:
+                self.console(f'## Error: "{name}" not defined\n')
+        if not names:
+            size = sum(len(k) + len(v) + 2 for k, v in self.boot_env.items())
+            self.console(f"\nEnvironment size: {size}/65532 bytes\n")
+
+    def _uboot_setenv(self, rest: str) -> None:
+        name, _, value = rest.strip().partition(" ")
+        if not name:
+            self.console("setenv - set environment variables\n\nUsage:\nsetenv name value ...\n")
+        elif value:
+            self.boot_env[name] = value.strip()
+        else:
+            self.boot_env.pop(name, None)
 
     def _kernel(self, gen: int, slot: str) -> None:
         timings = self.settings.boot
@@ -186,7 +197,7 @@ class BootMixin(BoxBase):
         cmdline = f"console=ttyS0,115200 root=/dev/mmcblk0p{part} rootwait ro stb.slot={slot}"
         lines = bootlog.kernel_boot_lines(self.model, self.kernel_release, cmdline, part)
         step = timings.kernel_seconds / max(1, len(lines))
-        fails = self.defects.boot_fails(version)
+        fails = self.defects.boot_fails(version) or (self.state.torn and self.state.pending == slot)
         for i, text in enumerate(lines):
             self._sleep(gen, step)
             self.kmsg(text)

@@ -14,6 +14,7 @@ from typing import Any
 
 from lab.emulator import bootlog
 from lab.emulator.box.boot import BootMixin
+from lab.emulator.box.hogs import Hogs
 from lab.emulator.box.power import PowerMixin
 from lab.emulator.box.system import SystemMixin
 from lab.emulator.box.ui import UiMixin
@@ -71,6 +72,7 @@ class Box(PowerMixin, BootMixin, SystemMixin, UiMixin):
         last = int(self.state.env.get("last_channel", "1") or 1)
         self.channel = last
         self.defects = Defects(self)
+        self.hogs = Hogs(self)  # third-party apps started by the shell's ``hog`` (cleared by a reboot)
         self._screen = ScreenState(kind="off", model=self.model)
         self.boot_env: dict[str, str] = {}
         self.iptv: Any = None  # IptvReceiver when emulate.iptv is set (created at first tune)

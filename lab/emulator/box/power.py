@@ -69,6 +69,7 @@ class PowerMixin(BoxBase):
                 return
             self._gen += 1
             if not on:
+                self.defects.on_power_cut(booting=self.phase not in ("off", "running"))
                 if self.phase == "running":
                     self.state.reboot_reason("power-loss")
                     self.state.save()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -74,6 +75,10 @@ class SystemMixin(BoxBase):
             return [
                 (n, 4096) for n in ("bin", "data", "dev", "etc", "proc", "root", "sbin", "sys", "tmp", "usr", "var")
             ]
+        m = re.fullmatch(r"/proc/(\d+)/fd/?", name)
+        if m:
+            fds = self.hogs.fd_count(int(m.group(1)))
+            return None if fds is None else [(str(i), 64) for i in range(fds)]
         path = self.fs_path(name)
         if path is None:
             return None
@@ -92,7 +97,8 @@ class SystemMixin(BoxBase):
                 f"#1 SMP PREEMPT {self.kernel_date}\n"
             ),
             "/proc/cmdline": lambda: f"console=ttyS0,115200 rootwait ro stb.slot={self.running_slot}\n",
-            "/proc/loadavg": lambda: "0.12 0.08 0.02 1/87 512\n",
+            "/proc/loadavg": self.hogs.loadavg,
+            "/proc/sys/fs/file-nr": self.hogs.file_nr,
             "/etc/hostname": lambda: self.hostname + "\n",
             "/etc/os-release": lambda: (
                 f'NAME="stblab STB OS"\nID=stblab\nVERSION_ID={self.fw_info()["version"]}\n'
@@ -111,7 +117,7 @@ class SystemMixin(BoxBase):
     def memory(self) -> tuple[int, int]:
         """(total kB, free kB), accounting the leak of the memory_leak defect."""
         total = self.settings.total_memory_kb
-        return total, max(0, total - BASE_USED_KB - self.leaked_kb)
+        return total, max(0, total - BASE_USED_KB - self.leaked_kb - self.hogs.mem_kb())
 
     def _meminfo(self) -> str:
         total, free = self.memory()
@@ -125,7 +131,7 @@ class SystemMixin(BoxBase):
             ("SwapCached", 0),
             ("Active", 150_000 + self.leaked_kb),
             ("Inactive", 60_000),
-            ("AnonPages", 120_000 + self.leaked_kb),
+            ("AnonPages", 120_000 + self.leaked_kb + self.hogs.mem_kb()),
             ("Shmem", 1_024),
             ("Slab", 24_000),
             ("SwapTotal", 0),
@@ -146,6 +152,7 @@ class SystemMixin(BoxBase):
             procs.append((301, "root", 4_400, "S", "/usr/sbin/sshd -D"))
         if self.phase == "running":
             procs.append((412, "root", 180_000 + self.leaked_kb, "S", "/usr/bin/stb_app --hdmi --ir"))
+            procs += self.hogs.processes()
         procs.append((512, "root", 2_200, "R", "ps"))
         return procs
 
@@ -198,6 +205,37 @@ class SystemMixin(BoxBase):
 
     # -- firmware update ------------------------------------------------------------------------
 
+    def _flash(self, target: str, version: str, build_id: str, data: bytes, out: Callable[[str], None]) -> bool:
+        """Write the image over ``boot.flash_seconds``; False when the power went during the write.
+
+        A power-safe update loses only the half-written copy. A ``torn_update`` image leaves that
+        copy marked for trial boot with a corrupt boot environment (see lab.emulator.config).
+        """
+        seconds = self.settings.boot.flash_seconds
+        if seconds <= 0:
+            return True
+        gen = self._gen
+        out(f"fwupdate: erasing slot {target}\n")
+        steps = max(1, int(seconds / 0.05))
+        for i in range(steps):
+            time.sleep(seconds / steps)
+            if self._gen != gen or not self.powered:
+                from lab.emulator.config import TornUpdate
+
+                if any(isinstance(d, TornUpdate) for d in self.settings.defects_for(version)):
+                    with self._lock:
+                        self.state.slots[target] = Slot(
+                            version=version,
+                            build_id=build_id,
+                            sha256=hashlib.sha256(data[: len(data) * i // steps]).hexdigest(),
+                            installed=time.time(),
+                        )
+                        self.state.pending = target
+                        self.state.torn = True
+                        self.state.save()
+                return False
+        return True
+
     def fwupdate(self, name: str, out: Callable[[str], None]) -> int:
         """Verify and install an image to the inactive slot, then reboot into it."""
         path = self.fs_path(name)
@@ -213,13 +251,16 @@ class SystemMixin(BoxBase):
             out(f"fwupdate: error: {exc} ({exc.reason})\n")
             self.kmsg(f"fwupdate: image rejected: {exc.reason}", console=False)
             return 1
+        target = "B" if self.running_slot == "A" else "A"
+        if not self._flash(target, image.version, image.build_id, data, out):
+            return 1
         with self._lock:
-            target = "B" if self.running_slot == "A" else "A"
             slots_dir = self.state.state_dir / "slots"
             slots_dir.mkdir(exist_ok=True)
             tmp = slots_dir / f"{target}.img.tmp"
             tmp.write_bytes(data)
             tmp.replace(slots_dir / f"{target}.img")
+            self.state.torn = False
             self.state.slots[target] = Slot(
                 version=image.version,
                 build_id=image.build_id,

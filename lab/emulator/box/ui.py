@@ -110,7 +110,10 @@ class UiMixin(BoxBase):
             self.state.env["last_channel"] = str(number)
             self.zaps += 1
         self.defects.on_zap()
-        if self.phase != "running":
+        gen, delay = self._gen, self.hogs.ui_delay()
+        if delay:  # the UI thread shares the CPU with busy third-party apps: the zap draws late
+            time.sleep(delay)
+        if self.phase != "running" or gen != self._gen:
             return False, "tune: box crashed"
         self._tune_screen(number, banner=True)
         if number not in channel_numbers():

@@ -1,0 +1,132 @@
+"""Benchmark `stblab video scan` against `ffmpeg -vf blackdetect,freezedetect` on the same files.
+
+Run::
+
+    python benchmarks/video_scan.py                 # --runs 5 --seconds 20
+    python benchmarks/video_scan.py --runs 5 --seconds 60 --codecs mpeg4 h264
+    python benchmarks/video_scan.py --repo ../main --runs 3     # an older tree's scan, same files
+
+Makes 720p25 and 1080p25 clips with ffmpeg alone (testsrc2 with a cut to black, a still and
+motion again; MPEG-4 and H.264 in MP4), then times, alternately, the whole ``stblab video scan
+FILE --json`` process and ``ffmpeg -i FILE -vf blackdetect,freezedetect -f null -`` (its default
+threads, as a user would run it) on each file. CPU time is user + system of the child process
+(``os.wait4``), so interpreter start-up and imports count against the scan; wall time is shown
+too. Prints a markdown table of medians over ``--runs`` and the ratio scan / ffmpeg, and checks
+that both found the same black and frozen intervals (within one frame).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+CODECS = {
+    "mpeg4": ["-c:v", "mpeg4", "-q:v", "4"],
+    "h264": ["-c:v", "libx264", "-preset", "veryfast", "-crf", "23"],
+}
+
+
+def make_clip(path: Path, size: str, seconds: float, codec: list[str]) -> None:
+    """testsrc2 moving, 2 s black, 3 s still, moving to the end (``seconds`` long)."""
+    rest = seconds - 2 - 2 - 3
+    graph = (
+        f"testsrc2=size={size}:rate=25,trim=duration={seconds + 1},format=yuv420p,split=4[a][b][c][d];"
+        "[a]trim=start=0:duration=2,setpts=PTS-STARTPTS[v0];"
+        "[b]trim=start=2:duration=2,setpts=PTS-STARTPTS,drawbox=c=black:t=fill[v1];"
+        "[c]trim=start=4:duration=0.04,setpts=PTS-STARTPTS,tpad=stop_mode=clone:stop_duration=2.96[v2];"
+        f"[d]trim=start=7:duration={rest},setpts=PTS-STARTPTS[v3];"
+        "[v0][v1][v2][v3]concat=n=4:v=1:a=0[out]"
+    )
+    cmd = ["ffmpeg", "-v", "error", "-y", "-filter_complex", graph, "-map", "[out]", *codec, str(path)]
+    subprocess.run(cmd, check=True)
+
+
+def run(cmd: list[str], repo: Path = REPO) -> tuple[float, float, str]:
+    """Run ``cmd`` and return (CPU seconds of the child, wall seconds, stdout + stderr)."""
+    t0 = time.monotonic()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(repo)}, cwd=repo
+    )
+    chunks = [proc.stdout.read(), proc.stderr.read()]  # type: ignore[union-attr]
+    _, status, usage = os.wait4(proc.pid, 0)
+    wall = time.monotonic() - t0
+    text = b"".join(chunks).decode(errors="replace")
+    if status:
+        raise RuntimeError(f"{' '.join(cmd[:3])} failed: {text[-500:]}")
+    return usage.ru_utime + usage.ru_stime, wall, text
+
+
+def ffmpeg_intervals(text: str) -> dict[str, list[tuple[float, float]]]:
+    black = [(float(a), float(b)) for a, b in re.findall(r"black_start:([\d.]+) black_end:([\d.]+)", text)]
+    starts = [float(x) for x in re.findall(r"freeze_start: ([\d.]+)", text)]
+    ends = [float(x) for x in re.findall(r"freeze_end: ([\d.]+)", text)]
+    return {"black": black, "frozen": list(zip(starts, ends, strict=False))}
+
+
+def scan_intervals(text: str) -> dict[str, list[tuple[float, float]]]:
+    report = json.loads(text)
+    return {k: [(i["start"], i["end"]) for i in report["intervals"][k]] for k in ("black", "frozen")}
+
+
+def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
+    if len(a) != len(b):
+        return False
+    return all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--seconds", type=float, default=20.0)
+    parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"])
+    parser.add_argument("--codecs", nargs="+", default=["mpeg4", "h264"], choices=sorted(CODECS))
+    parser.add_argument("--repo", type=Path, default=REPO, help="stblab tree whose scan is timed")
+    args = parser.parse_args()
+    import av
+    import cv2
+    import numpy
+
+    ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+          f"Python {platform.python_version()}, PyAV {av.__version__}, OpenCV {cv2.__version__}, "
+          f"numpy {numpy.__version__}; {ffmpeg_version}")  # fmt: skip
+    print()
+    print("| file | scan CPU s | ffmpeg CPU s | **CPU ratio** | scan wall s | ffmpeg wall s | same intervals |")
+    print("|---|---:|---:|---:|---:|---:|---|")
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            for codec in args.codecs:
+                clip = Path(tmp) / f"{size}-{codec}.mp4"
+                make_clip(clip, size, args.seconds, CODECS[codec])
+                scan_cmd = [sys.executable, "-m", "lab.cli", "video", "scan", str(clip), "--json"]
+                ffmpeg_cmd = ["ffmpeg", "-hide_banner", "-nostats", "-i", str(clip), "-vf",
+                              "blackdetect,freezedetect", "-f", "null", "-"]  # fmt: skip
+                s_cpu, s_wall, f_cpu, f_wall = [], [], [], []
+                s_text = f_text = ""
+                for _ in range(args.runs):  # alternate, so load changes hit both alike
+                    c, w, s_text = run(scan_cmd, args.repo)
+                    s_cpu.append(c)
+                    s_wall.append(w)
+                    c, w, f_text = run(ffmpeg_cmd)
+                    f_cpu.append(c)
+                    f_wall.append(w)
+                ours, theirs = scan_intervals(s_text), ffmpeg_intervals(f_text)
+                same = all(agree(ours[k], theirs[k]) for k in ("black", "frozen"))
+                sc, fc = statistics.median(s_cpu), statistics.median(f_cpu)
+                print(f"| {size} {codec} {args.seconds:g} s | {sc:.2f} | {fc:.2f} | **{sc / fc:.2f}x** | "
+                      f"{statistics.median(s_wall):.2f} | {statistics.median(f_wall):.2f} | "
+                      f"{'yes' if same else f'no: {ours} vs {theirs}'} |")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,58 @@
+"""What a written reproducer (``scenarios/found/*.py``) calls: a known state, pauses, the checks.
+
+Example::
+
+    box = known_state(stb)          # power cycle to a shell and a picture
+    remote.press("KEY_CHANNELUP")
+    pause(0.120)
+    remote.press("KEY_CHANNELUP")
+    box.expect_no_fault()           # DeviceFault(symptom="video-frozen") when the fault is back
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from lab.errors import TestError
+from lab.explore.events import Event
+from lab.explore.observe import load_regions
+from lab.explore.target import MAX_GAP, RigTarget
+
+
+class KnownState:
+    """The rig brought to a known state, with the explorer's checks for the end of the replay."""
+
+    def __init__(self, stb: Any) -> None:
+        self.target = RigTarget(stb, regions=load_regions(stb.rig.model))
+        self.target.reset()
+        # Learn what "moving" looks like on the first screen, as the explorer did before its steps.
+        self.target.check()
+
+    def power_cut(self, off_seconds: float = 1.0) -> None:
+        """Cut the power for ``off_seconds`` and switch it back on without waiting for the boot."""
+        self.target.apply(Event("power_cut", f"{off_seconds}", 0.0))
+
+    def power_cycle(self, off_seconds: float = 1.0) -> None:
+        """Cut the power and wait for the box to boot to its shell again."""
+        self.target.apply(Event("power_cycle", f"{off_seconds}", 0.0))
+
+    def toggled_standby(self) -> None:
+        """KEY_POWER was pressed: a black picture is expected until it is pressed again."""
+        self.target.standby = not self.target.standby
+
+    def expect_no_fault(self) -> None:
+        """Run the explorer's checks; raise DeviceFault with the symptom when the box is faulty."""
+        self.target.expect_no_fault()
+
+
+def known_state(stb: Any) -> KnownState:
+    """Power-cycle the rig's box to a logged-in shell and a picture (see :class:`KnownState`)."""
+    return KnownState(stb)
+
+
+def pause(seconds: float) -> None:
+    """Wait between two events of a reproducer (the timing is part of the reproducer)."""
+    if not 0 <= seconds <= MAX_GAP:
+        raise TestError(f"a pause must be within 0..{MAX_GAP} s, got {seconds}")
+    time.sleep(seconds)

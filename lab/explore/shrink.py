@@ -1,0 +1,158 @@
+"""Shrinking a failing event sequence to a minimal one that still fails (delta debugging).
+
+:func:`shrink` takes a sequence that made the box fail and a ``fails`` callable that replays a
+candidate from a known state and says whether the fault came back. It first looks for the shortest
+failing *suffix* (rare faults are mostly local: the last few events), then runs Zeller's ddmin over
+the events that remain, then tries each short pause at a human's pace so that only the timing that
+matters stays hostile. Every replay costs a reboot, so the search is bounded by ``max_runs``; when
+the budget runs out the smallest failing sequence found so far is returned.
+
+Example::
+
+    result = shrink(events, target.reproduces, max_runs=60)
+    print(len(events), "->", len(result.events), "in", result.runs, "runs")
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+
+from lab.explore.events import RELAXED_GAP, Event
+
+
+@dataclass
+class ShrinkResult:
+    """The smallest failing sequence found, and what finding it cost."""
+
+    events: list[Event]
+    runs: int
+    exhausted: bool  # the rerun budget ran out before the search ended
+    steps: list[str] = field(default_factory=list)
+
+
+class _Budget(Exception):
+    pass
+
+
+class _Oracle:
+    """``fails`` with a rerun budget and a cache (the same candidate is never replayed twice)."""
+
+    def __init__(
+        self, fails: Callable[[list[Event]], bool], max_runs: int, progress: Callable[[str], None], confirm: int
+    ) -> None:
+        self.fails = fails
+        self.max_runs = max_runs
+        self.confirm = confirm
+        self.runs = 0
+        self.cache: dict[tuple[Event, ...], bool] = {}
+        self.progress = progress
+
+    def __call__(self, events: Sequence[Event]) -> bool:
+        key = tuple(events)
+        if key in self.cache:
+            return self.cache[key]
+        if not events:
+            return False
+        if self.runs >= self.max_runs:
+            raise _Budget
+        failed = True
+        for _ in range(self.confirm):  # a reduction is kept only when it fails every time
+            if self.runs >= self.max_runs:
+                raise _Budget
+            self.runs += 1
+            if not self.fails(list(events)):
+                failed = False
+                break
+        self.cache[key] = failed
+        self.progress(f"rerun {self.runs}/{self.max_runs}: {len(events)} events -> {'fails' if failed else 'passes'}")
+        return failed
+
+
+def _suffix(events: list[Event], test: _Oracle) -> list[Event]:
+    """The shortest failing suffix, looked for with lengths 1, 2, 4, ... then bisected."""
+    n = len(events)
+    length, last_pass = 1, 0
+    while length < n:
+        if test(events[n - length :]):
+            break
+        last_pass = length
+        length *= 2
+    else:
+        return events
+    lo, hi = last_pass, length  # suffix of lo passes, of hi fails
+    while hi - lo > 1:
+        mid = (lo + hi) // 2
+        if test(events[n - mid :]):
+            hi = mid
+        else:
+            lo = mid
+    return events[n - hi :]
+
+
+def _ddmin(events: list[Event], test: _Oracle) -> list[Event]:
+    """Zeller's ddmin: a 1-minimal failing subsequence (removing any one event makes it pass)."""
+    granularity = 2
+    while len(events) >= 2:
+        size = len(events) // granularity
+        chunks = [events[i : i + size] for i in range(0, len(events), size)] if size else [[e] for e in events]
+        reduced = False
+        for i in range(len(chunks)):
+            complement = [e for j, c in enumerate(chunks) if j != i for e in c]
+            if complement and test(complement):
+                events = complement
+                granularity = max(granularity - 1, 2)
+                reduced = True
+                break
+        if not reduced:
+            if granularity >= len(events):
+                break
+            granularity = min(granularity * 2, len(events))
+    return events
+
+
+def _relax(events: list[Event], test: _Oracle) -> list[Event]:
+    """Each short pause at a human's pace, kept where the fault still comes back."""
+    out = list(events)
+    for i, e in enumerate(out):
+        if i == 0 or e.gap >= RELAXED_GAP:
+            continue
+        candidate = out[:i] + [e.relaxed()] + out[i + 1 :]
+        if test(candidate):
+            out = candidate
+    if out and out[0].gap != 0.0:
+        first = Event(out[0].kind, out[0].arg, 0.0)
+        if test([first, *out[1:]]):
+            out[0] = first
+    return out
+
+
+def shrink(
+    events: Sequence[Event],
+    fails: Callable[[list[Event]], bool],
+    *,
+    max_runs: int = 60,
+    confirm: int = 1,
+    progress: Callable[[str], None] = lambda _: None,
+) -> ShrinkResult:
+    """Shrink ``events`` (which failed) to a small sequence that still ``fails`` (see module doc).
+
+    ``confirm``: replays a candidate must fail in a row to be kept (2 guards against a check that
+    fails now and then: a reduction is never bought with one lucky failure).
+    """
+    test = _Oracle(fails, max_runs, progress, confirm)
+    best = list(events)
+    steps: list[str] = []
+    exhausted = False
+    try:
+        for name, phase in (("suffix", _suffix), ("ddmin", _ddmin), ("timing", _relax)):
+            before = len(best)
+            best = phase(best, test)
+            steps.append(f"{name}: {before} -> {len(best)} events ({test.runs} reruns so far)")
+    except _Budget:
+        exhausted = True
+        failing = [list(k) for k, v in test.cache.items() if v]
+        if failing:
+            best = min(failing, key=lambda s: (len(s), -sum(e.gap for e in s)))
+        steps.append(f"rerun budget of {max_runs} spent")
+    return ShrinkResult(events=best, runs=test.runs, exhausted=exhausted, steps=steps)

@@ -1,0 +1,39 @@
+"""Options and fixtures of the robustness scenarios (update power cuts, soak).
+
+These scenarios are long (minutes to hours), so the main job leaves them out; run them with
+``pytest scenarios/robustness --rigs FILE --rig NAME`` (options below), or ``stblab explore``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("stblab robustness")
+    group.addoption("--update-image", metavar="FILE", default=None, help="signed image the update scenario installs")
+    group.addoption("--cut-points", type=int, default=20, help="power cuts (seeded points) in the update scenario")
+    group.addoption("--soak-minutes", type=float, default=30.0, help="length of the soak scenario")
+    group.addoption("--soak-interval", type=float, default=20.0, help="seconds between soak samples")
+
+
+@pytest.fixture
+def update_image(request: pytest.FixtureRequest, rig: Any, tmp_path: Path) -> Path:
+    """The image to install: ``--update-image``, or for an emulated rig one built and signed with
+    the emulated vendor key (version 2.0.1)."""
+    given = request.config.getoption("--update-image")
+    if given:
+        return Path(given)
+    from lab.errors import TestError
+
+    key = Path(rig.ssh.key).parent / "vendor_ed25519" if rig.emulated and rig.ssh else None
+    if key is None or not key.exists():
+        raise TestError("the update scenario needs --update-image FILE (a signed image for this model)")
+    from lab.firmware import build_image, load_private_key
+
+    path = tmp_path / "update-2.0.1.img"
+    path.write_bytes(build_image(model=rig.model, version="2.0.1", key=load_private_key(key), build_id="b2001"))
+    return path

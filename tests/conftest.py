@@ -1,0 +1,118 @@
+"""Suite-wide fixtures and markers for stblab's own tests (helpers: tests/support.py).
+
+Markers are applied here from what a test uses, so ``-m`` selects reliably:
+
+* ``emulator`` -- starts ``stblab emulate`` (its module or a conftest above it uses the emulated
+  lab); ``pytest -m "not emulator and not slow"`` is the quick unit loop (see CONTRIBUTING.md).
+* ``needs_root`` -- needs network namespaces (root or CAP_NET_ADMIN); skipped without them.
+* ``postgres`` -- runs against a private PostgreSQL cluster (Debian's postgresql binaries).
+* ``slow`` and ``real_peer`` are set by the tests themselves.
+"""
+
+from __future__ import annotations
+
+import inspect
+import sys
+from collections.abc import Callable, Iterator
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+TESTS = Path(__file__).resolve().parent
+if str(TESTS) not in sys.path:  # `from support import ...` from any test folder
+    sys.path.insert(0, str(TESTS))
+
+from support import start_lab  # noqa: E402
+
+from lab.emulator.launcher import EmulatedLab  # noqa: E402
+
+#: Words in a test's code (its function, its fixtures, the module helpers it calls) that start the emulator.
+_EMULATOR_WORDS = ("EmulatedLab(", "emulated_lab", "start_lab(", "stblab emulate", "ensure_emulated", "--emulate")
+
+
+def _source(obj: object) -> str:
+    try:
+        return inspect.getsource(obj)  # type: ignore[arg-type]
+    except (OSError, TypeError):
+        return ""
+
+
+@cache
+def _starts(obj: object) -> bool:
+    return any(word in _source(obj) for word in _EMULATOR_WORDS)
+
+
+@cache
+def _starting_helpers(module: object) -> tuple[str, ...]:
+    """Names of the module's own functions and classes whose code starts the emulator."""
+    own = getattr(module, "__name__", None)
+    return tuple(
+        name
+        for name, value in vars(module).items()
+        if (inspect.isfunction(value) or inspect.isclass(value))
+        and getattr(value, "__module__", None) == own
+        and _starts(value)
+    )
+
+
+def _uses_emulator(item: pytest.Item) -> bool:
+    func = getattr(item, "function", None)
+    if func is None:
+        return False
+    if _starts(func):
+        return True
+    body = _source(func)
+    if any(name in body for name in _starting_helpers(item.module)):  # type: ignore[attr-defined]
+        return True
+    info = getattr(item, "_fixtureinfo", None)
+    for name in getattr(item, "fixturenames", ()):
+        for fixturedef in info.name2fixturedefs.get(name, ()) if info is not None else ():
+            if _starts(fixturedef.func):
+                return True
+    return False
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """Mark each test by what it needs (see the module docstring)."""
+    try:
+        from lab.network.netns import NO_NETNS_REASON
+    except ImportError:  # pragma: no cover - the network package is part of lab
+        NO_NETNS_REASON = None
+    for item in items:
+        if _uses_emulator(item):
+            item.add_marker(pytest.mark.emulator)
+        if any(m.kwargs.get("reason") == NO_NETNS_REASON for m in item.iter_markers("skipif")):
+            item.add_marker(pytest.mark.needs_root)
+        callspec = getattr(item, "callspec", None)
+        on_postgres = callspec is not None and "postgresql" in callspec.params.values()
+        if on_postgres or "pg_cluster" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.postgres)
+
+
+@pytest.fixture(scope="session")
+def emulated_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[..., EmulatedLab]]:
+    """A factory of running emulated labs, shared by the whole session.
+
+    ``emulated_lab(("stb-a",), firmware="2.1.0")`` starts a lab the first time it is asked for
+    with these arguments and returns the same running lab afterwards; every lab stops at the end
+    of the session. Arguments are those of :func:`support.start_lab`; ``key=`` names a lab
+    explicitly (two modules that want separate boxes with equal settings pass different keys).
+    Tests that change a box persistently (firmware, files) should take their own key.
+    """
+    labs: dict[str, EmulatedLab] = {}
+
+    def get(rigs: tuple[str, ...] = ("stb-a",), *, key: str | None = None, **options: Any) -> EmulatedLab:
+        name = key or repr((tuple(rigs), sorted(options.items())))
+        if name not in labs:
+            lab = start_lab(tmp_path_factory.mktemp("lab"), rigs, **options)
+            lab.start()
+            labs[name] = lab
+        return labs[name]
+
+    try:
+        yield get
+    finally:
+        for lab in reversed(list(labs.values())):
+            lab.stop()

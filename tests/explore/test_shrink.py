@@ -1,0 +1,102 @@
+"""Delta debugging over event sequences: minimal, bounded in reruns, timing kept only where it matters."""
+
+from __future__ import annotations
+
+import random
+
+import pytest
+
+from lab.explore.events import RELAXED_GAP, Event, dumps, loads
+from lab.explore.shrink import shrink
+
+
+def _keys(names: list[str], gap: float = 0.1) -> list[Event]:
+    return [Event("key", n, gap) for n in names]
+
+
+def _fails_on(needle: list[str], *, within: float | None = None):
+    """A box that fails when ``needle`` appears in order (contiguously) with all gaps < ``within``."""
+
+    def fails(seq: list[Event]) -> bool:
+        names = [e.arg for e in seq]
+        for i in range(len(names) - len(needle) + 1):
+            if names[i : i + len(needle)] == needle:
+                gaps = [e.gap for e in seq[i + 1 : i + len(needle)]]
+                if within is None or all(g < within for g in gaps):
+                    return True
+        return False
+
+    return fails
+
+
+def test_a_long_random_walk_shrinks_to_the_three_keys_that_matter() -> None:
+    rng = random.Random(5)
+    keys = ["KEY_OK", "KEY_BACK", "KEY_MENU", "KEY_UP", "KEY_DOWN", "KEY_INFO"]
+    walk = _keys([rng.choice(keys) for _ in range(80)]) + _keys(["KEY_CHANNELUP", "KEY_CHANNELUP", "KEY_INFO"])
+    walk += _keys([rng.choice(keys) for _ in range(7)])
+    fails = _fails_on(["KEY_CHANNELUP", "KEY_CHANNELUP", "KEY_INFO"])
+    result = shrink(walk, fails, max_runs=60)
+    assert [e.arg for e in result.events] == ["KEY_CHANNELUP", "KEY_CHANNELUP", "KEY_INFO"]
+    assert not result.exhausted and result.runs <= 30
+
+
+def test_timing_that_matters_stays_hostile_and_the_rest_is_relaxed() -> None:
+    seq = [Event("key", "KEY_MENU", 0.05), Event("key", "KEY_OK", 0.05), Event("key", "KEY_OK", 0.08)]
+
+    def fails(events: list[Event]) -> bool:  # fails when two OKs come within 0.2 s
+        names = [e.arg for e in events]
+        return any(names[i] == names[i + 1] == "KEY_OK" and events[i + 1].gap < 0.2 for i in range(len(events) - 1))
+
+    result = shrink(seq, fails, max_runs=30)
+    assert [e.arg for e in result.events] == ["KEY_OK", "KEY_OK"]
+    assert result.events[0].gap == 0.0 and result.events[1].gap == 0.08
+    seq2 = [Event("key", "KEY_OK", 0.05), Event("key", "KEY_MENU", 0.05), Event("key", "KEY_BACK", 0.05)]
+    relaxed = shrink(seq2, lambda ev: [e.arg for e in ev][-2:] == ["KEY_MENU", "KEY_BACK"], max_runs=30)
+    assert [e.gap for e in relaxed.events] == [0.0, RELAXED_GAP]
+
+
+def test_the_rerun_budget_bounds_the_search_and_keeps_the_best_so_far() -> None:
+    walk = _keys([f"KEY_{i}" for i in range(64)])
+    calls = []
+
+    def fails(seq: list[Event]) -> bool:
+        calls.append(len(seq))
+        return "KEY_3" in [e.arg for e in seq] and "KEY_60" in [e.arg for e in seq]
+
+    result = shrink(walk, fails, max_runs=12)
+    assert len(calls) == 12 and result.exhausted and result.runs == 12
+    assert fails(result.events) and len(result.events) < 64
+
+
+def test_a_flaky_fault_never_makes_the_result_pass() -> None:
+    rng = random.Random(1)
+    walk = _keys(["A", "B", "C", "D", "E", "F", "G", "H"])
+
+    def fails(seq: list[Event]) -> bool:  # reproduces 60 % of the time when B..E are there
+        names = [e.arg for e in seq]
+        return all(k in names for k in "BE") and rng.random() < 0.6
+
+    result = shrink(walk, fails, max_runs=40)
+    names = [e.arg for e in result.events]
+    assert "B" in names and "E" in names
+
+
+def test_sequences_round_trip_through_json_and_bad_entries_are_named() -> None:
+    seq = [Event("key", "KEY_OK", 0.25), Event("power_cut", "0.50", 1.0), Event("wait", "2", 0.0)]
+    assert loads(dumps(seq)) == seq
+    with pytest.raises(ValueError, match="event 1: unknown event kind 'explode'"):
+        loads('[{"kind": "key", "arg": "KEY_OK"}, {"kind": "explode"}]')
+    with pytest.raises(ValueError, match="event 0: event gap"):
+        loads('[{"kind": "key", "gap": -1}]')
+
+
+def test_a_check_that_fails_now_and_then_cannot_buy_a_reduction_with_one_lucky_failure() -> None:
+    rng = random.Random(9)
+    walk = _keys(["A", "B", "C", "D", "E", "F"])
+    real = _fails_on(["D", "E"])
+
+    def fails(seq: list[Event]) -> bool:  # the real fault, plus a false alarm 30 % of the time
+        return real(seq) or rng.random() < 0.3
+
+    result = shrink(walk, fails, max_runs=80, confirm=3)
+    assert [e.arg for e in result.events][-2:] == ["D", "E"]
