@@ -39,7 +39,8 @@ def test_stblab_lab_on_two_labgrid_places_passes(grid: Grid, models: Path, tmp_p
          "--rma-db", str(tmp_path / "rma.sqlite"), "--suite", "scenarios/test_agree.py"]
     )  # fmt: skip
     assert p.returncode == 0, p.stdout + p.stderr
-    assert "2 passed, 0 failed" in p.stdout
+    assert "stb-a: planned 1, run 1, passed 1, failed 0" in p.stdout  # lab.jobs' summary lines
+    assert "stb-b: planned 1, run 1, passed 1, failed 0" in p.stdout
     assert (run / "stb-a" / "junit.xml").exists() and (run / "stb-b" / "junit.xml").exists()
     assert "acquired place stb-a" in p.stderr and "released place stb-b" in p.stderr
     assert _holders(grid) == {"stb-a": None, "stb-b": None}
