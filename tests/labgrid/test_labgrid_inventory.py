@@ -57,11 +57,11 @@ def test_place_resources_that_cannot_be_a_rig_are_named() -> None:
 
 def test_exporter_config_refuses_jinja_and_writes_hash_comments() -> None:
     with pytest.raises(RigFileError, match=r"rigs/x.yaml: a value holds '\{\{'"):
-        exporter_config([_rig(video={"url": "http://h/{{ evil }}"})], source="rigs/x.yaml")
-    text = exporter_config([_rig(video={"url": "http://h/v.mjpg"})], source="rigs/x.yaml")
+        exporter_config([_rig(video={"url": "http://h:80/v.mjpg?x={{evil}}"})], source="rigs/x.yaml")
+    text = exporter_config([_rig(video={"url": "http://h:80/v.mjpg"})], source="rigs/x.yaml")
     comments = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")]
     assert comments and all(ln.startswith("##") for ln in comments)
-    assert "stb-x:\n  HTTPVideoStream:\n    url: http://h/v.mjpg" in text
+    assert "stb-x:\n  HTTPVideoStream:\n    url: http://h:80/v.mjpg" in text
 
 
 def test_model_facts_refuse_addresses(tmp_path: Path) -> None:
