@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shlex
@@ -38,7 +39,7 @@ from typing import Annotated, Any
 import typer
 import yaml
 
-from lab.errors import RigFileError
+from lab.errors import InfraError, RigFileError
 from lab.outcome import ExitCode, exit_code_help
 from lab.rig import load_rigs, select_rigs
 from lab.textsafe import for_terminal
@@ -135,7 +136,9 @@ TIMEOUT_HELP = "seconds per test (default: the plugin's 300; 0: none); over it t
 
 @app.command(epilog=exit_code_help())
 def lab(
-    rigs: Annotated[Path, typer.Option("--rigs", help="rig file")] = Path("rigs/emulated.yaml"),
+    rigs: Annotated[
+        str, typer.Option("--rigs", help="rig file, or labgrid://HOST:PORT/?model=...&count=N (places held while run)")
+    ] = "rigs/emulated.yaml",
     rig: Annotated[list[str] | None, typer.Option("--rig", help="rig name or selector (repeatable)")] = None,
     firmware: Annotated[
         list[str] | None, typer.Option("--firmware", help="RIG=VERSION or all=VERSION: firmware of emulated rigs")
@@ -153,11 +156,36 @@ def lab(
     rig_timeout: Annotated[float | None, typer.Option("--rig-timeout", help="seconds per rig (default: none)")] = None,
     job_timeout: Annotated[float | None, typer.Option("--job-timeout", help="seconds for the whole job")] = None,
 ) -> None:
-    """Run the scenario suite against the rigs of a rig file and report (see module docstring)."""
-    from lab.jobs import JobInputError, JobSpec, lines, run_job, write_all
+    """Run the scenario suite against the rigs of a rig file (or of labgrid places) and report (see module
+    docstring)."""
+
+    from lab.jobs.rigsource import held_rigs
 
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
     run = (run_dir or Path("reports") / stamp).absolute()
+    with contextlib.ExitStack() as hold:  # a labgrid:// source is held until the command ends
+        try:
+            held = hold.enter_context(held_rigs(rigs, run))
+        except RigFileError as exc:
+            typer.echo(f"stblab lab: {for_terminal(exc, markup=False)}", err=True)
+            raise typer.Exit(ExitCode.BAD_INPUT) from None
+        except InfraError as exc:
+            typer.echo(f"stblab lab: lab failure, no verdict: {for_terminal(exc, markup=False)}", err=True)
+            raise typer.Exit(ExitCode.INFRA_ERROR) from None
+        code = _lab_job(held, rig, firmware, all_good, run, rma_db, reproduce, suite, network, pytest_args,
+                        test_timeout, rig_timeout, job_timeout)  # fmt: skip
+    raise typer.Exit(code)
+
+
+def _lab_job(held: Any, rig: list[str] | None, firmware: list[str] | None, all_good: bool, run: Path,
+             rma_db: str | None, reproduce: int, suite: list[str] | None, network: bool, pytest_args: str,
+             test_timeout: float | None, rig_timeout: float | None, job_timeout: float | None) -> int:  # fmt: skip
+    """The body of ``stblab lab`` on a rig file that is ours for the whole call; returns the exit code."""
+    from lab.jobs import JobInputError, JobSpec, lines, run_job, write_all
+    from lab.jobs.result import TestResult
+    from lab.outcome import Outcome
+
+    rigs = held.rig_file
     try:
         all_rigs = load_rigs(rigs)
         chosen: list[str] = []
@@ -203,6 +231,9 @@ def lab(
         traceback.print_exc()
         typer.echo("stblab lab: internal error, no verdict", err=True)
         raise typer.Exit(ExitCode.INTERNAL_ERROR) from None
+    for name, why in sorted(held.lost().items()):  # a rig not ours for the whole run gives no verdict
+        result.problems.append(TestResult(f"labgrid place {name}", Outcome.INFRA_ERROR, instrument="labgrid",
+                                          reason=f"rig {name}: {why}"))  # fmt: skip
     write_all(result, f"stblab lab run {run.name}")
     typer.echo("")
     typer.echo(f"stblab lab summary ({result.elapsed:.0f} s)")
@@ -212,7 +243,7 @@ def lab(
     typer.echo(f"  {allure_report_line(run)}")
     db = rma_db or str(Path("reports") / "rma.sqlite")
     typer.echo(f"  faults and evidence in a browser: stblab web --db {db}  (then http://127.0.0.1:8080/)")
-    raise typer.Exit(int(result.exit_code()))
+    return int(result.exit_code())
 
 
 def allure_report_line(run: Path) -> str:

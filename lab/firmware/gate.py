@@ -354,7 +354,7 @@ def _db_for_child(rma_db: str | None) -> str | None:
 
 def run_gate(
     image_path: Path,
-    rig_file: Path,
+    rig_file: Path | str,
     *,
     select: str | None = None,
     suite: str = "smoke",
@@ -368,16 +368,29 @@ def run_gate(
     echo: Any = print,
 ) -> GateResult:
     """Validate, plan, flash, test and decide (see the module docstring). Raises ImageError when
-    refused, RigFileError and JobInputError for bad input; everything else is in the GateResult."""
+    refused, RigFileError and JobInputError for bad input; InfraError when labgrid places cannot be
+    had; everything else is in the GateResult. ``rig_file`` may be a ``labgrid://`` URL (held here)."""
+    from lab.jobs.rigsource import held_rigs
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run = (run_dir or REPO / "reports" / f"gate-{stamp}").absolute()
+    with held_rigs(rig_file, run) as held:  # a labgrid:// source: the places are ours until the verdict
+        return _gate_on(image_path, held, run, select=select, suite=suite, rma_db=rma_db, extra_keys=extra_keys,
+                        emulate=emulate, test_timeout=test_timeout, rig_timeout=rig_timeout,
+                        job_timeout=job_timeout, echo=echo)  # fmt: skip
+
+
+def _gate_on(image_path: Path, held: Any, run: Path, *, select: str | None, suite: str, rma_db: str | None,
+             extra_keys: list[Path] | None, emulate: str, test_timeout: float | None, rig_timeout: float | None,
+             job_timeout: float | None, echo: Any) -> GateResult:  # fmt: skip
+    """:func:`run_gate` on a rig file that is ours for the whole gate (``held``: lab.jobs.rigsource.HeldRigs)."""
     from lab.device import Stb
     from lab.jobs import JobSpec, make_plan, run_job, write_all
 
-    rig_file = Path(rig_file).absolute()  # the suite runs in the repository's folder, not this one
+    rig_file = Path(held.rig_file).absolute()  # the suite runs in the repository's folder, not this one
     rma_db = _db_for_child(rma_db)
     rigs = select_rigs(load_rigs(rig_file), select)
     image = validate(image_path, rigs, extra_keys)
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
-    run = (run_dir or REPO / "reports" / f"gate-{stamp}").absolute()
     run.mkdir(parents=True, exist_ok=True)
     info = {
         "model": image.model,
@@ -451,7 +464,10 @@ def run_gate(
     for f in result.flashed:  # a rig the build broke has run: its fault is the result
         if not f.ok and f.kind != "device_fault" and f.rig not in result.rigs_not_run:
             result.rigs_not_run.append(f.rig)
-    result.all_passed = job is not None and job.all_passed() and len(flashed) == len(rigs)
+    for name, why in sorted(held.lost().items()):  # a rig not ours for the whole gate gives no verdict
+        result.infra_errors.append({"rig": name, "test": "labgrid", "reason": why, "fault_id": None})
+    result.all_passed = (job is not None and job.all_passed() and len(flashed) == len(rigs)
+                         and not result.infra_errors)  # fmt: skip
     data = asdict(result) | {"exit_code": result.exit_code, "verdict": result.verdict()}
     (run / "gate.json").write_text(json.dumps(data, indent=2, default=str), encoding="utf-8")
     return result

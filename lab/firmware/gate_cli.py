@@ -20,7 +20,7 @@ from lab.textsafe import for_terminal
 
 def gate(
     image: Path = typer.Argument(..., help="firmware image to gate"),
-    rigs: Path = typer.Option(..., "--rigs", help="rig file"),
+    rigs: str = typer.Option(..., "--rigs", help="rig file, or labgrid://HOST:PORT/?model=... (places held)"),
     select: str | None = typer.Option(None, "--select", help="rig name or selector, e.g. model=STB-4K-X1"),
     suite: str = typer.Option("smoke", "--suite", help="smoke, full, or pytest arguments"),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="default reports/gate-<UTC timestamp>"),

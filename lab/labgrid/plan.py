@@ -23,10 +23,13 @@ import yaml
 
 from lab.errors import RigFileError
 from lab.labgrid.request import PlaceRequest
+from lab.outcome import ExitCode, worst
 
 PLAN_VERSION = 1
-# The gate's exit codes (lab.firmware.gate): collect answers with the same table.
-EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE, EXIT_REFUSED = 0, 1, 2, 3, 4, 5
+# The gate's exit codes (lab.firmware.gate, lab.outcome's table): collect answers with the same table;
+# a refused image is bad input (4), as for the gate itself.
+EXIT_PASS, EXIT_NEW_FAULTS, EXIT_INFRA, EXIT_TEST_ERROR, EXIT_USAGE, EXIT_INCOMPLETE = 0, 1, 2, 3, 4, 5
+EXIT_REFUSED = EXIT_USAGE
 
 
 @dataclass
@@ -178,10 +181,7 @@ def gitlab_child_pipeline(plan: GatePlan, *, plan_file: str = "gate-plan.json", 
         doc[f"gate-{job.host}"] = {
             "stage": "gate",
             "tags": [job.host],
-            "script": [
-                f"stblab labgrid run '{job.rigs}' -- stblab firmware gate {image_arg} --rigs {{rigs}} "
-                f"--run-dir gate-{job.host}{suite}"
-            ],
+            "script": [f"stblab firmware gate {image_arg} --rigs '{job.rigs}' --run-dir gate-{job.host}{suite}"],
             "artifacts": {"when": "always", "paths": [f"gate-{job.host}/"]},
         }
     dirs = " ".join(f"gate-{j.host}" for j in plan.jobs)
@@ -217,7 +217,7 @@ def write_plan(plan: GatePlan, out_dir: Path) -> list[Path]:
 
 @dataclass
 class Collected:
-    """The merged verdict over every host's gate result."""
+    """The merged verdict over every host's gate result (``gate.json`` as lab.firmware.gate writes it)."""
 
     places: list[str]
     hosts_with_result: list[str] = field(default_factory=list)
@@ -225,29 +225,40 @@ class Collected:
     known_faults: list[dict[str, Any]] = field(default_factory=list)
     infra_errors: list[dict[str, Any]] = field(default_factory=list)
     test_errors: list[dict[str, Any]] = field(default_factory=list)
-    not_run: list[str] = field(default_factory=list)
+    timed_out: list[dict[str, Any]] = field(default_factory=list)
+    tests_not_run: list[dict[str, Any]] = field(default_factory=list)  # skipped or not run on a host
+    not_run: list[str] = field(default_factory=list)  # planned places without a result
+    host_codes: list[int] = field(default_factory=list)  # each host gate's own exit code
     passed: int = 0
     failed: int = 0
     problems: list[str] = field(default_factory=list)
 
     @property
     def exit_code(self) -> int:
-        """As the gate's: infra errors or anything not run first, then new faults, then test errors."""
-        if self.infra_errors or self.not_run or self.problems:
-            return EXIT_INFRA
-        if self.new_faults:
-            return EXIT_NEW_FAULTS
+        """As the gate's (lab.outcome's table, the worst wins): any fault 1, lab failures and timed-out
+        tests 2, test errors 3, planned work without a result 5; each host's own code counts too."""
+        codes = [ExitCode(c) for c in self.host_codes if c in {int(e) for e in ExitCode}]
+        if self.new_faults or self.known_faults:
+            codes.append(ExitCode.DEVICE_FAULT)
+        if self.infra_errors or self.timed_out or self.problems:
+            codes.append(ExitCode.INFRA_ERROR)
         if self.test_errors:
-            return EXIT_TEST_ERROR
-        return EXIT_PASS
+            codes.append(ExitCode.TEST_ERROR)
+        if self.not_run or self.tests_not_run or not self.hosts_with_result:
+            codes.append(ExitCode.INCOMPLETE)
+        return int(worst(codes))
 
     def verdict(self) -> str:
+        code = self.exit_code
+        if code == EXIT_NEW_FAULTS and not self.new_faults:
+            return "FAIL: known device faults (no new ones); the build may not ship"
         return {
             EXIT_PASS: "PASS: the build may ship",
             EXIT_NEW_FAULTS: "FAIL: new device faults",
-            EXIT_INFRA: "ERROR: the lab failed or planned rigs did not run; no verdict on the build",
+            EXIT_INFRA: "ERROR: the lab failed (or a test timed out); no verdict on the build",
             EXIT_TEST_ERROR: "ERROR: a scenario is wrong; no verdict on the build",
-        }[self.exit_code]
+            EXIT_INCOMPLETE: "INCOMPLETE: planned rigs or tests did not run; no verdict on the build",
+        }.get(code, "ERROR: no verdict on the build")
 
     def lines(self) -> list[str]:
         out = [
@@ -258,6 +269,12 @@ class Collected:
         out += [f"  known fault #{e.get('fault_id')} on {e.get('rig')}: {e.get('reason')}" for e in self.known_faults]
         out += [f"  infra error on {e.get('rig')}: {e.get('reason')}" for e in self.infra_errors]
         out += [f"  test error on {e.get('rig')}: {e.get('reason')}" for e in self.test_errors]
+        out += [f"  timed out on {e.get('rig')}: {e.get('reason')} ({e.get('test')})" for e in self.timed_out]
+        out += [
+            f"  {str(e.get('outcome', 'not_run')).replace('_', ' ')} on {e.get('rig')}: {e.get('reason')} "
+            f"({e.get('test')})"
+            for e in self.tests_not_run
+        ]
         out += [f"  place {p} did not run (no result)" for p in self.not_run]
         out += [f"  {p}" for p in self.problems]
         out.append(self.verdict())
@@ -286,12 +303,16 @@ def collect(plan: GatePlan, dirs: list[Path]) -> Collected:
             host = next((j.host for j in plan.jobs if rigs & set(j.places)), None)
             if host and host not in result.hosts_with_result:
                 result.hosts_with_result.append(host)
+            if isinstance(data.get("exit_code"), int):
+                result.host_codes.append(data["exit_code"])
             result.passed += int(data.get("passed", 0))
             result.failed += int(data.get("failed", 0))
             result.new_faults += data.get("new_faults", [])
             result.known_faults += data.get("known_faults", [])
             result.infra_errors += data.get("infra_errors", [])
             result.test_errors += data.get("test_errors", [])
+            result.timed_out += data.get("timed_out", [])
+            result.tests_not_run += data.get("not_run", [])
     new_ids = {f.get("fault_id") for f in result.new_faults if f.get("fault_id") is not None}
     moved = [f for f in result.known_faults if f.get("fault_id") in new_ids]  # new on one host = new
     result.known_faults = [f for f in result.known_faults if f not in moved]

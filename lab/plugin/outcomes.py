@@ -4,6 +4,7 @@ raised (device fault, infra error, test error), evidence and fault filing, and t
 from __future__ import annotations
 
 import contextlib
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -59,6 +60,19 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
         item.user_properties.append(("rig", rig_name))
         item.user_properties.append(("model", state.lab().rig.model))
         item.user_properties.append(("seed", state.seed))
+    _check_held(state, rig_name)
+
+
+def _check_held(state: LabState, rig: str) -> None:
+    """A rig whose labgrid place was lost (kicked, coordinator restarted, exporter gone) is not ours:
+    its next tests end as InfraError "lock lost"/"exporter gone", never filed. No-op for rig files
+    that did not come from labgrid (no status file); no labgrid import."""
+    from lab.jobs.rigsource import STATUS_ENV
+    from lab.labgrid.source import STATUS_SUFFIX, check_held
+
+    status = os.environ.get(STATUS_ENV)  # set by the command holding the places (its rig file may be derived)
+    for rig_file in [state.rigs_file, *([status.removesuffix(STATUS_SUFFIX)] if status else [])]:
+        check_held(rig_file, rig)
 
 
 @pytest.hookimpl(wrapper=True)

@@ -164,7 +164,7 @@ def collect_evidence(stb: Any) -> tuple[list[EvidenceItem], dict[str, Any]]:
 def check_case(
     case_id: int,
     rig_name: str,
-    rig_file: Path,
+    rig_file: Path | str,
     *,
     reference: str | None = None,
     rma_db: str | None = None,
@@ -177,11 +177,28 @@ def check_case(
     job_timeout: float | None = None,
     echo: Any = print,
 ) -> WarrantyResult:
-    """Diagnose case ``case_id`` on rig ``rig_name`` and record the verdict (see module docstring)."""
+    """Diagnose case ``case_id`` on rig ``rig_name`` and record the verdict (see module docstring).
+
+    ``rig_file`` may be a ``labgrid://`` URL: the places are held for the whole check, and a place lost
+    before the verdict raises InfraError (no verdict recorded)."""
+    from lab.jobs.rigsource import held_rigs
+
+    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    run_dir = (run_dir or REPO / "reports" / f"warranty-{case_id}-{stamp}").absolute()
+    with held_rigs(rig_file, run_dir) as held:
+        return _check_on(case_id, rig_name, held, reference=reference, rma_db=rma_db, run_dir=run_dir, runs=runs,
+                         emulate=emulate, actor=actor, scenarios=scenarios, test_timeout=test_timeout,
+                         job_timeout=job_timeout, echo=echo)  # fmt: skip
+
+
+def _check_on(case_id: int, rig_name: str, held: Any, *, reference: str | None, rma_db: str | None,
+              run_dir: Path, runs: int, emulate: str, actor: str, scenarios: list[str] | None,
+              test_timeout: float | None, job_timeout: float | None, echo: Any) -> WarrantyResult:  # fmt: skip
+    """:func:`check_case` on a rig file that is ours for the whole check (lab.jobs.rigsource.HeldRigs)."""
     from lab.device import Stb
     from lab.rma import RmaStore
 
-    rig_file = Path(rig_file).absolute()  # the scenarios run in the repository's folder, not this one
+    rig_file = Path(held.rig_file).absolute()  # the scenarios run in the repository's folder, not this one
     rigs = load_rigs(rig_file)
     if rig_name not in rigs:
         raise TestError(f"no rig named {rig_name!r} in {rig_file} (have: {', '.join(rigs)})")
@@ -249,6 +266,7 @@ def check_case(
             indicators=indicators_from(items),
             faults=sorted({f["reason"].splitlines()[0][:120] for f in unit_run.faults}),
         )
+        held.check()  # a place lost meanwhile: InfraError, no verdict on a unit that was not ours throughout
         decision = decide(findings)
         verdict_id = store.record_verdict(
             case_id,

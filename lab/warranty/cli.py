@@ -57,7 +57,7 @@ def receive(
 def check(
     case: int = typer.Argument(..., help="RMA case id"),
     rig: str = typer.Option(..., "--rig", help="the rig the returned unit sits on"),
-    rigs: Path = typer.Option(Path("rigs/warranty.yaml"), "--rigs", help="rig file"),
+    rigs: str = typer.Option("rigs/warranty.yaml", "--rigs", help="rig file, or labgrid://HOST:PORT/?name=..."),
     reference: str | None = typer.Option(None, "--reference", help="reference rig (default: a 'reference' rig)"),
     runs: int = typer.Option(3, "--runs", min=1, max=10, help="scenario runs on the unit, stop at the first hit"),
     run_dir: Path | None = typer.Option(None, "--run-dir", help="default reports/warranty-<case>-<time>"),

@@ -57,11 +57,11 @@ def test_place_resources_that_cannot_be_a_rig_are_named() -> None:
 
 def test_exporter_config_refuses_jinja_and_writes_hash_comments() -> None:
     with pytest.raises(RigFileError, match=r"rigs/x.yaml: a value holds '\{\{'"):
-        exporter_config([_rig(video={"url": "http://h/{{ evil }}"})], source="rigs/x.yaml")
-    text = exporter_config([_rig(video={"url": "http://h/v.mjpg"})], source="rigs/x.yaml")
+        exporter_config([_rig(video={"url": "http://h:80/v.mjpg?x={{evil}}"})], source="rigs/x.yaml")
+    text = exporter_config([_rig(video={"url": "http://h:80/v.mjpg"})], source="rigs/x.yaml")
     comments = [ln for ln in text.splitlines() if ln.lstrip().startswith("#")]
     assert comments and all(ln.startswith("##") for ln in comments)
-    assert "stb-x:\n  HTTPVideoStream:\n    url: http://h/v.mjpg" in text
+    assert "stb-x:\n  HTTPVideoStream:\n    url: http://h:80/v.mjpg" in text
 
 
 def test_model_facts_refuse_addresses(tmp_path: Path) -> None:
@@ -119,4 +119,32 @@ def test_collect_counts_a_fault_new_on_any_host_as_new(tmp_path: Path) -> None:
     assert result.exit_code == 1 and result.passed == 6 and result.not_run == []
     (tmp_path / "h2" / "gate.json").write_text(json.dumps({"image": {"sha256": "other"}, "rigs": ["b"]}))
     result = collect(plan, [tmp_path / "h1", tmp_path / "h2"])
-    assert result.not_run == ["b"] and result.exit_code == 2 and "another image" in result.problems[0]
+    assert result.not_run == ["b"] and "another image" in result.problems[0]
+    assert result.exit_code == 1  # lab.outcome's table: h1's fault says "no" whatever else happened
+    (tmp_path / "h1" / "gate.json").write_text(
+        json.dumps(
+            {
+                "image": {"sha256": "ab"},
+                "rigs": ["a"],
+                "passed": 1,
+                "timed_out": [{"rig": "a", "test": "t"}],
+                "exit_code": 2,
+            }
+        )
+    )
+    result = collect(plan, [tmp_path / "h1", tmp_path / "h2"])
+    assert result.exit_code == 2 and "timed out on a" in "\n".join(result.lines())  # the gate's timed_out counts
+    (tmp_path / "h2" / "gate.json").write_text(
+        json.dumps(
+            {
+                "image": {"sha256": "ab"},
+                "rigs": ["b"],
+                "passed": 0,
+                "not_run": [{"rig": "b", "test": "t2"}],
+                "exit_code": 5,
+            }
+        )
+    )
+    (tmp_path / "h1" / "gate.json").write_text(json.dumps({"image": {"sha256": "ab"}, "rigs": ["a"], "passed": 1}))
+    result = collect(plan, [tmp_path / "h1", tmp_path / "h2"])
+    assert result.exit_code == 5 and "INCOMPLETE" in result.verdict()  # a not-run test is never a pass
