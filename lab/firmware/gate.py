@@ -380,6 +380,28 @@ def run_gate(
                         job_timeout=job_timeout, echo=echo)  # fmt: skip
 
 
+def _record_flashes(result: GateResult, rigs: list[Rig], results: list[FlashResult], image: FirmwareImage,
+                    run: Path, rma_db: str | None) -> list[Rig]:  # fmt: skip
+    """Fold the flash results into the gate's result (an install fault is filed); returns the rigs flashed."""
+    flashed: list[Rig] = []
+    for rig, fr in zip(rigs, results, strict=True):
+        result.flashed.append(fr)
+        if fr.ok:
+            flashed.append(rig)
+            continue
+        entry = {"rig": rig.name, "test": "flash", "reason": fr.reason, "fault_id": None}
+        if fr.kind == "device_fault":
+            filed = _file_install_fault(rig, image, fr, run, rma_db)
+            entry["fault_id"] = filed.fault_id if filed else None
+            known = filed is not None and not filed.is_new and filed.fault_id is not None
+            (result.known_faults if known else result.new_faults).append(entry)
+        elif fr.kind == "test_error":
+            result.test_errors.append(entry)
+        else:
+            result.infra_errors.append(entry)
+    return flashed
+
+
 def _gate_on(image_path: Path, held: Any, run: Path, *, select: str | None, suite: str, rma_db: str | None,
              extra_keys: list[Path] | None, emulate: str, test_timeout: float | None, rig_timeout: float | None,
              job_timeout: float | None, echo: Any) -> GateResult:  # fmt: skip
@@ -419,8 +441,6 @@ def _gate_on(image_path: Path, held: Any, run: Path, *, select: str | None, suit
          f"{sum(len(p.tests) for p in plans.values())} test(s) planned; run folder {run}")  # fmt: skip
 
     with ensure_emulated(rig_file, rigs, emulate, echo=lambda m: echo(f"gate: {m}")):
-        flashed: list[Rig] = []
-
         def flash_one(rig: Rig) -> FlashResult:
             echo(f"gate: flashing {rig.name} ...")
             try:
@@ -436,21 +456,7 @@ def _gate_on(image_path: Path, held: Any, run: Path, *, select: str | None, suit
 
         with ThreadPoolExecutor(max_workers=max(1, len(rigs))) as pool:  # rigs flash in parallel
             results = list(pool.map(flash_one, rigs))
-        for rig, fr in zip(rigs, results, strict=True):
-            result.flashed.append(fr)
-            if fr.ok:
-                flashed.append(rig)
-            else:
-                entry = {"rig": rig.name, "test": "flash", "reason": fr.reason, "fault_id": None}
-                if fr.kind == "device_fault":
-                    filed = _file_install_fault(rig, image, fr, run, rma_db)
-                    entry["fault_id"] = filed.fault_id if filed else None
-                    known = filed is not None and not filed.is_new and filed.fault_id is not None
-                    (result.known_faults if known else result.new_faults).append(entry)
-                elif fr.kind == "test_error":
-                    result.test_errors.append(entry)
-                else:
-                    result.infra_errors.append(entry)
+        flashed = _record_flashes(result, rigs, results, image, run, rma_db)
         job = None
         if flashed:
             spec.rigs = [r.name for r in flashed]
