@@ -441,6 +441,7 @@ def _gate_on(image_path: Path, held: Any, run: Path, *, select: str | None, suit
          f"{sum(len(p.tests) for p in plans.values())} test(s) planned; run folder {run}")  # fmt: skip
 
     with ensure_emulated(rig_file, rigs, emulate, echo=lambda m: echo(f"gate: {m}")):
+
         def flash_one(rig: Rig) -> FlashResult:
             echo(f"gate: flashing {rig.name} ...")
             try:
