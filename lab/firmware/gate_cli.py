@@ -42,6 +42,10 @@ def gate(
     if emulate not in EMULATE_MODES:
         print(f"stblab firmware gate: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE)
+    if not image.exists() or not image.is_file():  # before the rig file is read: the first problem named
+        problem = "no such file" if not image.exists() else "not a readable file"
+        print(f"stblab firmware gate: image {for_terminal(str(image), markup=False)}: {problem}", file=sys.stderr)
+        raise typer.Exit(EXIT_USAGE)
     echo = (lambda *_: None) if as_json else (lambda msg: typer.echo(msg))
     try:
         result = run_gate(

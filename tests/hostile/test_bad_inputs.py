@@ -205,7 +205,7 @@ def test_a_bad_image_is_refused_with_its_reason(lab: dict[str, Any], tmp_path: P
         "firmware", "gate", str(image), "--rigs", str(rig_file), "--run-dir", str(run), "--emulate", "never",
         cwd=lab["root"],
     )  # fmt: skip
-    assert code == 5 and "image refused" in err and reason in err and took < BOUND_S, err
+    assert code == BAD and "image refused" in err and reason in err and took < BOUND_S, err  # untrusted = bad input
     assert "Traceback" not in err and not run.exists()
 
 
