@@ -17,7 +17,9 @@ from typing import Annotated
 import typer
 
 from lab.errors import DeviceFault, InfraError, TestError
+from lab.explore.explorer import ExploreOptions, ExploreResult
 from lab.outcome import ExitCode
+from lab.rig import Rig
 
 app = typer.Typer(add_completion=False, help=__doc__.split("\n\n")[0], no_args_is_help=False)
 
@@ -67,23 +69,12 @@ def explore(
         raise _fail(f"{rigs}: no rig named {rig!r} (rigs: {', '.join(all_rigs)})", ExitCode.BAD_INPUT)
     chosen = all_rigs[rig]
     run = run_dir or Path("reports") / f"explore-{time.strftime('%Y%m%d-%H%M%S', time.gmtime())}"
+    options = ExploreOptions(
+        budget=seconds, episode=episode, shrink_runs=shrink_runs, measure_n=measure, stop_after=stop_after,
+        out_dir=out, evidence_dir=run,
+    )  # fmt: skip
     try:
-        result = _run(
-            rigs,
-            chosen,
-            seed,
-            seconds,
-            keys,
-            stop_after,
-            episode,
-            shrink_runs,
-            measure,
-            power_events,
-            out,
-            run,
-            rma_db,
-            emulate,
-        )
+        result = _run(rigs, chosen, seed, options, keys=keys, power_events=power_events, rma_db=rma_db, emulate=emulate)
     except InfraError as exc:
         raise _fail(f"lab failure, nothing filed: {exc}", ExitCode.INFRA_ERROR) from None
     except TestError as exc:
@@ -103,42 +94,28 @@ def explore(
 
 
 def _run(
-    rig_file,
-    chosen,
-    seed,
-    seconds,
-    keys,
-    stop_after,
-    episode,
-    shrink_runs,
-    measure,
-    power_events,
-    out,
-    run,
-    rma_db,
-    emulate,
-):  # noqa: ANN001, ANN202 - private glue, typed by explore()
+    rig_file: Path,
+    chosen: Rig,
+    seed: int,
+    options: ExploreOptions,
+    *,
+    keys: str | None,
+    power_events: float,
+    rma_db: str | None,
+    emulate: str,
+) -> ExploreResult:
+    """Open the rig (starting its emulator when asked) and explore it with ``options``."""
     from lab.device import Stb
     from lab.emulated_lab import ensure_emulated
-    from lab.explore.explorer import ExploreOptions, Explorer
+    from lab.explore.explorer import Explorer
     from lab.explore.observe import load_regions
     from lab.explore.target import RigTarget
     from lab.explore.walk import QUIET_KEYS, Walker, WalkOptions
 
-    options = ExploreOptions(
-        budget=seconds,
-        episode=episode,
-        shrink_runs=shrink_runs,
-        measure_n=measure,
-        stop_after=stop_after,
-        out_dir=out,
-        evidence_dir=run,
-    )
-
     def echo(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    with ensure_emulated(rig_file, [chosen], emulate, echo=echo), Stb(chosen, run_dir=run) as stb:
+    with ensure_emulated(rig_file, [chosen], emulate, echo=echo), Stb(chosen, run_dir=options.evidence_dir) as stb:
         key_list = (
             [k.strip() for k in keys.split(",") if k.strip()]
             if keys
