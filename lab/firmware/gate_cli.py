@@ -44,7 +44,8 @@ def gate(
         raise typer.Exit(EXIT_USAGE)
     if not image.exists() or not image.is_file():  # before the rig file is read: the first problem named
         problem = "no such file" if not image.exists() else "not a readable file"
-        print(f"stblab firmware gate: image {for_terminal(str(image), markup=False)}: {problem}", file=sys.stderr)
+        print(f"stblab firmware gate: image {for_terminal(str(image), markup=False)} unreadable: {problem}",
+              file=sys.stderr)  # fmt: skip
         raise typer.Exit(EXIT_USAGE)
     echo = (lambda *_: None) if as_json else (lambda msg: typer.echo(msg))
     try:

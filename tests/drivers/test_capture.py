@@ -477,9 +477,10 @@ def test_udp_mpegts_stream_is_captured_and_its_end_reads_as_no_signal() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=50000"
+    # The stream lasts 6 s: FFmpeg's probe of a UDP source on a busy host takes seconds before the first frame.
     cap = capture(url, fps_hint=25, no_signal_after=0.5, open_timeout=5.0, read_timeout=1.0).start()
     sender = subprocess.Popen(
-        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "3"]
+        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "6"]
         + ["-c:v", "mpeg2video", "-q:v", "5", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"],
         stdin=subprocess.DEVNULL,
     )
