@@ -124,7 +124,7 @@ def test_precondition_turns_a_fault_into_a_test_error_and_lets_infra_through() -
     assert error.what == "live TV playing" and error.symptom == "video-frozen"
     assert error.result is not None and error.result.frame.seq == 25  # the evidence frame survives
     with pytest.raises(PreconditionFailed), precondition("box answers"):
-        assert 1 == 2
+        raise AssertionError("the box did not answer")  # what a failed assert in setup raises
     with pytest.raises(InfraError), precondition("capture up"):
         raise InfraError("capture lost", rig="stb-a", instrument="video")
 
