@@ -118,6 +118,9 @@ class Capture(GrabberMixin):
         self._cursor = -1  # next_frame's position
         self._last_frame_at = -math.inf  # monotonic time of the newest frame
         self._unreachable_since: float | None = None
+        # False from the start and from the end of a read until the next attempt's outcome is known
+        # (opened, or refused and probed): silence in between is neither the box nor the instrument
+        self._settled = False
         self._decoded: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
         self._decoded_lock = threading.Lock()
         self._pending: list[_Grab] = []
@@ -235,8 +238,8 @@ class Capture(GrabberMixin):
             while True:
                 self.raise_if_lost()
                 signal = self.has_signal()
-                tried = self.opens or self.open_failures  # not before the instrument was first asked
-                if not signal and self._unreachable_since is None and tried:
+                # not while the instrument's answer to the last attempt is still unknown
+                if not signal and self._unreachable_since is None and self._settled:
                     return time.monotonic() - t0
                 left = t0 + timeout - time.monotonic()
                 if left <= 0:

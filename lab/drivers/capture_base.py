@@ -64,6 +64,7 @@ class CaptureBase:
     _stop: threading.Event
     _last_frame_at: float
     _unreachable_since: float | None
+    _settled: bool
     _decoded: collections.OrderedDict[int, np.ndarray]
     _decoded_lock: threading.Lock
     _pending: list[_Grab]

@@ -62,19 +62,21 @@ class GrabberMixin(NumberingMixin):
                     continue
             cap = self._open()
             if cap is None:
-                self.open_failures += 1
                 self._note_unreachable()
+                self.open_failures += 1
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             self.opens += 1
             self._unreachable_since = None
+            self._settled = True
             before = self.frames_received
             try:
                 self._read_stream(cap)
             except Exception as exc:  # noqa: BLE001 - a broken decoder must not kill the thread silently
                 self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
+                self._settled = False
                 cap.release()
             if self.kind == "file":
                 self.ended = True
@@ -82,6 +84,7 @@ class GrabberMixin(NumberingMixin):
                     self._cond.notify_all()
                 return
             if self.frames_received == before:  # opened but nothing came: back off as for a failure
+                self._settled = True  # it answered moments ago: reachable, silent
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
             else:
@@ -98,12 +101,13 @@ class GrabberMixin(NumberingMixin):
             return None
         except OSError as exc:
             self.last_error = str(exc)
-            self.open_failures += 1
             self._note_unreachable()
+            self.open_failures += 1
             return False
         self._multipart = True
         self.opens += 1
         self._unreachable_since = None
+        self._settled = True
         before = self.frames_received
         try:
             self._read_parts(reader)
@@ -112,7 +116,10 @@ class GrabberMixin(NumberingMixin):
         except Exception as exc:  # noqa: BLE001 - a broken stream must not kill the thread silently
             self.last_error = f"{type(exc).__name__}: {exc}"
         finally:
+            self._settled = False
             reader.close()
+        if self.frames_received == before:
+            self._settled = True  # it answered moments ago: reachable, silent
         return self.frames_received > before
 
     def _read_parts(self, reader: MjpegHttpReader) -> None:
@@ -230,6 +237,7 @@ class GrabberMixin(NumberingMixin):
         else:
             self._unreachable_since = None
         with self._cond:
+            self._settled = True
             self._cond.notify_all()
 
     def _probe(self) -> bool | None:
