@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from itertools import chain
 
-from lab.rma.crash import kernel, userspace
+from lab.rma.crash import gate, kernel, userspace
 from lab.rma.crash.frames import frame_entry, func_name, guilty, lr_of, meaningful, pc_of, skipped
 from lab.rma.crash.lines import clean
 from lab.rma.crash.report import CrashReport, Header
@@ -87,7 +87,7 @@ def _classify(line: str) -> Header | None:
 
 
 _QP_SOFT = re.compile(r"(?<!=)=\r?\n")
-_QP_ESCAPES = ("=3D", "=20", "=C2=A0", "=A0", "=09")
+_QP_ESCAPE = re.compile("=(?:3D|20|C2=A0|A0|09)")  # =3D, =20, =C2=A0, =A0, =09: one scan for all
 
 
 def _soft_breaks(text: str, most: int = 2) -> int:
@@ -113,9 +113,9 @@ def unwrap_quoted_printable(text: str) -> str:
     is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (two
     soft breaks, or an escape) is touched: a console line never ends with a single ``=``.
     """
-    if "=\n" not in text:  # (one scan: a mail saved with CRLF line ends is left as it is)
+    if "=" not in text or "=\n" not in text:  # (memchr, then one scan: a mail saved with CRLF is left as it is)
         return text
-    if _soft_breaks(text) < 2 and not any(e in text for e in _QP_ESCAPES):
+    if _soft_breaks(text) < 2 and not _QP_ESCAPE.search(text):
         return text
     text = _QP_SOFT.sub("", text)
     for code, char in (("=C2=A0", " "), ("=A0", " "), ("=20", " "), ("=09", "\t"), ("=3D", "=")):
@@ -171,7 +171,49 @@ class _Lines:
 
 
 def _headers(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
-    """(start, end, header, cleaned line, printk caller) of every header line, in log order."""
+    """(start, end, header, cleaned line, printk caller) of every header line, in log order.
+
+    Only the lines :mod:`~lab.rma.crash.gate` lets through are read, and of those only the ones
+    holding a trigger word (the rule before the gate, kept exactly).
+    """
+    text = log.text
+    if "\x1b" in text:  # colour codes may hide a prefix from the gate: look at every trigger word
+        yield from _headers_by_trigger(log)
+        return
+    for start in gate.line_starts(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        first = _first_trigger(text, start, end)
+        if first is None:
+            continue
+        header = _header_at(text, start, end, first)
+        if header is not None:
+            yield (start, end, *header)
+
+
+def _first_trigger(text: str, start: int, end: int) -> int | None:
+    """Index in :data:`TRIGGERS` of the first trigger word of the line ``text[start:end]``, None if none."""
+    best: tuple[int, int] | None = None
+    stop = min(end + 1, len(text))  # " abort\n" ends with the line's newline
+    for i, word in enumerate(TRIGGERS):
+        pos = text.find(word, start, stop)
+        if pos >= 0 and (best is None or pos < best[0]):
+            best = (pos, i)
+    return None if best is None else best[1]
+
+
+def _header_at(text: str, start: int, end: int, trigger: int) -> tuple[Header, str, str | None] | None:
+    """The header the line starts (with its cleaned text and printk caller), None when it starts none."""
+    raw = text[start:end]
+    if trigger >= _JAVA_TRIGGERS and _HANDLED.search(raw):
+        return None  # System.err / a warning: an exception the app caught and printed, not a crash
+    line, caller = clean(raw)
+    header = _classify(line)
+    return None if header is None else (header, line, caller)
+
+
+def _headers_by_trigger(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
+    """:func:`_headers` the slow way: every line holding a trigger word is cleaned and classified."""
     text = log.text
     heap = [(pos, i) for i, word in enumerate(TRIGGERS) if (pos := text.find(word)) >= 0]
     heapq.heapify(heap)
@@ -192,13 +234,9 @@ def _headers(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
         else:
             heapq.heappop(heap)
         done_until = end
-        raw = text[start:end]
-        if i >= _JAVA_TRIGGERS and _HANDLED.search(raw):
-            continue  # System.err / a warning: an exception the app caught and printed, not a crash
-        line, caller = clean(raw)
-        header = _classify(line)
+        header = _header_at(text, start, end, i)
         if header is not None:
-            yield start, end, header, line, caller
+            yield (start, end, *header)
 
 
 def find_report(text: str) -> CrashReport | None:
