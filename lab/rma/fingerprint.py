@@ -29,7 +29,7 @@ Example::
 
     >>> fp = fingerprint_log("[ 12.3] Kernel panic - not syncing: Attempted to kill init! exitcode=0x0000000b")
     >>> fp.title
-    'kernel panic: Attempted to kill init! exitcode=ADDR'
+    'kernel panic: Attempted to kill init! exitcode=0x0000000b'
     >>> fingerprint_log("[ 3.1] BUG: KASAN: use-after-free in igmp_start_timer+0xd2/0x110").title
     'KASAN: use-after-free in igmp_start_timer'
 """
