@@ -8,6 +8,7 @@ stblab release; these rules must therefore never change. The current rules (v3) 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from lab.rma.signature import Fingerprint, _retag, normalise, strip_line
@@ -215,41 +216,40 @@ def _crashes(raw: list[str], candidates: list[int]) -> list[_Crash]:
     return crashes
 
 
+def _panic_crash(m: re.Match[str], i: int) -> _Crash:
+    reason = m.group(1).strip()
+    generic = bool(_GENERIC_PANIC.match(reason)) or not reason
+    return _Crash("panic", f"kernel panic: {reason}" if reason else "kernel panic", i, generic=generic)
+
+
+def _segfault_crash(m: re.Match[str], i: int) -> _Crash:
+    where = f" in {m.group(2)}" if m.group(2) else ""
+    return _Crash("segfault", f"segfault in {_comm(m.group(1))}{where}", i)
+
+
+# What each pattern of _PATTERNS makes of its match (m) on line i: one entry per report shape.
+_MAKERS: dict[str, Callable[[re.Match[str], int], _Crash]] = {
+    "null-deref": lambda m, i: _Crash("oops", "NULL pointer dereference", i),
+    "paging": lambda m, i: _Crash("oops", "unable to handle kernel paging request", i),
+    "bug-at": lambda m, i: _Crash("bug", f"kernel BUG at {m.group(1)}", i),
+    "bug": lambda m, i: _Crash("bug", f"BUG: {m.group(1)}", i),
+    "oops": lambda m, i: _Crash("oops", f"Oops - {m.group(1)}" if m.group(1) else "Oops", i, generic=True),
+    "warning": lambda m, i: _Crash("warning", "WARNING", i, extra_alts=[f"WARNING at {m.group(1)}"]),
+    "soft-lockup": lambda m, i: _Crash("watchdog", f"soft lockup in {_comm(m.group(1))}", i),
+    "hard-lockup": lambda m, i: _Crash("watchdog", "hard lockup", i),
+    "rcu-stall": lambda m, i: _Crash("watchdog", "rcu stall", i),
+    "hung-task": lambda m, i: _Crash("watchdog", f"task hung: {_comm(m.group(1))}", i),
+    "oom": lambda m, i: _Crash("oom", f"out of memory: killed {_comm(m.group(1))}", i),
+    "oom-invoked": lambda m, i: _Crash("oom", f"oom-killer invoked by {_comm(m.group(1))}", i, generic=True),
+    "segfault": _segfault_crash,
+    "panic": _panic_crash,
+    "watchdog": lambda m, i: _Crash("watchdog", "watchdog reset", i, generic=True),
+}
+
+
 def _make_crash(kind: str, m: re.Match[str], line: str, i: int) -> _Crash | None:
-    if kind == "null-deref":
-        return _Crash("oops", "NULL pointer dereference", i)
-    if kind == "paging":
-        return _Crash("oops", "unable to handle kernel paging request", i)
-    if kind == "bug-at":
-        return _Crash("bug", f"kernel BUG at {m.group(1)}", i)
-    if kind == "bug":
-        return _Crash("bug", f"BUG: {m.group(1)}", i)
-    if kind == "oops":
-        return _Crash("oops", f"Oops - {m.group(1)}" if m.group(1) else "Oops", i, generic=True)
-    if kind == "warning":
-        return _Crash("warning", "WARNING", i, extra_alts=[f"WARNING at {m.group(1)}"])
-    if kind == "soft-lockup":
-        return _Crash("watchdog", f"soft lockup in {_comm(m.group(1))}", i)
-    if kind == "hard-lockup":
-        return _Crash("watchdog", "hard lockup", i)
-    if kind == "rcu-stall":
-        return _Crash("watchdog", "rcu stall", i)
-    if kind == "hung-task":
-        return _Crash("watchdog", f"task hung: {_comm(m.group(1))}", i)
-    if kind == "oom":
-        return _Crash("oom", f"out of memory: killed {_comm(m.group(1))}", i)
-    if kind == "oom-invoked":
-        return _Crash("oom", f"oom-killer invoked by {_comm(m.group(1))}", i, generic=True)
-    if kind == "segfault":
-        where = f" in {m.group(2)}" if m.group(2) else ""
-        return _Crash("segfault", f"segfault in {_comm(m.group(1))}{where}", i)
-    if kind == "panic":
-        reason = m.group(1).strip()
-        generic = bool(_GENERIC_PANIC.match(reason)) or not reason
-        return _Crash("panic", f"kernel panic: {reason}" if reason else "kernel panic", i, generic=generic)
-    if kind == "watchdog":
-        return _Crash("watchdog", "watchdog reset", i, generic=True)
-    return None
+    make = _MAKERS.get(kind)
+    return make(m, i) if make is not None else None
 
 
 def _finish(c: _Crash) -> tuple[str, list[str]]:

@@ -384,6 +384,12 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
 
 
 def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    short = _short_report(header, line, lines, line_no)
+    return short if short is not None else _kernel_report(header, line, lines, line_no)
+
+
+def _short_report(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport | None:
+    """A user-space report (titled by its own reader), or one whose header is its whole title; else None."""
     if header.kind == "tombstone":
         title, g, native_alts, corrupted = userspace.native_crash(chain([line], lines), header)
         return CrashReport("tombstone", title, g, corrupted, native_alts, (), line_no)
@@ -398,6 +404,11 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
         return CrashReport("segfault", title, None, False, (), (), line_no)
     if header.final is not None and header.kind != "kcsan":
         return CrashReport(header.kind, header.final, None, False, header.alternatives, (), line_no)
+    return None
+
+
+def _kernel_base(header: Header, lines: _Lines) -> str:
+    """The title before its guilty function, completed from the lines after the header where needed."""
     base = header.base
     if header.kind == "kasan":
         access = next((m.group(1) for x in lines.head(8) if (m := _ACCESS.match(x))), None)
@@ -405,6 +416,11 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
             base = f"{base} {access}"
     elif header.kind == "ubsan" and base == "UBSAN: undefined-behaviour":
         base = f"UBSAN: {kernel.ubsan_kind(' '.join(lines.head(2))) or 'undefined-behaviour'}"
+    return base
+
+
+def _kernel_report(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    base = _kernel_base(header, lines)
     frames, printed, pc, lr = _stack(lines, header)
     func = _real_func(header, line, lines)
     if header.kind == "lockdep" and header.base == "possible deadlock":
@@ -413,22 +429,8 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
     inline_g = guilty([header.func, pc, *printed])  # the title before inlined frames were folded
     if lr and not frames:
         candidates.append(lr)  # the PC was in a helper and the stack was lost: the caller is the best we have
-    g = guilty(candidates)
     stack = meaningful(candidates)
-    # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted.
-    g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
-    if header.kind == "bug":
-        g_helper = None  # a BUG: about its caller (sleeping in atomic context) cut before the caller: no helper
-    if header.kind == "kcsan":
-        title = header.final or base
-        g = g or (title.split(" in ", 1)[1] if " in " in title else None)
-    elif g is None and header.kind == "warning" and func:
-        title = f"{base} in {func}"  # the WARN() sits in a helper and no caller is shown: the helper names it
-    elif g is None and header.alternatives and (not header.needs_func or header.kind == "bug"):
-        title = header.alternatives[0]  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
-    else:
-        where = g or g_helper
-        title = f"{base} in {where}" if where else base
+    title, g = _kernel_title(header, base, candidates, func)
     corrupted = header.generic or (header.needs_func and g is None)
     alts = [a for a in header.alternatives if a != title]
     if inline_g and g and inline_g != g and not corrupted:
@@ -440,6 +442,23 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
         if len(stack) >= 2:
             alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
     return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no)
+
+
+def _kernel_title(header: Header, base: str, candidates: list[str | None], func: str | None) -> tuple[str, str | None]:
+    """Title and guilty frame of a kernel report from its candidate frames (function, PC, stack, LR)."""
+    g = guilty(candidates)
+    if header.kind == "kcsan":
+        title = header.final or base
+        return title, g or (title.split(" in ", 1)[1] if " in " in title else None)
+    if g is None and header.kind == "warning" and func:
+        return f"{base} in {func}", g  # the WARN() sits in a helper and no caller is shown: the helper names it
+    if g is None and header.alternatives and (not header.needs_func or header.kind == "bug"):
+        return header.alternatives[0], g  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
+    # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted; but
+    # a BUG: about its caller (sleeping in atomic context) cut before the caller names no helper.
+    g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
+    where = g or (None if header.kind == "bug" else g_helper)
+    return (f"{base} in {where}" if where else base), g
 
 
 _EVIDENCE_LINES = 12
