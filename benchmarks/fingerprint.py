@@ -288,7 +288,7 @@ def goal_line(name: str, q: dict[str, object]) -> str:
     """The verdict on a set's goal, and which figures it is judged on.
 
     The goal is judged on the *filed* figures: the faults a clerk sees in ``stblab rma faults``. A
-    log carries a primary title and alternative titles (``bad memory access in F`` links one bug seen
+    log carries a primary title and alternative titles (``memory stack: F < G < H`` links one bug seen
     as a KASAN report on one build and as a general protection fault on another); filing puts the
     log in the fault any of them names. The primary-hash figures are printed beside them: they show
     what the titles alone do, and where the alternatives join or part bugs.

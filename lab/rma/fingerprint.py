@@ -7,7 +7,7 @@ form syzbot made the field's convention (``KASAN: use-after-free Read in F``, ``
 normalised away: timestamps, addresses, offsets, PIDs, CPU numbers, counters. The current rules
 (algorithm v3) live in :mod:`lab.rma.crash`: kernel reports of every family on x86-64, ARM, ARM64,
 MIPS and RISC-V, Android tombstones, Java crashes, ANRs and user-space segfaults. Besides the title, a
-report carries *alternative titles* (``bad memory access in F``, the top frames of its call trace)
+report carries *alternative titles* (the top frames of its call trace: ``memory stack: F < G < H``)
 so two reports of one bug meet even when one is a KASAN report and the other a GPF. A report cut off
 before what names its bug is *corrupted*: titled, but never sharing a fingerprint with a complete
 report (nor with another corrupted one whose remaining lines read differently).
