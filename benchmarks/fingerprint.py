@@ -231,8 +231,14 @@ def explain(cases: list[Case], version: int) -> Iterable[str]:
 _NOISE = "[{t:12.6f}] usb 1-1: new high-speed USB device number {n} using ehci-platform, port {n} ok\n"
 
 
-def speed_logs(count: int, size: int = 100_000) -> list[str]:
-    """``count`` logs of ``size`` bytes: boot noise, then a corpus report at the end."""
+_COLOUR = "[\x1b[0;32m  OK  \x1b[0m] Started \x1b[0;1;39mstb-player@{n}.service\x1b[0m - STB player {n}.\r\n"
+
+
+def speed_logs(count: int, size: int = 100_000, colour: bool = False) -> list[str]:
+    """``count`` logs of ``size`` bytes: boot noise, then a corpus report at the end.
+
+    ``colour``: every other noise line is systemd's coloured ``[  OK  ] Started ...`` (CRLF, ANSI).
+    """
     reports = [c.text for c in load_index(CORPUS) if c.bug is not None and not c.name.startswith("v-")]
     logs = []
     for i in range(count):
@@ -241,7 +247,7 @@ def speed_logs(count: int, size: int = 100_000) -> list[str]:
         n = 0
         length = 0
         while length < size - len(report):
-            line = _NOISE.format(t=n * 0.01 + i, n=n % 997)
+            line = (_COLOUR if colour and n % 2 else _NOISE).format(t=n * 0.01 + i, n=n % 997)
             noise.append(line)
             length += len(line)
             n += 1
@@ -341,6 +347,7 @@ def main() -> int:
     if args.speed:
         scenarios = {
             "crash at the end of a boot log": speed_logs(args.speed),
+            "crash at the end of a coloured systemd boot log": speed_logs(max(args.speed // 5, 20), colour=True),
             "dense: every kernel line holds a trigger word": dense_logs(max(args.speed // 5, 20), "kernel"),
             "dense: logcat full of System.err exceptions": dense_logs(max(args.speed // 5, 20), "logcat"),
         }

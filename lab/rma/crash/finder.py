@@ -9,8 +9,9 @@ Speed: a log is never split into lines as a whole. One regular-expression pass
 (:mod:`~lab.rma.crash.gate`) picks the lines whose message starts the way a header does, and a few
 ``str.find`` look for the words of the rules that match anywhere in a line; only those lines are
 checked for a trigger word, cleaned and classified, and a report's own lines (at most
-:data:`REPORT_LINES`) are cleaned when it is found. A log with colour codes is read the slower way,
-every line holding a trigger word (:data:`TRIGGERS`). About a millisecond per 100 KB log, whatever
+:data:`REPORT_LINES`) are cleaned when it is found. Colour codes are removed from the whole log
+first; a log with a stray escape character is read the slower way, every line holding a trigger
+word (:data:`TRIGGERS`). About a millisecond per 100 KB log, whatever
 it holds (benchmarks/fingerprint.md).
 
 When the header carries a printk caller (``[  T123]``, ``[    C1]``), the report's lines are the
@@ -126,13 +127,20 @@ def unwrap_quoted_printable(text: str) -> str:
     return text
 
 
+# Terminal escapes as lines.clean() removes them, never across a line end (so lines stay lines).
+_ANSI_CODES = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
+
+
 class _Log:
     """A console log read lazily: line boundaries and cleaned lines on demand."""
 
     def __init__(self, text: str) -> None:
         if "\n" not in text and "\r" in text:
             text = text.replace("\r", "\n")
-        self.text = unwrap_quoted_printable(text)
+        text = unwrap_quoted_printable(text)
+        if "\x1b" in text:  # colour codes (systemd's "[  OK  ]"): clean() would drop them line by line
+            text = _ANSI_CODES.sub("", text)
+        self.text = text
 
     def line_at(self, pos: int) -> tuple[int, int]:
         start = self.text.rfind("\n", 0, pos) + 1

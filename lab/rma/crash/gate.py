@@ -18,7 +18,8 @@ a rule would title, with two deliberate exceptions kept by the finder anyway:
   not a crash (the finder's own rule): the gate drops it when the logcat prefix says so, and the
   finder checks every line it lets through.
 
-Logs holding colour codes (``\\x1b``) skip the gate: codes inside a prefix would hide it.
+The finder removes colour codes from a log before the gate reads it (codes inside a prefix would
+hide it); a log with an escape character left over skips the gate.
 """
 
 from __future__ import annotations
