@@ -32,7 +32,9 @@ from lab.emulator.launcher import EmulatedLab  # noqa: E402
 _EMULATOR_WORDS = ("EmulatedLab(", "emulated_lab", "start_lab(", "stblab emulate", "ensure_emulated", "--emulate")
 
 
+@cache
 def _source(obj: object) -> str:
+    """The source of a function or class ("" when it has none); cached: collection asks for each many times."""
     try:
         return inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):
