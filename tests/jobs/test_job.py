@@ -76,6 +76,7 @@ def test_a_hung_test_is_timed_out_on_every_rig_and_the_others_are_kept(lab_rigs,
     assert not processes_mentioning(str(result.run_dir)), "no process of the job outlives it"
 
 
+@pytest.mark.slow
 def test_a_selection_that_collects_nothing_is_bad_input(lab_rigs, tmp_path):
     suite = _suite(tmp_path)
     spec = JobSpec(rig_file=lab_rigs, rigs=["good"], suite=[str(suite), "-k", "nomatchxyz"], run_dir=tmp_path / "r")

@@ -7,6 +7,8 @@ import os
 import signal
 import time
 
+import pytest
+
 from lab.device_health import emulator_pid_file, process_state
 from lab.emulator.testing import EmulatedLab
 from lab.rig import load_rigs
@@ -39,6 +41,7 @@ def test_a_marker_raises_the_limit(stb):
 """
 
 
+@pytest.mark.slow
 def test_every_test_has_an_outcome_and_a_hang_is_timed_out_with_its_stack(two_rigs, run_inner, pytester):
     pytester.makepyfile(test_outcomes_all=HANG_AND_FRIENDS)
     t0 = time.monotonic()
@@ -84,6 +87,7 @@ def test_console_waits_while_the_emulator_is_stopped(shell, console):
 """
 
 
+@pytest.mark.slow
 def test_a_stopped_emulator_is_infra_and_files_nothing(pytester, run_inner, tmp_path):
     rig_file = write_two_rigs(tmp_path / "lab")
     pytester.makepyfile(test_sigstop=SIGSTOP_TEST)
