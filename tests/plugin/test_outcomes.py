@@ -160,8 +160,11 @@ PRIME_TEST = """
 import time
 
 def test_a_wait_until_sshd_died(shell, stb):
-    time.sleep(5)  # the firmware's sshd segfaults 3 s after boot; forget the console line of it
-    stb.console.clear_deaths()
+    # the firmware's sshd segfaults 3 s after boot: wait for the console line of it, and forget it
+    deadline = time.monotonic() + 30
+    while not stb.console.clear_deaths():
+        assert time.monotonic() < deadline, "sshd did not segfault on the console within 30 s"
+        time.sleep(0.1)  # the polling interval of a bounded wait
 """
 
 
@@ -169,9 +172,11 @@ def test_a_wait_until_sshd_died(shell, stb):
 def test_agree_scenario_blames_a_dead_sshd_on_the_box_not_the_lab(run_inner, pytester, tmp_path):
     """scenarios/test_agree.py: SSH refused while the console answers is the box's fault (sshd-dead),
     a failure, and the rig stays usable; it used to end as an infra error ("rig is unhealthy")."""
+    from support import FAST_BOOT
+
     from lab.emulator.testing import write_rig_file
 
-    from .conftest import FAST_BOOT, REPO
+    from .conftest import REPO
 
     sshd = {"2.4.0": [{"kind": "sshd_dies", "after_seconds": 3}]}
     rig_file = write_rig_file(tmp_path / "lab", ("sshd",), firmware="2.4.0", defects=sshd, boot=FAST_BOOT)
@@ -230,9 +235,9 @@ def test_b_next_test(shell, stb):
 def test_a_crash_nobody_waited_for_fails_the_test_it_happened_in(run_inner, pytester, tmp_path):
     """The panic is raised at the end of the test that caused it (filed under it), and the next test
     starts on a clean box; it used to fail the next test's setup instead."""
-    from lab.emulator.testing import write_rig_file
+    from support import FAST_BOOT
 
-    from .conftest import FAST_BOOT
+    from lab.emulator.testing import write_rig_file
 
     panic = {"2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}]}
     rig_file = write_rig_file(tmp_path / "lab", ("oops",), firmware="2.2.0", defects=panic, boot=FAST_BOOT)
