@@ -76,6 +76,19 @@ def _uses_emulator(item: pytest.Item) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n N`` without ``--dist``: each test file goes whole to one worker, in collection order.
+
+    A file's module-scoped labs (emulated boxes, a browser, a labgrid coordinator) then start once
+    instead of once per worker, and with :func:`heavy_modules_first` the long files start first, so
+    the run ends on small ones. An explicit ``--dist`` is left alone.
+    """
+    if config.getoption("numprocesses", None) and config.getoption("dist", "no") == "no":
+        config.option.dist = "loadfile"
+        config.option.loadscopereorder = False  # keep heavy_modules_first's order (xdist sorts by test count)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test by what it needs (see the module docstring)."""
     try:
