@@ -37,7 +37,6 @@ from lab.video.artifacts import ArtifactDetector, grey_blockiness
 from lab.video.frame import Frame
 from lab.video.freeze import StillTracker, shrink, tile_size
 from lab.video.luma import LumaPicture, LumaReader
-from lab.video.screens import is_no_signal
 
 KINDS = ("black", "frozen", "motion", "artifacts", "no_picture")
 
@@ -271,4 +270,6 @@ class _Measures:
         window = hist[:-2] + hist[1:-1] + hist[2:]
         if window.max() < 0.65 * sample.size:
             return False
+        from lab.video.screens import is_no_signal  # loads template matching: only when a candidate shows up
+
         return bool(is_no_signal(Frame(pic.bgr(), pic.time, pic.seq)))
