@@ -183,6 +183,9 @@ class Capture:
         self._cursor = -1  # next_frame's position
         self._last_frame_at = -math.inf  # monotonic time of the newest frame
         self._unreachable_since: float | None = None
+        # False from the start and from the end of a read until the next attempt's outcome is known
+        # (opened, or refused and probed): silence in between is neither the box nor the instrument
+        self._settled = False
         self._decoded: collections.OrderedDict[int, np.ndarray] = collections.OrderedDict()
         self._decoded_lock = threading.Lock()
         self._pending: list[_Grab] = []
@@ -291,19 +294,21 @@ class Capture:
                     continue
             cap = self._open()
             if cap is None:
-                self.open_failures += 1
                 self._note_unreachable()
+                self.open_failures += 1
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
                 continue
             self.opens += 1
             self._unreachable_since = None
+            self._settled = True
             before = self.frames_received
             try:
                 self._read_stream(cap)
             except Exception as exc:  # noqa: BLE001 - a broken decoder must not kill the thread silently
                 self.last_error = f"{type(exc).__name__}: {exc}"
             finally:
+                self._settled = False
                 cap.release()
             if self.kind == "file":
                 self.ended = True
@@ -311,6 +316,7 @@ class Capture:
                     self._cond.notify_all()
                 return
             if self.frames_received == before:  # opened but nothing came: back off as for a failure
+                self._settled = True  # it answered moments ago: reachable, silent
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX)
             else:
@@ -327,12 +333,13 @@ class Capture:
             return None
         except OSError as exc:
             self.last_error = str(exc)
-            self.open_failures += 1
             self._note_unreachable()
+            self.open_failures += 1
             return False
         self._multipart = True
         self.opens += 1
         self._unreachable_since = None
+        self._settled = True
         before = self.frames_received
         try:
             self._read_parts(reader)
@@ -341,7 +348,10 @@ class Capture:
         except Exception as exc:  # noqa: BLE001 - a broken stream must not kill the thread silently
             self.last_error = f"{type(exc).__name__}: {exc}"
         finally:
+            self._settled = False
             reader.close()
+        if self.frames_received == before:
+            self._settled = True  # it answered moments ago: reachable, silent
         return self.frames_received > before
 
     def _read_parts(self, reader: MjpegHttpReader) -> None:
@@ -532,6 +542,7 @@ class Capture:
         else:
             self._unreachable_since = None
         with self._cond:
+            self._settled = True
             self._cond.notify_all()
 
     def _probe(self) -> bool | None:
@@ -599,8 +610,8 @@ class Capture:
             while True:
                 self.raise_if_lost()
                 signal = self.has_signal()
-                tried = self.opens or self.open_failures  # not before the instrument was first asked
-                if not signal and self._unreachable_since is None and tried:
+                # not while the instrument's answer to the last attempt is still unknown
+                if not signal and self._unreachable_since is None and self._settled:
                     return time.monotonic() - t0
                 left = t0 + timeout - time.monotonic()
                 if left <= 0:
