@@ -171,7 +171,8 @@ class BlockGrid:
 
     The pixels x-1, x | x+1, x+2 around the sampled boundaries of both directions are copied,
     widened to int16, into one buffer (two strided copies), and the edge test runs once over all
-    of them in integer arithmetic: about a dozen numpy operations per picture, whatever its size.
+    of them in integer arithmetic into preallocated arrays: about twenty numpy calls per picture,
+    whatever its size, and no allocation.
     """
 
     def __init__(self, shape: tuple[int, ...], block_size: int = 16, every: int = 1) -> None:
@@ -180,61 +181,64 @@ class BlockGrid:
         self.shape, self.block, self.every = tuple(shape[:2]), block_size, max(1, every)
         h, w = self.shape
         b = block_size
-        self._across = self._down = None  # (boundaries along rows, segments shape), (..., ...)
-        size = 0
+        # (4 x segments shape) of the pixels around the boundaries, as (first row, first column, element
+        # strides in rows and columns per axis), and the axis of the segments that runs along a boundary
+        self._plans: list[tuple[int, int, tuple[int, ...], tuple[tuple[int, int], ...], int]] = []
         nr, n = h // b, (w - 3) // b  # boundaries x = k*b - 1 with x + 2 < w
-        if nr and n >= 1:
+        if nr and n >= 1:  # pixels x-1 .. x+2, rows of 1 in `every` block rows: (4, R, b, n)
             rows = len(range(0, nr, self.every))
-            self._across = (n, (rows, b, n))
-            size += rows * b * n
+            self._plans.append((0, b - 2, (4, rows, b, n), ((0, 1), (b * self.every, 0), (1, 0), (0, b)), 2))
         nc, m = w // b, (h - 3) // b
-        if nc and m >= 1:
+        if nc and m >= 1:  # rows y-1 .. y+2 of boundaries y = k*b - 1, 1 in `every` block columns: (4, m, C, b)
             cols = len(range(0, nc, self.every))
-            self._down = (m, (m, cols, b))
-            size += m * cols * b
-        self._buffer = np.empty((4, size), np.int16)
-
-    def _gather(self, grey: np.ndarray) -> None:
-        b, every, buf = self.block, self.every, self._buffer
-        rs, cs = grey.strides[:2]
+            self._plans.append((b - 2, 0, (4, m, cols, b), ((1, 0), (b, 0), (0, b * self.every), (0, 1)), 3))
+        size = sum(p[2][1] * p[2][2] * p[2][3] for p in self._plans)
+        self._pixels = np.empty((4, size), np.int16)
+        self._step = np.empty(size, np.int16)
+        self._beside = np.empty(size, np.int16)
+        self._scratch = np.empty(size, np.int16)
+        self._edge = np.empty(size, bool)
+        self._more = np.empty(size, bool)
+        self._targets: list[np.ndarray] = []  # where each plan's pixels go in _pixels
+        self._segments: list[tuple[np.ndarray, int]] = []  # each plan's edge flags, by segment, and its axis
         start = 0
-        if self._across is not None:  # pixels x-1 .. x+2 of boundaries x = k*b - 1, in sampled block rows
-            n, seg = self._across
-            quad = as_strided(grey[:, b - 2 :], (seg[0], b, n, 4), (rs * b * every, rs, cs * b, cs), writeable=False)
-            size = seg[0] * seg[1] * seg[2]
-            np.copyto(buf[:, :size].reshape(4, *seg), np.moveaxis(quad, -1, 0))
-            start = size
-        if self._down is not None:  # rows y-1 .. y+2 of boundaries y = k*b - 1, in sampled block columns
-            m, seg = self._down
-            band = as_strided(grey[b - 2 :], (m, 4, seg[1], b), (rs * b, rs, cs * b * every, cs), writeable=False)
-            np.copyto(buf[:, start:].reshape(4, *seg), np.moveaxis(band, 1, 0))  # (4, m, C, b)
+        for _, _, dims, _, axis in self._plans:
+            count = dims[1] * dims[2] * dims[3]
+            self._targets.append(self._pixels[:, start : start + count].reshape(dims))
+            self._segments.append((self._edge[start : start + count].reshape(dims[1:]), axis - 1))
+            start += count
 
     def score(self, grey: np.ndarray, step_threshold: float = 3.0) -> float:
         """The blockiness score (0-1) of ``grey`` (this grid's shape), as :func:`blockiness` computes it."""
         if tuple(grey.shape[:2]) != self.shape:
             raise ValueError(f"picture is {grey.shape[1]}x{grey.shape[0]}, the grid was made for "
                              f"{self.shape[1]}x{self.shape[0]}")  # fmt: skip
-        if self._buffer.shape[1] == 0:
+        if not self._plans:
             return 0.0
-        self._gather(grey)
-        a, b, c, d = self._buffer
-        boundary = np.abs(c - b)
-        beside = np.abs(b - a)
-        beside += np.abs(d - c)
+        rs, cs = grey.strides[:2]
+        for (row, col, dims, steps, _), target in zip(self._plans, self._targets, strict=True):
+            strides = tuple(r * rs + c * cs for r, c in steps)
+            np.copyto(target, as_strided(grey[row:, col:], dims, strides, writeable=False))
+        a, b, c, d = self._pixels
+        step, beside, scratch, edge, more = self._step, self._beside, self._scratch, self._edge, self._more
+        np.subtract(c, b, out=step)
+        np.abs(step, out=step)  # the step across the boundary
+        np.subtract(b, a, out=beside)
+        np.abs(beside, out=beside)
+        np.subtract(d, c, out=scratch)
+        np.abs(scratch, out=scratch)
+        beside += scratch
         beside += 1
         beside >>= 1  # (|b-a| + |d-c|) / 2 rounded half up, as cv2.addWeighted rounds
-        # an edge: the step beats the threshold and twice the steps beside it (boundary > 2*beside + 1)
-        edge = boundary > math.floor(step_threshold)  # the same for integer steps, and cheaper than a float compare
-        boundary >>= 1
-        edge &= boundary > beside
+        # an edge: the step beats the threshold (integer steps: its floor) and twice the steps beside
+        # it plus one (step > 2*beside + 1, i.e. step // 2 > beside)
+        np.greater(step, math.floor(step_threshold), out=edge)
+        step >>= 1
+        np.greater(step, beside, out=more)
+        edge &= more
+        half = self.block // 2
         parts = []
-        start = 0
-        for plan, axis in ((self._across, 1), (self._down, 2)):
-            if plan is None:
-                continue
-            seg = plan[1]
-            size = seg[0] * seg[1] * seg[2]
-            counts = edge[start : start + size].reshape(seg).sum(axis=axis)
-            start += size
-            parts.append(np.count_nonzero(counts * 2 > self.block) / counts.size)  # most of a segment's pixels
-        return float(np.mean(parts))
+        for flags, axis in self._segments:
+            counts = np.add.reduce(flags, axis=axis, dtype=np.int16)
+            parts.append(np.count_nonzero(counts > half) / counts.size)  # most of a segment's pixels
+        return sum(parts) / len(parts)
