@@ -18,11 +18,11 @@ FRAME = 1 / 25
 def _clip(path: Path) -> Path:
     """testsrc2 2 s, a blue "no signal" screen with a centred panel 2 s, black 1 s, testsrc2 1 s (x264, 25 fps)."""
     graph = (
-        "testsrc2=size=640x360:rate=25,trim=duration=2,setpts=PTS-STARTPTS[a];"
-        "color=c=0x1030c0:size=640x360:rate=25:duration=2,format=yuv420p,"
-        "drawbox=x=220:y=130:w=200:h=100:c=0xd0d0d0:t=fill[b];"
-        "color=c=black:size=640x360:rate=25:duration=1,format=yuv420p[c];"
-        "testsrc2=size=640x360:rate=25,trim=start=5:duration=1,setpts=PTS-STARTPTS[d];"
+        "testsrc2=size=1280x720:rate=25,trim=duration=2,setpts=PTS-STARTPTS[a];"
+        "color=c=0x1030c0:size=1280x720:rate=25:duration=2,format=yuv420p,"
+        "drawbox=x=440:y=260:w=400:h=200:c=0xd0d0d0:t=fill[b];"
+        "color=c=black:size=1280x720:rate=25:duration=1,format=yuv420p[c];"
+        "testsrc2=size=1280x720:rate=25,trim=start=5:duration=1,setpts=PTS-STARTPTS[d];"
         "[a][b][c][d]concat=n=4:v=1:a=0,format=yuv420p[out]"
     )
     cmd = ["ffmpeg", "-v", "error", "-y", "-filter_complex", graph, "-map", "[out]",
