@@ -26,6 +26,7 @@ import json
 import os
 import platform
 import random
+import signal
 import statistics
 import subprocess
 import sys
@@ -120,6 +121,7 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None)
     args = ap.parse_args()
     budget = parse_duration(args.budget)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # `kill` still stops the emulated lab
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

@@ -158,7 +158,7 @@ class Observation:
     screen: str | None  # None: no frames (no signal); CHANGING: the screen changed during the look
     new_screen: bool
     black: bool
-    motion: float  # mean absolute grey change in the motion region between first and last frame
+    motion: float  # mean absolute grey change in the motion region, the smaller of the look's two halves
     frames: int
     last: Frame | None
     transition: bool = False  # the picture outside the motion region changed during the look
@@ -195,10 +195,15 @@ def observe(frames: Sequence[Frame], book: ScreenBook, *, settled_only: bool = F
     """
     if not frames:
         return Observation(screen=None, new_screen=False, black=False, motion=0.0, frames=0, last=None)
-    first, last = _grey(frames[0]), _grey(frames[-1])
+    first, mid, last = _grey(frames[0]), _grey(frames[len(frames) // 2]), _grey(frames[-1])
     black = all(max_grey(f) <= BLACK_LUMA for f in (frames[0], frames[len(frames) // 2], frames[-1]))
     rows, cols = motion_region(book.regions, last.shape)
-    motion = float(np.abs(last[rows, cols] - first[rows, cols]).mean())
+    # Video moves all the time: both halves of the look must show motion. A single change in the
+    # region (a channel's "no signal" box replacing the black of tuning) is not a moving picture.
+    motion = min(
+        float(np.abs(mid[rows, cols] - first[rows, cols]).mean()),
+        float(np.abs(last[rows, cols] - mid[rows, cols]).mean()),
+    )
     c0, c1 = _cells(frames[0].image), _cells(frames[-1].image)
     changed = _changed(c0, c1, CELL_CHANGE)
     # Motion inside a screen (video under a still frame of menus and banners), not a change of
