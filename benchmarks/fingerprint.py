@@ -17,11 +17,14 @@ Pairwise figures count pairs of logs that have a crash: *precision* is the share
 fingerprint that are one bug; *recall* the share of pairs of one bug that got one fingerprint.
 "fingerprint" is the primary hash; "filed" counts a pair as sharing when filing (lab.rma.filing's rule,
 logs filed in order: the first signature, primary then alternatives, that names a fault wins) puts
-both logs in one fault -- what a user of ``stblab rma faults`` sees.
+both logs in one fault -- what a user of ``stblab rma faults`` sees, and what the goal is judged on
+(see :func:`goal_line`). ``--explain`` lists the pairs behind both: logs of two bugs sharing a
+title or a fault, logs of one bug kept apart.
 
 Speed: ``--speed N`` logs of 100 KB (a corpus report at the end of a boot log, the worst case for a
-finder that wants the first report), titled by v3 and by v2 in the same process, several runs,
-median reported.
+finder that wants the first report) and N/5 of each dense worst case (every kernel line holds a
+trigger word; logcat full of handled exceptions), titled by v3 and by v2 in the same process,
+``--runs`` runs each, median of the per-run rates (``time.process_time``, one core).
 """
 
 from __future__ import annotations
@@ -202,11 +205,40 @@ def mismatches(cases: list[Case], version: int) -> Iterable[str]:
             )
 
 
+def explain(cases: list[Case], version: int) -> Iterable[str]:
+    """The pairs behind precision and recall: logs of two bugs sharing a fingerprint or a fault (false
+    pairs), logs of one bug apart (missed pairs), with the titles that joined or parted them."""
+    fps = [fingerprint_log(c.text, version) for c in cases]
+    faults = filed(fps)
+    idx = [i for i, c in enumerate(cases) if c.bug is not None]
+    for a, b in combinations(idx, 2):
+        fa, fb = fps[a], fps[b]
+        one_bug = cases[a].bug == cases[b].bug
+        primary = fa is not None and fb is not None and fa.hash == fb.hash
+        fault = fa is not None and fb is not None and faults[a] == faults[b]
+        if one_bug == primary and one_bug == fault:
+            continue
+        how = (
+            ("false pair" if not one_bug else "missed pair")
+            + (" (primary)" if primary != one_bug else "")
+            + (" (filed)" if fault != one_bug else "")
+        )
+        ta = fa.title if fa else None
+        tb = fb.title if fb else None
+        yield f"{how}: {cases[a].name} [{cases[a].bug}] {ta!r} / {cases[b].name} [{cases[b].bug}] {tb!r}"
+
+
 _NOISE = "[{t:12.6f}] usb 1-1: new high-speed USB device number {n} using ehci-platform, port {n} ok\n"
 
 
-def speed_logs(count: int, size: int = 100_000) -> list[str]:
-    """``count`` logs of ``size`` bytes: boot noise, then a corpus report at the end."""
+_COLOUR = "[\x1b[0;32m  OK  \x1b[0m] Started \x1b[0;1;39mstb-player@{n}.service\x1b[0m - STB player {n}.\r\n"
+
+
+def speed_logs(count: int, size: int = 100_000, colour: bool = False) -> list[str]:
+    """``count`` logs of ``size`` bytes: boot noise, then a corpus report at the end.
+
+    ``colour``: every other noise line is systemd's coloured ``[  OK  ] Started ...`` (CRLF, ANSI).
+    """
     reports = [c.text for c in load_index(CORPUS) if c.bug is not None and not c.name.startswith("v-")]
     logs = []
     for i in range(count):
@@ -215,7 +247,7 @@ def speed_logs(count: int, size: int = 100_000) -> list[str]:
         n = 0
         length = 0
         while length < size - len(report):
-            line = _NOISE.format(t=n * 0.01 + i, n=n % 997)
+            line = (_COLOUR if colour and n % 2 else _NOISE).format(t=n * 0.01 + i, n=n % 997)
             noise.append(line)
             length += len(line)
             n += 1
@@ -254,12 +286,36 @@ def speed(logs: list[str], version: int, runs: int) -> float:
     return statistics.median(rates)
 
 
+# What issue 16 asks of each set: precision, recall and titled share.
+GOALS = {"corpus": (0.98, 0.90, 1.0), "public": (0.95, 0.80, 0.95), "external": (0.95, 0.80, 0.95)}
+
+
+def goal_line(name: str, q: dict[str, object]) -> str:
+    """The verdict on a set's goal, and which figures it is judged on.
+
+    The goal is judged on the *filed* figures: the faults a clerk sees in ``stblab rma faults``. A
+    log carries a primary title and alternative titles (``memory stack: F < G < H`` links one bug seen
+    as a KASAN report on one build and as a general protection fault on another); filing puts the
+    log in the fault any of them names. The primary-hash figures are printed beside them: they show
+    what the titles alone do, and where the alternatives join or part bugs.
+    """
+    want_p, want_r, want_t = GOALS.get(name, GOALS["external"])
+    fp, fr, titled = float(q["filed_precision"]), float(q["filed_recall"]), float(q["titled"])  # type: ignore[arg-type]
+    ok = fp >= want_p and fr >= want_r and titled >= want_t
+    return (
+        f"  goal (judged on filed faults): precision >= {want_p}, recall >= {want_r}, titled >= {want_t:.0%}: "
+        f"{'met' if ok else 'NOT met'} (filed {fp:.3f} / {fr:.3f}, titled {titled:.1%}; "
+        f"primary titles alone {float(q['precision']):.3f} / {float(q['recall']):.3f})"  # type: ignore[arg-type]
+    )
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n", 1)[0])
     ap.add_argument("--external", type=Path, help="folder of public crash logs (syzkaller report format or index.tsv)")
     ap.add_argument("--speed", type=int, default=500, help="how many 100 KB logs to time (0: skip)")
     ap.add_argument("--runs", type=int, default=5)
     ap.add_argument("--show", action="store_true", help="list logs whose v3 title differs from the expected one")
+    ap.add_argument("--explain", action="store_true", help="list the false and missed pairs behind precision/recall")
     ap.add_argument("--json", type=Path, help="also write the figures to this file")
     args = ap.parse_args()
     out: dict[str, object] = {"python": platform.python_version(), "machine": platform.machine()}
@@ -279,12 +335,19 @@ def main() -> int:
                 f"titles on clean logs {q['false_titles_on_clean_logs']}, "
                 f"titles leaking addresses/pids/times {q['titles_leaking_addresses_pids_or_times']}"
             )
+        goal = goal_line(name, out[name]["v3"])  # type: ignore[index]
+        out[name]["goal"] = goal.strip()  # type: ignore[index]
+        print(goal)
         if args.show:
             for line in mismatches(cases, 3):
+                print("   ", line)
+        if args.explain:
+            for line in explain(cases, 3):
                 print("   ", line)
     if args.speed:
         scenarios = {
             "crash at the end of a boot log": speed_logs(args.speed),
+            "crash at the end of a coloured systemd boot log": speed_logs(max(args.speed // 5, 20), colour=True),
             "dense: every kernel line holds a trigger word": dense_logs(max(args.speed // 5, 20), "kernel"),
             "dense: logcat full of System.err exceptions": dense_logs(max(args.speed // 5, 20), "logcat"),
         }

@@ -18,10 +18,13 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.errors import InfraError
 from lab.rig import Rig
+
+if TYPE_CHECKING:
+    from lab.device import Stb
 
 GOOD, UNKNOWN, BAD = "good", "unknown", "bad"
 
@@ -157,7 +160,7 @@ def _capture_problem(capture: Any, fps: float | None, wait: float) -> str | None
     return f"the capture delivered no new frame in {window:.1f} s"
 
 
-def probe_lab(rig: Rig, stb: Any = None, timeout: float = 3.0) -> InfraError | None:
+def probe_lab(rig: Rig, stb: Stb | None = None, timeout: float = 3.0) -> InfraError | None:
     """Probe the rig's own instruments before a failure is filed against the box.
 
     Checks, in order: the emulator process of an emulated rig (from its pid file: gone or stopped),
@@ -184,7 +187,7 @@ def probe_lab(rig: Rig, stb: Any = None, timeout: float = 3.0) -> InfraError | N
                               instrument="power")  # fmt: skip
         except Exception as exc:  # noqa: BLE001 - any failure to read the outlet is the lab's
             return InfraError(f"rig {rig.name}: the PDU does not answer: {exc}", rig=rig.name, instrument="power")
-    capture = getattr(stb, "_capture", None) if stb is not None else None
+    capture = stb.capture_if_running if stb is not None else None
     if capture is not None:
         fps = rig.video.fps if rig.video is not None else None
         problem = _capture_problem(capture, fps, timeout)

@@ -448,7 +448,7 @@ def load_rigs(path: str | os.PathLike[str]) -> dict[str, Rig]:
         if rig.name in rigs:
             raise _fail(f"{path}: {label}: key 'name': duplicate rig name '{rig.name}'")
         if rig.emulate is not None:
-            from lab.emulator.config import parse_settings  # the emulator's schema; imported only when needed
+            from lab.emulate_schema import parse_settings  # the emulator's schema; imported only when needed
 
             try:
                 parse_settings(rig)

@@ -28,9 +28,7 @@ Example::
 
 from __future__ import annotations
 
-import base64
 import contextlib
-import hashlib
 import os
 import re
 import secrets
@@ -45,36 +43,13 @@ from typing import TYPE_CHECKING
 import paramiko
 
 from lab.drivers.result import CommandResult
-from lab.errors import DeviceFault, InfraError, TestError
+from lab.drivers.ssh_files import FilesMixin
+from lab.drivers.ssh_keys import INSTRUMENT, HostKeyError, HostKeysMixin, _why, fingerprint
+from lab.errors import DeviceFault, InfraError
 from lab.steps import step
 
 if TYPE_CHECKING:
     from lab.rig import Rig
-
-INSTRUMENT = "ssh"
-
-
-def fingerprint(key: paramiko.PKey) -> str:
-    """OpenSSH-style fingerprint of a public key: ``SHA256:<base64 without padding>``."""
-    digest = hashlib.sha256(key.asbytes()).digest()
-    return "SHA256:" + base64.b64encode(digest).decode().rstrip("=")
-
-
-def _why(exc: BaseException) -> str:
-    """An exception as text for an error message (its type when it has no message, e.g. EOFError)."""
-    return str(exc) or type(exc).__name__
-
-
-def _host_id(host: str, port: int) -> str:
-    return host if port == 22 else f"[{host}]:{port}"
-
-
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _pgid(err: bytes | bytearray, tag: str | None) -> int | None:
@@ -96,16 +71,7 @@ class CommandTimeout(DeviceFault):
     """A command over SSH did not finish in time although the connection was alive."""
 
 
-class HostKeyError(InfraError):
-    """The box's host key is unknown or differs from the one in known_hosts."""
-
-    def __init__(self, message: str, *, rig: str | None, offered: str, known: list[str]) -> None:
-        self.offered = offered
-        self.known = known
-        super().__init__(message, rig=rig, instrument=INSTRUMENT)
-
-
-class SshClient:
+class SshClient(HostKeysMixin, FilesMixin):
     """An SSH connection to one box (see the module docstring)."""
 
     def __init__(
@@ -165,78 +131,6 @@ class SshClient:
 
     def __repr__(self) -> str:  # never the key or passphrase
         return f"SshClient({self.user}@{self.host}:{self.port}, rig={self.rig_name!r})"
-
-    def _infra(self, message: str) -> InfraError:
-        return InfraError(f"{self.user}@{self.host}:{self.port}: {message}", rig=self.rig_name, instrument=INSTRUMENT)
-
-    # -- keys ----------------------------------------------------------------------------------
-
-    def _load_key(self) -> paramiko.PKey:
-        if self._pkey is None:
-            try:
-                self._pkey = paramiko.PKey.from_path(
-                    self.key_path, password=self._passphrase.encode() if self._passphrase is not None else None
-                )
-            except FileNotFoundError:
-                raise self._infra(f"lab key file {self.key_path} does not exist") from None
-            except (paramiko.PasswordRequiredException, TypeError) as exc:
-                if self._passphrase is None:
-                    raise self._infra("lab key is encrypted and no passphrase is configured") from None
-                raise self._infra(f"cannot load lab key {self.key_path}: {type(exc).__name__}") from None
-            except (paramiko.SSHException, ValueError, OSError) as exc:
-                raise self._infra(f"cannot load lab key {self.key_path}: {type(exc).__name__}") from None
-        return self._pkey
-
-    def _known_keys(self) -> dict[str, paramiko.PKey]:
-        hk = paramiko.HostKeys()
-        if self.known_hosts.exists():
-            try:
-                hk.load(str(self.known_hosts))
-            except (OSError, paramiko.SSHException) as exc:
-                raise self._infra(f"cannot read known_hosts {self.known_hosts}: {exc}") from None
-        entry = hk.lookup(_host_id(self.host, self.port))
-        return dict(entry) if entry else {}
-
-    def _trust(self, key: paramiko.PKey) -> None:
-        line = f"{_host_id(self.host, self.port)} {key.get_name()} {key.get_base64()}\n"
-        try:
-            self.known_hosts.parent.mkdir(parents=True, exist_ok=True)
-            prefix = ""
-            if self.known_hosts.exists() and self.known_hosts.stat().st_size:
-                with open(self.known_hosts, "rb") as f:
-                    f.seek(-1, os.SEEK_END)
-                    prefix = "" if f.read(1) == b"\n" else "\n"
-            with open(self.known_hosts, "a", encoding="utf-8") as f:
-                f.write(prefix + line)
-        except OSError as exc:
-            raise self._infra(f"cannot add the host key to {self.known_hosts}: {exc.strerror or exc}") from None
-
-    def _verify_host_key(self, key: paramiko.PKey) -> None:
-        known = self._known_keys()
-        offered = fingerprint(key)
-        if not known:
-            if self.trust_new_key:
-                self._trust(key)
-                return
-            raise HostKeyError(
-                f"host key of {_host_id(self.host, self.port)} is not in {self.known_hosts} "
-                f"(offered {key.get_name()} {offered}); add it or connect once with trust_new_key=True",
-                rig=self.rig_name,
-                offered=offered,
-                known=[],
-            )
-        same_type = known.get(key.get_name())
-        if same_type is not None and same_type.asbytes() == key.asbytes():
-            return
-        known_fps = [f"{k.get_name()} {fingerprint(k)}" for k in known.values()]
-        raise HostKeyError(
-            f"HOST KEY MISMATCH for {_host_id(self.host, self.port)}: the box offered {key.get_name()} {offered}, "
-            f"known_hosts {self.known_hosts} has {', '.join(known_fps)}. Not connecting; if the box was "
-            f"re-provisioned on purpose, remove the old entry.",
-            rig=self.rig_name,
-            offered=offered,
-            known=[fingerprint(k) for k in known.values()],
-        )
 
     # -- connection ----------------------------------------------------------------------------
 
@@ -521,108 +415,6 @@ class SshClient:
         return CommandResult(
             cmd, out.decode("utf-8", "replace"), code, time.monotonic() - t0, stderr=err.decode("utf-8", "replace")
         )
-
-    # -- files ---------------------------------------------------------------------------------
-
-    def _sftp_client(self) -> paramiko.SFTPClient:
-        transport = self._live()
-        if self._sftp is None:
-            try:
-                self._sftp = paramiko.SFTPClient.from_transport(transport)
-            except (paramiko.SSHException, OSError, EOFError) as exc:
-                raise self._infra(f"cannot open SFTP: {_why(exc)}") from None
-            if self._sftp is None:
-                raise self._infra("cannot open SFTP")
-            self._sftp.get_channel().settimeout(self.io_timeout)  # a box that stops answering must not hang us
-        return self._sftp
-
-    def remote_sha256(self, remote: str, timeout: float = 60.0) -> str:
-        """sha256 of a file on the box: its ``sha256sum`` when it has one, else read back over SFTP."""
-        if self._has_sha256sum is not False:
-            quoted = "'" + remote.replace("'", "'\"'\"'") + "'"
-            out, _err, code = self._exec(f"sha256sum {quoted}", timeout)
-            first = out.decode("utf-8", "replace").split()
-            if code == 0 and first and len(first[0]) == 64:
-                self._has_sha256sum = True
-                return first[0].lower()
-            if code == 127:
-                self._has_sha256sum = False
-            else:
-                self._must_exist(remote)
-                raise self._infra(f"sha256sum {remote} failed with exit code {code}")
-        h = hashlib.sha256()
-        try:
-            with self._sftp_client().open(remote, "rb") as f:
-                f.prefetch()
-                for chunk in iter(lambda: f.read(1 << 20), b""):
-                    h.update(chunk)
-        except FileNotFoundError:
-            raise TestError(f"no such file on the box: {remote}") from None
-        except OSError as exc:
-            raise self._infra(f"cannot read back {remote}: {exc}") from None
-        return h.hexdigest()
-
-    def _must_exist(self, remote: str) -> None:
-        """TestError when ``remote`` does not exist on the box (a wrong path is the scenario's mistake)."""
-        try:
-            self._sftp_client().stat(remote)
-        except FileNotFoundError:
-            raise TestError(f"no such file on the box: {remote}") from None
-        except OSError:
-            pass
-
-    @step(INSTRUMENT)
-    def put(self, local: str | os.PathLike[str], remote: str) -> str:
-        """Copy a local file to the box over SFTP and check its sha256 there; returns the sha256."""
-        local = Path(local)
-        if not local.is_file():
-            raise FileNotFoundError(f"no such local file: {local}")
-        want = _sha256_file(local)
-        try:
-            self._sftp_client().put(str(local), remote)
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            if not self.connected:
-                raise self._infra(f"connection lost while uploading {local.name}") from None
-            if isinstance(exc, FileNotFoundError | PermissionError):
-                raise TestError(f"cannot upload to {remote} on the box: {exc}") from None
-            raise self._infra(f"upload of {local.name} to {remote} failed: {exc}") from None
-        got = self.remote_sha256(remote)
-        if got != want:
-            raise DeviceFault(
-                f"{remote} on the box has sha256 {got}, sent {want}",
-                rig=self.rig_name,
-                symptom="file-corrupted",
-            )
-        return want
-
-    @step(INSTRUMENT)
-    def get(self, remote: str, local: str | os.PathLike[str]) -> str:
-        """Copy a file from the box over SFTP, checked against its sha256 on the box; returns the sha256.
-
-        Written to a temporary name first and renamed, so a failed copy never leaves a partial file.
-        """
-        local = Path(local)
-        if not local.parent.is_dir():
-            raise FileNotFoundError(f"no such local folder: {local.parent}")
-        want = self.remote_sha256(remote)
-        tmp = local.with_name(f".{local.name}.part")
-        try:
-            self._sftp_client().get(remote, str(tmp))
-        except (OSError, paramiko.SSHException, EOFError) as exc:
-            tmp.unlink(missing_ok=True)
-            if isinstance(exc, FileNotFoundError):
-                raise TestError(f"no such file on the box: {remote}") from None
-            raise self._infra(f"download of {remote} failed: {exc}") from None
-        got = _sha256_file(tmp)
-        if got != want:
-            tmp.unlink(missing_ok=True)
-            raise DeviceFault(
-                f"{remote} read from the box has sha256 {got}, the box says {want}",
-                rig=self.rig_name,
-                symptom="file-corrupted",
-            )
-        tmp.replace(local)
-        return got
 
 
 __all__ = ["CommandTimeout", "HostKeyError", "SshClient", "fingerprint"]

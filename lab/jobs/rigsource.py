@@ -28,8 +28,8 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import InfraError, RigFileError
+from lab.labgrid.source import STATUS_ENV
 
-STATUS_ENV = "STBLAB_LABGRID_STATUS"
 SCHEME = "labgrid://"
 
 

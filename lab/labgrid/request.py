@@ -20,9 +20,10 @@ from __future__ import annotations
 import getpass
 import os
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlparse
+from urllib.parse import ParseResult, parse_qsl, urlparse
 
 from lab.errors import RigFileError
 
@@ -122,6 +123,25 @@ def parse_request(url: str) -> PlaceRequest:
         return RigFileError(f"{url}: key '{key}': {problem}")
 
     p = urlparse(url)
+    coordinator = _coordinator(p, bad)
+    opts = _Options()
+    seen: set[str] = set()
+    for key, value in parse_qsl(p.query, keep_blank_values=True, strict_parsing=False):
+        if key in seen:
+            raise bad(key, "given twice")
+        seen.add(key)
+        if not value:
+            raise bad(key, "empty value")
+        opts.take(key, value, bad)
+    if "name" in opts.filters and opts.count != 1:
+        raise bad("count", "must be 1 when a place is named (name=...)")
+    if not opts.filters:
+        raise bad("query", "no filter: name a place (name=...) or tags (model=..., pool=..., host=...)")
+    return PlaceRequest(coordinator, opts.filters, opts.count, opts.wait, opts.prio, opts.models, opts.user, url)
+
+
+def _coordinator(p: ParseResult, bad: Callable[[str, str], RigFileError]) -> str:
+    """``host:port`` of the coordinator a parsed ``labgrid://`` URL names (no path allowed)."""
     if p.scheme != SCHEME:
         raise bad("scheme", f"must be {SCHEME}://HOST:PORT/?model=...")
     if not p.hostname:
@@ -133,46 +153,48 @@ def parse_request(url: str) -> PlaceRequest:
     host = f"[{p.hostname}]" if ":" in p.hostname else p.hostname
     if p.path not in ("", "/"):
         raise bad("path", f"unexpected '{p.path}' (filters go in the query: labgrid://HOST:PORT/?model=...)")
-    filters: dict[str, str] = {}
-    count, wait, prio, models, user = 1, DEFAULT_WAIT, 0.0, Path("rigs/models"), ""
-    seen: set[str] = set()
-    for key, value in parse_qsl(p.query, keep_blank_values=True, strict_parsing=False):
-        if key in seen:
-            raise bad(key, "given twice")
-        seen.add(key)
-        if not value:
-            raise bad(key, "empty value")
+    return f"{host}:{port}"
+
+
+@dataclass
+class _Options:
+    """The query of a ``labgrid://`` URL: the request's options, and every other key a tag filter."""
+
+    count: int = 1
+    wait: float = DEFAULT_WAIT
+    prio: float = 0.0
+    models: Path = field(default_factory=lambda: Path("rigs/models"))
+    user: str = ""
+    filters: dict[str, str] = field(default_factory=dict)
+
+    def take(self, key: str, value: str, bad: Callable[[str, str], RigFileError]) -> None:
+        """Check one ``key=value`` of the query and keep it."""
         if key == "count":
             if not value.isdigit() or int(value) < 1:
                 raise bad(key, f"'{value}' is not a positive whole number")
-            count = int(value)
+            self.count = int(value)
         elif key == "wait":
             try:
-                wait = parse_duration(value)
+                self.wait = parse_duration(value)
             except ValueError as exc:
                 raise bad(key, str(exc)) from exc
         elif key == "prio":
             try:
-                prio = float(value)
+                self.prio = float(value)
             except ValueError as exc:
                 raise bad(key, f"'{value}' is not a number") from exc
         elif key == "models":
-            models = Path(value)
+            self.models = Path(value)
         elif key == "user":
             if not re.fullmatch(r"[A-Za-z0-9_.-]+", value):
                 raise bad(key, f"'{value}' may hold only letters, digits, '_', '.', '-'")
-            user = value
+            self.user = value
         else:
             if not _TAG_KEY.match(key):
                 raise bad(key, "not a tag name labgrid accepts (lowercase letter, then letters, digits, '_')")
             if not _TAG_VAL.match(value):
                 raise bad(key, f"'{value}' is not a tag value labgrid accepts")
-            filters[key] = value
-    if "name" in filters and count != 1:
-        raise bad("count", "must be 1 when a place is named (name=...)")
-    if not filters:
-        raise bad("query", "no filter: name a place (name=...) or tags (model=..., pool=..., host=...)")
-    return PlaceRequest(f"{host}:{port}", filters, count, wait, prio, models, user, url)
+            self.filters[key] = value
 
 
 __all__ = [

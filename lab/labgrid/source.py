@@ -49,6 +49,9 @@ from lab.labgrid.resources import sections_from_resources
 from lab.rig import Rig, load_rigs
 
 STATUS_SUFFIX = ".labgrid.json"
+# The environment variable naming the status file of the places a command holds (set by
+# lab.jobs.rigsource, read by the plugin: its rig file may be a derived one).
+STATUS_ENV = "STBLAB_LABGRID_STATUS"
 
 
 class PlacesUnavailable(InfraError):
@@ -426,6 +429,8 @@ def rig_file_for(source: str | os.PathLike[str], run_dir: Path, **kw: Any) -> It
 
 
 __all__ = [
+    "STATUS_ENV",
+    "STATUS_SUFFIX",
     "HeldPlace",
     "HeldPlaces",
     "LockLost",

@@ -21,9 +21,13 @@ import json
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from lab.steps import StepRecord
+
+if TYPE_CHECKING:
+    from lab.device import Stb
+    from lab.protocols import Capture
 
 MAX_EXCERPT_LINES = 300
 
@@ -67,7 +71,7 @@ def _save_image(obj: Any, path: Path) -> bool:
 
 
 def collect_evidence(
-    stb: Any,
+    stb: Stb | None,
     *,
     test_dir: Path,
     error: BaseException | None,
@@ -81,69 +85,17 @@ def collect_evidence(
     test_dir.mkdir(parents=True, exist_ok=True)
     ev = Evidence(test_dir)
     fault_evidence: dict[str, Any] = dict(getattr(error, "evidence", None) or {})
-
-    # Console excerpt: what the box said during the test, plus the fault's own excerpt.
-    console = getattr(stb, "_console", None) if stb is not None else None
-    if console is not None:
-        try:
-            text = console.since(console_mark) if console_mark is not None else console.tail(MAX_EXCERPT_LINES)
-            if isinstance(text, list):
-                text = "\n".join(text)
-            lines = str(text).splitlines()[-MAX_EXCERPT_LINES:]
-            header = f"# console of {stb.rig_name}, full log: {stb.console_log_path}\n"
-            excerpt = getattr(error, "excerpt", None)
-            if excerpt:
-                header += "# fault excerpt:\n" + excerpt + "\n# console during the test (last lines):\n"
-            path = test_dir / "console-excerpt.txt"
-            path.write_text(header + "\n".join(lines) + "\n", encoding="utf-8", errors="replace")
-            ev.files["console"] = path
-        except Exception as exc:  # noqa: BLE001 - evidence is best effort, the outcome stands
-            ev.problems.append(f"console excerpt: {exc}")
-
-    # Deciding frame: from the fault, else the capture's latest frame.
-    capture = getattr(stb, "_capture", None) if stb is not None else None
-    frame_obj = fault_evidence.get("frame")
-    if frame_obj is None and getattr(error, "result", None) is not None:
-        frame_obj = error.result  # lab.video's VideoCheckFailed keeps the deciding result
-    if frame_obj is None and capture is not None:
-        try:
-            frame_obj = capture.latest()
-        except Exception as exc:  # noqa: BLE001
-            ev.problems.append(f"latest frame: {exc}")
-    if frame_obj is not None:
-        path = test_dir / "frame.png"
-        try:
-            if _save_image(frame_obj, path):
-                ev.files["frame"] = path
-        except Exception as exc:  # noqa: BLE001
-            ev.problems.append(f"frame: {exc}")
-
-    # Clip of the last seconds from the capture's ring buffer.
-    if capture is not None and hasattr(capture, "save_clip"):
-        try:
-            out = capture.save_clip(test_dir / "clip.avi", seconds=clip_seconds)
-            clip = Path(out) if isinstance(out, str | Path) else test_dir / "clip.avi"
-            if clip.exists() and clip.stat().st_size > 0:
-                ev.files["clip"] = clip
-        except Exception as exc:  # noqa: BLE001
-            ev.problems.append(f"clip: {exc}")
-
-    # Capture counters: frames dropped are counted, never hidden.
-    if capture is not None and hasattr(capture, "stats"):
-        try:
-            path = test_dir / "capture-stats.json"
-            path.write_text(json.dumps(capture.stats(), indent=2, default=str) + "\n", encoding="utf-8")
-            ev.files["capture_stats"] = path
-        except Exception as exc:  # noqa: BLE001
-            ev.problems.append(f"capture stats: {exc}")
-
-    # Step log with timings.
-    if steps:
+    if stb is not None:
+        _console_excerpt(ev, stb, error, console_mark)
+    capture = stb.capture_if_running if stb is not None else None
+    _deciding_frame(ev, capture, error, fault_evidence)
+    if capture is not None:
+        _clip_and_counters(ev, capture, clip_seconds)
+    if steps:  # the step log with timings
         path = test_dir / "steps.txt"
         ordered = sorted(steps, key=lambda r: (r.started, r.depth))
         path.write_text("\n".join(r.line() for r in ordered) + "\n", encoding="utf-8")
         ev.files["steps"] = path
-
     # The rig link's packet capture (lab.network's ``net`` fixture records it during the test).
     src = fault_evidence.get("pcap") or pcap
     if src and Path(str(src)).exists():
@@ -155,6 +107,68 @@ def collect_evidence(
     if ev.problems:
         (test_dir / "evidence-problems.txt").write_text("\n".join(ev.problems) + "\n", encoding="utf-8")
     return ev
+
+
+def _console_excerpt(ev: Evidence, stb: Stb, error: BaseException | None, console_mark: Any) -> None:
+    """What the box said during the test (from the open console only), plus the fault's own excerpt."""
+    console = stb.console_if_open
+    if console is None:
+        return
+    try:
+        text: Any = console.since(console_mark) if console_mark is not None else console.tail(MAX_EXCERPT_LINES)
+        if isinstance(text, list):
+            text = "\n".join(text)
+        lines = str(text).splitlines()[-MAX_EXCERPT_LINES:]
+        header = f"# console of {stb.rig_name}, full log: {stb.console_log_path}\n"
+        excerpt = getattr(error, "excerpt", None)
+        if excerpt:
+            header += "# fault excerpt:\n" + excerpt + "\n# console during the test (last lines):\n"
+        path = ev.dir / "console-excerpt.txt"
+        path.write_text(header + "\n".join(lines) + "\n", encoding="utf-8", errors="replace")
+        ev.files["console"] = path
+    except Exception as exc:  # noqa: BLE001 - evidence is best effort, the outcome stands
+        ev.problems.append(f"console excerpt: {exc}")
+
+
+def _deciding_frame(
+    ev: Evidence, capture: Capture | None, error: BaseException | None, fault_evidence: dict[str, Any]
+) -> None:
+    """The deciding frame: from the fault, else the capture's latest frame."""
+    frame_obj = fault_evidence.get("frame")
+    if frame_obj is None and getattr(error, "result", None) is not None:
+        frame_obj = error.result  # type: ignore[union-attr]  # lab.video's VideoCheckFailed keeps the deciding result
+    if frame_obj is None and capture is not None:
+        try:
+            frame_obj = capture.latest()
+        except Exception as exc:  # noqa: BLE001
+            ev.problems.append(f"latest frame: {exc}")
+    if frame_obj is None:
+        return
+    path = ev.dir / "frame.png"
+    try:
+        if _save_image(frame_obj, path):
+            ev.files["frame"] = path
+    except Exception as exc:  # noqa: BLE001
+        ev.problems.append(f"frame: {exc}")
+
+
+def _clip_and_counters(ev: Evidence, capture: Capture, clip_seconds: float) -> None:
+    """A clip of the last seconds from the capture's ring, and its counters (drops are counted, never hidden)."""
+    if hasattr(capture, "save_clip"):
+        try:
+            out = capture.save_clip(ev.dir / "clip.avi", seconds=clip_seconds)
+            clip = Path(out) if isinstance(out, str | Path) else ev.dir / "clip.avi"
+            if clip.exists() and clip.stat().st_size > 0:
+                ev.files["clip"] = clip
+        except Exception as exc:  # noqa: BLE001
+            ev.problems.append(f"clip: {exc}")
+    if hasattr(capture, "stats"):
+        try:
+            path = ev.dir / "capture-stats.json"
+            path.write_text(json.dumps(capture.stats(), indent=2, default=str) + "\n", encoding="utf-8")
+            ev.files["capture_stats"] = path
+        except Exception as exc:  # noqa: BLE001
+            ev.problems.append(f"capture stats: {exc}")
 
 
 _ALLURE_TYPES = {

@@ -64,9 +64,10 @@ def stb(lab_session: LabSession, request: pytest.FixtureRequest) -> Iterator[Any
             run.console_mark = box.console.mark()
         except Exception:  # noqa: BLE001 - a mark is for evidence only
             run.console_mark = None
-        if box._capture is not None:
+        capture = box.capture_if_running
+        if capture is not None:
             with contextlib.suppress(Exception):
-                stats = box._capture.stats()
+                stats = capture.stats()
                 run.capture_base = (int(stats.get("frames", 0)), int(stats.get("dropped", 0)))
     yield box
     box.current_test = None

@@ -14,7 +14,7 @@ import pytest
 
 from lab.device_health import RigUnhealthy, probe_lab
 from lab.errors import DeviceFault, InfraError
-from lab.plugin.evidence import attach_to_allure, collect_evidence, slug
+from lab.plugin.evidence import Evidence, attach_to_allure, collect_evidence, slug
 from lab.plugin.filing import FaultContext, params_of
 from lab.plugin.session import LabSession
 from lab.plugin.state import LAB_KEY, RUN_KEY, LabState, TestRun, _add_prop, _allure_labels, _one_line, _uses_lab
@@ -67,8 +67,7 @@ def _check_held(state: LabState, rig: str) -> None:
     """A rig whose labgrid place was lost (kicked, coordinator restarted, exporter gone) is not ours:
     its next tests end as InfraError "lock lost"/"exporter gone", never filed. No-op for rig files
     that did not come from labgrid (no status file); no labgrid import."""
-    from lab.jobs.rigsource import STATUS_ENV
-    from lab.labgrid.source import STATUS_SUFFIX, check_held
+    from lab.labgrid.source import STATUS_ENV, STATUS_SUFFIX, check_held
 
     status = os.environ.get(STATUS_ENV)  # set by the command holding the places (its rig file may be derived)
     for rig_file in [state.rigs_file, *([status.removesuffix(STATUS_SUFFIX)] if status else [])]:
@@ -82,8 +81,9 @@ def pytest_runtest_call(item: pytest.Item) -> Iterator[None]:
     result = yield
     state = item.config.stash.get(LAB_KEY, None)
     stb = state.session.stb_if_open if state is not None and state.session is not None else None
-    if stb is not None and stb._console is not None:
-        stb.console.check_death()
+    console = stb.console_if_open if stb is not None else None
+    if console is not None:
+        console.check_death()
     return result
 
 
@@ -122,7 +122,7 @@ def _info_props(item: pytest.Item, state: LabState) -> None:
         if prop not in have:
             item.user_properties.append((prop, value))
             _allure_labels(**{prop: value})
-    capture = stb._capture
+    capture = stb.capture_if_running
     run = item.stash.get(RUN_KEY, None)
     if capture is not None and run is not None and "video_dropped" not in have:
         with contextlib.suppress(Exception):  # frames this test saw, and the ones the capture lost
@@ -133,21 +133,18 @@ def _info_props(item: pytest.Item, state: LabState) -> None:
 
 @pytest.hookimpl(hookwrapper=True, tryfirst=True)
 def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """Give each failed phase its outcome, in named steps: classify what was raised, check the lab
+    before blaming the box, keep the rig's health, label the report, collect evidence, file the fault."""
     state = item.config.stash.get(LAB_KEY, None)
     active = state is not None and _uses_lab(item)
     if active and call.when == "teardown":
         _info_props(item, state)
     outcome = yield
     report: pytest.TestReport = outcome.get_result()
-    if state is not None and not active:  # a test of the lab session that uses no box: outcome only
-        exc = call.excinfo.value if call.excinfo is not None else None
-        kind = _classify(exc)
-        if kind is not None and exc is not None and report.failed:
-            _add_prop(item, report, "stblab_outcome", kind)
-            _add_prop(item, report, "stblab_reason", _one_line(exc))
-            if kind != DEVICE_FAULT and report.when == "call":
-                report.when = "setup"  # type: ignore[misc]
-    if not active:
+    if state is None:
+        return
+    if not active:  # a test of the lab session that uses no box: outcome only
+        _label_boxless(item, call, report)
         return
     run = item.stash.get(RUN_KEY, None)
     if call.when == "teardown" and run is not None and run.unsubscribe is not None:
@@ -155,33 +152,71 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
         run.unsubscribe = None
     exc = call.excinfo.value if call.excinfo is not None else None
     kind = _classify(exc)
-    if kind is None or report.passed or report.skipped:
+    if kind is None or exc is None or report.passed or report.skipped:
         return
-    assert state is not None and exc is not None
     lab = state.session  # None when the session could not even claim its rig
-    if kind == DEVICE_FAULT and lab is not None and lab.stb_if_open is not None and not (run is not None and run.rerun):
-        # The lab is checked before the box is blamed: a console silence or a missed banner with a
-        # frozen emulator, a dead PDU or a stalled capture is the lab's failure, never filed. (A test
-        # that never opened the box has no instrument to blame.)
-        lost = probe_lab(lab.rig, lab.stb_if_open)
-        if lost is not None:
-            kind, exc = (
-                INFRA_ERROR,
-                InfraError(
-                    f"{lost.message} (the test's failure, {_one_line(exc)!r}, is not blamed on the box)",
-                    rig=lost.rig,
-                    instrument=lost.instrument,
-                ),
-            )
-    if kind == INFRA_ERROR and lab is not None:
-        assert isinstance(exc, InfraError)
-        lab.health.mark_bad(exc.rig or lab.rig.name, exc, test=item.nodeid)
-    if lab is not None and lab.stb_if_open is not None:
-        lab.stb_if_open.mark_dirty()  # the next test power-cycles the box instead of inheriting its trouble
+    kind, exc = _blame_lab_first(kind, exc, lab, run)
+    _keep_health(item, kind, exc, lab)
     if run is not None and run.rerun:
         if call.when in ("setup", "call") and isinstance(exc, DeviceFault):
             run.last_fault = exc  # a box that panics while booting (setup) reproduces its fault too
         return
+    _label(item, report, kind, exc)
+    if lab is None:
+        _add_prop(item, report, "rig", getattr(exc, "rig", None) or "")
+        return
+    if call.when == "teardown" or (call.when == "setup" and kind == TEST_ERROR):
+        if kind == TIMED_OUT and getattr(exc, "stack", None):
+            _add_prop(item, report, "evidence", str(Path(exc.stack).parent))  # type: ignore[attr-defined]
+        return
+    ev = _evidence(item, report, state, lab, run, exc)
+    if kind == DEVICE_FAULT and isinstance(exc, DeviceFault) and run is not None:
+        _file(item, report, state, lab, run, exc, ev.files if ev else {})
+
+
+def _label_boxless(item: pytest.Item, call: pytest.CallInfo[None], report: pytest.TestReport) -> None:
+    """The outcome of a failed test that uses no box: its kind and reason, an error unless a device fault."""
+    exc = call.excinfo.value if call.excinfo is not None else None
+    kind = _classify(exc)
+    if kind is not None and exc is not None and report.failed:
+        _add_prop(item, report, "stblab_outcome", kind)
+        _add_prop(item, report, "stblab_reason", _one_line(exc))
+        if kind != DEVICE_FAULT and report.when == "call":
+            report.when = "setup"  # type: ignore[misc]
+
+
+def _blame_lab_first(
+    kind: str, exc: BaseException, lab: LabSession | None, run: TestRun | None
+) -> tuple[str, BaseException]:
+    """A device fault stays one only when the lab's own instruments are healthy; else an infra error."""
+    if kind != DEVICE_FAULT or lab is None or lab.stb_if_open is None or (run is not None and run.rerun):
+        return kind, exc
+    # The lab is checked before the box is blamed: a console silence or a missed banner with a
+    # frozen emulator, a dead PDU or a stalled capture is the lab's failure, never filed. (A test
+    # that never opened the box has no instrument to blame.)
+    lost = probe_lab(lab.rig, lab.stb_if_open)
+    if lost is None:
+        return kind, exc
+    return INFRA_ERROR, InfraError(
+        f"{lost.message} (the test's failure, {_one_line(exc)!r}, is not blamed on the box)",
+        rig=lost.rig,
+        instrument=lost.instrument,
+    )
+
+
+def _keep_health(item: pytest.Item, kind: str, exc: BaseException, lab: LabSession | None) -> None:
+    """An infra error marks the rig bad; any failure leaves the box dirty (the next test power-cycles it)."""
+    if lab is None:
+        return
+    if kind == INFRA_ERROR:
+        assert isinstance(exc, InfraError)
+        lab.health.mark_bad(exc.rig or lab.rig.name, exc, test=item.nodeid)
+    if lab.stb_if_open is not None:
+        lab.stb_if_open.mark_dirty()  # the next test power-cycles the box instead of inheriting its trouble
+
+
+def _label(item: pytest.Item, report: pytest.TestReport, kind: str, exc: BaseException) -> None:
+    """The report's outcome properties, and failure vs error as the outcome says (not as the phase says)."""
     if kind == INFRA_ERROR:
         _add_prop(item, report, "instrument", getattr(exc, "instrument", None) or "")
     reason = _one_line(exc)
@@ -197,39 +232,43 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     elif kind == DEVICE_FAULT and report.when == "setup" and isinstance(exc, DeviceFault):
         # The box misbehaved while being prepared (did not boot, crashed): a failure, and filed.
         report.when = "call"  # type: ignore[misc]
-    if lab is None:
-        _add_prop(item, report, "rig", getattr(exc, "rig", None) or "")
-        return
-    if call.when == "teardown" or (call.when == "setup" and kind == TEST_ERROR):
-        if kind == TIMED_OUT and getattr(exc, "stack", None):
-            _add_prop(item, report, "evidence", str(Path(exc.stack).parent))  # type: ignore[union-attr]
-        return
-    ev = None
+
+
+def _evidence(
+    item: pytest.Item,
+    report: pytest.TestReport,
+    state: LabState,
+    lab: LabSession,
+    run: TestRun | None,
+    exc: BaseException,
+) -> Evidence | None:
+    """Collect the failure's evidence from the open box (none when the box was never opened or the
+    rig was refused as unhealthy: nothing happened) and point the report at it."""
     stb = lab.stb_if_open
-    if stb is not None and run is not None and not isinstance(exc, RigUnhealthy):  # refused: nothing happened
-        funcargs = getattr(item, "funcargs", None) or {}
-        profile = None
-        net_profile = funcargs.get("net_profile")
-        if net_profile is not None and hasattr(net_profile, "as_record"):
-            profile = net_profile.as_record()
-        pcap = getattr(getattr(funcargs.get("net"), "pcap", None), "path", None)
-        ev = collect_evidence(
-            stb,
-            test_dir=state.run_dir / lab.rig.name / slug(item.nodeid),
-            error=exc,
-            console_mark=run.console_mark,
-            steps=list(run.steps),  # a snapshot: evidence collection's own steps are not the test's
-            profile=profile,
-            pcap=pcap,
-        )
-        stack = getattr(exc, "stack", None)
-        if isinstance(exc, TestTimedOut) and stack is not None and Path(stack).exists():
-            ev.files["stack"] = Path(stack)  # where it hung, every thread
-        attach_to_allure(ev)
-        _add_prop(item, report, "evidence", str(ev.dir))
-        report.sections.append(("stblab evidence", "\n".join(f"{k}: {v}" for k, v in ev.files.items())))
-    if kind == DEVICE_FAULT and isinstance(exc, DeviceFault) and run is not None:
-        _file(item, report, state, lab, run, exc, ev.files if ev else {})
+    if stb is None or run is None or isinstance(exc, RigUnhealthy):
+        return None
+    funcargs = getattr(item, "funcargs", None) or {}
+    profile = None
+    net_profile = funcargs.get("net_profile")
+    if net_profile is not None and hasattr(net_profile, "as_record"):
+        profile = net_profile.as_record()
+    pcap = getattr(getattr(funcargs.get("net"), "pcap", None), "path", None)
+    ev = collect_evidence(
+        stb,
+        test_dir=state.run_dir / lab.rig.name / slug(item.nodeid),
+        error=exc,
+        console_mark=run.console_mark,
+        steps=list(run.steps),  # a snapshot: evidence collection's own steps are not the test's
+        profile=profile,
+        pcap=pcap,
+    )
+    stack = getattr(exc, "stack", None)
+    if isinstance(exc, TestTimedOut) and stack is not None and Path(stack).exists():
+        ev.files["stack"] = Path(stack)  # where it hung, every thread
+    attach_to_allure(ev)
+    _add_prop(item, report, "evidence", str(ev.dir))
+    report.sections.append(("stblab evidence", "\n".join(f"{k}: {v}" for k, v in ev.files.items())))
+    return ev
 
 
 def _file(
@@ -245,9 +284,10 @@ def _file(
     stb = lab.stb_if_open
     info = stb.info() if stb is not None else {"rig": lab.rig.name, "model": lab.rig.model}
     console_text = ""
-    if stb is not None and stb._console is not None:
+    console = stb.console_if_open if stb is not None else None
+    if console is not None:
         try:
-            console_text = str(stb.console.since(run.console_mark)) if run.console_mark is not None else ""
+            console_text = str(console.since(run.console_mark)) if run.console_mark is not None else ""
         except Exception:  # noqa: BLE001
             console_text = ""
     funcargs = getattr(item, "funcargs", None) or {}

@@ -346,158 +346,200 @@ def verify_audit(
     max_problems: int = 200,
 ) -> AuditCheck:
     """Check the chain, its counters, the rows it vouches for and the anchors (see the module docstring)."""
-    problems: list[str] = []
-    notes: list[str] = []
-    first_bad: list[int] = []
+    v = _Verifier(max_problems)
+    for e in session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars():
+        v.entry(e)
+    if v.legacy:
+        v.notes.append(f"{v.legacy} entries older than the row counters (written before migration 0002)")
+    live_counts = count_rows(session)
+    v.rows(session, live_counts)
+    v.fault_counters(session)
+    v.anchors(anchors, expect_head)
+    last = v.last
+    return AuditCheck(
+        ok=not v.problems,
+        entries=v.entries,
+        bad_seq=min(v.first_bad) if v.first_bad else None,
+        problem=v.problems[0] if v.problems else "",
+        problems=tuple(v.problems),
+        head=(last.seq, last.hash) if last is not None else None,
+        counts={**live_counts, "audit_entries": v.entries},
+        notes=tuple(v.notes),
+    )
 
-    def bad(seq: int | None, message: str) -> None:
+
+class _Verifier:
+    """One pass of :func:`verify_audit`: walks the entries in order, then checks rows and anchors."""
+
+    def __init__(self, max_problems: int) -> None:
+        self.max_problems = max_problems
+        self.problems: list[str] = []
+        self.notes: list[str] = []
+        self.first_bad: list[int] = []
+        self.prev_hash = GENESIS
+        self.expected_seq = 1
+        self.entries = 0
+        self.hashes: dict[int, str] = {}
+        self.prev_counts: dict[str, int] | None = None
+        self.legacy = 0
+        self.base_max: dict[str, int] = {}
+        self.audited: dict[str, dict[int, int]] = {name: {} for name in COUNTED}  # table -> id -> seq
+        self.last: AuditEntry | None = None
+        self.last_counts: dict[str, int] | None = None
+
+    def bad(self, seq: int | None, message: str) -> None:
         if seq is not None:
-            first_bad.append(seq)
-        if len(problems) < max_problems:
-            problems.append(message)
+            self.first_bad.append(seq)
+        if len(self.problems) < self.max_problems:
+            self.problems.append(message)
 
-    prev_hash = GENESIS
-    expected_seq = 1
-    entries = 0
-    hashes: dict[int, str] = {}
-    prev_counts: dict[str, int] | None = None
-    legacy = 0
-    base_max: dict[str, int] = {}
-    audited: dict[str, dict[int, int]] = {name: {} for name in COUNTED}  # table -> id -> seq
-    last: AuditEntry | None = None
-    last_counts: dict[str, int] | None = None
-    rows = session.execute(select(AuditEntry).order_by(AuditEntry.seq)).scalars()
-    for e in rows:
-        entries += 1
-        linked = True
-        if e.seq != expected_seq:
-            if e.seq < expected_seq:
-                bad(e.seq, f"entry {e.seq} appears twice or out of order")
-            else:
-                bad(e.seq, f"entries {_ranges(range(expected_seq, e.seq))} are missing (deleted from the log)")
-            linked = False
-            prev_counts = None  # what the missing entries wrote is unknown: counters restart here
-        elif e.prev_hash != prev_hash:
-            bad(e.seq, f"entry {e.seq} does not follow entry {e.seq - 1} (its prev_hash was changed)")
+    # -- the chain, entry by entry
+
+    def entry(self, e: AuditEntry) -> None:
+        """Check one entry: its place in the chain, its hash, its counters; remember the rows it created."""
+        self.entries += 1
+        linked = self._link(e)
         if e.hash != entry_hash(e.prev_hash, e.seq, e.at, e.actor, e.action, e.entity, e.entity_id, e.detail, e.counts):
-            bad(e.seq, f"entry {e.seq} ({e.action}) was altered: its hash does not match its content")
+            self.bad(e.seq, f"entry {e.seq} ({e.action}) was altered: its hash does not match its content")
+        detail = self._detail(e)
+        counts = self._counts(e)
+        if counts is None:
+            self.legacy += 1
+        else:
+            self._check_counts(e, counts, detail)
+        for table, row_id in _created_ids(e.action, e.entity_id, detail):
+            self.audited[table][row_id] = e.seq
+        self.hashes[e.seq] = e.hash
+        self.prev_hash = e.hash
+        self.expected_seq = e.seq + 1 if linked or e.seq >= self.expected_seq else self.expected_seq
+        self.last = e
+
+    def _link(self, e: AuditEntry) -> bool:
+        """Does ``e`` follow the entry before it (sequence and prev_hash)? False when entries are missing."""
+        if e.seq != self.expected_seq:
+            if e.seq < self.expected_seq:
+                self.bad(e.seq, f"entry {e.seq} appears twice or out of order")
+            else:
+                self.bad(
+                    e.seq, f"entries {_ranges(range(self.expected_seq, e.seq))} are missing (deleted from the log)"
+                )
+            self.prev_counts = None  # what the missing entries wrote is unknown: counters restart here
+            return False
+        if e.prev_hash != self.prev_hash:
+            self.bad(e.seq, f"entry {e.seq} does not follow entry {e.seq - 1} (its prev_hash was changed)")
+        return True
+
+    def _detail(self, e: AuditEntry) -> dict[str, Any]:
         try:
             detail = json.loads(e.detail or "{}")
-            detail = detail if isinstance(detail, dict) else {}
         except ValueError:
-            bad(e.seq, f"entry {e.seq}: detail is not JSON")
-            detail = {}
-        counts: dict[str, int] | None = None
-        if e.counts is not None:
-            try:
-                counts = {k: int(v) for k, v in json.loads(e.counts).items()}
-            except (ValueError, TypeError, AttributeError):
-                bad(e.seq, f"entry {e.seq}: counters are not readable")
-        if counts is None:
-            legacy += 1
-        else:
-            if counts.get("audit_entries") != e.seq:
-                bad(e.seq, f"entry {e.seq}: counts {counts.get('audit_entries')} audit entries, it is entry {e.seq}")
-            if e.action == "audit.anchored":
-                base_max = {k: int(v) for k, v in (detail.get("max_ids") or {}).items()}
-            elif prev_counts is None and e.seq == 1:
-                prev_counts = {}
-            if prev_counts is not None and e.action != "audit.anchored":
-                delta = _delta(e.action, detail)
-                for name in COUNTED:
-                    want = prev_counts.get(name, 0) + delta[name]
-                    have = counts.get(name, 0)
-                    if have != want:
-                        gone = want - have
-                        what = (
-                            f"{gone} {name} row(s) deleted"
-                            if gone > 0
-                            else f"{-gone} {name} row(s) written without an audit entry"
-                        )
-                        bad(
-                            e.seq,
-                            f"entry {e.seq} ({e.action}) counts {have} {name}, the entries before it account for "
-                            f"{want}: {what} before entry {e.seq}",
-                        )
-            prev_counts = counts
-            last_counts = counts
-        for table, row_id in _created_ids(e.action, e.entity_id, detail):
-            audited[table][row_id] = e.seq
-        hashes[e.seq] = e.hash
-        prev_hash = e.hash
-        expected_seq = e.seq + 1 if linked or e.seq >= expected_seq else expected_seq
-        last = e
-    head = (last.seq, last.hash) if last is not None else None
-    if legacy:
-        notes.append(f"{legacy} entries older than the row counters (written before migration 0002)")
+            self.bad(e.seq, f"entry {e.seq}: detail is not JSON")
+            return {}
+        return detail if isinstance(detail, dict) else {}
 
-    # The rows the log vouches for, and rows it does not know.
-    live_counts = count_rows(session)
-    for table, model in COUNTED.items():
-        ids = set(session.execute(select(model.id)).scalars())
-        for row_id, seq in sorted(audited[table].items()):
-            if row_id not in ids:
-                bad(seq, f"{table} row {row_id} (audit entry {seq}) was deleted")
-        floor = base_max.get(table, 0)
-        if last_counts is not None:
-            extra = sorted(i for i in ids if i not in audited[table] and i > floor)
-            if extra:
-                bad(
-                    None,
-                    f"{table} rows {_ranges(extra)} have no audit entry "
-                    "(written behind the log's back, or their entries were deleted)",
-                )
-    if last_counts is not None and last is not None:
+    def _counts(self, e: AuditEntry) -> dict[str, int] | None:
+        if e.counts is None:
+            return None
+        try:
+            return {k: int(v) for k, v in json.loads(e.counts).items()}
+        except (ValueError, TypeError, AttributeError):
+            self.bad(e.seq, f"entry {e.seq}: counters are not readable")
+            return None
+
+    def _check_counts(self, e: AuditEntry, counts: dict[str, int], detail: dict[str, Any]) -> None:
+        """The entry's row counters against the counters before it plus what its action wrote."""
+        if counts.get("audit_entries") != e.seq:
+            self.bad(e.seq, f"entry {e.seq}: counts {counts.get('audit_entries')} audit entries, it is entry {e.seq}")
+        if e.action == "audit.anchored":
+            self.base_max = {k: int(v) for k, v in (detail.get("max_ids") or {}).items()}
+        elif self.prev_counts is None and e.seq == 1:
+            self.prev_counts = {}
+        if self.prev_counts is not None and e.action != "audit.anchored":
+            delta = _delta(e.action, detail)
+            for name in COUNTED:
+                want = self.prev_counts.get(name, 0) + delta[name]
+                have = counts.get(name, 0)
+                if have != want:
+                    gone = want - have
+                    what = (
+                        f"{gone} {name} row(s) deleted"
+                        if gone > 0
+                        else f"{-gone} {name} row(s) written without an audit entry"
+                    )
+                    self.bad(
+                        e.seq,
+                        f"entry {e.seq} ({e.action}) counts {have} {name}, the entries before it account for "
+                        f"{want}: {what} before entry {e.seq}",
+                    )
+        self.prev_counts = counts
+        self.last_counts = counts
+
+    # -- the rows the log vouches for, and rows it does not know
+
+    def rows(self, session: Session, live_counts: dict[str, int]) -> None:
+        for table, model in COUNTED.items():
+            ids = set(session.execute(select(model.id)).scalars())
+            for row_id, seq in sorted(self.audited[table].items()):
+                if row_id not in ids:
+                    self.bad(seq, f"{table} row {row_id} (audit entry {seq}) was deleted")
+            floor = self.base_max.get(table, 0)
+            if self.last_counts is not None:
+                extra = sorted(i for i in ids if i not in self.audited[table] and i > floor)
+                if extra:
+                    self.bad(
+                        None,
+                        f"{table} rows {_ranges(extra)} have no audit entry "
+                        "(written behind the log's back, or their entries were deleted)",
+                    )
+        last, last_counts = self.last, self.last_counts
+        if last_counts is None or last is None:
+            return
         for name in COUNTED:
             have, want = live_counts[name], last_counts.get(name, 0)
             if have < want:
-                bad(
+                self.bad(
                     last.seq,
                     f"{want - have} {name} row(s) deleted: the newest entry ({last.seq}) counts {want}, {have} left",
                 )
             elif have > want:
-                bad(
+                self.bad(
                     last.seq,
                     f"{have - want} {name} row(s) more than entry {last.seq} counts: entries after {last.seq} "
                     "were deleted, or rows were written without an audit entry",
                 )
 
-    # Each fault's counter against its rows.
-    per_fault = dict(session.execute(select(Occurrence.fault_id, func.count()).group_by(Occurrence.fault_id)).all())
-    for fid, stored in session.execute(select(Fault.id, Fault.occurrence_count).order_by(Fault.id)):
-        rows_ = int(per_fault.get(fid, 0))
-        if int(stored or 0) != rows_:
-            bad(None, f"fault {fid}: occurrence_count says {stored}, it has {rows_} occurrence rows")
+    def fault_counters(self, session: Session) -> None:
+        """Each fault's occurrence counter against its rows."""
+        per_fault = dict(session.execute(select(Occurrence.fault_id, func.count()).group_by(Occurrence.fault_id)).all())
+        for fid, stored in session.execute(select(Fault.id, Fault.occurrence_count).order_by(Fault.id)):
+            rows_ = int(per_fault.get(fid, 0))
+            if int(stored or 0) != rows_:
+                self.bad(None, f"fault {fid}: occurrence_count says {stored}, it has {rows_} occurrence rows")
 
-    # The anchors kept outside the database.
-    wanted = list(anchors)
-    if expect_head is not None:
-        wanted.append(expect_head)
-    if not wanted and last is not None:
-        notes.append("no anchor to compare the head with: entries deleted at the head go unnoticed by the chain alone")
-    top = last.seq if last is not None else 0
-    reported_gap = False
-    for seq, hash_ in sorted(set(wanted)):
-        if seq > top:
-            if not reported_gap:
-                bad(
-                    top + 1,
-                    f"entries {_ranges(range(top + 1, max(s for s, _ in wanted) + 1))} are missing at the head "
-                    f"(an anchor records entry {max(s for s, _ in wanted)}; the log ends at {top})",
+    def anchors(self, anchors: Iterable[tuple[int, str]], expect_head: tuple[int, str] | None) -> None:
+        """The anchors kept outside the database against the chain."""
+        wanted = list(anchors)
+        if expect_head is not None:
+            wanted.append(expect_head)
+        if not wanted and self.last is not None:
+            self.notes.append(
+                "no anchor to compare the head with: entries deleted at the head go unnoticed by the chain alone"
+            )
+        top = self.last.seq if self.last is not None else 0
+        reported_gap = False
+        for seq, hash_ in sorted(set(wanted)):
+            if seq > top:
+                if not reported_gap:
+                    self.bad(
+                        top + 1,
+                        f"entries {_ranges(range(top + 1, max(s for s, _ in wanted) + 1))} are missing at the head "
+                        f"(an anchor records entry {max(s for s, _ in wanted)}; the log ends at {top})",
+                    )
+                    reported_gap = True
+            elif seq in self.hashes and self.hashes[seq] != hash_:
+                self.bad(
+                    seq, f"entry {seq} differs from its anchor {seq}:{hash_[:16]}... (rewritten after it was anchored)"
                 )
-                reported_gap = True
-        elif seq in hashes and hashes[seq] != hash_:
-            bad(seq, f"entry {seq} differs from its anchor {seq}:{hash_[:16]}... (rewritten after it was anchored)")
-    return AuditCheck(
-        ok=not problems,
-        entries=entries,
-        bad_seq=min(first_bad) if first_bad else None,
-        problem=problems[0] if problems else "",
-        problems=tuple(problems),
-        head=head,
-        counts={**live_counts, "audit_entries": entries},
-        notes=tuple(notes),
-    )
 
 
 def anchor_detail(session: Session) -> dict[str, Any]:

@@ -236,4 +236,4 @@ class AuditEntry(Base):
 
 
 # Tables of the web app share this schema and its migrations (import at the end: it uses Base).
-from lab.web import schema as _web_schema  # noqa: E402,F401
+from lab.rma import web_schema as _web_schema  # noqa: E402,F401

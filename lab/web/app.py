@@ -1,4 +1,4 @@
-"""The FastAPI application: configuration, templates, login and logout, evidence files.
+"""The FastAPI application: configuration, templates, error pages, and the routers put together.
 
 Example::
 
@@ -6,7 +6,8 @@ Example::
     app = create_app(WebConfig(db="reports/rma.sqlite", rigs=Path("rigs/warranty.yaml")))
     # uvicorn.run(app, host="127.0.0.1", port=8080)   -- what `stblab web` does
 
-Pages live in :mod:`lab.web.pages`, the JSON API in :mod:`lab.web.api`. Every route but
+Login and logout live in :mod:`lab.web.login`, evidence files in :mod:`lab.web.files`, pages in
+:mod:`lab.web.pages`, the JSON API in :mod:`lab.web.api`. Every route but
 ``/login`` and ``/static`` needs a session.
 """
 
@@ -20,28 +21,21 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
 from lab.rma import RmaStore
 from lab.rma.db import display_url
 from lab.textsafe import escape_controls
-from lab.web import accounts, data
 from lab.web.checks import CheckRunner, SubprocessCheckRunner
 from lab.web.ratelimit import LoginLimiter
 from lab.web.security import (
-    COOKIE,
-    LOGIN_CSRF_COOKIE,
     BadCsrf,
     Forbidden,
     NotLoggedIn,
     SecurityHeaders,
-    check_token,
     login_redirect_target,
-    new_login_csrf,
-    safe_next,
-    session_of,
 )
 
 log = logging.getLogger("stblab.web")
@@ -122,135 +116,10 @@ def create_app(config: WebConfig | None = None) -> FastAPI:
             return JSONResponse({"detail": msg}, status_code=403)
         return render(request, "error.html", 403, title="Form refused", message=msg)
 
-    # --- login / logout ----------------------------------------------------------------------
+    from lab.web import api, files, login, pages
 
-    @app.get("/login", response_class=HTMLResponse)
-    async def login_form(request: Request, next: str = "/") -> Response:
-        token = new_login_csrf()
-        resp = render(request, "login.html", next=safe_next(next), login_csrf=token, error=None)
-        resp.set_cookie(
-            LOGIN_CSRF_COOKIE, token, httponly=True, samesite="strict", secure=config.secure_cookies, path="/login"
-        )
-        return resp
-
-    @app.post("/login")
-    async def login(request: Request) -> Response:
-        form = await request.form()
-        name, password = str(form.get("name", "")), str(form.get("password", ""))
-        target = safe_next(str(form.get("next", "/")))
-        if not check_token(request.cookies.get(LOGIN_CSRF_COOKIE, ""), str(form.get("csrf", ""))):
-            return render(
-                request,
-                "error.html",
-                403,
-                title="Form refused",
-                message="the login form's security token is missing or stale: reload the page",
-            )
-        ip = request.client.host if request.client else "?"
-        keys = (f"name:{name.strip().lower()}", f"ip:{ip}")
-        wait = config.limiter.retry_after(*keys)
-        if wait > 0:
-            resp = render(
-                request,
-                "login.html",
-                429,
-                next=target,
-                login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE),
-                error=f"too many failed logins: try again in {int(wait) + 1} s",
-            )
-            resp.headers["Retry-After"] = str(int(wait) + 1)
-            return resp
-        with store.session() as s, s.begin():
-            user = accounts.authenticate(s, name, password)
-            token = accounts.open_session(s, user) if user else None
-        if user is None or token is None:
-            config.limiter.failed(*keys)
-            log.info("failed login for %r from %s", escape_controls(name[:64]), ip)
-            return render(
-                request,
-                "login.html",
-                401,
-                next=target,
-                login_csrf=request.cookies.get(LOGIN_CSRF_COOKIE),
-                error="wrong name or password",
-            )
-        config.limiter.succeeded(keys[0])
-        log.info("login %s (%s) from %s", user.name, user.role, ip)
-        done = RedirectResponse(target, status_code=303)
-        done.set_cookie(
-            COOKIE,
-            token,
-            httponly=True,
-            samesite="strict",
-            secure=config.secure_cookies,
-            path="/",
-            max_age=int(accounts.SESSION_TTL.total_seconds()),
-        )
-        done.delete_cookie(LOGIN_CSRF_COOKIE, path="/login")
-        return done
-
-    @app.post("/logout")
-    async def logout(request: Request) -> Response:
-        from lab.web.security import require_csrf
-
-        await require_csrf(request)
-        with store.session() as s, s.begin():
-            accounts.close_session(s, request.cookies.get(COOKIE))
-        resp = RedirectResponse("/login", status_code=303)
-        resp.delete_cookie(COOKIE, path="/")
-        return resp
-
-    # --- evidence files ------------------------------------------------------------------------
-
-    @app.get("/artifacts/{sha256}/{name}")
-    async def artifact(request: Request, sha256: str, name: str, download: bool = False) -> Response:
-        """A stored evidence file by content hash; only hashes the database knows, only under the store."""
-        session_of(request)
-        if not SHA256.match(sha256):
-            return JSONResponse({"detail": "not an artifact hash"}, status_code=404)
-        with store.session() as s:
-            row = data.artifact_known(s, sha256)
-        if row is None:
-            return JSONResponse({"detail": "no such artifact"}, status_code=404)
-        root = store.artifacts.root.resolve()
-        path = store.artifacts.path_of(sha256).resolve()
-        if not path.is_relative_to(root) or not path.is_file():
-            return JSONResponse({"detail": "artifact file missing from the store"}, status_code=404)
-        media = row["media_type"] if row["media_type"] in INLINE_TYPES else "application/octet-stream"
-        if row["media_type"] == "text/plain":
-            media = "text/plain; charset=utf-8"
-        inline = media != "application/octet-stream" and not download
-        safe_name = re.sub(r"[^A-Za-z0-9._-]", "_", name)[:100] or "artifact"
-        return FileResponse(
-            path, media_type=media, filename=safe_name, content_disposition_type="inline" if inline else "attachment"
-        )
-
-    @app.get("/clips/{sha256}.webm")
-    async def clip(request: Request, sha256: str) -> Response:
-        """A stored video clip converted to VP8/WebM for the browser (cached after the first request)."""
-        session_of(request)
-        if not SHA256.match(sha256):
-            return JSONResponse({"detail": "not an artifact hash"}, status_code=404)
-        with store.session() as s:
-            row = data.artifact_known(s, sha256)
-        if row is None or not row["media_type"].startswith("video/"):
-            return JSONResponse({"detail": "no such clip"}, status_code=404)
-        if not store.artifacts.path_of(sha256).is_file():
-            return JSONResponse({"detail": "clip file missing from the store"}, status_code=404)
-        import av
-        from starlette.concurrency import run_in_threadpool
-
-        from lab.web.clips import browser_clip
-
-        try:
-            path = await run_in_threadpool(browser_clip, store.artifacts, sha256)
-        except (av.error.FFmpegError, IndexError) as exc:
-            log.warning("clip %s cannot be converted: %s", sha256, exc)
-            return JSONResponse({"detail": "the clip cannot be decoded"}, status_code=422)
-        return FileResponse(path, media_type="video/webm")
-
-    from lab.web import api, pages
-
+    app.include_router(login.router)
+    app.include_router(files.router)
     app.include_router(pages.router)
     app.include_router(api.router)
     return app

@@ -88,7 +88,7 @@ def test_the_figures_on_public_logs() -> None:
     assert titled >= 0.99
     assert same_bug >= 60 and shared >= 60
     assert precision >= 0.95 and recall >= 0.95
-    assert filed_precision >= 0.85 and filed_recall >= 0.95  # filing links more (alternative titles)
+    assert filed_precision >= 0.95 and filed_recall >= 0.95  # what the goal is judged on (the faults filed)
     leak = re.compile(r"(?<!exitcode=)\b(?:0x)?[0-9a-fA-F]{6,}\b|\b\d{3,}\b|\d\d:\d\d:\d\d")
     assert not [f.title for f in fps if f and leak.search(f.title)]
 
@@ -145,6 +145,22 @@ def test_quoted_printable_mail_is_unwrapped() -> None:
 )
 def test_one_bug_in_many_carriers_is_one_fault(names: list[str]) -> None:
     assert len({fp(n).hash for n in names}) == 1, [fp(n).title for n in names]
+
+
+@pytest.mark.parametrize(
+    "names",
+    [
+        # a paging request (HDMI CEC unregister) and a NULL dereference (syzbot) both in klist_next
+        ["lkml-arm64-paging-klist_next-cec.log", "syzbot-arm64-null-klist_next.log"],
+        # a 5.x use-after-free and a 6.x slab-use-after-free, two fixes years apart, in l2cap_sock_ready_cb
+        ["lkml-kasan-uaf-l2cap_sock_ready_cb.log", "syzbot-kasan-suaf-l2cap_sock_ready_cb-6.9.log"],
+    ],
+)
+def test_two_bugs_crashing_in_one_function_share_no_signature(names: list[str]) -> None:
+    """Memory faults meet across report families on their call path, not on the guilty function alone."""
+    a, b = (fp(n) for n in names)
+    assert a.guilty == b.guilty
+    assert not {s.hash for s in a.signatures} & {s.hash for s in b.signatures}
 
 
 def test_an_inlined_frame_title_stays_an_alternative_so_faults_filed_with_it_link() -> None:

@@ -4,6 +4,7 @@ Fingerprint algorithm v3 (see :mod:`lab.rma.fingerprint`) is built from this pac
 
 * :mod:`~lab.rma.crash.lines` -- console lines without syslog/journal/logcat prefixes, timestamps,
   printk callers, quote markers, colour codes;
+* :mod:`~lab.rma.crash.gate` -- the lines that may start a report, picked in one regex pass;
 * :mod:`~lab.rma.crash.finder` -- the first report of a log and its own lines;
 * :mod:`~lab.rma.crash.kernel`, :mod:`~lab.rma.crash.userspace` -- title rules per family;
 * :mod:`~lab.rma.crash.frames` -- call-trace frames, faulting PC and the guilty frame, with the skip

@@ -5,10 +5,14 @@ oops, the watchdog reset) does not. A report whose header only says that an earl
 (``Kernel panic - not syncing: Fatal exception``, a bare watchdog reset, ``invoked oom-killer``) names
 the bug only when nothing more specific is in the log, and then as a *corrupted* report.
 
-Speed: a log is never split into lines as a whole. Each trigger word is looked up with ``str.find``
-(memchr-fast) and only the lines holding one are cleaned and read; a report's own lines (at most
-:data:`REPORT_LINES`) are cleaned when it is found. A 100 KB log with its crash at the end takes a
-fraction of a millisecond (benchmarks/fingerprint.md).
+Speed: a log is never split into lines as a whole. One regular-expression pass
+(:mod:`~lab.rma.crash.gate`) picks the lines whose message starts the way a header does, and a few
+``str.find`` look for the words of the rules that match anywhere in a line; only those lines are
+checked for a trigger word, cleaned and classified, and a report's own lines (at most
+:data:`REPORT_LINES`) are cleaned when it is found. Colour codes are removed from the whole log
+first; a log with a stray escape character is read the slower way, every line holding a trigger
+word (:data:`TRIGGERS`). About a millisecond per 100 KB log, whatever
+it holds (benchmarks/fingerprint.md).
 
 When the header carries a printk caller (``[  T123]``, ``[    C1]``), the report's lines are the
 ones of that caller (and lines without one): another task's lines printed in between are ignored.
@@ -22,7 +26,7 @@ from collections.abc import Iterator
 from dataclasses import replace
 from itertools import chain
 
-from lab.rma.crash import kernel, userspace
+from lab.rma.crash import gate, kernel, userspace
 from lab.rma.crash.frames import frame_entry, func_name, guilty, lr_of, meaningful, pc_of, skipped
 from lab.rma.crash.lines import clean
 from lab.rma.crash.report import CrashReport, Header
@@ -87,7 +91,7 @@ def _classify(line: str) -> Header | None:
 
 
 _QP_SOFT = re.compile(r"(?<!=)=\r?\n")
-_QP_ESCAPES = ("=3D", "=20", "=C2=A0", "=A0", "=09")
+_QP_ESCAPE = re.compile("=(?:3D|20|C2=A0|A0|09)")  # =3D, =20, =C2=A0, =A0, =09: one scan for all
 
 
 def _soft_breaks(text: str, most: int = 2) -> int:
@@ -113,14 +117,18 @@ def unwrap_quoted_printable(text: str) -> str:
     is one line, ``=3D`` is ``=`` and ``=C2=A0`` a space. Only a text that shows the encoding (two
     soft breaks, or an escape) is touched: a console line never ends with a single ``=``.
     """
-    if "=\n" not in text:  # (one scan: a mail saved with CRLF line ends is left as it is)
+    if "=" not in text or "=\n" not in text:  # (memchr, then one scan: a mail saved with CRLF is left as it is)
         return text
-    if _soft_breaks(text) < 2 and not any(e in text for e in _QP_ESCAPES):
+    if _soft_breaks(text) < 2 and not _QP_ESCAPE.search(text):
         return text
     text = _QP_SOFT.sub("", text)
     for code, char in (("=C2=A0", " "), ("=A0", " "), ("=20", " "), ("=09", "\t"), ("=3D", "=")):
         text = text.replace(code, char)
     return text
+
+
+# Terminal escapes as lines.clean() removes them, never across a line end (so lines stay lines).
+_ANSI_CODES = re.compile(r"\x1b(?:\[[0-9;?]*[ -/]*[@-~]|\][^\x07\x1b\n]*(?:\x07|\x1b\\)?|[@-Z\\-_])")
 
 
 class _Log:
@@ -129,7 +137,10 @@ class _Log:
     def __init__(self, text: str) -> None:
         if "\n" not in text and "\r" in text:
             text = text.replace("\r", "\n")
-        self.text = unwrap_quoted_printable(text)
+        text = unwrap_quoted_printable(text)
+        if "\x1b" in text:  # colour codes (systemd's "[  OK  ]"): clean() would drop them line by line
+            text = _ANSI_CODES.sub("", text)
+        self.text = text
 
     def line_at(self, pos: int) -> tuple[int, int]:
         start = self.text.rfind("\n", 0, pos) + 1
@@ -171,7 +182,49 @@ class _Lines:
 
 
 def _headers(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
-    """(start, end, header, cleaned line, printk caller) of every header line, in log order."""
+    """(start, end, header, cleaned line, printk caller) of every header line, in log order.
+
+    Only the lines :mod:`~lab.rma.crash.gate` lets through are read, and of those only the ones
+    holding a trigger word (the rule before the gate, kept exactly).
+    """
+    text = log.text
+    if "\x1b" in text:  # colour codes may hide a prefix from the gate: look at every trigger word
+        yield from _headers_by_trigger(log)
+        return
+    for start in gate.line_starts(text):
+        end = text.find("\n", start)
+        end = len(text) if end < 0 else end
+        first = _first_trigger(text, start, end)
+        if first is None:
+            continue
+        header = _header_at(text, start, end, first)
+        if header is not None:
+            yield (start, end, *header)
+
+
+def _first_trigger(text: str, start: int, end: int) -> int | None:
+    """Index in :data:`TRIGGERS` of the first trigger word of the line ``text[start:end]``, None if none."""
+    best: tuple[int, int] | None = None
+    stop = min(end + 1, len(text))  # " abort\n" ends with the line's newline
+    for i, word in enumerate(TRIGGERS):
+        pos = text.find(word, start, stop)
+        if pos >= 0 and (best is None or pos < best[0]):
+            best = (pos, i)
+    return None if best is None else best[1]
+
+
+def _header_at(text: str, start: int, end: int, trigger: int) -> tuple[Header, str, str | None] | None:
+    """The header the line starts (with its cleaned text and printk caller), None when it starts none."""
+    raw = text[start:end]
+    if trigger >= _JAVA_TRIGGERS and _HANDLED.search(raw):
+        return None  # System.err / a warning: an exception the app caught and printed, not a crash
+    line, caller = clean(raw)
+    header = _classify(line)
+    return None if header is None else (header, line, caller)
+
+
+def _headers_by_trigger(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
+    """:func:`_headers` the slow way: every line holding a trigger word is cleaned and classified."""
     text = log.text
     heap = [(pos, i) for i, word in enumerate(TRIGGERS) if (pos := text.find(word)) >= 0]
     heapq.heapify(heap)
@@ -192,13 +245,9 @@ def _headers(log: _Log) -> Iterator[tuple[int, int, Header, str, str | None]]:
         else:
             heapq.heappop(heap)
         done_until = end
-        raw = text[start:end]
-        if i >= _JAVA_TRIGGERS and _HANDLED.search(raw):
-            continue  # System.err / a warning: an exception the app caught and printed, not a crash
-        line, caller = clean(raw)
-        header = _classify(line)
+        header = _header_at(text, start, end, i)
         if header is not None:
-            yield start, end, header, line, caller
+            yield (start, end, *header)
 
 
 def find_report(text: str) -> CrashReport | None:
@@ -346,6 +395,12 @@ def _titled(header: Header, line: str, lines: _Lines, line_no: int) -> CrashRepo
 
 
 def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    short = _short_report(header, line, lines, line_no)
+    return short if short is not None else _kernel_report(header, line, lines, line_no)
+
+
+def _short_report(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport | None:
+    """A user-space report (titled by its own reader), or one whose header is its whole title; else None."""
     if header.kind == "tombstone":
         title, g, native_alts, corrupted = userspace.native_crash(chain([line], lines), header)
         return CrashReport("tombstone", title, g, corrupted, native_alts, (), line_no)
@@ -360,6 +415,11 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
         return CrashReport("segfault", title, None, False, (), (), line_no)
     if header.final is not None and header.kind != "kcsan":
         return CrashReport(header.kind, header.final, None, False, header.alternatives, (), line_no)
+    return None
+
+
+def _kernel_base(header: Header, lines: _Lines) -> str:
+    """The title before its guilty function, completed from the lines after the header where needed."""
     base = header.base
     if header.kind == "kasan":
         access = next((m.group(1) for x in lines.head(8) if (m := _ACCESS.match(x))), None)
@@ -367,6 +427,11 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
             base = f"{base} {access}"
     elif header.kind == "ubsan" and base == "UBSAN: undefined-behaviour":
         base = f"UBSAN: {kernel.ubsan_kind(' '.join(lines.head(2))) or 'undefined-behaviour'}"
+    return base
+
+
+def _kernel_report(header: Header, line: str, lines: _Lines, line_no: int) -> CrashReport:
+    base = _kernel_base(header, lines)
     frames, printed, pc, lr = _stack(lines, header)
     func = _real_func(header, line, lines)
     if header.kind == "lockdep" and header.base == "possible deadlock":
@@ -375,33 +440,40 @@ def _title_rules(header: Header, line: str, lines: _Lines, line_no: int) -> Cras
     inline_g = guilty([header.func, pc, *printed])  # the title before inlined frames were folded
     if lr and not frames:
         candidates.append(lr)  # the PC was in a helper and the stack was lost: the caller is the best we have
-    g = guilty(candidates)
     stack = meaningful(candidates)
-    # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted.
-    g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
-    if header.kind == "bug":
-        g_helper = None  # a BUG: about its caller (sleeping in atomic context) cut before the caller: no helper
-    if header.kind == "kcsan":
-        title = header.final or base
-        g = g or (title.split(" in ", 1)[1] if " in " in title else None)
-    elif g is None and header.kind == "warning" and func:
-        title = f"{base} in {func}"  # the WARN() sits in a helper and no caller is shown: the helper names it
-    elif g is None and header.alternatives and (not header.needs_func or header.kind == "bug"):
-        title = header.alternatives[0]  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
-    else:
-        where = g or g_helper
-        title = f"{base} in {where}" if where else base
+    title, g = _kernel_title(header, base, candidates, func)
     corrupted = header.generic or (header.needs_func and g is None)
     alts = [a for a in header.alternatives if a != title]
     if inline_g and g and inline_g != g and not corrupted:
         alts.append(f"{base} in {inline_g}")  # links faults filed before inlined frames were folded
-    if not corrupted:
+    if not corrupted and len(stack) >= 2:
+        # One bug seen as a KASAN report on one build and as a GPF or paging fault on another, or cut
+        # before its first line (an ARM "Internal error: Oops" without its "Unable to handle"), meets
+        # on its call path: its top three frames, and its top two (a cut trace, inlining). Not on the
+        # guilty function alone (the "bad memory access in F" v3 carried until December 2026): a
+        # function many paths crash into (klist_next, l2cap_sock_ready_cb) joined different bugs.
         cls = "memory" if header.memory else header.kind
-        if header.memory and g:
-            alts.append(f"bad memory access in {g}")
-        if len(stack) >= 2:
-            alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
+        alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
+        if len(stack) >= 3:
+            alts.append(f"{cls} stack: " + " < ".join(stack[:2]))
     return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no)
+
+
+def _kernel_title(header: Header, base: str, candidates: list[str | None], func: str | None) -> tuple[str, str | None]:
+    """Title and guilty frame of a kernel report from its candidate frames (function, PC, stack, LR)."""
+    g = guilty(candidates)
+    if header.kind == "kcsan":
+        title = header.final or base
+        return title, g or (title.split(" in ", 1)[1] if " in " in title else None)
+    if g is None and header.kind == "warning" and func:
+        return f"{base} in {func}", g  # the WARN() sits in a helper and no caller is shown: the helper names it
+    if g is None and header.alternatives and (not header.needs_func or header.kind == "bug"):
+        return header.alternatives[0], g  # kernel BUG at FILE:N, WARNING at FILE:N: the place names the bug
+    # Only helpers are left (a report cut after "IP: __memset"): name the helper, mark it corrupted; but
+    # a BUG: about its caller (sleeping in atomic context) cut before the caller names no helper.
+    g_helper = next((c for c in candidates if c), None) if g is None and header.needs_func else None
+    where = g or (None if header.kind == "bug" else g_helper)
+    return (f"{base} in {where}" if where else base), g
 
 
 _EVIDENCE_LINES = 12

@@ -16,7 +16,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from itertools import islice
 
 from lab.rma.crash.frames import skipped
@@ -84,44 +84,69 @@ def classify(line: str) -> Header | None:
     c = line[:1]
     if c == "*":
         return Header("tombstone", "native crash") if _TOMBSTONE.match(line) else None
-    if c == "p" and _TOMB_PID.match(line):
-        return Header("tombstone", "native crash")  # a tombstone without its "*** ***" line (xCrash, cut logs)
-    if c == "F":
-        m = _FATAL_SIGNAL.match(line)
-        if m:
-            # Android 5+ names the process; older ones only the thread; some print neither.
-            who = m.group(4) or m.group(5)
-            return Header("tombstone", f"{m.group(2)} in {_process(who) if who else 'unknown process'}")
-        if _FATAL_EXCEPTION.match(line):
-            return Header("java", "FATAL EXCEPTION")
-    if c == "E" and _JAVA_THREAD.match(line):
-        return Header("java", "uncaught exception")
+    by_first = _BY_FIRST_CHAR.get(c)
+    header = by_first(line) if by_first is not None else None
+    return header or _bare_exception(line) or _kernel_line(line)
+
+
+def _tombstone_pid(line: str) -> Header | None:
+    # a tombstone without its "*** ***" line (xCrash, cut logs)
+    return Header("tombstone", "native crash") if _TOMB_PID.match(line) else None
+
+
+def _fatal(line: str) -> Header | None:
+    m = _FATAL_SIGNAL.match(line)
+    if m:
+        # Android 5+ names the process; older ones only the thread; some print neither.
+        who = m.group(4) or m.group(5)
+        return Header("tombstone", f"{m.group(2)} in {_process(who) if who else 'unknown process'}")
+    return Header("java", "FATAL EXCEPTION") if _FATAL_EXCEPTION.match(line) else None
+
+
+def _java_thread(line: str) -> Header | None:
+    return Header("java", "uncaught exception") if _JAVA_THREAD.match(line) else None
+
+
+def _anr_line(line: str) -> Header | None:
+    m = _ANR.match(line) or _ANR_REASON.match(line)
+    if m is None:
+        return None
+    what = f"ANR in {m.group(1)}" if m.re is _ANR else f"ANR: {m.group(1)}"
+    return Header("anr", what, needs_func=False)
+
+
+def _mips_signal(line: str) -> Header | None:
+    m = _MIPS_SIGNAL.match(line)
+    # MIPS: the library is on the "epc = ... in libfoo.so[..]" line after it (the finder reads it)
+    return Header("segfault", f"segfault in {_comm(m.group(2))}", needs_func=False) if m else None
+
+
+# Headers recognised by their first character, checked before the others.
+_BY_FIRST_CHAR: dict[str, Callable[[str], Header | None]] = {
+    "p": _tombstone_pid,
+    "F": _fatal,
+    "E": _java_thread,
+    "A": _anr_line,
+    "d": _mips_signal,
+}
+
+
+def _bare_exception(line: str) -> Header | None:
     if _BARE_EXCEPTION.match(line):
         # A Java stack trace without its FATAL EXCEPTION line (a crash reporter's, or cut off): it names
         # the crash only when nothing better is in the log (handled exceptions print the same way).
         return Header("java", "Java exception", generic=True)
-    if c == "A":
-        m = _ANR.match(line)
-        if m:
-            return Header("anr", f"ANR in {m.group(1)}", needs_func=False)
-        m = _ANR_REASON.match(line)
-        if m:
-            return Header("anr", f"ANR: {m.group(1)}", needs_func=False)
+    return None
+
+
+def _kernel_line(line: str) -> Header | None:
+    """The kernel's line about a crashing process: a trap, a segfault, an ARM user fault."""
     if " ip:" in line:
         m = _TRAPS.match(line)
         if m:
             return _segv(m.group(1), m.group(3), f"trap: {_trap(m.group(2))}")
-    if c == "d":
-        m = _MIPS_SIGNAL.match(line)
-        if m:  # MIPS: the library is on the "epc = ... in libfoo.so[..]" line after it (the finder reads it)
-            return Header("segfault", f"segfault in {_comm(m.group(2))}", needs_func=False)
-    m = _SEGFAULT.match(line)
-    if m:
-        return _segv(m.group(1), m.group(2))
-    m = _ARM_USER.match(line)
-    if m:
-        return _segv(m.group(1), m.group(2))
-    return None
+    m = _SEGFAULT.match(line) or _ARM_USER.match(line)
+    return _segv(m.group(1), m.group(2)) if m else None
 
 
 def _process(name: str) -> str:

@@ -1,4 +1,4 @@
-"""Web app accounts and sessions (lab.web.schema), and a covering index for the fault page's figures.
+"""Web app accounts and sessions (lab.rma.web_schema), and a covering index for the fault page's figures.
 
 Revision ID: 0003_web_accounts
 Revises: 0001
