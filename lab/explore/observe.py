@@ -34,7 +34,7 @@ SAME_SCREEN_CELLS = 0.12  # share of shared cells that may differ within one scr
 BLACK_LUMA = 24  # brightest grey value of a black picture
 MOTION_LEVEL = 1.0  # mean absolute grey difference in the motion region that counts as moving
 TRANSITION_CELLS = 0.15  # share of cells outside the motion region that change when the screen changes
-MOVING_AFTER = 2  # looks with motion before a screen counts as one that moves
+MOVING_AFTER = 1  # looks with motion (in both halves, no change of screen) before a screen counts as moving
 ENVELOPE_MARGIN = 12.0  # mean colour a still motion-region cell may lie outside what it showed moving
 ENVELOPE_SHARE = 0.75  # share of motion-region cells that must lie within it for a frozen frame
 
@@ -204,7 +204,7 @@ def observe(frames: Sequence[Frame], book: ScreenBook, *, settled_only: bool = F
         float(np.abs(mid[rows, cols] - first[rows, cols]).mean()),
         float(np.abs(last[rows, cols] - mid[rows, cols]).mean()),
     )
-    c0, c1 = _cells(frames[0].image), _cells(frames[-1].image)
+    c0, cm, c1 = (_cells(f.image) for f in (frames[0], frames[len(frames) // 2], frames[-1]))
     changed = _changed(c0, c1, CELL_CHANGE)
     # Motion inside a screen (video under a still frame of menus and banners), not a change of
     # screen during the look: most of the picture outside the motion region stayed as it was.
@@ -217,7 +217,7 @@ def observe(frames: Sequence[Frame], book: ScreenBook, *, settled_only: bool = F
     cells = np.where(changed[..., None] if c1.ndim == 3 else changed, np.nan, c1)
     name, new = book.name(Signature(cells))
     if motion >= MOTION_LEVEL and not transition:
-        book.widen(name, c0[rows_c, cols_c], c1[rows_c, cols_c])
+        book.widen(name, c0[rows_c, cols_c], cm[rows_c, cols_c], c1[rows_c, cols_c])
         book.motion_seen[name] = book.motion_seen.get(name, 0) + 1
         if book.motion_seen[name] >= MOVING_AFTER:
             book.moving.add(name)

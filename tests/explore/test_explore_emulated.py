@@ -86,7 +86,8 @@ def test_explorer_finds_shrinks_writes_and_files_a_sequence_defect(rig_file: Pat
 
 
 def test_explorer_finds_nothing_on_good_firmware(rig_file: Path, tmp_path: Path) -> None:
-    run = _explore(rig_file, "good", tmp_path, 11, "25s", "--power-events", "0.1")
+    hogs = ("--shell", "hog cpu 2", "--shell", "hog mem 64", "--shell", "hog stop", "--shell-rate", "0.15")
+    run = _explore(rig_file, "good", tmp_path, 11, "25s", "--power-events", "0.1", *hogs)
     assert run.returncode == 0, run.stdout + run.stderr
     assert ", 0 faults" in run.stdout
     assert not (tmp_path / "found").exists()
