@@ -217,12 +217,16 @@ class BlockGrid:
             return 0.0
         rs, cs = grey.strides[:2]
         base = grey.base  # a decoder's plane (lab.video.luma): a view of one flat buffer
-        flat = isinstance(base, np.ndarray) and base.ndim == 1 and base.dtype == np.uint8 and base.flags.c_contiguous
-        start = grey.__array_interface__["data"][0] - base.__array_interface__["data"][0] if flat else 0
+        flat = base if isinstance(base, np.ndarray) and base.ndim == 1 and base.dtype == np.uint8 else None
+        start = 0
+        if flat is not None and flat.flags.c_contiguous:
+            start = grey.__array_interface__["data"][0] - flat.__array_interface__["data"][0]
+        else:
+            flat = None
         for (row, col, dims, steps, _), target in zip(self._plans, self._targets, strict=True):
             strides = tuple(r * rs + c * cs for r, c in steps)
-            if flat:  # a bounds-checked view straight on the buffer: a tenth of as_strided's cost
-                view = np.ndarray(dims, np.uint8, base, start + row * rs + col * cs, strides)
+            if flat is not None:  # a bounds-checked view straight on the buffer: a tenth of as_strided's cost
+                view = np.ndarray(dims, np.uint8, flat, start + row * rs + col * cs, strides)
             else:
                 view = as_strided(grey[row:, col:], dims, strides, writeable=False)
             np.copyto(target, view)
