@@ -102,7 +102,9 @@ def is_transient(exc: BaseException) -> bool:
     if code in {"40001", "40P01", "55P03"}:
         return True
     text = str(orig or exc).lower()
-    return "database is locked" in text or "database is busy" in text
+    # SQLITE_PROTOCOL ("locking protocol"): the WAL index kept changing under many connections at once;
+    # SQLite documents it as transient, like SQLITE_BUSY.
+    return any(word in text for word in ("database is locked", "database is busy", "locking protocol"))
 
 
 def _insert(session: Session, model: type, values: dict[str, Any]) -> None:

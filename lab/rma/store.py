@@ -206,8 +206,9 @@ class RmaStore:
         entry["report"]["artifacts"] = {}
         self.journal.append(entry)
         log.warning(
-            "RMA database %s unreachable; filing %s kept in journal %s",
+            "RMA database %s unreachable (%s); filing %s kept in journal %s",
             display_url(self.url),
+            entry["reason"],
             report.key(),
             self.journal.path,
         )

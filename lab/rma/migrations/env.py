@@ -19,6 +19,11 @@ context.configure(
     target_metadata=Base.metadata,
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
+    # One transaction for the whole upgrade, version check included. Alembic treats SQLite's DDL as
+    # non-transactional by default and commits step by step, so two processes opening a fresh file at
+    # once both ran migration 0002 ("duplicate column name: counts") and the loser's filing was
+    # journaled. SQLite's DDL is transactional, and our BEGIN IMMEDIATE makes the others wait here.
+    transactional_ddl=True,
 )
 with context.begin_transaction():
     if connection.dialect.name == "postgresql":
