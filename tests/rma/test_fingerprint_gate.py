@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from lab.rma.crash import finder, gate
 
@@ -97,3 +99,19 @@ def test_the_gate_drops_handled_exceptions_and_app_lines_but_not_native_crashes_
         "05-21 10:00:00.118  2301  2377 W libc    : Fatal signal 6 (SIGABRT), code -1 in tid 2377 (Net)\n"
     )
     assert gate.line_starts(text) == [text.index("05-21 10:00:00.118  2301  2377 W libc")]
+
+
+PREFIXES = [
+    "[   12.345678] ", "[  T123] ", "[    C1] ", "<4>", "> ", ">> ", "[Thu May 21 10:00:00 2026] ", "[May21 10:00] ",
+    "[  +0.000123] ", "Apr  2 10:00:00 stb kernel: ", "2026-05-21T10:00:00+00:00 stb kernel: ", "kernel: ",
+    "kern  :emerg : ", "root@stb:~# ", "** 3 printk messages dropped ** ", "\x1b[31m", "\t", "  ", "[ ] ",
+    "05-21 10:00:00.123  1234  1250 E AndroidRuntime: ", "F/DEBUG   ( 1234): ", "A/libc: ",
+]  # fmt: skip
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.sampled_from(PREFIXES), max_size=4), st.sampled_from(HEADERS), st.sampled_from(["\n", "\r\n"]))
+def test_the_gate_lets_through_a_header_after_any_mix_of_prefixes(prefixes: list[str], header: str, end: str) -> None:
+    text = f"boot{end}{''.join(prefixes)}{header}{end}more{end}"
+    slow = _slow_header_lines(text)
+    assert slow <= set(gate.line_starts(finder._Log(text).text)), repr(text)

@@ -449,12 +449,12 @@ def _kernel_report(header: Header, line: str, lines: _Lines, line_no: int) -> Cr
     if not corrupted and len(stack) >= 2:
         # One bug seen as a KASAN report on one build and as a GPF or paging fault on another, or cut
         # before its first line (an ARM "Internal error: Oops" without its "Unable to handle"), meets
-        # on its call path: its top three frames, and its top two (a cut trace, inlining). Not on the
+        # on its call path: its top three frames, and (memory faults) its top two. Not on the
         # guilty function alone (the "bad memory access in F" v3 carried until December 2026): a
         # function many paths crash into (klist_next, l2cap_sock_ready_cb) joined different bugs.
         cls = "memory" if header.memory else header.kind
         alts.append(f"{cls} stack: " + " < ".join(stack[:3]))
-        if len(stack) >= 3:
+        if len(stack) >= 3 and header.memory:
             alts.append(f"{cls} stack: " + " < ".join(stack[:2]))
     return CrashReport(header.kind, title, g, corrupted, tuple(alts), tuple(stack[:8]), line_no)
 

@@ -31,7 +31,8 @@ import re
 _PREFIX_ITEMS = (
     r"[^\S\n]+",  # spaces, tabs, \r
     # [ 12.3], [ ], [+0.000123], [Thu May 21 10:00:00 2026], [May21 10:00], [  T123]
-    r"\[(?:[^\S\n]*\+?[\d.]*[^\S\n]*|[ \w]*\d\d:\d\d(?::\d\d)?(?: \d{4})?|[^\S\n]*[TC]\d+)\]",
+    r"\[(?:[^\S\n]*+\+?[\d.]*+[^\S\n]*+|[^\S\n]*+[TC]\d+"
+    r"|(?:[A-Z][a-z][a-z] ?)+[ \d]?\d \d\d:\d\d(?::\d\d)?(?: \d{4})?)\]",  # (possessive: "[  OK  ]" fails fast)
     # ISO date (journal, RFC 5424), maybe host and tag
     r"\d\d\d\d-\d\d-\d\d[T ]\d\d:\d\d:\d\d(?:[.,]\d+)?(?:Z|[+-]\d\d:?\d\d)?(?: \S+ (?:kernel|[\w.@/-]+\[\d+\]):)?",
     r"\d[\d:.,\- \t\r\x0b\x0c\xa0]*+",  # logcat dates, times and pids (one character class: fast)
