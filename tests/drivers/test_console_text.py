@@ -116,3 +116,37 @@ def test_a_console_in_use_is_an_infra_error_without_a_reconnect_loop(busy_server
     assert exc.value.rig == "t" and exc.value.instrument == "serial"
     con.close()
     assert ConsoleBusy.__mro__[1] is InfraError
+
+
+def test_a_refusal_retried_at_open_still_lets_login_nudge_a_silent_box(tmp_path: Path) -> None:
+    # ser2net still closing an earlier connection turns the first one away; the retry gets a box
+    # that printed its login prompt before anyone listened. The refusal text is the server's, not
+    # the box's: login() must still nudge it with a newline (it once waited out its whole timeout).
+    srv = socket.create_server(("127.0.0.1", 0))
+    srv.settimeout(10)
+    got: list[bytes] = []
+
+    def serve() -> None:
+        first, _ = srv.accept()
+        first.sendall(b"Port's device already in use\r\n")
+        first.close()
+        conn, _ = srv.accept()
+        with conn:
+            conn.settimeout(10)
+            for reply in (b"box login: ", b"root@box:~# "):
+                data = conn.recv(1024)  # silent until spoken to
+                got.append(data)
+                conn.sendall(reply)
+            got.append(conn.recv(1024))
+
+    t = threading.Thread(target=serve, daemon=True)
+    t.start()
+    con = SerialConsole(f"socket://127.0.0.1:{srv.getsockname()[1]}", rig_name="t", log_path=tmp_path / "c.log")
+    try:
+        con.open()
+        con.login("root", timeout=10)
+        assert got[:2] == [b"\n", b"root\n"] and con.received_bytes == len(b"box login: root@box:~# ")
+    finally:
+        con.close()
+        t.join(5)
+        srv.close()

@@ -65,6 +65,7 @@ class ConsoleBase:
     _text_base: int
     _ansi: AnsiFilter
     _conn_head: bytearray
+    _conn_bytes: int
     _opened_at: float
     busy_grace: float
     _spill: Spill | None

@@ -127,6 +127,7 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
         self._text_base = 0  # absolute text position of self._text[0]
         self._ansi = AnsiFilter()  # terminal control sequences stay in the log, out of expect
         self._conn_head = bytearray()  # first bytes of the current connection (a server's refusal)
+        self._conn_bytes = 0  # bytes received on the current connection
         self._opened_at = 0.0
         #: seconds after open() during which a server's "in use" is retried (our own last connection
         #: may still be closing on the server's side); after it, "in use" is ConsoleBusy

@@ -216,6 +216,7 @@ class PortMixin(ConsoleBase):
                 time.sleep(delay)
                 delay = min(delay * 2, 0.5)
         self._conn_head = bytearray()
+        self._conn_bytes = 0
         self._ansi.reset()
         self._opened_at = time.monotonic()
         self._wake_r, self._wake_w = os.pipe()
@@ -289,6 +290,7 @@ class PortMixin(ConsoleBase):
                 continue
             self._decoder.reset()
             self._conn_head = bytearray()
+            self._conn_bytes = 0
             self._ansi.reset()
             with self._cond:
                 if self._stop.is_set():  # closed while we were connecting: nobody owns this port

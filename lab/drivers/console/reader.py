@@ -65,6 +65,9 @@ class ReaderMixin(ConsoleBase):
                     self._give_up(busy)
                     return
                 if busy is not None:  # turned away right after opening: our last connection may linger
+                    # the refusal is the server's text, not the box's: it must not count as "heard
+                    # from the box", or login() never nudges a box idling at a prompt after the retry
+                    self.received_bytes -= self._conn_bytes
                     self._connection_lost(busy, count=False)
                 else:
                     self._connection_lost(str(exc) or type(exc).__name__)
@@ -84,6 +87,7 @@ class ReaderMixin(ConsoleBase):
     def _feed(self, data: bytes) -> None:
         offset = self.log.append(data)
         self.received_bytes += len(data)
+        self._conn_bytes += len(data)
         if len(self._conn_head) < 512:
             self._conn_head += data[: 512 - len(self._conn_head)]
         text = self._ansi.feed(self._decoder.decode(data))
