@@ -59,6 +59,11 @@ def main(argv: list[str] | None = None) -> None:
     if args[0] not in GROUPS:
         print(f"stblab: unknown command '{args[0]}'\n\n{_usage()}", file=sys.stderr)
         raise SystemExit(ExitCode.BAD_INPUT)
+    if args[:2] == ["video", "scan"]:  # a lean start-up path, no typer: see lab/video/scan_cli.py
+        from lab.video.scan_cli import main as scan_main
+
+        scan_main(args[2:])
+        return
     module = importlib.import_module(GROUPS[args[0]][0])
     module.app(args[1:], prog_name=f"stblab {args[0]}")
 

@@ -32,7 +32,9 @@ from lab.emulator.launcher import EmulatedLab  # noqa: E402
 _EMULATOR_WORDS = ("EmulatedLab(", "emulated_lab", "start_lab(", "stblab emulate", "ensure_emulated", "--emulate")
 
 
+@cache
 def _source(obj: object) -> str:
+    """The source of a function or class ("" when it has none); cached: collection asks for each many times."""
     try:
         return inspect.getsource(obj)  # type: ignore[arg-type]
     except (OSError, TypeError):
@@ -74,6 +76,19 @@ def _uses_emulator(item: pytest.Item) -> bool:
     return False
 
 
+@pytest.hookimpl(tryfirst=True)
+def pytest_cmdline_main(config: pytest.Config) -> None:
+    """``-n N`` without ``--dist``: each test file goes whole to one worker, in collection order.
+
+    A file's module-scoped labs (emulated boxes, a browser, a labgrid coordinator) then start once
+    instead of once per worker, and with :func:`heavy_modules_first` the long files start first, so
+    the run ends on small ones. An explicit ``--dist`` is left alone.
+    """
+    if config.getoption("numprocesses", None) and config.getoption("dist", "no") == "no":
+        config.option.dist = "loadfile"
+        config.option.loadscopereorder = False  # keep heavy_modules_first's order (xdist sorts by test count)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     """Mark each test by what it needs (see the module docstring)."""
     try:
@@ -89,6 +104,29 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         on_postgres = callspec is not None and "postgresql" in callspec.params.values()
         if on_postgres or "pg_cluster" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.postgres)
+    items[:] = heavy_modules_first(items)
+
+
+def _weight(item: pytest.Item) -> int:
+    """0 for a ``slow`` test, 1 for one that starts the emulator, 2 for the rest."""
+    if item.get_closest_marker("slow") is not None:
+        return 0
+    return 1 if item.get_closest_marker("emulator") is not None else 2
+
+
+def heavy_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
+    """The items reordered module by module: modules with a slow test first, then those that start
+    the emulator, then the rest; collection order otherwise (a module stays together, in order).
+
+    Why: ``pytest -n 2`` hands tests out in this order, so the long end-to-end tests start early
+    on both workers and the run ends on quick ones, instead of one worker finishing a 60 s job
+    alone while the other waits. The order is the same in every worker (xdist requires it).
+    """
+    modules: dict[str, list[pytest.Item]] = {}
+    for item in items:
+        modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
+    order = sorted(modules.values(), key=lambda group: min(_weight(i) for i in group))  # stable
+    return [item for group in order for item in group]
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 
 import pytest
-from support import eventually
+from support import FAST_BOOT, eventually
 
 from lab.device import Stb
 from lab.device_health import BAD, GOOD, UNKNOWN, RigHealth
@@ -20,7 +20,7 @@ from lab.steps import STEPS, StepRecord
 @pytest.fixture(scope="module")
 def lab(emulated_lab: Callable[..., EmulatedLab]) -> tuple[EmulatedLab, Rig]:
     """One emulated box for this module's tests (from the session's lab factory, tests/conftest.py)."""
-    emu = emulated_lab(("box",), boot={"bootdelay": 1}, key="test_device")
+    emu = emulated_lab(("box",), key="test_device")
     return emu, emu.rigs["box"]
 
 
@@ -71,7 +71,7 @@ def test_unknown_state_is_a_test_error(lab, tmp_path):
 
 
 def test_dead_instrument_marks_the_rig_bad_and_later_calls_fail_fast(tmp_path):
-    rig_file = write_rig_file(tmp_path / "lab", ("gone",), boot={"bootdelay": 1})
+    rig_file = write_rig_file(tmp_path / "lab", ("gone",), boot=FAST_BOOT)
     health = RigHealth()
     with EmulatedLab(rig_file) as emu:
         rig = load_rigs(rig_file)["gone"]
@@ -120,7 +120,7 @@ def test_a_boot_through_the_bootloader_is_a_new_crash_incident(tmp_path):
         ("brick",),
         firmware="2.9.0",
         defects={"2.9.0": [{"kind": "boot_fail"}]},
-        boot={"bootdelay": 1},
+        boot=FAST_BOOT,
     )
     with EmulatedLab(rig_file):
         rig = load_rigs(rig_file)["brick"]
@@ -136,7 +136,7 @@ def test_a_dirty_box_does_not_hand_the_failed_tests_crash_to_the_next_transition
     """After a failed test (mark_dirty) a crash nobody was waiting for is the failed test's: going
     to the bootloader next must not raise it."""
     panic = {"2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}]}
-    rig_file = write_rig_file(tmp_path / "lab", ("oops",), firmware="2.2.0", defects=panic, boot={"bootdelay": 1})
+    rig_file = write_rig_file(tmp_path / "lab", ("oops",), firmware="2.2.0", defects=panic, boot=FAST_BOOT)
     with EmulatedLab(rig_file):
         rig = load_rigs(rig_file)["oops"]
         with Stb(rig, run_dir=tmp_path / "run") as stb:

@@ -90,8 +90,13 @@ def emulate(
             print(f"factory reset {r.name}", flush=True)
     events: queue.Queue[tuple[str, str]] = queue.Queue()
     stop = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: (stop.set(), events.put(("stop", ""))))
-    signal.signal(signal.SIGINT, lambda *_: (stop.set(), events.put(("stop", ""))))
+
+    def on_signal(*_: object) -> None:
+        stop.set()
+        events.put(("stop", ""))
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
     procs: dict[str, subprocess.Popen[bytes]] = {}
     # Ctrl-C reaches the whole foreground process group; the children leave it to this process,
     # which stops them in order (STBLAB_EMULATE_CHILD makes them ignore SIGINT).

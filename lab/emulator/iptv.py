@@ -34,6 +34,7 @@ import struct
 import threading
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -70,30 +71,40 @@ class _Demux:
             info = ts.TsPacket.parse(pkt)
             pid = info.pid
             if info.has_payload and pid != ts.NULL_PID:
-                last = self.cc.get(pid)
-                if last is not None and info.cc != (last + 1) & 0x0F and info.cc != last:
-                    self.cc_errors += 1
-                self.cc[pid] = info.cc
+                self._count_cc(pid, info.cc)
             if pid == 0:
-                for sec in self._pat.push(pkt, info):
-                    if sec[0] == 0 and ts.crc32_mpeg(sec) == 0:
-                        progs = ts.parse_pat(sec)
-                        if progs:
-                            self.pmt_pid = next(iter(progs.values()))
+                self._pat_section(pkt, info)
             elif pid == self.pmt_pid:
-                for sec in self._pmt.push(pkt, info):
-                    if sec[0] == 2 and ts.crc32_mpeg(sec) == 0:
-                        _, streams = ts.parse_pmt(sec)
-                        for es, stype in streams.items():
-                            if stype in ts.VIDEO_STREAM_TYPES:
-                                self.video_pid, self.codec = es, ts.VIDEO_STREAM_TYPES[stype]
-                                break
+                self._pmt_section(pkt, info)
             elif pid == self.video_pid and info.has_payload:
                 p = info.payload_offset
                 if info.pusi and pkt[p : p + 3] == b"\x00\x00\x01" and p + 9 <= ts.PACKET:
                     p += 9 + pkt[p + 8]
                 out += pkt[p:]
         return bytes(out)
+
+    def _count_cc(self, pid: int, cc: int) -> None:
+        """A continuity counter that skips (a repeat is allowed) is a lost packet on that PID."""
+        last = self.cc.get(pid)
+        if last is not None and cc != (last + 1) & 0x0F and cc != last:
+            self.cc_errors += 1
+        self.cc[pid] = cc
+
+    def _pat_section(self, pkt: bytes, info: ts.TsPacket) -> None:
+        for sec in self._pat.push(pkt, info):
+            if sec[0] == 0 and ts.crc32_mpeg(sec) == 0:
+                progs = ts.parse_pat(sec)
+                if progs:
+                    self.pmt_pid = next(iter(progs.values()))
+
+    def _pmt_section(self, pkt: bytes, info: ts.TsPacket) -> None:
+        for sec in self._pmt.push(pkt, info):
+            if sec[0] == 2 and ts.crc32_mpeg(sec) == 0:
+                _, streams = ts.parse_pmt(sec)
+                for es, stype in streams.items():
+                    if stype in ts.VIDEO_STREAM_TYPES:
+                        self.video_pid, self.codec = es, ts.VIDEO_STREAM_TYPES[stype]
+                        break
 
 
 class IptvReceiver:
@@ -239,105 +250,129 @@ class IptvReceiver:
         sock.close()
 
     def _run(self) -> None:
-        import av
-
-        sock: socket.socket | None = None
+        tuned = _Tuned()
         generation = -1
-        demux = _Demux()
-        codec: Any = None
-        seen_key = False
-        last_data = time.monotonic()
-        joined_at = last_data
-        first_frame = False
         while self._running:
             with self._cond:
-                if generation != self._generation:
+                changed = generation != self._generation
+                if changed:
                     generation = self._generation
                     wanted = self._wanted
-                    changed = True
-                else:
-                    changed = False
             if changed:
-                self._close(sock)
-                sock = None
-                self._latest = None if wanted != self.channel else self._latest
-                self.channel = wanted
-                demux, codec, seen_key, first_frame = _Demux(), None, False, False
-                if wanted is None:
-                    self._set_state("idle")
-                else:
-                    try:
-                        sock = self._open(wanted)
-                    except Exception as exc:  # no namespace (yet), no route: no signal, keep running
-                        log.warning("iptv: cannot join channel %s: %s", wanted, exc)
-                        sock = None
-                    joined_at = last_data = time.monotonic()
-                    self._set_state("tuning")
-            if sock is None:
-                if self.channel is not None and time.monotonic() - joined_at > self.no_signal_after:
-                    self._set_state("no_signal", generation)
-                with self._cond:
-                    if generation == self._generation and self._running:
-                        self._cond.wait(0.1)
+                tuned = self._retune(tuned, wanted)
+            if tuned.sock is None:
+                self._wait_without_socket(tuned, generation)
                 continue
-            try:
-                data = sock.recv(65536)
-            except TimeoutError:
-                if time.monotonic() - last_data > self.no_signal_after:
-                    self._set_state("no_signal", generation)
-                    seen_key = False
-                continue
-            except OSError:
-                continue
-            last_data = time.monotonic()
-            if self.state == "no_signal":
-                self._set_state("tuning", generation)
-            self.stats["datagrams"] += 1
-            self.stats["bytes"] += len(data)
-            before = demux.cc_errors
-            es = demux.feed(data)
-            self.stats["cc_errors"] += demux.cc_errors - before
-            if not es:
-                continue
-            if codec is None:
-                if demux.codec is None:
-                    continue
-                codec = av.CodecContext.create(demux.codec, "r")
-                codec.thread_type = "NONE"
-            try:
-                packets = codec.parse(es)
-            except av.error.FFmpegError:
-                self.stats["decode_errors"] += seen_key
-                continue
-            for packet in packets:
-                try:
-                    frames = codec.decode(packet)
-                except av.error.FFmpegError:
-                    self.stats["decode_errors"] += seen_key  # errors before the first IDR are normal
-                    continue
-                if generation != self._generation:
-                    break  # zapped meanwhile: these pictures belong to the old channel
-                for frame in frames:
-                    if not seen_key:
-                        if not frame.key_frame:
-                            continue
-                        seen_key = True
-                    image = frame.to_ndarray(format="bgr24")
-                    if generation != self._generation:
-                        break
-                    self._latest = image
-                    self.stats["frames"] += 1
-                    if not first_frame:
-                        first_frame = True
-                        self.stats["zap_times"].append(round(time.monotonic() - joined_at, 3))
-                    self._set_state("playing", generation)
-                    if self.on_frame:
-                        try:
-                            self.on_frame(image)
-                        except Exception:
-                            log.exception("on_frame callback failed")
-        self._close(sock)
+            es = self._receive(tuned, tuned.sock, generation)
+            if es:
+                self._decode(tuned, es, generation)
+        self._close(tuned.sock)
         self._set_state("idle")
+
+    def _retune(self, old: _Tuned, wanted: int | None) -> _Tuned:
+        """Leave the old channel, join ``wanted`` (None: stay idle); a fresh demuxer and decoder."""
+        self._close(old.sock)
+        self._latest = None if wanted != self.channel else self._latest
+        self.channel = wanted
+        if wanted is None:
+            self._set_state("idle")
+            return _Tuned(joined_at=old.joined_at, last_data=old.last_data)
+        new = _Tuned()
+        try:
+            new.sock = self._open(wanted)
+        except Exception as exc:  # no namespace (yet), no route: no signal, keep running
+            log.warning("iptv: cannot join channel %s: %s", wanted, exc)
+            new.sock = None
+        new.joined_at = new.last_data = time.monotonic()
+        self._set_state("tuning")
+        return new
+
+    def _wait_without_socket(self, tuned: _Tuned, generation: int) -> None:
+        """No socket (idle, or the join failed): no signal once it lasts, and wait for the next tune."""
+        if self.channel is not None and time.monotonic() - tuned.joined_at > self.no_signal_after:
+            self._set_state("no_signal", generation)
+        with self._cond:
+            if generation == self._generation and self._running:
+                self._cond.wait(0.1)
+
+    def _receive(self, tuned: _Tuned, sock: socket.socket, generation: int) -> bytes:
+        """One datagram, demultiplexed: the video elementary-stream bytes in it (b"" when none came)."""
+        try:
+            data = sock.recv(65536)
+        except TimeoutError:
+            if time.monotonic() - tuned.last_data > self.no_signal_after:
+                self._set_state("no_signal", generation)
+                tuned.seen_key = False
+            return b""
+        except OSError:
+            return b""
+        tuned.last_data = time.monotonic()
+        if self.state == "no_signal":
+            self._set_state("tuning", generation)
+        self.stats["datagrams"] += 1
+        self.stats["bytes"] += len(data)
+        before = tuned.demux.cc_errors
+        es = tuned.demux.feed(data)
+        self.stats["cc_errors"] += tuned.demux.cc_errors - before
+        return es
+
+    def _decode(self, tuned: _Tuned, es: bytes, generation: int) -> None:
+        """Parse and decode elementary-stream bytes; show each picture from the first key frame on."""
+        import av
+
+        if tuned.codec is None:
+            if tuned.demux.codec is None:
+                return
+            tuned.codec = av.CodecContext.create(tuned.demux.codec, "r")
+            tuned.codec.thread_type = "NONE"
+        try:
+            packets = tuned.codec.parse(es)
+        except av.error.FFmpegError:
+            self.stats["decode_errors"] += tuned.seen_key
+            return
+        for packet in packets:
+            try:
+                frames = tuned.codec.decode(packet)
+            except av.error.FFmpegError:
+                self.stats["decode_errors"] += tuned.seen_key  # errors before the first IDR are normal
+                continue
+            if generation != self._generation:
+                break  # zapped meanwhile: these pictures belong to the old channel
+            for frame in frames:
+                if not tuned.seen_key:
+                    if not frame.key_frame:
+                        continue
+                    tuned.seen_key = True
+                image = frame.to_ndarray(format="bgr24")
+                if generation != self._generation:
+                    break
+                self._show(tuned, image, generation)
+
+    def _show(self, tuned: _Tuned, image: np.ndarray, generation: int) -> None:
+        self._latest = image
+        self.stats["frames"] += 1
+        if not tuned.first_frame:
+            tuned.first_frame = True
+            self.stats["zap_times"].append(round(time.monotonic() - tuned.joined_at, 3))
+        self._set_state("playing", generation)
+        if self.on_frame:
+            try:
+                self.on_frame(image)
+            except Exception:
+                log.exception("on_frame callback failed")
+
+
+@dataclass
+class _Tuned:
+    """What the worker holds for the channel it is on; a fresh one on every tune or stop."""
+
+    sock: socket.socket | None = None
+    demux: _Demux = field(default_factory=_Demux)
+    codec: Any = None
+    seen_key: bool = False  # decoding shows pictures only from the first key frame on
+    first_frame: bool = False  # the zap time is measured to the first picture
+    joined_at: float = field(default_factory=time.monotonic)
+    last_data: float = field(default_factory=time.monotonic)
 
 
 class RigIptv:

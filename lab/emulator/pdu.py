@@ -146,63 +146,70 @@ class PduServer(SocketServerService):
         return todo
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
-        pdu = self
+        server = self
 
-        class Handler(BaseHTTPRequestHandler):
-            server_version = "NETIO-HTTP/3.4"
-            protocol_version = "HTTP/1.1"
-
-            def log_message(self, fmt: str, *args: Any) -> None:  # quiet
-                pass
-
-            def _send(self, code: int, body: dict[str, Any]) -> None:
-                data = json.dumps(body).encode()
-                self.send_response(code)
-                self.send_header("Content-Type", "application/json")
-                self.send_header("Content-Length", str(len(data)))
-                if code == 401:
-                    self.send_header("WWW-Authenticate", 'Basic realm="netio"')
-                self.end_headers()
-                self.wfile.write(data)
-
-            def _authorised(self) -> bool:
-                if pdu.auth is None:
-                    return True
-                want = "Basic " + base64.b64encode(f"{pdu.auth[0]}:{pdu.auth[1]}".encode()).decode()
-                if self.headers.get("Authorization") == want:
-                    return True
-                self._send(401, {"error": "authentication required"})
-                return False
-
-            def do_GET(self) -> None:  # noqa: N802 - http.server API
-                if not self._authorised():
-                    return
-                if self.path.split("?")[0] != "/netio.json":
-                    self._send(404, {"error": f"no such resource: {self.path}"})
-                    return
-                self._send(200, pdu.document())
-
-            def do_POST(self) -> None:  # noqa: N802 - http.server API
-                if not self._authorised():
-                    return
-                if self.path.split("?")[0] != "/netio.json":
-                    self._send(404, {"error": f"no such resource: {self.path}"})
-                    return
-                try:
-                    length = int(self.headers.get("Content-Length") or 0)
-                    if length > 65536:
-                        raise ValueError("request too large")
-                    if length < 0:  # read(-1) would wait for the client to close
-                        raise ValueError("negative Content-Length")
-                    todo = pdu.parse_outputs(self.rfile.read(length))
-                except (ValueError, KeyError, TypeError) as exc:
-                    self._send(400, {"error": f"bad request: {exc}"})
-                    return
-                for oid, action, delay in todo:
-                    pdu.apply(oid, action, delay)
-                self._send(200, pdu.document())
+        class Handler(_NetioHandler):
+            pdu = server
 
         return Handler
+
+
+class _NetioHandler(BaseHTTPRequestHandler):
+    """NETIO's JSON API (GET/POST /netio.json) over the :class:`PduServer` in :attr:`pdu`."""
+
+    pdu: PduServer
+    server_version = "NETIO-HTTP/3.4"
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, fmt: str, *args: Any) -> None:  # quiet
+        pass
+
+    def _send(self, code: int, body: dict[str, Any]) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        if code == 401:
+            self.send_header("WWW-Authenticate", 'Basic realm="netio"')
+        self.end_headers()
+        self.wfile.write(data)
+
+    def _authorised(self) -> bool:
+        if self.pdu.auth is None:
+            return True
+        want = "Basic " + base64.b64encode(f"{self.pdu.auth[0]}:{self.pdu.auth[1]}".encode()).decode()
+        if self.headers.get("Authorization") == want:
+            return True
+        self._send(401, {"error": "authentication required"})
+        return False
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server API
+        if not self._authorised():
+            return
+        if self.path.split("?")[0] != "/netio.json":
+            self._send(404, {"error": f"no such resource: {self.path}"})
+            return
+        self._send(200, self.pdu.document())
+
+    def do_POST(self) -> None:  # noqa: N802 - http.server API
+        if not self._authorised():
+            return
+        if self.path.split("?")[0] != "/netio.json":
+            self._send(404, {"error": f"no such resource: {self.path}"})
+            return
+        try:
+            length = int(self.headers.get("Content-Length") or 0)
+            if length > 65536:
+                raise ValueError("request too large")
+            if length < 0:  # read(-1) would wait for the client to close
+                raise ValueError("negative Content-Length")
+            todo = self.pdu.parse_outputs(self.rfile.read(length))
+        except (ValueError, KeyError, TypeError) as exc:
+            self._send(400, {"error": f"bad request: {exc}"})
+            return
+        for oid, action, delay in todo:
+            self.pdu.apply(oid, action, delay)
+        self._send(200, self.pdu.document())
 
 
 __all__ = ["PduServer"]

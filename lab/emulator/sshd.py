@@ -18,6 +18,7 @@ import logging
 import socket
 import struct
 import threading
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import paramiko
@@ -145,34 +146,9 @@ class _Server(paramiko.ServerInterface):
             out(f"\nstblab STB firmware {self.box.fw_info()['version']}\n\n")
             while True:
                 out(f"root@{host}:~# ")
-                line: list[str] = []
-                while True:
-                    if not buf:
-                        data = channel.recv(1024)
-                        if not data:
-                            return
-                        buf += data
-                    b = buf[0]
-                    del buf[0]
-                    if b in (0x0D, 0x0A):
-                        if b == 0x0D and buf[:1] == b"\n":
-                            del buf[0]
-                        out("\n")
-                        break
-                    if b == 0x03:
-                        out("^C\n")
-                        line = []
-                        break
-                    if b == 0x04 and not line:
-                        raise SessionExit
-                    if b in (0x08, 0x7F):
-                        if line:
-                            line.pop()
-                            out("\b \b")
-                    elif 0x20 <= b < 0x7F:
-                        line.append(chr(b))
-                        out(chr(b))
-                text = "".join(line)
+                text = _read_line(channel, buf, out)
+                if text is None:
+                    return
                 if text.strip():
                     with contextlib.suppress(Cancelled):
                         shell.run(text, out=out, cancelled=lambda: channel.closed)
@@ -185,6 +161,37 @@ class _Server(paramiko.ServerInterface):
         finally:
             with contextlib.suppress(Exception):
                 channel.close()
+
+
+def _read_line(channel: paramiko.Channel, buf: bytearray, out: Callable[[str], None]) -> str | None:
+    """One command line typed into the session, echoed as a terminal would; None when the client
+    closed the channel. Ctrl-C abandons the line (``""``); Ctrl-D on an empty line ends the session."""
+    line: list[str] = []
+    while True:
+        if not buf:
+            data = channel.recv(1024)
+            if not data:
+                return None
+            buf += data
+        b = buf[0]
+        del buf[0]
+        if b in (0x0D, 0x0A):
+            if b == 0x0D and buf[:1] == b"\n":
+                del buf[0]
+            out("\n")
+            return "".join(line)
+        if b == 0x03:
+            out("^C\n")
+            return ""
+        if b == 0x04 and not line:
+            raise SessionExit
+        if b in (0x08, 0x7F):
+            if line:
+                line.pop()
+                out("\b \b")
+        elif 0x20 <= b < 0x7F:
+            line.append(chr(b))
+            out(chr(b))
 
 
 class SshServer(Service):

@@ -18,6 +18,7 @@ import typer
 
 from lab.errors import DeviceFault, InfraError, TestError
 from lab.explore.explorer import ExploreOptions, ExploreResult
+from lab.explore.walk import WalkOptions
 from lab.outcome import ExitCode
 from lab.rig import Rig
 
@@ -52,6 +53,11 @@ def explore(
     shrink_runs: Annotated[int, typer.Option("--shrink-runs", help="reruns one shrink may spend")] = 40,
     measure: Annotated[int, typer.Option("--measure", help="replays of the minimal sequence (k of n)")] = 5,
     power_events: Annotated[float, typer.Option("--power-events", help="probability per step of a power cut")] = 0.02,
+    shell: Annotated[
+        list[str] | None,
+        typer.Option("--shell", help="a shell action the walk may run (repeatable), e.g. 'hog mem 256', 'hog stop'"),
+    ] = None,
+    shell_rate: Annotated[float, typer.Option("--shell-rate", help="probability per step of a shell action")] = 0.05,
     out: Annotated[Path, typer.Option("--out", help="where reproducers are written")] = Path("scenarios/found"),
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="evidence folder")] = None,
     rma_db: Annotated[str | None, typer.Option("--rma-db", help="file found faults in this RMA database")] = None,
@@ -74,7 +80,8 @@ def explore(
         out_dir=out, evidence_dir=run,
     )  # fmt: skip
     try:
-        result = _run(rigs, chosen, seed, options, keys=keys, power_events=power_events, rma_db=rma_db, emulate=emulate)
+        walk = WalkOptions(power_cut=power_events, shell_actions=tuple(shell or ()), shell=shell_rate if shell else 0.0)
+        result = _run(rigs, chosen, seed, options, walk, keys=keys, rma_db=rma_db, emulate=emulate)
     except InfraError as exc:
         raise _fail(f"lab failure, nothing filed: {exc}", ExitCode.INFRA_ERROR) from None
     except TestError as exc:
@@ -98,19 +105,19 @@ def _run(
     chosen: Rig,
     seed: int,
     options: ExploreOptions,
+    walk: WalkOptions,
     *,
     keys: str | None,
-    power_events: float,
     rma_db: str | None,
     emulate: str,
 ) -> ExploreResult:
-    """Open the rig (starting its emulator when asked) and explore it with ``options``."""
+    """Open the rig (starting its emulator when asked) and explore it with ``options`` and ``walk``."""
     from lab.device import Stb
     from lab.emulated_lab import ensure_emulated
     from lab.explore.explorer import Explorer
     from lab.explore.observe import load_regions
     from lab.explore.target import RigTarget
-    from lab.explore.walk import QUIET_KEYS, Walker, WalkOptions
+    from lab.explore.walk import QUIET_KEYS, Walker
 
     def echo(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
@@ -124,7 +131,7 @@ def _run(
         unknown = sorted(set(key_list) - set(stb.remote.keys))
         if unknown:
             raise TestError(f"keys not on the rig's remote: {', '.join(unknown)}")
-        walker = Walker(random.Random(seed), key_list, WalkOptions(power_cut=power_events))
+        walker = Walker(random.Random(seed), key_list, walk)
         target = RigTarget(stb, regions=load_regions(chosen.model), boot_timeout=stb.boot_timeout)
         meta = {"rig": chosen.name, "model": chosen.model, "profile": chosen.model}
         filer = None

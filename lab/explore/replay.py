@@ -24,7 +24,7 @@ class KnownState:
     """The rig brought to a known state, with the explorer's checks for the end of the replay."""
 
     def __init__(self, stb: Any) -> None:
-        self.target = RigTarget(stb, regions=load_regions(stb.rig.model))
+        self.target = RigTarget(stb, regions=load_regions(stb.rig.model), reboot="power")
         self.target.reset()
         # Learn what "moving" looks like on the first screen, as the explorer did before its steps.
         self.target.check()
@@ -41,9 +41,10 @@ class KnownState:
         """KEY_POWER was pressed: a black picture is expected until it is pressed again."""
         self.target.standby = not self.target.standby
 
-    def expect_no_fault(self) -> None:
-        """Run the explorer's checks; raise DeviceFault with the symptom when the box is faulty."""
-        self.target.expect_no_fault()
+    def expect_no_fault(self, *, moving: bool = False) -> None:
+        """Run the explorer's checks; raise DeviceFault with the symptom when the box is faulty
+        (``moving``: the screen the replay ends on must show a moving picture)."""
+        self.target.expect_no_fault(moving=moving)
 
 
 def known_state(stb: Any) -> KnownState:

@@ -24,9 +24,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from lab.errors import DeviceFault, InfraError
+from lab.errors import DeviceFault, InfraError, TestError
 from lab.explore.events import Event
-from lab.explore.observe import MOTION_LEVEL, Observation, ScreenBook, observe
+from lab.explore.observe import CHANGING, MOTION_LEVEL, Observation, ScreenBook, observe
 from lab.video.frame import Frame
 
 MAX_GAP = 30.0  # longest pause an event may ask for (s)
@@ -51,16 +51,23 @@ class RigTarget:
         stb: Any,
         *,
         regions: dict[str, list[int]] | None = None,
-        settle: float = 0.6,
+        settle: float = 0.35,
         confirm: float = 2.0,
         boot_timeout: float = 60.0,
+        reboot: str = "auto",
     ) -> None:
+        if reboot not in ("auto", "power"):
+            raise ValueError(f"reboot must be 'auto' or 'power', got {reboot!r}")
         self.stb = stb
         self.rig = stb.rig_name
         self.book = ScreenBook(regions=dict(regions or {}))
         self.settle = settle
         self.confirm = confirm
         self.boot_timeout = boot_timeout
+        self.reboot = reboot
+        self.healthy = False  # the last check found nothing and the shell answered: a soft reboot will do
+        self.soft_reboots = 0
+        self.power_cycles = 0
         self.standby = False
         self.pending_boot = False
         self.last_action = time.monotonic()
@@ -68,6 +75,11 @@ class RigTarget:
         self.lab_lagging = 0  # looks judged nothing because too few frames came
         video = getattr(stb.rig, "video", None)
         self.fps = float(getattr(video, "fps", 0) or 25.0)
+        # The explorer times its keys itself (an event's gap): the remote's own pacing between
+        # presses (0.3 s by default) would turn every hostile double press into a polite one.
+        remote = getattr(stb, "remote", None) if getattr(stb.rig, "ir", None) is not None else None
+        if remote is not None and hasattr(remote, "inter_press_delay"):
+            remote.inter_press_delay = 0.0
 
     def min_frames(self, seconds: float) -> int:
         """Frames a look of ``seconds`` must get to judge motion: half the rig's frame rate."""
@@ -76,20 +88,43 @@ class RigTarget:
     # -- state -------------------------------------------------------------------------------
 
     def reset(self) -> None:
-        """Power-cycle to a logged-in shell and wait (bounded) for a picture: the known state."""
+        """Reboot to a logged-in shell and wait (bounded) for a picture: the known state.
+
+        A box that looked healthy at the last check is rebooted over its console (``reboot="auto"``);
+        after a fault, a power event, or when the console reboot does not bring the shell back,
+        the PDU power-cycles it. Either way every defect state of the last run is gone.
+        """
+        from lab.drivers.serial import ExpectTimeout
+
         stb = self.stb
         stb.console.clear_deaths()  # what the last run printed was judged already
-        stb.mark_dirty()
-        stb.reboot(hard=True)
+        soft = self.reboot == "auto" and self.healthy and not self.pending_boot and str(stb.state) == "shell"
+        self.healthy = False
+        done = False
+        if soft:
+            try:
+                stb.reboot(hard=False)
+                self.soft_reboots += 1
+                done = True
+            except (ExpectTimeout, DeviceFault, TestError):
+                done = False
+        if not done:
+            stb.mark_dirty()
+            stb.reboot(hard=True)
+            self.power_cycles += 1
         stb.console.clear_deaths()
         self.standby = False
         self.pending_boot = False
-        deadline = time.monotonic() + 10.0
-        while time.monotonic() < deadline:
-            obs = self._look(self.settle)
-            if obs.frames and not obs.black:
-                break
+        self._wait_picture(10.0)
         self.last_action = time.monotonic()
+
+    def _wait_picture(self, timeout: float) -> None:
+        """Until a frame that is not black arrives (bounded): the UI is up."""
+        from lab.explore.observe import BLACK_LUMA, max_grey
+
+        for frame in self.stb.capture.frames(timeout=timeout):
+            if max_grey(frame) > BLACK_LUMA:
+                return
 
     def apply(self, event: Event) -> None:
         """Wait the event's gap (counted from the last action), then do it."""
@@ -145,23 +180,35 @@ class RigTarget:
     def _frames(self, seconds: float) -> list[Frame]:
         return list(self.stb.capture.frames(timeout=seconds))
 
-    def _look(self, seconds: float) -> Observation:
+    def _look(self, seconds: float, *, settle: int = 0) -> Observation:
+        """Frames for ``seconds``; while the screen is still changing (a menu sliding in, a banner
+        going), up to ``settle`` more looks, so that only a settled screen is named and judged."""
+        for _ in range(settle):
+            obs = observe(self._frames(seconds), self.book, settled_only=True)
+            if obs.screen != CHANGING:
+                self.last = obs
+                return obs
         obs = observe(self._frames(seconds), self.book)
         self.last = obs
         return obs
 
-    def check(self) -> Finding | None:
-        """Look for a fault now (see module docstring); None when the box looks healthy."""
+    def check(self, *, expect_moving: bool = False) -> Finding | None:
+        """Look for a fault now (see module docstring); None when the box looks healthy.
+
+        ``expect_moving``: the screen now must show a moving picture even when this target has not
+        seen it move (a written reproducer of a frozen picture knows the screen it ends on moves).
+        """
         finding = self._wait_boot() if self.pending_boot else None
         if finding is None:
             # The picture first: looking takes a moment, so death lines printed just after the
             # last event (a panic's trace) are on the console when it is read, and they win.
-            picture = self._picture()
+            picture = self._picture(expect_moving)
             finding = self._death() or picture
         if finding is not None:
             self.probe_lab()
             if finding.excerpt is None:
                 finding.excerpt = self.stb.console.tail(30)
+        self.healthy = finding is None
         return finding
 
     def _death(self) -> Finding | None:
@@ -171,8 +218,8 @@ class RigTarget:
         ev = deaths[0]
         return Finding(ev.symptom, f"the console printed {ev.line.strip()[:200]!r}", excerpt=ev.excerpt())
 
-    def _picture(self) -> Finding | None:
-        obs = self._look(self.settle)
+    def _picture(self, expect_moving: bool = False) -> Finding | None:
+        obs = self._look(self.settle, settle=2)
         if self.standby:
             return None
         if not obs.frames:
@@ -194,13 +241,19 @@ class RigTarget:
                     source="picture",
                 )
             return None
-        if obs.screen in self.book.moving and obs.motion < MOTION_LEVEL:
+        moves = self.book.moving if not expect_moving else {*self.book.moving, obs.screen}
+        if obs.screen in moves and obs.motion < MOTION_LEVEL:
             again = self._look(self.confirm)
             if again.frames < self.min_frames(self.confirm):
                 # The capture (or an emulated box) did not keep up: a still picture is not evidence.
                 self.lab_lagging += 1
                 return None
-            if again.screen in self.book.moving and again.motion < MOTION_LEVEL:
+            region = self._region(again)
+            if (
+                again.screen in moves | self.book.moving
+                and again.motion < MOTION_LEVEL
+                and (expect_moving or (region is not None and self.book.fits(str(again.screen), region)))
+            ):
                 return Finding(
                     "video-frozen",
                     f"the picture of {again.screen} moved before and stood still for {self.confirm:.1f} s "
@@ -209,6 +262,15 @@ class RigTarget:
                     source="picture",
                 )
         return None
+
+    def _region(self, obs: Observation) -> Any:
+        """The motion-region cells of a look (what :meth:`ScreenBook.fits` compares)."""
+        if obs.cells is None:
+            return None
+        from lab.explore.observe import GRID, motion_region
+
+        rows, cols = motion_region(self.book.regions, GRID)
+        return obs.cells[rows, cols]
 
     def probe_lab(self) -> None:
         """Raise InfraError naming the instrument when the lab (not the box) is at fault."""
@@ -222,9 +284,10 @@ class RigTarget:
         if str(getattr(stb.capture, "signal", "")) == "lost":
             raise InfraError("the HDMI capture lost its encoder", rig=self.rig, instrument="video")
 
-    def expect_no_fault(self) -> None:
-        """For written reproducers: raise DeviceFault with the finding's symptom when there is one."""
-        finding = self.check()
+    def expect_no_fault(self, *, moving: bool = False) -> None:
+        """For written reproducers: raise DeviceFault with the finding's symptom when there is one
+        (``moving``: the screen the replay ends on must show a moving picture)."""
+        finding = self.check(expect_moving=moving)
         if finding is not None:
             raise DeviceFault(finding.message, symptom=finding.symptom)
 

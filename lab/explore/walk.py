@@ -2,11 +2,14 @@
 
 Each step is a short *burst* of events: remote keys at a human's pace or at hostile speed (a
 double press, keys during an animation), now and then a power event (a cut during boot, a cycle)
-or a shell action. Bursts that led to a screen not seen before are kept and replayed with small
-changes (a key added, replaced or dropped, pauses made hostile). Keys are drawn with weights
-that steer towards what is new: a key not yet tried on the current screen weighs up to twice as
-much, a key whose presses have changed the screen (more: led to an unseen one) weighs more,
-and the last key is repeated with some probability (people press twice). Everything is drawn
+or a shell action, now and then a *power storm* (cuts in a row, each before the box finished
+booting from the last). Some bursts are *fast runs*: 4-8 keys with every pause hostile, the way a
+user mashes keys while a banner fades or a menu slides in (timing faults live in such windows).
+Bursts that led to a screen not seen before, and the last few that changed the screen at all,
+are kept and replayed with small changes (a key added, replaced or dropped, pauses made hostile).
+Keys are drawn with weights that steer towards what is new: a key not yet tried on the current
+screen weighs up to twice as much, a key whose presses have changed the screen (more: led to an
+unseen one) weighs more, and the last key is repeated with some probability (people press twice). Everything is drawn
 from one ``random.Random(seed)``, so a walk is reproducible from its seed.
 
 Example::
@@ -40,9 +43,15 @@ class WalkOptions:
     repeat: float = 0.3  # probability of pressing the last key again
     power_cut: float = 0.02  # probability per step of a power cut (off 0.2-2 s, no wait for boot)
     power_cycle: float = 0.01  # probability per step of a power cycle (waits for the boot)
+    storm: float = 0.02  # probability per step of a power storm: cuts in a row, faster than the boot
+    storm_len: tuple[int, int] = (3, 6)  # power cuts in a storm
+    storm_gap: tuple[float, float] = (0.1, 2.0)  # seconds from power-on to the next cut in a storm
     shell: float = 0.0  # probability per step of a shell action (when some are given)
     mutate: float = 0.35  # probability per step of replaying a burst that found a new screen, mutated
     corpus_size: int = 64  # bursts kept for that
+    fast: float = 0.4  # probability per step of a fast run: keys during the animations they start
+    fast_len: tuple[int, int] = (4, 8)  # keys in a fast run (every pause in it hostile)
+    recent: int = 8  # bursts that changed the screen lately, kept beside the corpus for mutation
     shell_actions: Sequence[str] = ()
 
 
@@ -58,6 +67,7 @@ class Walker:
     uses: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     last_key: str | None = None
     corpus: list[list[Event]] = field(default_factory=list)
+    lately: list[list[Event]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.keys = sorted(set(self.keys))
@@ -90,23 +100,37 @@ class Walker:
         if roll < opts.power_cycle:
             return [Event("power_cycle", f"{self.rng.uniform(0.5, 2.0):.2f}", self._gap(True))]
         roll -= opts.power_cycle
+        if roll < opts.storm:
+            return [
+                Event(
+                    "power_cut",
+                    f"{self.rng.uniform(0.2, 1.0):.2f}",
+                    self._gap(True) if not i else round(self.rng.uniform(*opts.storm_gap), 3),
+                )
+                for i in range(self.rng.randint(*opts.storm_len))
+            ]
+        roll -= opts.storm
         if opts.shell_actions and roll < opts.shell:
             return [Event("shell", self.rng.choice(list(opts.shell_actions)), self._gap(True))]
-        if self.corpus and roll < opts.shell + opts.mutate:
+        roll -= opts.shell if opts.shell_actions else 0.0
+        if (self.corpus or self.lately) and roll < opts.mutate:
             return self._mutant(screen or "?")
-        n = self.rng.randint(*opts.burst)
+        roll -= opts.mutate
+        fast = roll < opts.fast
+        n = self.rng.randint(*(opts.fast_len if fast else opts.burst))
         out = []
         for i in range(n):
             key = self._key(screen or "?")
             self.tries[(screen or "?", key)] += 1
             self.last_key = key
-            out.append(Event("key", key, self._gap(i == 0)))
+            gap = round(self.rng.uniform(0.03, 0.25), 3) if fast and i else self._gap(i == 0)
+            out.append(Event("key", key, gap))
         return out
 
     def _mutant(self, screen: str) -> list[Event]:
         """A burst that led somewhere new, changed a little: a key added, replaced or dropped, or its
         pauses made hostile (what fuzzers do with inputs that found new paths)."""
-        base = list(self.rng.choice(self.corpus))
+        base = list(self.rng.choice(self.corpus + self.lately))
         op = self.rng.randrange(4)
         if op == 0 and len(base) < 8:
             base.append(Event("key", self._key(screen), self._gap(False)))
@@ -131,6 +155,10 @@ class Walker:
             self.uses[k] += 1
         if after is None or after == before:
             return
+        if self.options.recent and all(e.kind == "key" for e in burst):
+            self.lately.append(list(burst))
+            if len(self.lately) > self.options.recent:
+                self.lately.pop(0)
         if new and all(e.kind == "key" for e in burst):
             self.corpus.append(list(burst))
             if len(self.corpus) > self.options.corpus_size:

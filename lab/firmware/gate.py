@@ -121,13 +121,14 @@ class GateResult:
         """One line for CI: may the build ship, and if not, why not."""
         if self.exit_code == EXIT_NEW_FAULTS and not self.new_faults:
             return "FAIL: known device faults (no new ones); the build may not ship"
-        return {
+        verdicts: dict[int, str] = {
             EXIT_PASS: "PASS: the build may ship",
             EXIT_NEW_FAULTS: "FAIL: new device faults",
             EXIT_INFRA: "ERROR: the lab failed (or a test timed out); no verdict on the build",
             EXIT_TEST_ERROR: "ERROR: a scenario is wrong; no verdict on the build",
             EXIT_INCOMPLETE: "INCOMPLETE: planned tests did not run or were skipped; no verdict on the build",
-        }.get(self.exit_code, "ERROR: no verdict on the build")
+        }
+        return verdicts.get(self.exit_code, "ERROR: no verdict on the build")
 
     def lines(self) -> list[str]:
         """The human summary: image, flash per rig, suite counts, faults by kind, then the verdict."""

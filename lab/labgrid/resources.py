@@ -68,46 +68,49 @@ def sections_from_resources(place: str, resources: list[tuple[str, dict[str, Any
     or a resource lacks what the instrument needs.
     """
     out: dict[str, dict[str, Any]] = {}
-
-    def put(section: str, cls: str, value: dict[str, Any]) -> None:
-        if section in out:
-            raise ValueError(f"place '{place}': two resources give its {section} (second: {cls})")
-        out[section] = value
-
     for cls, params in resources:
         try:
-            if cls in SERIAL_CLASSES:
-                if params.get("host") and params.get("port"):
-                    scheme = "socket" if params.get("protocol", "rfc2217") == "raw" else "rfc2217"
-                    url = f"{scheme}://{_host(params['host'])}:{int(params['port'])}"
-                elif cls == "RawSerialPort" or not params.get("host"):
-                    raise ValueError("not reachable over the network (no host/port published)")
-                serial: dict[str, Any] = {"url": url}
-                if params.get("speed"):
-                    serial["baudrate"] = int(params["speed"])
-                put("serial", cls, serial)
-            elif cls == "NetworkService":
-                put(
-                    "ssh",
-                    cls,
-                    {"host": params["address"], "port": int(params.get("port", 22)), "user": params["username"]},
-                )
-            elif cls == "NetworkPowerPort":
-                put("power", cls, {"url": params["host"], "outlet": int(params["index"])})
-            elif cls in ("HTTPVideoStream", "StblabVideoStream"):
-                put("video", cls, {"url": params["url"]})
-            elif cls == "StblabIRBlaster":
-                ir = {"url": params["url"]}
-                if params.get("remote_name"):
-                    ir["remote_name"] = params["remote_name"]
-                put("ir", cls, ir)
+            found = _section(cls, params)
         except KeyError as exc:
             raise ValueError(f"place '{place}': resource {cls} lacks '{exc.args[0]}'") from exc
         except (TypeError, ValueError) as exc:
-            if str(exc).startswith("place '"):
-                raise
             raise ValueError(f"place '{place}': resource {cls}: {exc}") from exc
+        if found is None:
+            continue
+        section, value = found
+        if section in out:
+            raise ValueError(f"place '{place}': two resources give its {section} (second: {cls})")
+        out[section] = value
     return out
+
+
+def _section(cls: str, params: dict[str, Any]) -> tuple[str, dict[str, Any]] | None:
+    """The rig section one resource gives (None for a class that is no instrument of ours)."""
+    if cls in SERIAL_CLASSES:
+        return "serial", _serial(cls, params)
+    if cls == "NetworkService":
+        return "ssh", {"host": params["address"], "port": int(params.get("port", 22)), "user": params["username"]}
+    if cls == "NetworkPowerPort":
+        return "power", {"url": params["host"], "outlet": int(params["index"])}
+    if cls in ("HTTPVideoStream", "StblabVideoStream"):
+        return "video", {"url": params["url"]}
+    if cls == "StblabIRBlaster":
+        ir = {"url": params["url"]}
+        if params.get("remote_name"):
+            ir["remote_name"] = params["remote_name"]
+        return "ir", ir
+    return None
+
+
+def _serial(cls: str, params: dict[str, Any]) -> dict[str, Any]:
+    """The serial section of a serial resource exported over the network (ser2net: raw or RFC 2217)."""
+    if not (params.get("host") and params.get("port")):
+        raise ValueError("not reachable over the network (no host/port published)")
+    scheme = "socket" if params.get("protocol", "rfc2217") == "raw" else "rfc2217"
+    serial: dict[str, Any] = {"url": f"{scheme}://{_host(params['host'])}:{int(params['port'])}"}
+    if params.get("speed"):
+        serial["baudrate"] = int(params["speed"])
+    return serial
 
 
 def _host(host: str) -> str:

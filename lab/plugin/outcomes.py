@@ -70,7 +70,7 @@ def _check_held(state: LabState, rig: str) -> None:
     from lab.labgrid.source import STATUS_ENV, STATUS_SUFFIX, check_held
 
     status = os.environ.get(STATUS_ENV)  # set by the command holding the places (its rig file may be derived)
-    for rig_file in [state.rigs_file, *([status.removesuffix(STATUS_SUFFIX)] if status else [])]:
+    for rig_file in [str(state.rigs_file), *([status.removesuffix(STATUS_SUFFIX)] if status else [])]:
         check_held(rig_file, rig)
 
 
@@ -137,9 +137,9 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) ->
     before blaming the box, keep the rig's health, label the report, collect evidence, file the fault."""
     state = item.config.stash.get(LAB_KEY, None)
     active = state is not None and _uses_lab(item)
-    if active and call.when == "teardown":
+    if state is not None and active and call.when == "teardown":
         _info_props(item, state)
-    outcome = yield
+    outcome: Any = yield
     report: pytest.TestReport = outcome.get_result()
     if state is None:
         return
@@ -182,7 +182,7 @@ def _label_boxless(item: pytest.Item, call: pytest.CallInfo[None], report: pytes
         _add_prop(item, report, "stblab_outcome", kind)
         _add_prop(item, report, "stblab_reason", _one_line(exc))
         if kind != DEVICE_FAULT and report.when == "call":
-            report.when = "setup"  # type: ignore[misc]
+            report.when = "setup"
 
 
 def _blame_lab_first(
@@ -228,10 +228,10 @@ def _label(item: pytest.Item, report: pytest.TestReport, kind: str, exc: BaseExc
     _allure_labels(stblab_outcome=kind)  # the same Outcome name in Allure as in JUnit and the database
     if kind != DEVICE_FAULT and report.when == "call":
         # An instrument (or the scenario) failed, not the box: report it as an error, not a failure.
-        report.when = "setup"  # type: ignore[misc]
+        report.when = "setup"
     elif kind == DEVICE_FAULT and report.when == "setup" and isinstance(exc, DeviceFault):
         # The box misbehaved while being prepared (did not boot, crashed): a failure, and filed.
-        report.when = "call"  # type: ignore[misc]
+        report.when = "call"
 
 
 def _evidence(

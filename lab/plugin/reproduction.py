@@ -46,7 +46,7 @@ def _allure_keeps_the_first_pass(item: pytest.Item) -> Iterator[None]:
     result = None
     listener = item.config.pluginmanager.get_plugin("allure_listener")
     with contextlib.suppress(Exception):  # allure-pytest's internals: decoration, never an outcome
-        result = listener.allure_logger.get_test(listener._cache.get(item.nodeid))
+        result = listener.allure_logger.get_test(listener._cache.get(item.nodeid))  # type: ignore[union-attr]
     saved = None
     if result is not None:
         saved = (result.status, result.statusDetails, result.stop, list(result.labels), list(result.links))

@@ -328,7 +328,8 @@ def _ranges(seqs: Iterable[int]) -> str:
     items = sorted(seqs)
     parts: list[str] = []
     start = prev = items[0]
-    for s in items[1:] + [None]:  # type: ignore[list-item]
+    then: list[int | None] = [*items[1:], None]
+    for s in then:
         if s is not None and s == prev + 1:
             prev = s
             continue
@@ -478,7 +479,7 @@ class _Verifier:
 
     def rows(self, session: Session, live_counts: dict[str, int]) -> None:
         for table, model in COUNTED.items():
-            ids = set(session.execute(select(model.id)).scalars())
+            ids: set[int] = set(session.execute(select(model.id)).scalars())
             for row_id, seq in sorted(self.audited[table].items()):
                 if row_id not in ids:
                     self.bad(seq, f"{table} row {row_id} (audit entry {seq}) was deleted")

@@ -29,9 +29,9 @@ import logging
 import random
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Engine, case, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Engine, case, func, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
@@ -368,10 +368,13 @@ def _file_once(
 
     regression = False
     if vkey and fault.status == "fixed" and fault.fixed_in_key and vkey >= fault.fixed_in_key:
-        res = session.execute(
-            update(Fault)
-            .where(Fault.id == fault.id, Fault.status == "fixed", Fault.fixed_in_key == fault.fixed_in_key)
-            .values(status="open", regression=True, updated_at=utcnow())
+        res = cast(
+            "CursorResult[Any]",
+            session.execute(
+                update(Fault)
+                .where(Fault.id == fault.id, Fault.status == "fixed", Fault.fixed_in_key == fault.fixed_in_key)
+                .values(status="open", regression=True, updated_at=utcnow())
+            ),
         )
         regression = res.rowcount == 1
         if regression:

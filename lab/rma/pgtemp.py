@@ -49,7 +49,10 @@ class TempPostgres:
     """A throw-away PostgreSQL cluster owned by the ``postgres`` OS user (PostgreSQL refuses root)."""
 
     def __init__(self) -> None:
-        self.initdb, self.pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        initdb, pg_ctl = _pg_bin("initdb"), _pg_bin("pg_ctl")
+        if initdb is None or pg_ctl is None:
+            raise RuntimeError("PostgreSQL's initdb and pg_ctl are not installed (see available())")
+        self.initdb, self.pg_ctl = initdb, pg_ctl
         self.dir = Path(tempfile.mkdtemp(prefix="stblab-pg-"))
         self.data = self.dir / "data"
         self.port = _free_port()

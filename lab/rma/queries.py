@@ -66,7 +66,7 @@ def list_faults(
     limit: int = 100,
 ) -> list[dict[str, Any]]:
     """Faults, most recently seen first; firmware/model filter on where they occurred."""
-    q: Select[Any] = select(Fault)
+    q = select(Fault)
     if status:
         q = q.where(Fault.status == status)
     if since:
@@ -104,7 +104,7 @@ _OCC_COLUMNS = (
 _RUN_COLUMNS = (TestRun.id, TestRun.test_id, TestRun.seed, TestRun.params, TestRun.network_profile, TestRun.ended)
 
 
-def _occurrence_query(dialect: str = "postgresql") -> Select[Any]:
+def _occurrence_query(dialect: str = "postgresql") -> Select[*tuple[Any, ...]]:
     # Plain columns, not ORM entities: listing a device's thousand occurrences stays cheap. Test runs
     # are fetched by primary key afterwards (PostgreSQL otherwise may hash-join a full scan of them).
     # SQLite's planner looks test runs up by primary key inside the join.

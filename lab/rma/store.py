@@ -93,7 +93,7 @@ class RmaStore:
     ) -> None:
         self.url = resolve_url(url_or_path)
         self.engine = make_engine(self.url)
-        if self.url.get_backend_name() == "sqlite" and self.url.database not in (None, "", ":memory:"):
+        if self.url.get_backend_name() == "sqlite" and self.url.database and self.url.database != ":memory:":
             base = Path(self.url.database).parent
         else:
             base = Path("reports")
@@ -178,7 +178,7 @@ class RmaStore:
         return result
 
     def _journal(self, report: FaultReport, stored: list[StoredArtifact], exc: BaseException) -> FilingResult:
-        entry = {
+        entry: dict[str, Any] = {
             "version": 1,
             "journaled_at": dt.datetime.now(dt.UTC).isoformat(),
             "reason": str(getattr(exc, "orig", None) or exc)[:500],

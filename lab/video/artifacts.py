@@ -27,11 +27,13 @@ Example::
 
 from __future__ import annotations
 
+import math
 import statistics
 from collections import deque
 
 import cv2
 import numpy as np
+from numpy.lib.stride_tricks import as_strided
 
 from lab.video.frame import Frame, as_frame
 from lab.video.region import Region
@@ -159,29 +161,84 @@ def grey_blockiness(grey: np.ndarray, block_size: int = 16, step_threshold: floa
     Only the four pixel columns (rows) around each block boundary are read, from every
     ``every``-th row (column) of blocks: a 1-in-``every`` subsample of the boundary segments,
     whole blocks so the grid stays where the decoder put it. ``every=1`` scores every segment.
+    For many pictures of one size, keep a :class:`BlockGrid` (it reuses its buffers).
     """
-    b = block_size
-    h, w = grey.shape
-    nr, nc = h // b, w // b
-    parts = []
-    n = (w - 3) // b  # boundaries x = k*b - 1 with x + 2 < w
-    if nr and n >= 1:
-        rows = grey[: nr * b].reshape(nr, b, w)[::every]  # (R, b, w): whole block rows, a view
-        quad = [rows[:, :, b - 2 + k : b - 2 + k + n * b : b] for k in range(4)] if b >= 2 else []
-        parts.append(_view_edges(quad, step_threshold, along=1).mean())
-    n = (h - 3) // b
-    if nc and n >= 1:
-        cols = grey[:, : nc * b].reshape(h, nc, b)[:, ::every]  # (h, C, b): whole block columns, a view
-        quad = [cols[b - 2 + k : b - 2 + k + n * b : b] for k in range(4)]
-        parts.append(_view_edges(quad, step_threshold, along=2).mean())
-    return float(np.mean(parts)) if parts else 0.0
+    return BlockGrid(grey.shape[:2], block_size, every).score(grey, step_threshold)
 
 
-def _view_edges(quad: list[np.ndarray], step_threshold: float, along: int) -> np.ndarray:
-    """Segments that are block edges: ``quad`` holds the pixels x-1, x | x+1, x+2 across each boundary,
-    ``along`` is the axis running along it; an edge when most of a segment's pixels step (see :func:`_edges`)."""
-    a, b, c, d = (q.astype(np.int16) for q in quad)
-    boundary = np.abs(c - b)
-    beside = np.floor((np.abs(b - a) + np.abs(d - c)) * 0.5 + 0.5)  # as cv2.addWeighted rounds
-    edge = (boundary > step_threshold) & (boundary > np.minimum(beside * 2 + 1, 255))
-    return edge.mean(axis=along) > 0.5
+class BlockGrid:
+    """Scores the blockiness of many same-size grey pictures (:func:`grey_blockiness`), buffers reused.
+
+    The pixels x-1, x | x+1, x+2 around the sampled boundaries of both directions are copied,
+    widened to int16, into one buffer (two strided copies), and the edge test runs once over all
+    of them in integer arithmetic into preallocated arrays: about twenty numpy calls per picture,
+    whatever its size, and no allocation.
+    """
+
+    def __init__(self, shape: tuple[int, ...], block_size: int = 16, every: int = 1) -> None:
+        if block_size < 2:
+            raise ValueError(f"block_size must be at least 2, not {block_size}")
+        self.shape, self.block, self.every = tuple(shape[:2]), block_size, max(1, every)
+        h, w = self.shape
+        b = block_size
+        # (4 x segments shape) of the pixels around the boundaries, as (first row, first column, element
+        # strides in rows and columns per axis), and the axis of the segments that runs along a boundary
+        self._plans: list[tuple[int, int, tuple[int, ...], tuple[tuple[int, int], ...], int]] = []
+        nr, n = h // b, (w - 3) // b  # boundaries x = k*b - 1 with x + 2 < w
+        if nr and n >= 1:  # pixels x-1 .. x+2, rows of 1 in `every` block rows: (4, R, b, n)
+            rows = len(range(0, nr, self.every))
+            self._plans.append((0, b - 2, (4, rows, b, n), ((0, 1), (b * self.every, 0), (1, 0), (0, b)), 2))
+        nc, m = w // b, (h - 3) // b
+        if nc and m >= 1:  # rows y-1 .. y+2 of boundaries y = k*b - 1, 1 in `every` block columns: (4, m, C, b)
+            cols = len(range(0, nc, self.every))
+            self._plans.append((b - 2, 0, (4, m, cols, b), ((1, 0), (b, 0), (0, b * self.every), (0, 1)), 3))
+        size = sum(p[2][1] * p[2][2] * p[2][3] for p in self._plans)
+        self._pixels = np.empty((4, size), np.int16)
+        self._step = np.empty(size, np.int16)
+        self._beside = np.empty(size, np.int16)
+        self._scratch = np.empty(size, np.int16)
+        self._edge = np.empty(size, bool)
+        self._more = np.empty(size, bool)
+        self._targets: list[np.ndarray] = []  # where each plan's pixels go in _pixels
+        self._segments: list[tuple[np.ndarray, int]] = []  # each plan's edge flags, by segment, and its axis
+        start = 0
+        for _, _, dims, _, axis in self._plans:
+            count = dims[1] * dims[2] * dims[3]
+            self._targets.append(self._pixels[:, start : start + count].reshape(dims))
+            self._segments.append((self._edge[start : start + count].reshape(dims[1:]), axis - 1))
+            start += count
+
+    def score(self, grey: np.ndarray, step_threshold: float = 3.0) -> float:
+        """The blockiness score (0-1) of ``grey`` (this grid's shape), as :func:`blockiness` computes it."""
+        if tuple(grey.shape[:2]) != self.shape:
+            raise ValueError(f"picture is {grey.shape[1]}x{grey.shape[0]}, the grid was made for "
+                             f"{self.shape[1]}x{self.shape[0]}")  # fmt: skip
+        if not self._plans:
+            return 0.0
+        rs, cs = grey.strides[:2]
+        for (row, col, dims, steps, _), target in zip(self._plans, self._targets, strict=True):
+            strides = tuple(r * rs + c * cs for r, c in steps)
+            np.copyto(target, as_strided(grey[row:, col:], dims, strides, writeable=False))
+        a, b, c, d = self._pixels
+        step, beside, scratch, edge, more = self._step, self._beside, self._scratch, self._edge, self._more
+        np.subtract(c, b, out=step)
+        np.abs(step, out=step)  # the step across the boundary
+        np.subtract(b, a, out=beside)
+        np.abs(beside, out=beside)
+        np.subtract(d, c, out=scratch)
+        np.abs(scratch, out=scratch)
+        beside += scratch
+        beside += 1
+        beside >>= 1  # (|b-a| + |d-c|) / 2 rounded half up, as cv2.addWeighted rounds
+        # an edge: the step beats the threshold (integer steps: its floor) and twice the steps beside
+        # it plus one (step > 2*beside + 1, i.e. step // 2 > beside)
+        np.greater(step, math.floor(step_threshold), out=edge)
+        step >>= 1
+        np.greater(step, beside, out=more)
+        edge &= more
+        half = self.block // 2
+        parts = []
+        for flags, axis in self._segments:
+            counts = np.add.reduce(flags, axis=axis, dtype=np.int16)
+            parts.append(np.count_nonzero(counts > half) / counts.size)  # most of a segment's pixels
+        return sum(parts) / len(parts)

@@ -124,6 +124,8 @@ class Mask:
     """
 
     __slots__ = ("_resolve", "_text")
+    _resolve: Callable[[tuple[int, int]], np.ndarray]  # the mask for a frame shape
+    _text: str  # how repr() shows it
 
     def __init__(self, source: MaskLike) -> None:
         if isinstance(source, Mask):

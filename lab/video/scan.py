@@ -33,11 +33,10 @@ from typing import Any
 import cv2
 import numpy as np
 
-from lab.video.artifacts import ArtifactDetector, grey_blockiness
+from lab.video.artifacts import ArtifactDetector, BlockGrid
 from lab.video.frame import Frame
 from lab.video.freeze import StillTracker, shrink, tile_size
 from lab.video.luma import LumaPicture, LumaReader
-from lab.video.screens import is_no_signal
 
 KINDS = ("black", "frozen", "motion", "artifacts", "no_picture")
 
@@ -199,7 +198,7 @@ def _scan(path: str | Path, opts: ScanOptions, backend: str, threads: int) -> Sc
             damaged = False
         flagged = False
         if opts.detect_artifacts and not damaged:
-            score = grey_blockiness(pic.y, opts.artifact_block_size, measure.step_threshold, every=8)
+            score = measure.blocks.score(pic.y, measure.step_threshold)
             flagged = artifacts.judge(score)[0]
         blocky.update(damaged or flagged, t)
         if opts.detect_no_signal:
@@ -219,7 +218,8 @@ class _Measures:
     """Per-frame black, motion and still judgements on one luma plane, with reused buffers.
 
     * black: ffmpeg blackdetect's rule on the decoder's own levels (pix_th of the luma range above
-      its floor, pic_th of the pixels), first on a 1-in-16 sample, exactly only when it is close;
+      its floor, pic_th of the pixels); a picture whose tile mean is brighter than a black one can be
+      is not black (exact, no pixel read), then a 1-in-16 sample, the exact count only when it is close;
     * still: :class:`~lab.video.freeze.StillTracker` on tile averages (:func:`~lab.video.freeze.shrink`);
     * motion: a tile average moved by more than ``motion_noise`` since the frame before.
     """
@@ -235,17 +235,25 @@ class _Measures:
             self.limit = int(16 + opts.black_pixel_threshold * (235 - 16))
             self.step_threshold = 3.0 * 219 / 255
         self.n_pixels = h * w
+        self.blocks = BlockGrid((h, w), opts.artifact_block_size, every=8)  # 1 in 8 block rows and columns
         self._small = shrink(np.zeros((h, w), np.uint8), self.block)
         self._previous = np.empty_like(self._small)
         self._diff = np.empty_like(self._small)
         self._have_previous = False
         self._still = StillTracker(opts.freeze_noise, opts.freeze_mean, opts.refine_mean, opts.refine_budget)
+        # the exact black count is needed only when the tile mean allows a black picture (see _black)
+        covered = h % self.block == 0 and w % self.block == 0
+        pic_th = opts.black_picture_threshold
+        self.dark_mean = pic_th * self.limit + (1 - pic_th) * 255 + 2 if covered else 255.0
+        self._verdict_tiles: np.ndarray | None = None  # the tiles of the last no-signal verdict, and the verdict
+        self._verdict = False
+        self._verdict_diff = np.empty_like(self._small)
 
     def update(self, pic: LumaPicture) -> tuple[bool, bool, float | None]:
         """(black, moved since the previous frame, start of the current still run)."""
         y = pic.y
-        dark = self._black(y)
         shrink(y, self.block, out=self._small)
+        dark = cv2.mean(self._small)[0] <= self.dark_mean and self._black(y)
         moved = False
         if self._have_previous:
             cv2.absdiff(self._small, self._previous, dst=self._diff)
@@ -265,10 +273,34 @@ class _Measures:
         return cv2.countNonZero(dark) / self.n_pixels >= pic_th
 
     def no_signal(self, pic: LumaPicture) -> bool:
-        """A no-signal screen is mostly one plain colour: only such frames are looked at in colour."""
-        sample = pic.y[::8, ::8]
+        """A no-signal screen is mostly one plain colour: only such frames are looked at in colour.
+
+        Call after :meth:`update` (it reads that picture's tiles). A picture whose tiles are within
+        ``_SAME_PICTURE`` levels of the last judged one (a held screen, a run of black frames) keeps
+        that verdict instead of being converted to colour again.
+        """
+        tiles = self._previous  # update() swapped: the current picture's tiles
+        ref = self._verdict_tiles
+        if ref is not None:
+            cv2.absdiff(tiles, ref, dst=self._verdict_diff)
+            if cv2.minMaxLoc(self._verdict_diff)[1] <= _SAME_PICTURE:
+                return self._verdict
+        else:
+            ref = self._verdict_tiles = np.empty_like(tiles)
+        ref[...] = tiles
+        self._verdict = self._judge_no_signal(pic)
+        return self._verdict
+
+    def _judge_no_signal(self, pic: LumaPicture) -> bool:
+        step = max(8, pic.y.shape[1] // 80)  # about 80 pixels across: the verdict is is_no_signal's, this only picks
+        sample = pic.y[::step, ::step]
         hist = np.bincount((sample >> 4).ravel(), minlength=16)
         window = hist[:-2] + hist[1:-1] + hist[2:]
         if window.max() < 0.65 * sample.size:
             return False
+        from lab.video.screens import is_no_signal  # loads template matching: only when a candidate shows up
+
         return bool(is_no_signal(Frame(pic.bgr(), pic.time, pic.seq)))
+
+
+_SAME_PICTURE = 2  # tile levels: a picture this close to the last judged one keeps its no-signal verdict

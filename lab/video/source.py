@@ -109,7 +109,7 @@ class FileSource:
                     self.dropped += max(0, seq - last_seq - 1) if last_seq >= 0 else 0
                     last_seq, last_time = seq, t
                     image = vf.to_ndarray(format="bgr24")
-                    meta = {"pts": vf.pts, "stream_time": t, "key_frame": bool(vf.key_frame)}
+                    meta: dict[str, object] = {"pts": vf.pts, "stream_time": t, "key_frame": bool(vf.key_frame)}
                     meta["corrupt"] = bool(getattr(vf, "is_corrupt", False))
                     yield Frame(image=image, time=t - t0, seq=seq, meta=meta)
         finally:

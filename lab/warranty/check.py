@@ -217,7 +217,7 @@ def _check_on(case_id: int, rig_name: str, held: Any, *, reference: str | None, 
             store.set_case_state(case_id, "diagnosing", note=f"on rig {rig_name}", actor=actor)
         echo(f"case {case_id}: device {case['device']}, complaint {case['complaint']!r}; run folder {run}")
         db = rma_db  # the child resolves STBLAB_RMA_URL itself when None
-        if store.url.get_backend_name() == "sqlite" and store.url.database not in (None, "", ":memory:"):
+        if store.url.get_backend_name() == "sqlite" and store.url.database and store.url.database != ":memory:":
             db = str(Path(store.url.database).absolute())  # a relative path must name the same file there
 
         with ensure_emulated(rig_file, [unit, *candidates], emulate, echo=echo):

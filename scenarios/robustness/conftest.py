@@ -20,6 +20,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption("--soak-interval", type=float, default=20.0, help="seconds between soak samples")
 
 
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """The soak's time limit follows ``--soak-minutes`` (with five minutes for boots and the fit), so
+    a 30-minute soak is not cut by the default per-test limit."""
+    limit = config.getoption("--soak-minutes") * 60 + 300
+    for item in items:
+        if item.name.startswith("test_soak") and item.get_closest_marker("stb_timeout") is None:
+            item.add_marker(pytest.mark.stb_timeout(limit))
+            item.add_marker(pytest.mark.timeout(limit))  # pytest-timeout's outer limit too
+
+
 @pytest.fixture
 def update_image(request: pytest.FixtureRequest, rig: Any, tmp_path: Path) -> Path:
     """The image to install: ``--update-image``, or for an emulated rig one built and signed with

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import paramiko
 import pytest
+from support import FAST_BOOT  # the suite's one fast boot
 
 
 class ConsolePeer:
@@ -406,8 +407,6 @@ def ssh_peer(tmp_path: Path) -> Iterator[SshPeer]:
 
 
 # -- the emulated STB (lab.emulator.testing) ------------------------------------------------------
-
-FAST_BOOT = {"bootdelay": 1, "countdown_step": 0.5, "kernel_seconds": 0.4, "init_seconds": 0.2, "kmsg_interval": 0}
 
 
 @pytest.fixture(scope="session")

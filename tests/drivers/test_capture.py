@@ -46,10 +46,14 @@ class Encoder:
 
     ``skip(n)`` makes the source lose the next n frames (the counter still advances);
     ``stall()`` keeps connections open but sends nothing; ``kill()`` closes the listening socket.
+    ``stamped=True``: each part carries ``X-Timestamp`` (its frame slot) and ``X-Frame-Seq`` (the
+    connection's frame slot number; skipped frames leave gaps), as the lab's emulated encoder and
+    stamping HDMI encoders send them.
     """
 
-    def __init__(self, fps: float = 25.0) -> None:
+    def __init__(self, fps: float = 25.0, *, stamped: bool = False) -> None:
         self.fps = fps
+        self.stamped = stamped
         self.on = True
         self.black = False
         self.stalled = False
@@ -88,6 +92,7 @@ class Encoder:
 
     def _serve(self, wfile: object) -> None:
         t0 = time.monotonic()
+        wall0 = time.time()
         k = 0
         while self.on:
             k += 1
@@ -108,7 +113,8 @@ class Encoder:
             ok, jpg = cv2.imencode(".jpg", img, [cv2.IMWRITE_JPEG_QUALITY, 90])
             data = jpg.tobytes()
             self.sent[n] = data
-            head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n\r\n".encode()
+            stamp = f"X-Timestamp: {wall0 + k / self.fps:.6f}\r\nX-Frame-Seq: {k}\r\n" if self.stamped else ""
+            head = f"--frame\r\nContent-Type: image/jpeg\r\nContent-Length: {len(data)}\r\n{stamp}\r\n".encode()
             try:
                 wfile.write(head + data + b"\r\n")  # type: ignore[attr-defined]
                 wfile.flush()  # type: ignore[attr-defined]

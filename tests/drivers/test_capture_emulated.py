@@ -12,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import FAST_BOOT
 
 from lab.drivers.capture import LOST, NO_SIGNAL, SIGNAL, Capture
 from lab.drivers.ir import IrRemote
@@ -19,8 +20,6 @@ from lab.errors import InfraError
 from lab.rig import Rig
 
 testing = pytest.importorskip("lab.emulator.testing")
-
-FAST_BOOT = {"bootdelay": 1, "countdown_step": 0.5, "kernel_seconds": 0.3, "init_seconds": 0.2, "kmsg_interval": 0}
 
 
 def pdu(rig: Rig, action: int) -> None:

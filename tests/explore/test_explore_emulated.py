@@ -4,44 +4,51 @@ scenario that reproduces it (and passes on good firmware), files it, and finds n
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import yaml
 
-from lab.emulator.testing import write_rig_file
+from explore.runs import FAST_BOOT, REPO, run_together, scenario_cmd
+from lab.emulator.testing import EmulatedLab, write_rig_file
 
 pytestmark = [pytest.mark.explore, pytest.mark.slow]
 
-REPO = Path(__file__).resolve().parents[2]
-FAST = {"bootdelay": 1, "kmsg_interval": 0}
 KEYS = "KEY_CHANNELUP,KEY_CHANNELDOWN,KEY_INFO,KEY_OK"
 SEQUENCE = {
     "2.9.0": [{"kind": "key_window", "keys": ["KEY_CHANNELUP", "KEY_CHANNELUP"], "within": 0.6, "effect": "panic"}]
 }
 
 
-def _explore(rig_file: Path, tmp: Path, seed: int, budget: str, *extra: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "lab.cli", "explore", "--rigs", str(rig_file), "--rig", "ex", "--seed", str(seed)]
-    cmd += ["--budget", budget, "--keys", KEYS, "--episode", "8", "--measure", "3", "--emulate", "always"]
+@pytest.fixture(scope="module")
+def rig_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """One emulated lab for the module: ``ex`` runs the defective firmware, ``good`` good firmware."""
+    path = write_rig_file(
+        tmp_path_factory.mktemp("explore") / "lab",
+        ["ex", "good"],
+        firmware="2.9.0",
+        defects=SEQUENCE,
+        boot=FAST_BOOT,
+        per_rig={"good": {"firmware": "2.0.0"}},
+    )
+    with EmulatedLab(path):
+        yield path
+
+
+def _explore(
+    rig_file: Path, rig: str, tmp: Path, seed: int, budget: str, *extra: str
+) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "lab.cli", "explore", "--rigs", str(rig_file), "--rig", rig, "--seed", str(seed)]
+    cmd += ["--budget", budget, "--keys", KEYS, "--episode", "8", "--measure", "3", "--emulate", "auto"]
     cmd += ["--out", str(tmp / "found"), "--run-dir", str(tmp / "run"), *extra]
     return subprocess.run(cmd, capture_output=True, text=True, timeout=600, cwd=REPO)
 
 
-def _pytest(rig_file: Path, scenario: Path, tmp: Path) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "--no-file-faults", str(scenario)]
-    cmd += ["--rigs", str(rig_file), "--rig", "ex", "--run-dir", str(tmp / "replay"), "--rootdir", str(tmp)]
-    env = {**os.environ, "PYTHONPATH": str(REPO)}
-    return subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp, env=env)
-
-
-def test_explorer_finds_shrinks_writes_and_files_a_sequence_defect(tmp_path: Path) -> None:
-    rig_file = write_rig_file(tmp_path / "lab", ["ex"], firmware="2.9.0", defects=SEQUENCE, boot=FAST)
+def test_explorer_finds_shrinks_writes_and_files_a_sequence_defect(rig_file: Path, tmp_path: Path) -> None:
     db = tmp_path / "rma.sqlite"
-    run = _explore(rig_file, tmp_path, 11, "180s", "--rma-db", str(db))
+    run = _explore(rig_file, "ex", tmp_path, 11, "180s", "--rma-db", str(db))
     assert run.returncode == 1, run.stdout + run.stderr
     assert "kernel-oops" in run.stdout
     evidence = next((tmp_path / "run").glob("ex-seed11-kernel-oops"))
@@ -54,15 +61,15 @@ def test_explorer_finds_shrinks_writes_and_files_a_sequence_defect(tmp_path: Pat
     text = scenario.read_text()
     assert text.count("remote.press('KEY_CHANNELUP')") == 2 and "seed: 11" in text and "firmware: 2.9.0" in text
 
-    # The reproducer fails on the defective firmware with the same symptom ...
-    bad = _pytest(rig_file, scenario, tmp_path)
+    # The reproducer fails on the defective firmware with the same symptom, and passes on good
+    # firmware (both replays at once: each waits on its own box's boot).
+    opts = ("--rootdir", str(tmp_path), str(scenario))
+    runs = run_together(
+        {rig: scenario_cmd(rig_file, rig, tmp_path / f"replay-{rig}", *opts) for rig in ("ex", "good")},
+        cwd=tmp_path,
+    )
+    bad, good = runs["ex"], runs["good"]
     assert bad.returncode == 1 and "kernel-oops" in bad.stdout + bad.stderr, bad.stdout[-3000:]
-    # ... and passes on good firmware.
-    data = yaml.safe_load(rig_file.read_text())
-    data["rigs"][0]["emulate"]["firmware"] = {"version": "2.0.0"}
-    good_file = rig_file.with_name("good.yaml")
-    good_file.write_text(yaml.safe_dump(data))
-    good = _pytest(good_file, scenario, tmp_path)
     assert good.returncode == 0, good.stdout[-3000:]
 
     # Filed with the reproducer and both sequences as evidence.
@@ -78,9 +85,9 @@ def test_explorer_finds_shrinks_writes_and_files_a_sequence_defect(tmp_path: Pat
     assert faults[0]["kind"] != "other" and "stb_osd_menu_select" in faults[0]["title"], faults[0]
 
 
-def test_explorer_finds_nothing_on_good_firmware(tmp_path: Path) -> None:
-    rig_file = write_rig_file(tmp_path / "lab", ["ex"], firmware="2.0.0", defects=SEQUENCE, boot=FAST)
-    run = _explore(rig_file, tmp_path, 11, "25s", "--power-events", "0.1")
+def test_explorer_finds_nothing_on_good_firmware(rig_file: Path, tmp_path: Path) -> None:
+    hogs = ("--shell", "hog cpu 2", "--shell", "hog mem 64", "--shell", "hog stop", "--shell-rate", "0.15")
+    run = _explore(rig_file, "good", tmp_path, 11, "25s", "--power-events", "0.1", *hogs)
     assert run.returncode == 0, run.stdout + run.stderr
     assert ", 0 faults" in run.stdout
     assert not (tmp_path / "found").exists()

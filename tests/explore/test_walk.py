@@ -26,7 +26,8 @@ def test_the_same_seed_walks_the_same_way_and_another_seed_does_not() -> None:
 
 
 def test_keys_that_change_nothing_fade_and_keys_that_lead_somewhere_grow() -> None:
-    w = Walker(random.Random(1), KEYS, WalkOptions(repeat=0.0, mutate=0.0, power_cut=0, power_cycle=0))
+    opts = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, storm=0.0, power_cut=0, power_cycle=0)
+    w = Walker(random.Random(1), KEYS, opts)
     for _ in range(300):
         burst = w.burst("home")
         moved = any(e.arg == "KEY_MENU" for e in burst)
@@ -54,3 +55,29 @@ def test_power_events_and_hostile_gaps_are_drawn() -> None:
     gaps = [e.gap for b in bursts for e in b[1:]]
     assert "power_cut" in kinds
     assert any(g < 0.25 for g in gaps) and any(g > 0.4 for g in gaps)
+
+
+def test_fast_runs_press_several_keys_with_every_pause_hostile() -> None:
+    w = Walker(random.Random(4), KEYS, WalkOptions(fast=1.0, mutate=0.0, storm=0.0, power_cut=0, power_cycle=0))
+    bursts = [w.burst("live") for _ in range(50)]
+    assert all(4 <= len(b) <= 8 for b in bursts)
+    assert all(0.03 <= e.gap <= 0.25 for b in bursts for e in b[1:])
+
+
+def test_bursts_that_changed_the_screen_lately_come_back_though_they_found_nothing_new() -> None:
+    w = Walker(random.Random(5), KEYS, WalkOptions(mutate=1.0, recent=2, storm=0.0, power_cut=0, power_cycle=0))
+    zaps = [Event("key", "KEY_CHANNELUP", 0.1), Event("key", "KEY_INFO", 0.2)]
+    w.learn("live-1", zaps, "live-2", new=False)
+    assert w.corpus == [] and w.lately == [zaps]
+    assert any([e.arg for e in w.burst("live-2")][:1] == ["KEY_CHANNELUP"] for _ in range(20))
+    for i in range(3):  # only the last ``recent`` are kept
+        w.learn("a", [Event("key", "KEY_OK", 0.1)], f"b{i}", new=False)
+    assert len(w.lately) == 2 and zaps not in w.lately
+
+
+def test_power_storms_cut_again_before_the_box_can_have_booted() -> None:
+    opts = WalkOptions(storm=1.0, storm_gap=(0.1, 2.0), power_cut=0, power_cycle=0)
+    w = Walker(random.Random(6), KEYS, opts)
+    storms = [w.burst("live") for _ in range(30)]
+    assert all(3 <= len(b) <= 6 and {e.kind for e in b} == {"power_cut"} for b in storms)
+    assert all(0.1 <= e.gap <= 2.0 for b in storms for e in b[1:])

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import FAST_BOOT
 
 from lab.emulator.testing import EmulatedLab, write_rig_file
 from lab.firmware import build_image, generate_key
@@ -28,6 +29,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         d,
         ["gate-1"],
         defects={"2.1.0": [{"kind": "decoder_freeze", "after_zaps": 2}], "2.2.0": [{"kind": "boot_fail"}]},
+        boot=FAST_BOOT,
     )
     data = yaml.safe_load(rig_file.read_text())
     data["rigs"][0]["firmware"] = {"trusted_keys": [str(d / "keys" / "vendor_ed25519.pub")]}
@@ -107,10 +109,13 @@ def test_a_selection_with_no_tests_is_bad_input_before_any_rig(bench: dict[str, 
     assert "may ship" not in res.stdout and not data
 
 
+# The tests around the hang carry a generous limit of their own, so --test-timeout can be short (it
+# ends the hang) without a slow login on a busy host timing them out too.
 HANG_SUITE = """
 import time
 import pytest
 
+@pytest.mark.stb_timeout(120)
 def test_boots(shell):
     pass
 
@@ -118,6 +123,7 @@ def test_hangs(shell):
     while True:
         time.sleep(1)
 
+@pytest.mark.stb_timeout(120)
 def test_skips_itself(shell):
     pytest.skip("cannot check this here")
 """
@@ -127,7 +133,7 @@ def test_a_hung_or_skipped_test_never_lets_the_build_ship(bench: dict[str, Path]
     suite = tmp_path / "test_gate_hang.py"
     suite.write_text(HANG_SUITE)
     with EmulatedLab(bench["rigs"], factory_reset=True):  # an earlier test may have left a broken build
-        res, data = gate(bench, "2.0.1", "hang", str(suite), extra=["--test-timeout", "8"])
+        res, data = gate(bench, "2.0.1", "hang", str(suite), extra=["--test-timeout", "3"])
         skip, sdata = gate(bench, "2.0.1", "skip", f"{suite} -k 'boots or skips'")
     assert res.returncode == ExitCode.INFRA_ERROR, res.stdout + res.stderr
     assert [e["test"].rsplit("::", 1)[-1] for e in data["timed_out"]] == ["test_hangs"]

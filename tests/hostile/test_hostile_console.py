@@ -21,6 +21,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import FAST_BOOT
 
 from lab.emulator.testing import rig_entry
 
@@ -50,7 +51,7 @@ def test_the_box_prints_hostile_text(shell, stb):
 def test_hostile_console_text_reaches_no_report_raw_and_the_password_nothing(tmp_path: Path) -> None:
     lab_dir = tmp_path / "lab"
     lab_dir.mkdir()
-    entry = rig_entry(lab_dir, "h1", firmware="2.0.0", boot={"bootdelay": 1}, console_password_env="STBLAB_TEST_PW")
+    entry = rig_entry(lab_dir, "h1", firmware="2.0.0", boot=FAST_BOOT, console_password_env="STBLAB_TEST_PW")
     entry["serial"]["login"]["password_env"] = "STBLAB_TEST_PW"
     rig_file = lab_dir / "rigs.yaml"
     rig_file.write_text(yaml.safe_dump({"rigs": [entry]}, sort_keys=False))

@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import FAST_BOOT
 
 from lab.emulator.testing import EmulatedLab, rig_entry
 
-FAST_BOOT = {"bootdelay": 1}
 LEAK = {"2.3.0": [{"kind": "memory_leak", "kb_per_zap": 150000}]}
 
 

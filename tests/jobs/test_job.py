@@ -19,10 +19,13 @@ from .conftest import processes_mentioning, wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 
+# The tests around the hang carry a generous limit of their own, so the job's test_timeout can be
+# short (it ends the hang) without a slow login on a busy host timing them out too.
 SUITE = """
 import time
 import pytest
 
+@pytest.mark.stb_timeout(120)
 def test_boots(stb):
     stb.run("true")
 
@@ -34,6 +37,7 @@ def test_blocks_for_ever(stb):
 def test_needs_a_feature_no_rig_has(stb):
     pass
 
+@pytest.mark.stb_timeout(120)
 def test_after_the_hang(stb):
     stb.run("true")
 """
@@ -49,7 +53,7 @@ def _suite(tmp_path: Path, text: str = SUITE) -> Path:
 @pytest.mark.slow
 def test_a_hung_test_is_timed_out_on_every_rig_and_the_others_are_kept(lab_rigs, tmp_path):
     spec = JobSpec(rig_file=lab_rigs, rigs=["good", "bad"], suite=[str(_suite(tmp_path))], run_dir=tmp_path / "run",
-                   test_timeout=8, rma_db=str(tmp_path / "rma.sqlite"))  # fmt: skip
+                   test_timeout=3, rma_db=str(tmp_path / "rma.sqlite"))  # fmt: skip
     t0 = time.monotonic()
     result = run_job(spec, live=False, echo=lambda _: None)
     assert time.monotonic() - t0 < 120
@@ -76,6 +80,7 @@ def test_a_hung_test_is_timed_out_on_every_rig_and_the_others_are_kept(lab_rigs,
     assert not processes_mentioning(str(result.run_dir)), "no process of the job outlives it"
 
 
+@pytest.mark.slow
 def test_a_selection_that_collects_nothing_is_bad_input(lab_rigs, tmp_path):
     suite = _suite(tmp_path)
     spec = JobSpec(rig_file=lab_rigs, rigs=["good"], suite=[str(suite), "-k", "nomatchxyz"], run_dir=tmp_path / "r")
@@ -124,7 +129,9 @@ def test_sigterm_to_a_running_job_writes_the_partial_result_and_leaves_nothing(l
 STUCK = """
 import signal
 import time
+import pytest
 
+@pytest.mark.stb_timeout(120)
 def test_boots(stb):
     stb.run("true")
 
@@ -146,13 +153,13 @@ def test_after_the_stuck_one(stb):
 
 @pytest.mark.slow
 def test_rig_file_limits_apply_and_a_rig_stuck_past_them_is_killed_with_its_stack(lab_rigs, tmp_path):
-    """``timeouts: {test: 6, rig: 35}`` in the rig file: the plugin ends the first hang at 6 s; the
-    second ignores the plugin's signal, so the runner kills the rig's process group at 35 s."""
+    """``timeouts: {test: 4, rig: 30}`` in the rig file: the plugin ends the first hang at 4 s; the
+    second ignores the plugin's signal, so the runner kills the rig's process group at 30 s."""
     import yaml
 
     raw = yaml.safe_load(lab_rigs.read_text())
     raw["rigs"] = [r for r in raw["rigs"] if r["name"] == "good"]
-    raw["rigs"][0]["timeouts"] = {"test": 6, "rig": 35}
+    raw["rigs"][0]["timeouts"] = {"test": 4, "rig": 30}
     rig_file = tmp_path / "rigs.yaml"
     rig_file.write_text(yaml.safe_dump(raw, sort_keys=False))
     spec = JobSpec(rig_file=rig_file, rigs=["good"], suite=[str(_suite(tmp_path, STUCK))], run_dir=tmp_path / "run",
@@ -162,11 +169,11 @@ def test_rig_file_limits_apply_and_a_rig_stuck_past_them_is_killed_with_its_stac
     outcomes = {t.nodeid.rsplit("::", 1)[-1]: t for t in r.tests}
     assert outcomes["test_boots"].outcome is Outcome.PASSED
     assert outcomes["test_blocks_for_ever"].outcome is Outcome.TIMED_OUT
-    assert "over its 6 s time limit" in outcomes["test_blocks_for_ever"].reason
+    assert "over its 4 s time limit" in outcomes["test_blocks_for_ever"].reason
     stuck = outcomes["test_stuck_where_signals_do_not_reach"]
-    assert stuck.outcome is Outcome.TIMED_OUT and "rig time limit 35 s" in stuck.reason, stuck
+    assert stuck.outcome is Outcome.TIMED_OUT and "rig time limit 30 s" in stuck.reason, stuck
     assert "test_stuck_where_signals_do_not_reach" in Path(stuck.evidence[0]).read_text(), "the stack where it hung"
     assert outcomes["test_after_the_stuck_one"].outcome is Outcome.NOT_RUN
-    assert r.ended == "killed: rig time limit 35 s"
+    assert r.ended == "killed: rig time limit 30 s"
     assert result.exit_code() is ExitCode.INFRA_ERROR
     assert not processes_mentioning(str(result.run_dir)), "the rig's process group is gone"

@@ -20,9 +20,13 @@ from .conftest import processes_mentioning, wait_until, write_rigs
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
+# The tests around the hang carry a generous limit of their own, so --test-timeout can be short
+# (it ends the hang) without a slow login on a busy host timing them out too.
 HANG = """
 import time
+import pytest
 
+@pytest.mark.stb_timeout(120)
 def test_boots(shell):
     pass
 
@@ -30,6 +34,7 @@ def test_blocks_for_ever(stb):
     while True:
         time.sleep(1)
 
+@pytest.mark.stb_timeout(120)
 def test_after(stb):
     stb.run("true")
 """
@@ -46,7 +51,7 @@ def _lab(tmp_path: Path, *args: str) -> tuple[list[str], Path]:
 
 
 def test_a_test_that_blocks_for_ever_is_timed_out_on_every_rig_and_the_rest_is_kept(tmp_path):
-    cmd, run = _lab(tmp_path, "--test-timeout", "10")
+    cmd, run = _lab(tmp_path, "--test-timeout", "3")
     proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert proc.returncode == ExitCode.INFRA_ERROR, proc.stdout + proc.stderr
     first = proc.stdout.split("stblab lab summary", 1)[1].splitlines()[1].strip()

@@ -1,5 +1,9 @@
-"""Verdicts that hold under load: the main job gives the same faults with both cores kept busy by
-``stress-ng --cpu 2`` as on an idle machine (good box passes, defective box fails the same way)."""
+"""Verdicts that hold under load: the main job gives, with both cores kept busy by ``stress-ng --cpu 2``,
+the verdicts it gives on an idle machine (good box passes, defective box fails the same way).
+
+The idle verdicts are written out in :data:`IDLE_VERDICTS` rather than measured again here: an idle
+run of the same job doubled the test's time (~45 s) and checked nothing the table does not (the
+main job on an idle machine is also run by tests/plugin/test_runner.py)."""
 
 from __future__ import annotations
 
@@ -11,13 +15,29 @@ from pathlib import Path
 
 import pytest
 import yaml
+from support import FAST_BOOT as _FAST_BOOT
 
 from lab.emulator.testing import rig_entry
 
 REPO = Path(__file__).resolve().parents[2]
-FAST_BOOT = {"bootdelay": 1}
+#: The suite's fast boot, with a whole second to stop autoboot: the bootloader scenario runs under stress-ng.
+FAST_BOOT = {**_FAST_BOOT, "countdown_step": 1.0}
 CATALOGUE = {"2.1.0": [{"kind": "decoder_freeze", "after_zaps": 5}]}
 SUITE = ["scenarios/test_boot.py", "scenarios/test_zapping.py"]
+#: What the job gives on an idle machine: exit 1 (device faults and nothing else), every test passes
+#: on stb-a, stb-b (switched to 2.1.0, which freezes the picture after 5 zaps) fails zapping only.
+IDLE_VERDICTS = (
+    1,
+    {
+        ("stb-a", "test_boot_to_shell"): "passed",
+        ("stb-a", "test_bootloader_then_boot"): "passed",
+        ("stb-a", "test_channel_zapping"): "passed",
+        ("stb-b", "test_boot_to_shell"): "passed",
+        ("stb-b", "test_bootloader_then_boot"): "passed",
+        ("stb-b", "test_channel_zapping"): "device_fault",
+    },
+    {("stb-b", "video-frozen")},
+)
 
 pytestmark = [
     pytest.mark.slow,
@@ -55,15 +75,10 @@ def _verdicts(tmp_path: Path, name: str) -> tuple[int, dict[tuple[str, str], str
 
 
 def test_the_main_job_gives_the_same_faults_under_a_cpu_hog(tmp_path):
-    idle = _verdicts(tmp_path, "idle")
     hog = subprocess.Popen(["stress-ng", "--cpu", "2", "--timeout", "900", "-q"], start_new_session=True)
     try:
         loaded = _verdicts(tmp_path, "loaded")
     finally:
         hog.terminate()
         hog.wait(timeout=30)
-    code, outcomes, faults = idle
-    assert code == 1, idle  # stb-b on defective firmware: device faults, nothing else
-    assert all(o == "passed" for (rig, _), o in outcomes.items() if rig == "stb-a"), outcomes
-    assert faults and {rig for rig, _ in faults} == {"stb-b"}, faults
-    assert loaded == idle, f"idle {idle}\nloaded {loaded}"
+    assert loaded == IDLE_VERDICTS, f"idle {IDLE_VERDICTS}\nloaded {loaded}"

@@ -17,6 +17,7 @@ except ImportError:
     pytest.skip("labgrid is an optional extra: pip install 'stblab[labgrid]'", allow_module_level=True)
 
 from labgrid_grid import Grid  # noqa: E402
+from support import FAST_BOOT  # noqa: E402
 
 from lab.emulator.testing import EmulatedLab, write_rig_file  # noqa: E402
 from lab.labgrid.models import write_model_facts  # noqa: E402
@@ -38,7 +39,7 @@ def emulated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, d
     if not shutil.which("labgrid-coordinator"):
         pytest.fail("labgrid-coordinator not on PATH although labgrid is installed")
     root = tmp_path_factory.mktemp("lg-emu")
-    rig_file = write_rig_file(root, ["stb-a", "stb-b"])
+    rig_file = write_rig_file(root, ["stb-a", "stb-b"], boot=FAST_BOOT)
     with EmulatedLab(rig_file) as lab:
         models = root / "models"
         write_model_facts(list(lab.rigs.values()), models)

@@ -16,10 +16,10 @@ from typing import Any
 
 import pytest
 import yaml
+from support import FAST_BOOT
 
 from lab.emulator.testing import EmulatedLab, rig_entry
 
-FAST_BOOT = {"bootdelay": 1}
 REPO = Path(__file__).resolve().parents[2]
 LEAK = {"2.3.0": [{"kind": "memory_leak", "kb_per_zap": 150000}]}
 BRICK = {"2.9.0": [{"kind": "boot_fail"}]}

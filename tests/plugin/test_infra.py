@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 
+import pytest
+
 from lab.emulator.testing import EmulatedLab
 
 from .conftest import write_two_rigs
@@ -23,6 +25,7 @@ def test_later_test_on_the_same_rig(stb):
 """
 
 
+@pytest.mark.slow
 def test_emulator_killed_mid_expect_is_an_error_and_marks_the_rig_unhealthy(pytester, run_inner, tmp_path):
     rig_file = write_two_rigs(tmp_path / "lab")
     pytester.makepyfile(test_kill=KILL_TEST)

@@ -35,6 +35,7 @@ def leak_file(pytester):
     return pytester.makepyfile(test_leak=LEAK_TEST)
 
 
+@pytest.mark.slow
 def test_defective_firmware_fails_with_a_filed_device_fault_and_evidence(two_rigs, run_inner, leak_file):
     first = run_inner(two_rigs, "--rig", "bad")
     first.result.assert_outcomes(failed=1)
@@ -81,6 +82,7 @@ def test_expects_black_but_sees_live_tv(shell, stb, capture):
 """
 
 
+@pytest.mark.slow
 def test_good_rig_passes_and_a_video_failure_carries_frame_and_clip(two_rigs, run_inner, pytester, good_file):
     """One session on the good rig: a passing test with the rig's JUnit properties, and a failed
     video check whose deciding frame and clip reach Allure."""
@@ -112,6 +114,7 @@ def test_good_rig_passes_and_a_video_failure_carries_frame_and_clip(two_rigs, ru
     assert "save_clip" not in steps, "evidence collection is not part of the test's step log"
 
 
+@pytest.mark.slow
 def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_file):
     """Reruns alternate between the rig and a free twin of its model running the same firmware
     (``good`` runs other firmware and is passed over)."""
@@ -128,6 +131,7 @@ def test_reproduce_reruns_a_fault_and_records_k_of_n(two_rigs, run_inner, leak_f
     assert "reproducible" in text
 
 
+@pytest.mark.slow
 def test_a_box_that_does_not_boot_fails_in_setup_and_is_filed(two_rigs, run_inner, pytester):
     """A panic while booting (in the `shell` fixture) is the box's fault: failed, not error, and filed;
     ``--reproduce`` counts the same panic in a rerun's setup as a hit, on the brick itself (its
@@ -156,17 +160,23 @@ PRIME_TEST = """
 import time
 
 def test_a_wait_until_sshd_died(shell, stb):
-    time.sleep(5)  # the firmware's sshd segfaults 3 s after boot; forget the console line of it
-    stb.console.clear_deaths()
+    # the firmware's sshd segfaults 3 s after boot: wait for the console line of it, and forget it
+    deadline = time.monotonic() + 30
+    while not stb.console.clear_deaths():
+        assert time.monotonic() < deadline, "sshd did not segfault on the console within 30 s"
+        time.sleep(0.1)  # the polling interval of a bounded wait
 """
 
 
+@pytest.mark.slow
 def test_agree_scenario_blames_a_dead_sshd_on_the_box_not_the_lab(run_inner, pytester, tmp_path):
     """scenarios/test_agree.py: SSH refused while the console answers is the box's fault (sshd-dead),
     a failure, and the rig stays usable; it used to end as an infra error ("rig is unhealthy")."""
+    from support import FAST_BOOT
+
     from lab.emulator.testing import write_rig_file
 
-    from .conftest import FAST_BOOT, REPO
+    from .conftest import REPO
 
     sshd = {"2.4.0": [{"kind": "sshd_dies", "after_seconds": 3}]}
     rig_file = write_rig_file(tmp_path / "lab", ("sshd",), firmware="2.4.0", defects=sshd, boot=FAST_BOOT)
@@ -221,12 +231,13 @@ def test_b_next_test(shell, stb):
 """
 
 
+@pytest.mark.slow
 def test_a_crash_nobody_waited_for_fails_the_test_it_happened_in(run_inner, pytester, tmp_path):
     """The panic is raised at the end of the test that caused it (filed under it), and the next test
     starts on a clean box; it used to fail the next test's setup instead."""
-    from lab.emulator.testing import write_rig_file
+    from support import FAST_BOOT
 
-    from .conftest import FAST_BOOT
+    from lab.emulator.testing import write_rig_file
 
     panic = {"2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}]}
     rig_file = write_rig_file(tmp_path / "lab", ("oops",), firmware="2.2.0", defects=panic, boot=FAST_BOOT)

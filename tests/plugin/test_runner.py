@@ -87,6 +87,7 @@ def test_zaps(shell, stb):
 """
 
 
+@pytest.mark.slow
 def test_main_job_shows_a_passing_rig_and_a_filed_fault(tmp_path):
     """Two emulated rigs; without --firmware the last one runs its first defective version."""
     rig_file = write_two_rigs(tmp_path / "lab")

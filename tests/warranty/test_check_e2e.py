@@ -10,6 +10,7 @@ import sys
 
 import pytest
 import yaml
+from support import FAST_BOOT
 
 from lab.emulator.testing import EmulatedLab, rig_entry
 from lab.rma import RmaStore
@@ -23,12 +24,13 @@ def bench(tmp_path_factory: pytest.TempPathFactory):  # noqa: ANN201
     d = tmp_path_factory.mktemp("warranty")
     units = [
         rig_entry(d, "rma-fwbug", firmware={"version": "2.1.0", "build_id": "b210"}, defects=CATALOGUE,
-                  serial_number="SN-FWBUG01"),
-        rig_entry(d, "rma-healthy", defects=CATALOGUE, serial_number="SN-OK01", hardware_history={"brownouts": 1}),
+                  serial_number="SN-FWBUG01", boot=FAST_BOOT),
+        rig_entry(d, "rma-healthy", defects=CATALOGUE, serial_number="SN-OK01", hardware_history={"brownouts": 1},
+                  boot=FAST_BOOT),
         rig_entry(d, "ref-200", defects=CATALOGUE, serial_number="SN-REF200",
-                  features=["hdmi", "ir", "ssh", "reference"]),
+                  features=["hdmi", "ir", "ssh", "reference"], boot=FAST_BOOT),
         rig_entry(d, "ref-210", firmware={"version": "2.1.0", "build_id": "b210"}, defects=CATALOGUE,
-                  serial_number="SN-REF210", features=["hdmi", "ir", "ssh", "reference"]),
+                  serial_number="SN-REF210", features=["hdmi", "ir", "ssh", "reference"], boot=FAST_BOOT),
     ]  # fmt: skip
     rig_file = d / "rigs.yaml"
     rig_file.write_text(yaml.safe_dump({"rigs": units}, sort_keys=False))
@@ -111,7 +113,7 @@ def test_a_diagnostic_that_hangs_or_is_skipped_is_inconclusive_and_the_case_stay
     diag = tmp_path / "test_diag.py"
     diag.write_text(text)
     case = new_case(bench, "SN-OK01", "no picture after standby")
-    res = check(bench, case, "rma-healthy", extra=("--scenario", str(diag), "--test-timeout", "8"))
+    res = check(bench, case, "rma-healthy", extra=("--scenario", str(diag), "--test-timeout", "3"))
     assert res.returncode == code, res.stdout + res.stderr
     out = json.loads(res.stdout)
     assert out["verdict"] == "inconclusive" and "did not run and pass" in out["reason"], out

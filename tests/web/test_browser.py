@@ -18,6 +18,7 @@ import cv2
 import numpy as np
 import pytest
 import yaml
+from support import FAST_BOOT
 
 from lab.emulator.testing import EmulatedLab, free_port, rig_entry
 from lab.rma import RmaStore
@@ -52,6 +53,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             firmware={"version": "2.1.0", "build_id": "b210"},
             defects=CATALOGUE,
             serial_number="SN-FWBUG01",
+            boot=FAST_BOOT,
         ),
         rig_entry(
             d,
@@ -60,6 +62,7 @@ def bench(tmp_path_factory: pytest.TempPathFactory) -> Iterator[dict[str, object
             defects=CATALOGUE,
             serial_number="SN-REF210",
             features=["hdmi", "ir", "ssh", "reference"],
+            boot=FAST_BOOT,
         ),
     ]
     rig_file = d / "rigs.yaml"

@@ -1,0 +1,96 @@
+"""``stblab video scan FILE``: the offline scan's command, on a lean start-up path.
+
+The scan is often run over many recorded clips, and its CPU time is measured against ffmpeg's
+``blackdetect,freezedetect`` (benchmarks/video_scan.py) as a whole process. So this command is
+parsed with :mod:`argparse` instead of typer (whose import brings click, rich and pydantic), and
+``stblab`` dispatches ``video scan`` here before building any typer app. It also keeps OpenBLAS
+from starting its thread pool when numpy loads: the scan never multiplies matrices, and the
+idle pool costs tens of milliseconds of CPU at start-up.
+
+Example::
+
+    stblab video scan clip.ts
+    stblab video scan clip.ts --json --freeze-duration 1 --no-blockiness
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+PROG = "stblab video scan"
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog=PROG,
+        description="Print the intervals (stream seconds) where FILE was black, frozen, moving, blocky, "
+        "or had no picture.",
+    )
+    p.add_argument("file", type=Path, help="clip to scan (anything PyAV/FFmpeg opens: .ts, .mp4, .mkv, MJPEG .avi)")
+    p.add_argument("--json", dest="as_json", action="store_true", help="print one JSON object instead of a table")
+    p.add_argument("--freeze-duration", type=float, default=2.0, help="seconds without change before a freeze counts")
+    p.add_argument("--black-min", type=float, default=0.0, help="shortest black interval reported, seconds")
+    p.add_argument(
+        "--pix-th",
+        type=float,
+        default=0.10,
+        help="black pixel threshold, fraction of the luma range (blackdetect pix_th)",
+    )
+    p.add_argument(
+        "--pic-th", type=float, default=0.98, help="fraction of dark pixels for a black picture (blackdetect pic_th)"
+    )
+    p.add_argument("--block-size", type=int, default=16, help="block grid for the artifact score, frame pixels")
+    p.add_argument(
+        "--blockiness",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="score blockiness per frame (decoder-reported damage is always used)",
+    )
+    p.add_argument("--backend", default="pyav", choices=["pyav", "opencv"], help="decoder")
+    return p
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run ``stblab video scan`` with ``argv`` (the arguments after ``scan``); exits 2 on bad input."""
+    args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
+    if not args.file.is_file():
+        print(f"{PROG}: no such file: {args.file}", file=sys.stderr)
+        raise SystemExit(2)
+    if "numpy" not in sys.modules:
+        os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")  # see the module docstring
+    from lab.video.scan import KINDS, ScanOptions, scan
+
+    try:
+        options = ScanOptions(
+            black_pixel_threshold=args.pix_th,
+            black_picture_threshold=args.pic_th,
+            black_min=args.black_min,
+            freeze_duration=args.freeze_duration,
+            artifact_block_size=args.block_size,
+            detect_artifacts=args.blockiness,
+        )
+        report = scan(args.file, options, backend=args.backend)
+    except ValueError as exc:
+        print(f"{PROG}: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+    if args.as_json:
+        import json
+
+        print(json.dumps(report.to_dict(), indent=2))
+        return
+    fps = f"{report.fps:.3f} fps" if report.fps else "unknown fps"
+    errors = f", {report.decode_errors} undecodable packets" if report.decode_errors else ""
+    print(f"{args.file}: {report.frames} frames, {report.duration:.3f} s, {fps}, {report.dropped} missing{errors}")
+    for kind in KINDS:
+        intervals = report.intervals[kind]
+        if not intervals:
+            print(f"{kind:<11} none")
+        for i in intervals:
+            print(f"{kind:<11} {i.start:9.3f} - {i.end:9.3f}  ({i.duration:.3f} s)")
+
+
+if __name__ == "__main__":
+    main()
