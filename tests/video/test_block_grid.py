@@ -46,6 +46,11 @@ def test_block_grid_scores_the_rule_exactly(h: int, w: int, b: int, every: int) 
         expected = _naive(grey, b, threshold, every)
         assert grid.score(view, threshold) == pytest.approx(expected, abs=1e-12)
         assert grey_blockiness(grey, b, threshold, every) == pytest.approx(expected, abs=1e-12)
+        flat = np.zeros(h * (w + 13) + 7, np.uint8)  # as lab.video.luma hands a plane over: a view of a flat buffer
+        flat[: h * (w + 13)].reshape(h, w + 13)[:, :w] = grey
+        plane = flat[: h * (w + 13)].reshape(h, w + 13)[:, :w]
+        assert plane.base is flat
+        assert grid.score(plane, threshold) == pytest.approx(expected, abs=1e-12)
     assert 0.0 < grid.score(view) <= 1.0
     with pytest.raises(ValueError, match="grid was made for"):
         grid.score(grey[:-1])
