@@ -7,6 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from support import eventually
 
 from lab.emulator.headend import ChannelMap, Headend
 from lab.emulator.iptv import IptvReceiver
@@ -54,6 +55,13 @@ def _igmp_events(pcap: Path) -> list[str]:
     return out
 
 
+def _showing(rx: IptvReceiver, channel: int) -> list[np.ndarray]:
+    """[the latest frame] if it shows ``channel``'s colour (closer to it than to the other), else []."""
+    img = rx.latest_frame()
+    other = 2 if channel == 1 else 1
+    return [img] if img is not None and _colour_distance(img, channel) < _colour_distance(img, other) else []
+
+
 @needs_netns
 def test_box_tunes_zaps_and_sees_no_signal_on_an_absent_channel(
     link: RigLink, cmap: ChannelMap, channel_cache: Path, tmp_path: Path
@@ -67,17 +75,16 @@ def test_box_tunes_zaps_and_sees_no_signal_on_an_absent_channel(
     ):
         rx.tune(1)
         assert rx.wait_state("playing", 5), rx.stats
-        time.sleep(0.5)
-        img = rx.latest_frame()
-        assert img is not None and img.shape == (TEST_SETTINGS.height, TEST_SETTINGS.width, 3)
+        # wait for channel 1's picture and eight frames (a fixed sleep here failed on a busy host)
+        [img] = eventually(lambda: _showing(rx, 1) if len(frames) >= 8 else [], timeout=10, what="channel 1")
+        assert img.shape == (TEST_SETTINGS.height, TEST_SETTINGS.width, 3)
         assert _colour_distance(img, 1) < _colour_distance(img, 2)
         # the picture moves (a live channel, not a still)
         assert len(frames) >= 8 and float(np.abs(frames[-1].astype(int) - frames[-8].astype(int)).mean()) > 0.5
         rx.tune(2)
         assert rx.wait_state("playing", 5)
-        time.sleep(0.3)
-        img2 = rx.latest_frame()
-        assert img2 is not None and _colour_distance(img2, 2) < _colour_distance(img2, 1)
+        [img2] = eventually(lambda: _showing(rx, 2), timeout=10, what="channel 2's picture after the zap")
+        assert _colour_distance(img2, 2) < _colour_distance(img2, 1)
         rx.tune(3)  # in the channel map, but the headend does not play it
         assert rx.wait_state("no_signal", 5)
         assert rx.stats["cc_errors"] == 0 and rx.stats["decode_errors"] == 0
