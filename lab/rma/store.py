@@ -37,6 +37,8 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import os
+import random
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,7 +55,7 @@ from lab.rma import lifecycle, queries
 from lab.rma.artifacts import ArtifactStore, StoredArtifact
 from lab.rma.audit import AuditCheck, read_head_file, set_head_file, verify_audit
 from lab.rma.db import display_url, make_engine, migrate, resolve_url
-from lab.rma.filing import file_fault, report_fingerprint
+from lab.rma.filing import file_fault, is_transient, report_fingerprint
 from lab.rma.journal import Journal
 from lab.rma.models import FirmwareBuild, Rig
 from lab.rma.report import FaultReport, FilingResult
@@ -65,6 +67,7 @@ ENV_ARTIFACTS = "STBLAB_RMA_ARTIFACTS"
 ENV_JOURNAL = "STBLAB_RMA_JOURNAL"
 ENV_AUDIT_HEAD = "STBLAB_RMA_AUDIT_HEAD"
 _UNREACHABLE = (OperationalError, InterfaceError)
+BUSY_WAIT_S = 60.0  # how long a busy (locked) database is waited for before a filing is journaled
 
 
 def default_head_path(url: Any) -> Path:
@@ -129,12 +132,27 @@ class RmaStore:
         """Migrate the database to the newest schema (once per store). InfraError when unreachable."""
         if self._migrated:
             return
-        try:
-            migrate(self.engine)
-        except _UNREACHABLE as exc:
-            raise InfraError(
-                f"RMA database {display_url(self.url)} cannot be reached: {exc.orig or exc}", instrument="database"
-            ) from None
+        # A busy database is not a lost one: many filers opening a fresh SQLite file at once can see
+        # "database is locked" past the busy timeout (switching it to WAL, migrating). Treating that as
+        # "cannot be reached" journaled a filing the database could take a moment later, and its
+        # result carried no fault id. Wait (bounded) for a busy database; journal only when it stays busy.
+        deadline = time.monotonic() + BUSY_WAIT_S
+        delay = 0.02
+        while True:
+            try:
+                migrate(self.engine)
+                break
+            except _UNREACHABLE as exc:
+                busy = is_transient(exc)
+                if busy and time.monotonic() < deadline:
+                    time.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, 1.0)
+                    continue
+                why = f"still busy after {BUSY_WAIT_S:.0f} s: " if busy else ""
+                raise InfraError(
+                    f"RMA database {display_url(self.url)} cannot be reached: {why}{exc.orig or exc}",
+                    instrument="database",
+                ) from None
         self._migrated = True
 
     @contextmanager

@@ -62,7 +62,9 @@ def test_sixteen_processes_filing_at_once_store_each_occurrence_once_and_one_fau
     for r in results:
         by_bug[r["j"] % 4].add(r["fault_id"])
         by_key[r["occurrence_key"]].add(r["occurrence_id"])
-    assert all(len(ids) == 1 for ids in by_bug.values())
+    journaled = [r for r in results if r["journaled"]]
+    assert not journaled, journaled  # a busy database is waited for, not taken for a lost one
+    assert all(len(ids) == 1 for ids in by_bug.values()), dict(by_bug)
     assert len({next(iter(ids)) for ids in by_bug.values()}) == 4
     assert all(len(ids) == 1 for ids in by_key.values())
 
@@ -190,3 +192,37 @@ def test_replaying_the_same_journal_from_two_stores_files_each_entry_once(tmp_pa
     assert a.faults()[0]["occurrences"] == 6
     bad = (tmp_path / "journal.jsonl.bad").read_text()
     assert "torn" in bad and "unknown_field_only" in bad and "TypeError" in bad
+
+
+def test_a_busy_fresh_sqlite_database_is_waited_for_not_journaled(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Many filers opening a fresh file at once see "database is locked" past the busy timeout now
+    and then; that filing used to be journaled (no fault id in its result) as if the database were down."""
+    import sqlite3
+    import threading
+
+    from lab.rma import db
+
+    monkeypatch.setattr(db, "SQLITE_BUSY_TIMEOUT_MS", 100)  # the lock below outlasts it several times
+    path = tmp_path / "rma.sqlite"
+    holder = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    holder.execute("BEGIN EXCLUSIVE")  # another process switching the fresh file to WAL, migrating it
+    released = threading.Event()
+
+    def release() -> None:
+        holder.execute("COMMIT")
+        holder.close()
+        released.set()
+
+    timer = threading.Timer(0.8, release)
+    timer.start()
+    try:
+        store = RmaStore(path, artifact_root=tmp_path / "artifacts", journal_path=tmp_path / "journal.jsonl")
+        result = store.file(make_report("busy-1", log="oom_stb_app.log"))
+    finally:
+        timer.join(10)
+    assert released.is_set()
+    assert not result.journaled and result.fault_id is not None and result.is_new
+    assert len(store.journal) == 0 and _count(store, Occurrence) == 1
+    store.close()
