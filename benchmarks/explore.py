@@ -81,8 +81,10 @@ def run_one(rig_file: Path, seed: int, budget: float, steered: bool, work: Path)
             if line.startswith("fault ") and not found_at:
                 found_at.append(time.monotonic() - t0)
                 print(f"  seed {seed}: {line}", flush=True)
-            elif line.startswith(("minimal sequence", "shrink ")):
-                print(f"  seed {seed}: {line}", flush=True)
+            elif line.startswith(("minimal sequence", "shrink ")) or (
+                line.startswith("step ") and line.split(":")[0].endswith("00")
+            ):
+                print(f"  seed {seed} at {time.monotonic() - t0:.0f} s: {line}", flush=True)
 
         result = Explorer(target, walker, seed=seed, options=options, progress=progress).run()
     row: dict[str, object] = {

@@ -23,7 +23,16 @@ from pathlib import Path
 from typing import Any
 
 from lab.errors import TestError
-from lab.video import MatchResult, Screen, wait_for_black, wait_for_match, wait_for_motion, wait_for_picture
+from lab.video import (
+    MatchResult,
+    Screen,
+    is_no_signal,
+    wait_for_black,
+    wait_for_match,
+    wait_for_motion,
+    wait_for_picture,
+    wait_until,
+)
 from lab.video.result import CheckResult
 from lab.video.screen import ScreenAssets
 
@@ -126,6 +135,19 @@ class Tv:
     def expect_picture(self, timeout: float = 5.0, *, since: float | None = None) -> Waited:
         """Wait for a picture that is not black (after resume)."""
         result = wait_for_picture(self.capture, timeout_secs=timeout, since=since, rig=self.rig)
+        return self._waited(result, since)
+
+    def expect_no_signal(self, timeout: float = 5.0, *, since: float | None = None) -> Waited:
+        """Wait for the box's own "no signal on this channel" screen (the stream stopped reaching it)."""
+        result = wait_until(
+            is_no_signal,
+            self.capture,
+            timeout_secs=timeout,
+            since=since,
+            rig=self.rig,
+            what="the box's no-signal screen",
+            symptom="no-outage-screen",
+        )
         return self._waited(result, since)
 
 

@@ -118,6 +118,7 @@ class Defects:
         next_noise = started + (box.noise_rng.expovariate(1 / timings.kmsg_interval) if timings.kmsg_interval else 1e18)
         sshd = self._of(SshdDies)
         leaks = [d for d in self._of(MemoryLeak) if d.kb_per_second]
+        owed = 0.0  # kB leaked but not yet whole
         last = started
         while gen == self._gen:
             time.sleep(0.1)
@@ -130,7 +131,10 @@ class Defects:
                 self._fire("sshd_dies")
                 box.kmsg("sshd[301]: segfault at 0 ip b6e1c2a4 sp be8f4c10 error 4 in libc.so.6[b6da0000+120000]")
             if leaks:
-                box.leaked_kb += int(sum(d.kb_per_second for d in leaks) * (now - last))
+                # Fractions carry over: a slow leak (a few kB/s) must not round to nothing every tick.
+                owed += sum(d.kb_per_second for d in leaks) * (now - last)
+                box.leaked_kb += int(owed)
+                owed -= int(owed)
                 self._check_oom()
             if now >= next_noise:
                 box.kmsg(_NOISE[box.noise_rng.randrange(len(_NOISE))])

@@ -192,6 +192,7 @@ class HdmiServer(SocketServerService):
         self._seq = 0
         self._jpeg: bytes | None = None
         self._stamp = 0.0  # wall-clock time of the frame's tick
+        self._state_at = 0.0  # monotonic time at which the published frame's screen state was read
         self._stopped = self._stopping  # set by stop(): streams end, the producer exits
         self._producer: threading.Thread | None = None
         self._resting = False  # the producer waits for a client (no encoding)
@@ -255,13 +256,18 @@ class HdmiServer(SocketServerService):
     def _next_frame(self, after: int, timeout: float) -> tuple[int, bytes | None, float] | None:
         """The first published frame with a sequence number above ``after`` (None on timeout).
 
-        ``after=0`` means "the next frame produced from now on", for low latency on connect.
+        ``after=0`` means "the next frame produced from now on", for low latency on connect: a
+        frame whose screen state was read after this call, never one rendered from the state
+        before (a snapshot taken right after a state change shows the change, even when the
+        producer was busy rendering the previous screen).
         """
-        deadline = time.monotonic() + timeout
+        asked = time.monotonic()
+        deadline = asked + timeout
         with self._cond:
-            if after == 0:
+            fresh = after == 0
+            if fresh:
                 after = self._seq
-            while self._seq <= after and not self._stopped.is_set():
+            while (self._seq <= after or (fresh and self._state_at < asked)) and not self._stopped.is_set():
                 left = deadline - time.monotonic()
                 if left <= 0:
                     return None
@@ -300,13 +306,14 @@ class HdmiServer(SocketServerService):
                     k += missed
                     tick = t0 + k * period
                 k += 1
+                state_at = time.monotonic()
                 try:
                     state = self._get_state()
                 except Exception:
                     log.exception("hdmi: get_state failed; frame skipped")
                     continue
                 if state.kind == "off":
-                    self._publish(None, tick)
+                    self._publish(None, tick, state_at)
                     last_key = last_jpeg = None
                     continue
                 try:
@@ -320,11 +327,12 @@ class HdmiServer(SocketServerService):
                 except Exception:
                     log.exception("hdmi: rendering %s failed; frame skipped", state.kind)
                     continue
-                self._publish(jpeg, tick)
+                self._publish(jpeg, tick, state_at)
 
-    def _publish(self, jpeg: bytes | None, tick: float) -> None:
+    def _publish(self, jpeg: bytes | None, tick: float, state_at: float) -> None:
         with self._cond:
             self._seq += 1
+            self._state_at = state_at
             self._jpeg = jpeg
             self._stamp = tick + self._wall_offset
             if jpeg is not None:

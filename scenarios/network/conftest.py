@@ -13,28 +13,19 @@ link the picture does not cross.
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
 from lab.emulator.headend import ChannelMap, Headend
+from lab.network.membership import wait_for_join
 from lab.network.netns import NO_NETNS_REASON, RigLink, netns_available, open_link
 
 IPTV_MISSING = (
     "the rig's box does not receive IPTV on its link: give the emulated rig `emulate: {iptv: {}}` and a "
     "`network:` section with a namespace (the box's receiver then joins the headend's channels there)"
 )
-
-
-def joined_groups(link: RigLink) -> set[str]:
-    """Multicast groups the box's interface has joined (IGMP state in the box's namespace)."""
-    out = subprocess.run(
-        ["ip", "-n", str(link.namespace), "maddr", "show", "dev", link.box_if], capture_output=True, text=True
-    ).stdout
-    return {parts[1] for parts in (line.split() for line in out.splitlines()) if len(parts) > 1 and parts[0] == "inet"}
 
 
 def _channel_map(rig: Any) -> ChannelMap:
@@ -69,9 +60,6 @@ def iptv_link(lab_network: tuple[RigLink, Headend], stb: Any) -> RigLink:
     link, headend = lab_network
     group = headend.channel_map.channels[0].group
     stb.run("tune 1").check()
-    end = time.monotonic() + 3
-    while group not in joined_groups(link):
-        if time.monotonic() > end:
-            pytest.skip(f"{IPTV_MISSING} (after `tune 1` the box did not join {group})")
-        time.sleep(0.1)
+    if not wait_for_join(link, group, timeout=3.0):
+        pytest.skip(f"{IPTV_MISSING} (after `tune 1` the box did not join {group})")
     return link

@@ -18,7 +18,7 @@ import cv2
 import pytest
 
 from lab.errors import DeviceFault, InfraError
-from lab.video import ArtifactDetector, Frame, is_no_signal
+from lab.video import ArtifactDetector, Frame
 
 pytestmark = pytest.mark.stb(features=["iptv", "ir", "hdmi"])
 
@@ -63,7 +63,7 @@ def test_recovery_after_a_5s_outage(iptv_link, net, tv, stb, record_measurement)
     outage = profile.outages[0]
     t0 = net.shaper.applied_at or time.monotonic()
     # during the outage: the picture stops and the box's own "no signal on this channel" screen shows
-    lost = tv._wait(is_no_signal, outage.start + outage.duration, "no-signal screen during the outage", "no-outage")
+    lost = tv.expect_no_signal(timeout=outage.start + outage.duration, since=t0)
     record_measurement("outage_to_no_signal_s", f"{lost.seconds - outage.start:.3f}")
     # after it: a moving picture again within the bound
     back_at = t0 + outage.start + outage.duration
@@ -92,10 +92,10 @@ def test_burst_loss_gives_artifacts_then_recovers(iptv_link, net, tv, stb, recor
     tv.expect_motion(timeout=MOTION_BOUND_S)
     time.sleep(BANNER_S)  # the zap banner is gone: only the picture changes from here on
     detector = ArtifactDetector(min_rise=0.02)
-    for frame in tv.frames(2.0):  # the clean baseline
+    for frame in tv.capture.frames(2.0):  # the clean baseline
         detector.update(_native(frame))
     net.apply("burst-loss")
-    flagged = [r for r in (detector.update(_native(f)) for f in tv.frames(6.0)) if r]
+    flagged = [r for r in (detector.update(_native(f)) for f in tv.capture.frames(6.0)) if r]
     record_measurement("burst_artifact_frames", len(flagged))
     counters = net.shaper.counters()
     dropped = counters.get("downstream", {}).get("dropped_loss", 0)
@@ -111,7 +111,7 @@ def test_burst_loss_gives_artifacts_then_recovers(iptv_link, net, tv, stb, recor
     net.apply("clean")
     tv.expect_motion(timeout=RECOVERY_BOUND_S, since=time.monotonic())
     time.sleep(1.5)  # the next IDR repairs the picture
-    after = [r for r in (detector.update(_native(f)) for f in tv.frames(3.0)) if r]
+    after = [r for r in (detector.update(_native(f)) for f in tv.capture.frames(3.0)) if r]
     record_measurement("artifact_frames_after_recovery", len(after))
     if len(after) > 2:
         raise DeviceFault(f"{len(after)} damaged frames after the network was clean again", symptom="artifacts-persist")

@@ -20,8 +20,9 @@ CATALOGUE = {
     "2.2.0": [{"kind": "kernel_panic", "key_sequence": ["KEY_MENU", "KEY_9", "KEY_9", "KEY_OK"]}],
     "2.3.0": [{"kind": "memory_leak", "kb_per_zap": 150000}],
     "2.4.0": [{"kind": "sshd_dies", "after_seconds": 2}],
+    "2.3.1": [{"kind": "memory_leak", "kb_per_zap": 0, "kb_per_second": 4}],
 }
-RIGS = {"freeze": "2.1.0", "panic": "2.2.0", "leak": "2.3.0", "sshd": "2.4.0", "good": "2.0.0"}
+RIGS = {"freeze": "2.1.0", "panic": "2.2.0", "leak": "2.3.0", "sshd": "2.4.0", "good": "2.0.0", "slowleak": "2.3.1"}
 
 
 @pytest.fixture(scope="module")
@@ -123,6 +124,18 @@ def test_memory_leak_grows_meminfo_then_oom_reboot(dlab):
     con.login()
     assert mem_free() > start - 1000, "memory is back after the reboot"
     assert json.loads(con.run("diag --json"))["reboot_reasons"].get("oom", 0) >= 1
+    con.close()
+
+
+def test_a_slow_leak_of_a_few_kb_a_second_still_leaks(dlab):
+    """4 kB/s is 0.4 kB per tick of the box's runtime: the fractions must add up, not round to 0."""
+    con = _console(dlab, "slowleak")
+
+    def mem_free() -> int:
+        return int(re.search(r"MemFree:\s+(\d+) kB", con.run("cat /proc/meminfo")).group(1))
+
+    start = mem_free()
+    eventually(lambda: mem_free() <= start - 8, timeout=15, what="MemFree falling by 4 kB/s")
     con.close()
 
 

@@ -160,6 +160,30 @@ def test_snapshot_returns_one_frame_of_the_current_screen(hdmi: HdmiServer, box:
     assert _snapshot(hdmi).max() < 20  # standby: a black picture, but a picture
 
 
+def test_a_snapshot_right_after_a_state_change_never_shows_the_frame_in_flight() -> None:
+    # A busy host: each frame's rendering starts long before it is published. A snapshot asked
+    # after the change must not get the frame whose state was read before it (it once did).
+    class SlowBox(Box):
+        def get(self) -> ScreenState:
+            state = self.state
+            time.sleep(0.15)  # stands in for a render slowed by a loaded CPU
+            return state
+
+    box = SlowBox(ScreenState(kind="live", channel=1))
+    server = HdmiServer("127.0.0.1", 0, box.get, W, H, 25)
+    server.start()
+    try:
+        with urllib.request.urlopen(_url(server), timeout=5) as stream:  # keeps the producer busy
+            _read_parts(stream, 2)
+            for _ in range(3):
+                box.state = ScreenState(kind="standby")
+                assert _snapshot(server).max() < 20
+                box.state = ScreenState(kind="live", channel=1)
+                assert _snapshot(server).max() > 100
+    finally:
+        server.stop()
+
+
 def test_unknown_path_is_404_and_garbage_requests_do_not_hurt(hdmi: HdmiServer) -> None:
     with pytest.raises(urllib.error.HTTPError) as err:
         urllib.request.urlopen(_url(hdmi, "/nope"), timeout=5)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import shutil
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -62,11 +63,16 @@ def file_fault(
     return res.fault_id
 
 
-@pytest.fixture
-def lab_db(tmp_path: Path) -> Iterator[dict[str, object]]:
-    """A database with two faults, a case with a recorded verdict, and one account per role."""
+@pytest.fixture(scope="session")
+def lab_db_template(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The folder of :func:`lab_db`'s database, built once per session, and the ids in it.
+
+    Filing three faults and hashing four argon2id passwords took about a second per test; each
+    test now gets a copy of the folder (database, audit head, artifacts), the same content.
+    """
     from lab.web.accounts import add_user
 
+    tmp_path = tmp_path_factory.mktemp("lab-db")
     db = tmp_path / "rma.sqlite"
     arts = tmp_path / "artifacts"
     store = RmaStore(db, artifact_root=arts)
@@ -91,7 +97,17 @@ def lab_db(tmp_path: Path) -> Iterator[dict[str, object]]:
         for role in ROLES:
             add_user(s, role, role, PASSWORD)
     store.close()
-    yield {"db": db, "artifacts": arts, "faults": [f1, f2], "case": case, "tmp": tmp_path}
+    return tmp_path, {"faults": [f1, f2], "case": case}
+
+
+@pytest.fixture
+def lab_db(lab_db_template: tuple[Path, dict[str, object]], tmp_path: Path) -> Iterator[dict[str, object]]:
+    """A database with two faults, a case with a recorded verdict, and one account per role (a fresh copy per test)."""
+    template, ids = lab_db_template
+    shutil.copytree(template, tmp_path, dirs_exist_ok=True)
+    faults = list(ids["faults"])  # type: ignore[call-overload]
+    yield {"db": tmp_path / "rma.sqlite", "artifacts": tmp_path / "artifacts", "faults": faults, "case": ids["case"],
+           "tmp": tmp_path}  # fmt: skip
 
 
 @pytest.fixture

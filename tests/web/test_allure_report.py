@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -46,13 +47,21 @@ def run_rig(tmp: Path, rig: str, results: Path) -> None:
     subprocess.run(cmd, cwd=tmp, env=dict(os.environ, RIG=rig), capture_output=True, timeout=120, check=False)
 
 
-@pytest.fixture
-def two_rigs(tmp_path: Path) -> Path:
-    results = tmp_path / "allure-results"
+@pytest.fixture(scope="module")
+def two_rigs_results(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The results of the suite run once per rig (two pytest runs), made once for the module."""
+    tmp = tmp_path_factory.mktemp("allure")
+    results = tmp / "allure-results"
     for rig in ("stb-a", "stb-b"):
-        run_rig(tmp_path, rig, results)
+        run_rig(tmp, rig, results)
     assert len(list(results.glob("*-result.json"))) == 4
     return results
+
+
+@pytest.fixture
+def two_rigs(two_rigs_results: Path, tmp_path: Path) -> Path:
+    """A fresh copy of the two rigs' results (tests rewrite them)."""
+    return Path(shutil.copytree(two_rigs_results, tmp_path / "allure-results"))
 
 
 def test_each_rig_gets_its_own_history_id_and_a_rig_parameter(two_rigs: Path) -> None:
