@@ -262,15 +262,18 @@ class HeldPlaces:
         with self._lock:
             h = self.held[name]
             if h.lost is None:
+                # The file first: per-rig processes read it (check_held), so whoever sees the rig lost
+                # here must find it lost there too.
+                self._write_status({name: why})
                 h.lost = why
                 self.progress(f"labgrid: rig {name}: {why}")
-                self._write_status()
 
-    def _write_status(self) -> None:
+    def _write_status(self, lost: dict[str, str] | None = None) -> None:
+        lost = lost or {}
         data = {
             "coordinator": self.coordinator,
             "holder": self._link.identity if self._link else None,
-            "places": {n: {"token": h.token, "lost": h.lost} for n, h in self.held.items()},
+            "places": {n: {"token": h.token, "lost": h.lost or lost.get(n)} for n, h in self.held.items()},
         }
         path = status_path(self.rig_file)
         tmp = path.with_name(path.name + ".tmp")
