@@ -5,6 +5,7 @@ Run::
     python benchmarks/video_scan.py                 # --runs 5 --seconds 20
     python benchmarks/video_scan.py --runs 5 --seconds 60 --codecs mpeg4 h264
     python benchmarks/video_scan.py --repo ../main --runs 3     # an older tree's scan, same files
+    python benchmarks/video_scan.py --load 2                     # under `stress-ng --cpu 2` (a busy host)
 
 Makes 720p25 and 1080p25 clips with ffmpeg alone (testsrc2 with a cut to black, a still and
 motion again; MPEG-4 and H.264 in MP4), then times, alternately, the whole ``stblab video scan
@@ -13,7 +14,9 @@ threads, as a user would run it) on each file. CPU time is user + system of the 
 (``os.wait4``), so interpreter start-up and imports count against the scan (the tree is
 byte-compiled first, as an installed package is); wall time is shown
 too. Prints a markdown table of medians over ``--runs`` and the ratio scan / ffmpeg, and checks
-that both found the same black and frozen intervals (within one frame).
+that both found the same black and frozen intervals (within one frame). ``--load N`` runs
+``stress-ng --cpu N`` for the whole measurement, so both programs are timed on a busy host (the
+ratio of CPU times is what is judged; wall times there only show the contention).
 """
 
 from __future__ import annotations
@@ -92,7 +95,21 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"])
     parser.add_argument("--codecs", nargs="+", default=["mpeg4", "h264"], choices=sorted(CODECS))
     parser.add_argument("--repo", type=Path, default=REPO, help="stblab tree whose scan is timed")
+    parser.add_argument("--load", type=int, default=0, help="run `stress-ng --cpu N` while timing (0: none)")
     args = parser.parse_args()
+    hog = None
+    if args.load:
+        hog = subprocess.Popen(["stress-ng", "--cpu", str(args.load), "--quiet"], stdout=subprocess.DEVNULL)
+    try:
+        measure(args)
+    finally:
+        if hog is not None:
+            hog.terminate()
+            hog.wait(timeout=30)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Print the header and one table row per file (see the module docstring)."""
     import av
     import cv2
     import numpy
@@ -101,7 +118,8 @@ def main() -> None:
     # lab's shells) every run would otherwise compile stblab's modules from source again
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.repo / "lab")], check=True)
     ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+    hog = f", under `stress-ng --cpu {args.load}`" if args.load else ""
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}{hog}; "
           f"Python {platform.python_version()}, PyAV {av.__version__}, OpenCV {cv2.__version__}, "
           f"numpy {numpy.__version__}; {ffmpeg_version}")  # fmt: skip
     print()
@@ -130,6 +148,7 @@ def main() -> None:
                 print(f"| {size} {codec} {args.seconds:g} s | {sc:.2f} | {fc:.2f} | **{sc / fc:.2f}x** | "
                       f"{statistics.median(s_wall):.2f} | {statistics.median(f_wall):.2f} | "
                       f"{'yes' if same else f'no: {ours} vs {theirs}'} |")  # fmt: skip
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":
