@@ -55,12 +55,11 @@ def make_clip(path: Path, size: str, seconds: float, codec: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
-def run(cmd: list[str], repo: Path = REPO) -> tuple[float, float, str]:
+def run(cmd: list[str], repo: Path = REPO, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run ``cmd`` and return (CPU seconds of the child, wall seconds, stdout + stderr)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(repo)}, cwd=repo
-    )
+    env = {**os.environ, "PYTHONPATH": str(repo), **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=repo)
     chunks = [proc.stdout.read(), proc.stderr.read()]  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
@@ -88,6 +87,27 @@ def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
     return all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
 
 
+_DECODE = (  # decoding alone, as the scan decodes (one thread), the frames dropped
+    "import sys, av\nc = av.open(sys.argv[1])\nc.streams.video[0].thread_count = 1\nfor _ in c.decode(video=0): pass"
+)
+
+
+def breakdown(clip: Path, args: argparse.Namespace) -> str:
+    """Medians of the parts of both programs' CPU time on ``clip``, as table cells."""
+    quiet = ["ffmpeg", "-hide_banner", "-nostats", "-threads", "1", "-i", str(clip)]
+    cmds = [
+        ([sys.executable, "-c", "import numpy, cv2, av"], {"OPENBLAS_NUM_THREADS": "1"}),  # as the scan sets it
+        ([sys.executable, "-c", _DECODE, str(clip)], {"OPENBLAS_NUM_THREADS": "1"}),
+        ([*quiet, "-f", "null", "-"], None),
+        ([*quiet, "-vf", "blackdetect,freezedetect", "-f", "null", "-"], None),
+    ]
+    cpu: list[list[float]] = [[] for _ in cmds]
+    for _ in range(args.runs):
+        for times, (cmd, env) in zip(cpu, cmds, strict=True):
+            times.append(run(cmd, args.repo, env)[0])
+    return " | ".join(f"{statistics.median(t):.2f}" for t in cpu) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -96,6 +116,9 @@ def main() -> None:
     parser.add_argument("--codecs", nargs="+", default=["mpeg4", "h264"], choices=sorted(CODECS))
     parser.add_argument("--repo", type=Path, default=REPO, help="stblab tree whose scan is timed")
     parser.add_argument("--load", type=int, default=0, help="run `stress-ng --cpu N` while timing (0: none)")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time the parts: start-up, decoding alone, ffmpeg on one thread"
+    )
     args = parser.parse_args()
     hog = None
     if args.load:
@@ -125,6 +148,7 @@ def measure(args: argparse.Namespace) -> None:
     print()
     print("| file | scan CPU s | ffmpeg CPU s | **CPU ratio** | scan wall s | ffmpeg wall s | same intervals |")
     print("|---|---:|---:|---:|---:|---:|---|")
+    parts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for codec in args.codecs:
@@ -148,6 +172,16 @@ def measure(args: argparse.Namespace) -> None:
                 print(f"| {size} {codec} {args.seconds:g} s | {sc:.2f} | {fc:.2f} | **{sc / fc:.2f}x** | "
                       f"{statistics.median(s_wall):.2f} | {statistics.median(f_wall):.2f} | "
                       f"{'yes' if same else f'no: {ours} vs {theirs}'} |")  # fmt: skip
+                if args.breakdown:
+                    cells = breakdown(clip, args)
+                    parts.append(f"| {size} {codec} {args.seconds:g} s | {cells} {sc:.2f} | {fc:.2f} |")
+        if parts:
+            print("\nWhere the time goes (CPU s, median of the same number of runs, each part alternating):\n")
+            print("| file | python + numpy, OpenCV, PyAV imports | PyAV decoding alone (1 thread, `import av`) "
+                  "| ffmpeg decoding alone, 1 thread | ffmpeg + filters, 1 thread | scan "
+                  "| ffmpeg + filters |")  # fmt: skip
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            print("\n".join(parts))
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
