@@ -199,6 +199,7 @@ class BlockGrid:
         self._beside = np.empty((1, size), np.uint8)
         self._scratch = np.empty((1, size), np.uint8)
         self._edge = np.empty((1, size), np.uint8)  # 255 where a boundary pixel is an edge, else 0
+        self._even = np.full((1, size), 0xFE, np.uint8)  # clears the lowest bit
         self._targets: list[tuple[np.ndarray, np.ndarray | None]] = []  # where each plan's pixels go
         self._segments: list[tuple[np.ndarray, int]] = []  # each plan's edge flags, by segment, and its axis
         self._sum = np.int16 if b * 255 <= np.iinfo(np.int16).max else np.int32
@@ -243,7 +244,7 @@ class BlockGrid:
         # integers is (step & ~1) >= |b-a| + |d-c| + 2 (checked for every step and sum in the tests)
         cv2.absdiff(c, b, dst=step)
         cv2.threshold(step, math.floor(step_threshold), 255, cv2.THRESH_TOZERO, dst=step)
-        cv2.bitwise_and(step, 0xFE, dst=step)
+        cv2.bitwise_and(step, self._even, dst=step)
         cv2.absdiff(b, a, dst=beside)
         cv2.absdiff(d, c, dst=scratch)
         cv2.addWeighted(beside, 1.0, scratch, 1.0, 2.0, dst=beside)  # saturates at 255: never an edge there
