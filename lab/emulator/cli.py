@@ -29,6 +29,7 @@ import typer
 
 from lab.emulator.config import load_emulated
 from lab.errors import RigFileError
+from lab.lifeline import die_with_parent
 
 app = typer.Typer(add_completion=False, help="Start emulated STBs for the emulated rigs of a rig file.")
 
@@ -107,6 +108,7 @@ def emulate(
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
+            preexec_fn=die_with_parent(),  # stdin closing also stops it; this covers a child stuck in start-up
         )
         threading.Thread(target=_reader, args=(r.name, procs[r.name], events), daemon=True).start()
     code = 0

@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from lab.errors import InfraError
+from lab.lifeline import die_with_parent
 from lab.network.netns import RigLink
 from lab.steps import step
 
@@ -53,7 +54,9 @@ class PcapRecorder:
             argv = [tcpdump, "-i", str(self.interface), "-w", str(self.path), "-U", "-n", "-s", str(self.snaplen)]
             if self.bpf:
                 argv.append(self.bpf)
-            self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self._proc = subprocess.Popen(
+                argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, preexec_fn=die_with_parent()
+            )
             assert self._proc.stderr is not None
             # tcpdump says "listening on ..." once the capture is armed
             end = time.monotonic() + timeout

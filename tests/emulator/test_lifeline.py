@@ -1,0 +1,197 @@
+"""Children die with their parent: a killed pytest (SIGKILL, SIGTERM, SIGINT) leaves no emulator behind.
+
+Each test starts a parent process, learns the pids of what it started (with their start times, so a
+reused pid never passes for a survivor), kills the parent and waits (bounded) until every one of
+them is gone. A control child started *without* :func:`lab.lifeline.die_with_parent` shows the
+check sees a survivor when there is one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from support import eventually
+
+from lab.lifeline import supported
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.skipif(not supported(), reason="PR_SET_PDEATHSIG is Linux only")
+
+Proc = tuple[int, str]  # pid and start time (field 22 of /proc/PID/stat)
+
+
+def _stat(pid: int) -> list[str] | None:
+    try:
+        text = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    return [str(pid), "comm", *text.rpartition(")")[2].split()]  # fields 1.. as in proc(5)
+
+
+def _identity(pid: int) -> Proc:
+    fields = _stat(pid)
+    assert fields is not None, f"process {pid} is not running"
+    return pid, fields[21]
+
+
+def _alive(proc: Proc) -> bool:
+    """Running (not a zombie waiting for a non-reaping init) and not a reused pid."""
+    fields = _stat(proc[0])
+    return fields is not None and fields[2] != "Z" and fields[21] == proc[1]
+
+
+def _descendants(root: int) -> list[Proc]:
+    """``root`` and every live process below it."""
+    parents: dict[int, list[int]] = {}
+    for entry in Path("/proc").iterdir():
+        fields = _stat(int(entry.name)) if entry.name.isdigit() else None
+        if fields is not None and fields[2] != "Z":
+            parents.setdefault(int(fields[3]), []).append(int(entry.name))
+    found, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        ident = _stat(pid)
+        if ident is not None:
+            found.append((pid, ident[21]))
+        todo += parents.get(pid, [])
+    return found
+
+
+def _reap(procs: list[Proc]) -> None:
+    for proc in procs:  # only a control or a failed test gets here with something alive
+        if _alive(proc):  # never a reused pid
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(proc[0], signal.SIGKILL)
+
+
+HOLDER = """
+import os, sys, subprocess, threading
+from lab.lifeline import die_with_parent
+tied = subprocess.Popen(["sleep", "120"], preexec_fn=die_with_parent(), start_new_session=True)
+loose = subprocess.Popen(["sleep", "120"], start_new_session=True)
+print(tied.pid, loose.pid, flush=True)
+threading.Event().wait(120)
+"""
+
+
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM], ids=lambda s: s.name)
+def test_a_tied_child_dies_with_its_parent_and_a_loose_one_does_not(sig):
+    parent = subprocess.Popen([sys.executable, "-c", HOLDER], stdout=subprocess.PIPE, text=True, cwd=REPO,
+                              env=dict(os.environ, PYTHONPATH=str(REPO)))  # fmt: skip
+    assert parent.stdout is not None
+    tied_pid, loose_pid = (int(x) for x in parent.stdout.readline().split())
+    tied, loose = _identity(tied_pid), _identity(loose_pid)
+    try:
+        parent.send_signal(sig)
+        parent.wait(timeout=10)
+        eventually(lambda: not _alive(tied), timeout=10, what="the tied child gone")
+        assert _alive(loose), "the control (no die_with_parent) outlives its parent: the check sees survivors"
+    finally:
+        _reap([tied, loose])
+
+
+SUITE = """
+import os
+import threading
+from pathlib import Path
+
+from lab.emulator.launcher import EmulatedLab
+
+
+def test_holds_the_lab():
+    with EmulatedLab(os.environ["LIFELINE_RIGS"], ready_timeout=90) as lab:
+        Path(os.environ["LIFELINE_PID"]).write_text(str(lab.proc.pid))
+        threading.Event().wait(120)  # held until the outer test kills this pytest (bounded)
+"""
+
+
+@pytest.mark.emulator
+@pytest.mark.slow
+@pytest.mark.parametrize("sig", [signal.SIGKILL, signal.SIGTERM, signal.SIGINT], ids=lambda s: s.name)
+def test_a_killed_pytest_leaves_no_emulator_process_behind(tmp_path, sig):
+    from support import FAST_BOOT
+
+    from lab.emulator.testing import write_rig_file
+
+    rigs = write_rig_file(tmp_path / "lab", ["stb-a", "stb-b"], boot=FAST_BOOT)
+    (tmp_path / "test_hold.py").write_text(SUITE)
+    pid_file = tmp_path / "emulate.pid"
+    env = dict(os.environ, LIFELINE_RIGS=str(rigs), LIFELINE_PID=str(pid_file), PYTHONPATH=str(REPO))
+    log = tmp_path / "pytest.log"
+    with log.open("w") as out:
+        child = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                                  str(tmp_path / "test_hold.py")], cwd=tmp_path, env=env, stdout=out,
+                                 stderr=subprocess.STDOUT)  # fmt: skip
+    started: list[Proc] = []
+    try:
+        emulate = int(eventually(lambda: pid_file.exists() and pid_file.read_text(), timeout=120,
+                                 what=f"the emulated lab up ({log})"))  # fmt: skip
+        # stblab emulate and one emulator process per rig
+        started = eventually(lambda: len(d := _descendants(emulate)) >= 3 and d, timeout=10, what="the rig processes")
+        child.send_signal(sig)
+        child.wait(timeout=60)
+        left = lambda: [p for p in started if _alive(p)]  # noqa: E731
+        eventually(lambda: not left(), timeout=20, what=f"every process the killed pytest started gone: {started}")
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+        _reap(started)
+
+
+BLOCKING = """
+import threading
+from pathlib import Path
+
+
+def test_blocks(stb):
+    Path(__file__).with_name("running-" + stb.rig_name).touch()
+    threading.Event().wait(120)  # held until the outer test kills stblab lab (bounded)
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.emulator
+def test_a_sigkilled_stblab_lab_leaves_no_pytest_or_emulator_behind(tmp_path):
+    from support import FAST_BOOT
+
+    from lab.emulator.testing import write_rig_file
+
+    rigs = write_rig_file(tmp_path / "lab", ["good", "bad"], boot=FAST_BOOT)
+    suite = tmp_path / "suite" / "test_block.py"
+    suite.parent.mkdir()
+    suite.write_text(BLOCKING)
+    run = tmp_path / "run"
+    cmd = [sys.executable, "-m", "lab.cli", "lab", "--rigs", str(rigs), "--all-good", "--run-dir", str(run),
+           "--rma-db", str(tmp_path / "rma.sqlite"), "--suite", str(suite)]  # fmt: skip
+    log = tmp_path / "lab.log"
+    with log.open("w") as out:
+        lab = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
+                               env=dict(os.environ, PYTHONPATH=str(REPO)))  # fmt: skip
+    started: list[Proc] = []
+    try:
+        running = [suite.with_name(f"running-{r}") for r in ("good", "bad")]
+
+        def in_the_test() -> bool:
+            assert lab.poll() is None, f"stblab lab ended before the test blocked: {log.read_text()}"
+            return all(p.exists() for p in running)
+
+        eventually(in_the_test, timeout=180, what=f"both rigs in the test ({log})")
+        # stblab lab, stblab emulate + 2 rig processes, 2 pytest runs
+        started = [p for p in _descendants(lab.pid) if p[0] != lab.pid]
+        assert len(started) >= 5, (started, log.read_text())
+        lab.kill()
+        lab.wait(timeout=10)
+        left = lambda: [p for p in started if _alive(p)]  # noqa: E731
+        eventually(lambda: not left(), timeout=30, what=f"every process the killed stblab lab started gone: {started}")
+    finally:
+        if lab.poll() is None:
+            lab.kill()
+            lab.wait()
+        _reap(started)
