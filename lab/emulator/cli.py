@@ -29,7 +29,7 @@ import typer
 
 from lab.emulator.config import load_emulated
 from lab.errors import RigFileError
-from lab.lifeline import die_with_parent
+from lab.lifeline import tied
 
 app = typer.Typer(add_completion=False, help="Start emulated STBs for the emulated rigs of a rig file.")
 
@@ -104,11 +104,10 @@ def emulate(
     env = dict(os.environ, PYTHONUNBUFFERED="1", STBLAB_EMULATE_CHILD="1")
     for r, _ in pairs:
         procs[r.name] = subprocess.Popen(
-            [sys.executable, "-m", "lab.emulator.process", str(rig_file), r.name],
+            tied([sys.executable, "-m", "lab.emulator.process", str(rig_file), r.name]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,
-            preexec_fn=die_with_parent(),  # stdin closing also stops it; this covers a child stuck in start-up
         )
         threading.Thread(target=_reader, args=(r.name, procs[r.name], events), daemon=True).start()
     code = 0

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 from lab.emulator.ports import _MARKER, reassign_ports
 from lab.errors import InfraError
-from lab.lifeline import die_with_parent
+from lab.lifeline import tied
 from lab.rig import Rig, load_rigs
 
 EMULATE_MODES = ("auto", "always", "never")
@@ -138,12 +138,11 @@ class EmulatedLab:
         if self.factory_reset:
             cmd.append("--factory-reset")
         self.proc = subprocess.Popen(
-            cmd,
+            tied(cmd),  # a killed launcher (pytest, stblab lab) takes the emulator along
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=die_with_parent(),  # a killed launcher (pytest, stblab lab) takes the emulator along
             env=dict(os.environ, PYTHONUNBUFFERED="1"),
         )
         threading.Thread(target=self._read, args=(self.proc.stdout, self.output), daemon=True).start()

@@ -2,7 +2,7 @@
 
 Each test starts a parent process, learns the pids of what it started (with their start times, so a
 reused pid never passes for a survivor), kills the parent and waits (bounded) until every one of
-them is gone. A control child started *without* :func:`lab.lifeline.die_with_parent` shows the
+them is gone. A control child started *without* :func:`lab.lifeline.tied` shows the
 check sees a survivor when there is one.
 """
 
@@ -21,7 +21,7 @@ from support import eventually
 from lab.lifeline import supported
 
 REPO = Path(__file__).resolve().parents[2]
-pytestmark = pytest.mark.skipif(not supported(), reason="PR_SET_PDEATHSIG is Linux only")
+pytestmark = pytest.mark.skipif(not supported(), reason="needs Linux and util-linux setpriv (PR_SET_PDEATHSIG)")
 
 Proc = tuple[int, str]  # pid and start time (field 22 of /proc/PID/stat)
 
@@ -72,10 +72,10 @@ def _reap(procs: list[Proc]) -> None:
 
 HOLDER = """
 import os, sys, subprocess, threading
-from lab.lifeline import die_with_parent
-tied = subprocess.Popen(["sleep", "120"], preexec_fn=die_with_parent(), start_new_session=True)
+from lab.lifeline import tied
+held = subprocess.Popen(tied(["sleep", "120"]), start_new_session=True)
 loose = subprocess.Popen(["sleep", "120"], start_new_session=True)
-print(tied.pid, loose.pid, flush=True)
+print(held.pid, loose.pid, flush=True)
 threading.Event().wait(120)
 """
 
@@ -91,7 +91,7 @@ def test_a_tied_child_dies_with_its_parent_and_a_loose_one_does_not(sig):
         parent.send_signal(sig)
         parent.wait(timeout=10)
         eventually(lambda: not _alive(tied), timeout=10, what="the tied child gone")
-        assert _alive(loose), "the control (no die_with_parent) outlives its parent: the check sees survivors"
+        assert _alive(loose), "the control (not tied) outlives its parent: the check sees survivors"
     finally:
         _reap([tied, loose])
 
