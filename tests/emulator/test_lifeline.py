@@ -13,6 +13,7 @@ import os
 import signal
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,29 @@ def _reap(procs: list[Proc]) -> None:
                 os.kill(proc[0], signal.SIGKILL)
 
 
+@contextlib.contextmanager
+def _parent(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[tuple[subprocess.Popen[str], list[Proc]]]:
+    """Start the parent under test (output in ``log``); the caller adds what it started to the list.
+    On the way out nothing is left, whatever the test found."""
+    with log.open("w") as out:
+        parent = subprocess.Popen(argv, cwd=log.parent, env=env, stdout=out, stderr=subprocess.STDOUT, text=True)
+    started: list[Proc] = []
+    try:
+        yield parent, started
+    finally:
+        if parent.poll() is None:
+            parent.kill()
+            parent.wait()
+        _reap(started)
+
+
+def _kill_and_expect_no_survivor(parent: subprocess.Popen[str], sig: signal.Signals, started: list[Proc]) -> None:
+    parent.send_signal(sig)
+    parent.wait(timeout=60)
+    eventually(lambda: not [p for p in started if _alive(p)], timeout=30,
+               what=f"every process the {sig.name}ed parent started gone: {started}")  # fmt: skip
+
+
 HOLDER = """
 import os, sys, subprocess, threading
 from lab.lifeline import tied
@@ -123,26 +147,14 @@ def test_a_killed_pytest_leaves_no_emulator_process_behind(tmp_path, sig):
     (tmp_path / "test_hold.py").write_text(SUITE)
     pid_file = tmp_path / "emulate.pid"
     env = dict(os.environ, LIFELINE_RIGS=str(rigs), LIFELINE_PID=str(pid_file), PYTHONPATH=str(REPO))
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", str(tmp_path / "test_hold.py")]
     log = tmp_path / "pytest.log"
-    with log.open("w") as out:
-        child = subprocess.Popen([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider",
-                                  str(tmp_path / "test_hold.py")], cwd=tmp_path, env=env, stdout=out,
-                                 stderr=subprocess.STDOUT)  # fmt: skip
-    started: list[Proc] = []
-    try:
+    with _parent(argv, log, env) as (child, started):
         emulate = int(eventually(lambda: pid_file.exists() and pid_file.read_text(), timeout=120,
                                  what=f"the emulated lab up ({log})"))  # fmt: skip
         # stblab emulate and one emulator process per rig
-        started = eventually(lambda: len(d := _descendants(emulate)) >= 3 and d, timeout=10, what="the rig processes")
-        child.send_signal(sig)
-        child.wait(timeout=60)
-        left = lambda: [p for p in started if _alive(p)]  # noqa: E731
-        eventually(lambda: not left(), timeout=20, what=f"every process the killed pytest started gone: {started}")
-    finally:
-        if child.poll() is None:
-            child.kill()
-            child.wait()
-        _reap(started)
+        started += eventually(lambda: len(d := _descendants(emulate)) >= 3 and d, timeout=10, what="the rig processes")
+        _kill_and_expect_no_survivor(child, sig, started)
 
 
 BLOCKING = """
@@ -171,11 +183,7 @@ def test_a_sigkilled_stblab_lab_leaves_no_pytest_or_emulator_behind(tmp_path):
     cmd = [sys.executable, "-m", "lab.cli", "lab", "--rigs", str(rigs), "--all-good", "--run-dir", str(run),
            "--rma-db", str(tmp_path / "rma.sqlite"), "--suite", str(suite)]  # fmt: skip
     log = tmp_path / "lab.log"
-    with log.open("w") as out:
-        lab = subprocess.Popen(cmd, cwd=tmp_path, stdout=out, stderr=subprocess.STDOUT,
-                               env=dict(os.environ, PYTHONPATH=str(REPO)))  # fmt: skip
-    started: list[Proc] = []
-    try:
+    with _parent(cmd, log, dict(os.environ, PYTHONPATH=str(REPO))) as (lab, started):
         running = [suite.with_name(f"running-{r}") for r in ("good", "bad")]
 
         def in_the_test() -> bool:
@@ -183,15 +191,7 @@ def test_a_sigkilled_stblab_lab_leaves_no_pytest_or_emulator_behind(tmp_path):
             return all(p.exists() for p in running)
 
         eventually(in_the_test, timeout=180, what=f"both rigs in the test ({log})")
-        # stblab lab, stblab emulate + 2 rig processes, 2 pytest runs
-        started = [p for p in _descendants(lab.pid) if p[0] != lab.pid]
+        # stblab emulate + 2 rig processes, 2 pytest runs
+        started += [p for p in _descendants(lab.pid) if p[0] != lab.pid]
         assert len(started) >= 5, (started, log.read_text())
-        lab.kill()
-        lab.wait(timeout=10)
-        left = lambda: [p for p in started if _alive(p)]  # noqa: E731
-        eventually(lambda: not left(), timeout=30, what=f"every process the killed stblab lab started gone: {started}")
-    finally:
-        if lab.poll() is None:
-            lab.kill()
-            lab.wait()
-        _reap(started)
+        _kill_and_expect_no_survivor(lab, signal.SIGKILL, started)
