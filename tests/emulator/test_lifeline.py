@@ -195,3 +195,19 @@ def test_a_sigkilled_stblab_lab_leaves_no_pytest_or_emulator_behind(tmp_path):
         started += [p for p in _descendants(lab.pid) if p[0] != lab.pid]
         assert len(started) >= 5, (started, log.read_text())
         _kill_and_expect_no_survivor(lab, signal.SIGKILL, started)
+
+
+@pytest.mark.emulator
+@pytest.mark.skipif(os.geteuid() != 0, reason="raising a priority needs root (CAP_SYS_NICE)")
+def test_the_emulated_box_runs_ahead_of_the_hosts_other_work(emulated_lab):
+    """Every thread of a rig's emulator process has the emulator's niceness (a real box has its own CPU)."""
+    from lab.emulator.process import NICENESS
+
+    lab = emulated_lab()
+    rigs = [
+        p for p in _descendants(lab.proc.pid) if "lab.emulator.process" in Path(f"/proc/{p[0]}/cmdline").read_text()
+    ]
+    assert rigs, "no rig process under stblab emulate"
+    for pid, _ in rigs:
+        nice = {os.getpriority(os.PRIO_PROCESS, int(tid)) for tid in os.listdir(f"/proc/{pid}/task")}
+        assert nice == {NICENESS}, (pid, nice)
