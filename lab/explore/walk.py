@@ -83,6 +83,9 @@ class WalkOptions:
     mash_recent: float = 0.3  # probability that a hot key is one of the keys that changed the screen lately
     families: bool = True  # draw a key family first, then a key of it (False: keys drawn directly)
     noop_tries: int = 2  # tries on a screen without a change after which a key weighs a quarter there
+    # a family's weight is scaled by its share here (1 when not named): power keys lead to standby,
+    # where nothing but the power key does anything (monkey's small share of system keys)
+    family_share: dict[str, float] = field(default_factory=lambda: {"power": 0.1})
     recent: int = 8  # bursts that changed the screen lately, kept beside the corpus for mutation
     shell_actions: Sequence[str] = ()
 
@@ -124,7 +127,11 @@ class Walker:
         weight = {k: self._weight(screen, k) for k in self.keys}
         families = sorted(self.by_family)
         if len(families) > 1:  # a family by the mean weight of its keys (times sqrt of its size), then a key
-            means = [sum(weight[k] for k in self.by_family[f]) / math.sqrt(len(self.by_family[f])) for f in families]
+            share = self.options.family_share
+            means = [
+                share.get(f, 1.0) * sum(weight[k] for k in self.by_family[f]) / math.sqrt(len(self.by_family[f]))
+                for f in families
+            ]
             family = self.rng.choices(families, weights=means, k=1)[0]
         else:
             family = families[0]
