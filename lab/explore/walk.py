@@ -10,7 +10,8 @@ are kept and replayed with small changes (a key added, replaced or dropped, paus
 Keys are drawn in two steps, as Android's monkey draws event classes before events: first a key
 *family* (digits, navigation, zapping, menus, media, power: from the key's name, see
 :func:`key_family`), so that the ten digit keys do not drown the two zapping keys, then a key of
-that family. Both draws are steered by feedback: a key not yet tried on the current screen weighs
+that family (the power family gets a tenth of its weight: standby is a dead end where the walk
+can see nothing). Both draws are steered by feedback: a key not yet tried on the current screen weighs
 up to twice as much, a key whose presses have changed the screen (more: led to an unseen one)
 weighs more, a key that changed nothing on this screen in its last tries weighs a quarter, and the
 last key is repeated with some probability (people press twice). *Mashes* press a small hot set of

@@ -102,12 +102,14 @@ def test_families_keep_ten_digit_keys_from_drowning_the_two_zapping_keys() -> No
     opts = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, mash=0.0, storm=0.0, power_cut=0, power_cycle=0)
     flat = Walker(random.Random(1), REMOTE, WalkOptions(**{**opts.__dict__, "families": False}))
     grouped = Walker(random.Random(1), REMOTE, opts)
-    share = {}
+    share, power = {}, {}
     for name, w in (("flat", flat), ("grouped", grouped)):
         keys = [e.arg for _ in range(3000) for e in w.burst("live")]
         share[name] = sum(k.startswith("KEY_CHANNEL") for k in keys) / len(keys)
-    # 2 of 26 keys (0.077) vs a family weighed by the root of its size: sqrt(2) of 11.5 (0.12)
+        power[name] = keys.count("KEY_POWER") / len(keys)
+    # 2 of 26 keys (0.077) vs a family weighed by the root of its size: sqrt(2) of 10.6 (0.13)
     assert share["flat"] < 0.095 < 0.11 < share["grouped"]
+    assert power["grouped"] < 0.02 < power["flat"]  # standby is a dead end: power keys get a small share
 
 
 def test_a_key_that_changed_nothing_on_a_screen_fades_there_but_not_elsewhere() -> None:
