@@ -12,6 +12,7 @@ Markers are applied here from what a test uses, so ``-m`` selects reliably:
 from __future__ import annotations
 
 import inspect
+import os
 import sys
 from collections.abc import Callable, Iterator
 from functools import cache
@@ -127,6 +128,32 @@ def heavy_modules_first(items: list[pytest.Item]) -> list[pytest.Item]:
         modules.setdefault(item.nodeid.split("::", 1)[0], []).append(item)
     order = sorted(modules.values(), key=lambda group: min(_weight(i) for i in group))  # stable
     return [item for group in order for item in group]
+
+
+#: pytest plugins that no pytest started by these tests uses (the job runner's per-rig runs, `stblab
+#: lab`, scenario runs): loading them costs each such process about a second of CPU (labgrid's
+#: plugin alone ~0.9 s), and the suite starts a few hundred of them.
+UNUSED_INNER_PLUGINS = ("labgrid", "hypothesispytest", "benchmark", "anyio")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _inner_pytest_without_unused_plugins() -> Iterator[None]:
+    """Every pytest these tests start skips :data:`UNUSED_INNER_PLUGINS` (``PYTEST_ADDOPTS``).
+
+    Set in the process that runs the tests (an xdist worker), after its own options were read, so
+    this suite's own plugins are untouched. Pytester drops ``PYTEST_ADDOPTS``; ``run_inner`` in
+    tests/plugin passes the same flags itself.
+    """
+    before = os.environ.get("PYTEST_ADDOPTS")
+    flags = " ".join(f"-p no:{name}" for name in UNUSED_INNER_PLUGINS)
+    os.environ["PYTEST_ADDOPTS"] = f"{before} {flags}" if before else flags
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop("PYTEST_ADDOPTS", None)
+        else:
+            os.environ["PYTEST_ADDOPTS"] = before
 
 
 @pytest.fixture(scope="session")

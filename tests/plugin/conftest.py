@@ -84,8 +84,10 @@ def run_inner(pytester: pytest.Pytester, tmp_path: Path) -> Any:
         db = db or tmp_path / "rma.sqlite"
         result = pytester.runpytest_subprocess(
             "--rigs", str(rig_file), "--emulate", "never", "--run-dir", str(run_dir), "--rma-db", str(db),
-            # plugins the inner runs don't use: skipping them saves a second per run
-            "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark", *args, timeout=240,
+            # plugins the inner runs don't use: skipping them saves a second per run (pytester drops
+            # the PYTEST_ADDOPTS that tests/conftest.py sets for the same reason)
+            "-p", "no:cacheprovider", "-p", "no:hypothesispytest", "-p", "no:benchmark", "-p", "no:labgrid",
+            "-p", "no:anyio", *args, timeout=240,
         )  # fmt: skip
         return InnerRun(result, run_dir, db)
 

@@ -18,9 +18,14 @@ from lab.drivers.console import ConsoleBusy, ExpectTimeout, SerialConsole
 from lab.errors import InfraError, TestError
 
 
-def _console(url: str, tmp_path: Path, name: str = "real") -> SerialConsole:
+def _console(url: str, tmp_path: Path, name: str = "real", *, ask_prompt: bool = False) -> SerialConsole:
+    """A console logged in to the peer's bash. ``ask_prompt``: press Enter first, so bash prints its
+    prompt now instead of ``login()`` waiting 1 s of silence before it nudges (that wait and nudge
+    are what test_login_through_a_login_prompt and the busy test go through)."""
     con = SerialConsole(url, rig_name=name, log_path=tmp_path / f"{name}.console.log")
     con.open()
+    if ask_prompt:
+        con.sendline("")
     con.login(timeout=10)
     return con
 
@@ -28,7 +33,7 @@ def _console(url: str, tmp_path: Path, name: str = "real") -> SerialConsole:
 @pytest.fixture(params=["raw", "rfc2217"])
 def con(request: pytest.FixtureRequest, console_peers: ConsolePeers, tmp_path: Path) -> SerialConsole:
     url = console_peers.raw_url if request.param == "raw" else console_peers.rfc2217_url
-    c = _console(url, tmp_path)
+    c = _console(url, tmp_path, ask_prompt=True)
     request.addfinalizer(c.close)
     return c
 
