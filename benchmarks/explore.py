@@ -51,7 +51,7 @@ DEFECTS = {
     "power_storm": {"kind": "power_storm", "cuts": 3},
 }
 BOOT = {"bootdelay": 1, "kmsg_interval": 0}
-UNIFORM = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, recent=0, storm=0.0)
+UNIFORM = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, mash=0.0, families=False, recent=0, storm=0.0)
 
 
 def replay_scenario(rig_file: Path, rig: str, scenario: Path, work: Path) -> int:

@@ -5,6 +5,7 @@ Run::
     python benchmarks/video_scan.py                 # --runs 5 --seconds 20
     python benchmarks/video_scan.py --runs 5 --seconds 60 --codecs mpeg4 h264
     python benchmarks/video_scan.py --repo ../main --runs 3     # an older tree's scan, same files
+    python benchmarks/video_scan.py --load 2                     # under `stress-ng --cpu 2` (a busy host)
 
 Makes 720p25 and 1080p25 clips with ffmpeg alone (testsrc2 with a cut to black, a still and
 motion again; MPEG-4 and H.264 in MP4), then times, alternately, the whole ``stblab video scan
@@ -13,7 +14,9 @@ threads, as a user would run it) on each file. CPU time is user + system of the 
 (``os.wait4``), so interpreter start-up and imports count against the scan (the tree is
 byte-compiled first, as an installed package is); wall time is shown
 too. Prints a markdown table of medians over ``--runs`` and the ratio scan / ffmpeg, and checks
-that both found the same black and frozen intervals (within one frame).
+that both found the same black and frozen intervals (within one frame). ``--load N`` runs
+``stress-ng --cpu N`` for the whole measurement, so both programs are timed on a busy host (the
+ratio of CPU times is what is judged; wall times there only show the contention).
 """
 
 from __future__ import annotations
@@ -52,12 +55,11 @@ def make_clip(path: Path, size: str, seconds: float, codec: list[str]) -> None:
     subprocess.run(cmd, check=True)
 
 
-def run(cmd: list[str], repo: Path = REPO) -> tuple[float, float, str]:
+def run(cmd: list[str], repo: Path = REPO, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Run ``cmd`` and return (CPU seconds of the child, wall seconds, stdout + stderr)."""
     t0 = time.monotonic()
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env={**os.environ, "PYTHONPATH": str(repo)}, cwd=repo
-    )
+    env = {**os.environ, "PYTHONPATH": str(repo), **(env or {})}
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=repo)
     chunks = [proc.stdout.read(), proc.stderr.read()]  # type: ignore[union-attr]
     _, status, usage = os.wait4(proc.pid, 0)
     wall = time.monotonic() - t0
@@ -85,6 +87,27 @@ def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
     return all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
 
 
+_DECODE = (  # decoding alone, as the scan decodes (one thread), the frames dropped
+    "import sys, av\nc = av.open(sys.argv[1])\nc.streams.video[0].thread_count = 1\nfor _ in c.decode(video=0): pass"
+)
+
+
+def breakdown(clip: Path, args: argparse.Namespace) -> str:
+    """Medians of the parts of both programs' CPU time on ``clip``, as table cells."""
+    quiet = ["ffmpeg", "-hide_banner", "-nostats", "-threads", "1", "-i", str(clip)]
+    cmds = [
+        ([sys.executable, "-c", "import numpy, cv2, av"], {"OPENBLAS_NUM_THREADS": "1"}),  # as the scan sets it
+        ([sys.executable, "-c", _DECODE, str(clip)], {"OPENBLAS_NUM_THREADS": "1"}),
+        ([*quiet, "-f", "null", "-"], None),
+        ([*quiet, "-vf", "blackdetect,freezedetect", "-f", "null", "-"], None),
+    ]
+    cpu: list[list[float]] = [[] for _ in cmds]
+    for _ in range(args.runs):
+        for times, (cmd, env) in zip(cpu, cmds, strict=True):
+            times.append(run(cmd, args.repo, env)[0])
+    return " | ".join(f"{statistics.median(t):.2f}" for t in cpu) + " |"
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -92,7 +115,24 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"])
     parser.add_argument("--codecs", nargs="+", default=["mpeg4", "h264"], choices=sorted(CODECS))
     parser.add_argument("--repo", type=Path, default=REPO, help="stblab tree whose scan is timed")
+    parser.add_argument("--load", type=int, default=0, help="run `stress-ng --cpu N` while timing (0: none)")
+    parser.add_argument(
+        "--breakdown", action="store_true", help="also time the parts: start-up, decoding alone, ffmpeg on one thread"
+    )
     args = parser.parse_args()
+    hog = None
+    if args.load:
+        hog = subprocess.Popen(["stress-ng", "--cpu", str(args.load), "--quiet"], stdout=subprocess.DEVNULL)
+    try:
+        measure(args)
+    finally:
+        if hog is not None:
+            hog.terminate()
+            hog.wait(timeout=30)
+
+
+def measure(args: argparse.Namespace) -> None:
+    """Print the header and one table row per file (see the module docstring)."""
     import av
     import cv2
     import numpy
@@ -101,12 +141,14 @@ def main() -> None:
     # lab's shells) every run would otherwise compile stblab's modules from source again
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.repo / "lab")], check=True)
     ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
-    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}; "
+    hog = f", under `stress-ng --cpu {args.load}`" if args.load else ""
+    print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}{hog}; "
           f"Python {platform.python_version()}, PyAV {av.__version__}, OpenCV {cv2.__version__}, "
           f"numpy {numpy.__version__}; {ffmpeg_version}")  # fmt: skip
     print()
     print("| file | scan CPU s | ffmpeg CPU s | **CPU ratio** | scan wall s | ffmpeg wall s | same intervals |")
     print("|---|---:|---:|---:|---:|---:|---|")
+    parts: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for codec in args.codecs:
@@ -130,6 +172,17 @@ def main() -> None:
                 print(f"| {size} {codec} {args.seconds:g} s | {sc:.2f} | {fc:.2f} | **{sc / fc:.2f}x** | "
                       f"{statistics.median(s_wall):.2f} | {statistics.median(f_wall):.2f} | "
                       f"{'yes' if same else f'no: {ours} vs {theirs}'} |")  # fmt: skip
+                if args.breakdown:
+                    cells = breakdown(clip, args)
+                    parts.append(f"| {size} {codec} {args.seconds:g} s | {cells} {sc:.2f} | {fc:.2f} |")
+        if parts:
+            print("\nWhere the time goes (CPU s, median of the same number of runs, each part alternating):\n")
+            print("| file | python + numpy, OpenCV, PyAV imports | PyAV decoding alone (1 thread, `import av`) "
+                  "| ffmpeg decoding alone, 1 thread | ffmpeg + filters, 1 thread | scan "
+                  "| ffmpeg + filters |")  # fmt: skip
+            print("|---|---:|---:|---:|---:|---:|---:|")
+            print("\n".join(parts))
+    print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
 
 if __name__ == "__main__":

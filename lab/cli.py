@@ -26,7 +26,7 @@ GROUPS: dict[str, tuple[str, str]] = {
     "ir": ("lab.drivers.ir_cli", "IR remotes: lircd.conf files and the rig's IR blaster"),
     "capture": ("lab.drivers.capture_cli", "HDMI capture of a rig: snapshots, clips, live stats"),
     "video": ("lab.video.cli", "offline video checks (scan a recorded clip)"),
-    "net": ("lab.network.cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
+    "net": ("lab.emulator.net_cli", "lab network: namespaces, impairment profiles, traffic, TS checks"),
     "rma": ("lab.rma.cli", "RMA database: faults, occurrences, cases, titles"),
     "warranty": ("lab.warranty.cli", "warranty verdicts for returned devices"),
     "explore": ("lab.explore.cli", "find rare faults on a rig and shrink them to a minimal reproducer"),

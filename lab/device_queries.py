@@ -131,15 +131,7 @@ class StbQueries:
         probe = self.profile.kernel_log
         if probe is None:
             raise TestError(f"profile {self.profile.model!r} does not say how to read the kernel log")
-        res = self._probe_runner(via)(probe)
-        if res.exit_code != 0:
-            raise DeviceFault(
-                f"`{probe.command}` exited {res.exit_code} over {via}",
-                rig=self.rig_name,
-                symptom="command-failed",
-                excerpt=(res.output + res.stderr)[-500:],
-            )
-        return res.output
+        return self._succeeded(probe.command, via, self._probe_runner(via)(probe))
 
     def uptime(self, *, via: str = "console") -> float:
         """Seconds since the box booted, from ``/proc/uptime``."""
@@ -158,6 +150,10 @@ class StbQueries:
             res = self.run(cmd, timeout=15)
         else:
             raise TestError(f"via must be 'console' or 'ssh', not {via!r}")
+        return self._succeeded(cmd, via, res)
+
+    def _succeeded(self, cmd: str, via: str, res: CommandResult) -> str:
+        """The output of a query command that exited 0; a ``command-failed`` DeviceFault otherwise."""
         if res.exit_code != 0:
             raise DeviceFault(
                 f"`{cmd}` exited {res.exit_code} over {via}",

@@ -29,6 +29,7 @@ import typer
 
 from lab.emulator.config import load_emulated
 from lab.errors import RigFileError
+from lab.lifeline import tied
 
 app = typer.Typer(add_completion=False, help="Start emulated STBs for the emulated rigs of a rig file.")
 
@@ -103,7 +104,7 @@ def emulate(
     env = dict(os.environ, PYTHONUNBUFFERED="1", STBLAB_EMULATE_CHILD="1")
     for r, _ in pairs:
         procs[r.name] = subprocess.Popen(
-            [sys.executable, "-m", "lab.emulator.process", str(rig_file), r.name],
+            tied([sys.executable, "-m", "lab.emulator.process", str(rig_file), r.name]),
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             env=env,

@@ -27,6 +27,7 @@ Example::
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import socket
@@ -116,6 +117,13 @@ class IptvReceiver:
     on_frame:        called with every decoded picture (BGR uint8, stream resolution)
     on_state:        called with "idle" | "tuning" | "playing" | "no_signal" when the state changes
     no_signal_after: seconds without a datagram before the state is "no_signal"
+    max_lag:         seconds the picture may run behind the stream before it skips ahead
+
+    Pictures are presented at the stream's frame rate, as a box's decoder clock does: the first
+    one of a channel at once, each next one a frame interval after the previous (or when it is
+    decoded, if later). Datagrams that reach the box in a burst (the network, or the host running
+    the emulator, held them up) then play out smoothly, a little late, instead of flashing past
+    between two HDMI frames and leaving the picture frozen until the next burst.
     """
 
     def __init__(
@@ -127,8 +135,10 @@ class IptvReceiver:
         on_frame: FrameCallback | None = None,
         on_state: StateCallback | None = None,
         no_signal_after: float = 1.5,
+        max_lag: float = 1.0,
     ) -> None:
         self.channel_map = channel_map
+        self.max_lag = max_lag
         self.namespace = namespace
         self.interface_ip = interface_ip
         self.on_frame = on_frame
@@ -141,6 +151,8 @@ class IptvReceiver:
         self._wanted: int | None = None
         self._generation = 0
         self._latest: np.ndarray | None = None
+        self._queue: collections.deque[tuple[float, np.ndarray]] = collections.deque()  # (due, picture)
+        self._last_due = 0.0
         self._running = False
         self._thread: threading.Thread | None = None
         self._mreq = b""
@@ -189,9 +201,13 @@ class IptvReceiver:
             self._thread = None
 
     def latest_frame(self) -> np.ndarray | None:
-        """The last decoded picture of the tuned channel (None before the first one); a ScreenState
+        """The picture of the tuned channel due now (None before the first one); a ScreenState
         ``live_frame`` provider."""
-        return self._latest
+        now = time.monotonic()
+        with self._lock:
+            while self._queue and self._queue[0][0] <= now:
+                self._latest = self._queue.popleft()[1]
+            return self._latest
 
     def wait_state(self, state: str, timeout: float) -> bool:
         """Block until the receiver is in ``state`` (True) or ``timeout`` passes (False)."""
@@ -272,7 +288,9 @@ class IptvReceiver:
     def _retune(self, old: _Tuned, wanted: int | None) -> _Tuned:
         """Leave the old channel, join ``wanted`` (None: stay idle); a fresh demuxer and decoder."""
         self._close(old.sock)
-        self._latest = None if wanted != self.channel else self._latest
+        with self._lock:
+            self._queue.clear()
+            self._latest = None if wanted != self.channel else self._latest
         self.channel = wanted
         if wanted is None:
             self._set_state("idle")
@@ -348,8 +366,20 @@ class IptvReceiver:
                     break
                 self._show(tuned, image, generation)
 
+    def _present(self, image: np.ndarray, *, first: bool, interval: float) -> None:
+        """Queue a decoded picture for its presentation time (see the class docstring)."""
+        now = time.monotonic()
+        with self._lock:
+            due = max(now, self._last_due + interval)
+            if first or due - now > self.max_lag:  # a new channel, or too far behind: skip ahead
+                self._queue.clear()
+                self._latest, due = image, now
+            else:
+                self._queue.append((due, image))
+            self._last_due = due
+
     def _show(self, tuned: _Tuned, image: np.ndarray, generation: int) -> None:
-        self._latest = image
+        self._present(image, first=not tuned.first_frame, interval=tuned.frame_interval())
         self.stats["frames"] += 1
         if not tuned.first_frame:
             tuned.first_frame = True
@@ -373,6 +403,11 @@ class _Tuned:
     first_frame: bool = False  # the zap time is measured to the first picture
     joined_at: float = field(default_factory=time.monotonic)
     last_data: float = field(default_factory=time.monotonic)
+
+    def frame_interval(self) -> float:
+        """Seconds between two pictures of the stream (its coded frame rate; 25 fps when unknown)."""
+        rate = getattr(self.codec, "framerate", None)
+        return 1.0 / float(rate) if rate else 0.04
 
 
 class RigIptv:

@@ -26,6 +26,7 @@ from urllib.parse import urlparse
 
 from lab.emulator.ports import _MARKER, reassign_ports
 from lab.errors import InfraError
+from lab.lifeline import tied
 from lab.rig import Rig, load_rigs
 
 EMULATE_MODES = ("auto", "always", "never")
@@ -137,7 +138,7 @@ class EmulatedLab:
         if self.factory_reset:
             cmd.append("--factory-reset")
         self.proc = subprocess.Popen(
-            cmd,
+            tied(cmd),  # a killed launcher (pytest, stblab lab) takes the emulator along
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -146,18 +147,24 @@ class EmulatedLab:
         )
         threading.Thread(target=self._read, args=(self.proc.stdout, self.output), daemon=True).start()
         threading.Thread(target=self._read, args=(self.proc.stderr, self.stderr), daemon=True).start()
+        try:
+            self._wait_ready(self.proc)
+        except BaseException:  # not ready, or Ctrl-C / a test timeout while waiting: nothing stays behind
+            self.stop()
+            raise
+        return self
+
+    def _wait_ready(self, proc: subprocess.Popen[bytes]) -> None:
         deadline = time.monotonic() + self.ready_timeout
         with self._cond:
             while self._ready != set(self.rigs):
-                if self.proc.poll() is not None:
+                if proc.poll() is not None:
                     self._cond.wait(0.2)  # let the readers catch the last lines
-                    raise EmulatorFailed(f"stblab emulate exited with status {self.proc.returncode}: {self.reason()}")
+                    raise EmulatorFailed(f"stblab emulate exited with status {proc.returncode}: {self.reason()}")
                 left = deadline - time.monotonic()
                 if left <= 0:
-                    self.stop()
                     raise EmulatorFailed(f"stblab emulate not ready within {self.ready_timeout:.0f} s: {self.reason()}")
                 self._cond.wait(min(left, 0.2))
-        return self
 
     def _read(self, stream: Any, sink: list[str]) -> None:
         for raw in stream:

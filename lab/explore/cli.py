@@ -49,7 +49,7 @@ def explore(
         str | None, typer.Option("--keys", help="comma-separated remote keys to use (default: the remote's)")
     ] = None,
     stop_after: Annotated[int, typer.Option("--stop-after", help="faults to find before stopping (0: all)")] = 1,
-    episode: Annotated[int, typer.Option("--episode", help="events before restarting from a known state")] = 60,
+    episode: Annotated[int, typer.Option("--episode", help="events before restarting from a known state")] = 120,
     shrink_runs: Annotated[int, typer.Option("--shrink-runs", help="reruns one shrink may spend")] = 40,
     measure: Annotated[int, typer.Option("--measure", help="replays of the minimal sequence (k of n)")] = 5,
     power_events: Annotated[float, typer.Option("--power-events", help="probability per step of a power cut")] = 0.02,

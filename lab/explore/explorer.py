@@ -62,7 +62,7 @@ class ExploreOptions:
     """Bounds of one exploration."""
 
     budget: float = 1800.0  # seconds of wall time for the walk (shrinking and measuring included)
-    episode: int = 60  # events before the walk restarts from a known state
+    episode: int = 120  # events before the walk restarts from a known state (a reset costs ~6 events)
     shrink_runs: int = 40  # reruns one shrink may spend
     measure_n: int = 5  # replays of the minimal sequence to measure k of n
     stop_after: int = 1  # faults to find before stopping (0: walk the whole budget)

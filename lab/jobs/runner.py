@@ -43,6 +43,7 @@ from lab.jobs.plan import REPO, RigPlan, base_args, make_plan
 from lab.jobs.progress import Progress, RigProgress
 from lab.jobs.result import JobResult, RigResult, TestResult
 from lab.jobs.spec import JobSpec
+from lab.lifeline import tied
 from lab.outcome import Outcome
 from lab.plugin.timeouts import DEFAULT_TEST_TIMEOUT, TEARDOWN_GRACE
 
@@ -235,7 +236,7 @@ def run_job(
                 rig_dir.mkdir(parents=True, exist_ok=True)
                 (rig_dir / "events.jsonl").unlink(missing_ok=True)
                 log = stack.enter_context(open(rig_dir / "pytest.log", "wb"))  # noqa: SIM115
-                proc = subprocess.Popen(_pytest_cmd(spec, name), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
+                proc = subprocess.Popen(tied(_pytest_cmd(spec, name)), stdout=log, stderr=subprocess.STDOUT, cwd=REPO,
                                         env=env, start_new_session=True)  # fmt: skip
                 now = time.monotonic()
                 runs.append(_Running(name, plans[name], proc, log, rig_dir / "events.jsonl", now,

@@ -29,6 +29,7 @@ import typer
 
 from lab.errors import InfraError, RigFileError
 from lab.labgrid.request import default_user, parse_duration, parse_request
+from lab.lifeline import tied
 from lab.rig import load_rigs, select_rigs
 
 EXIT_INFRA, EXIT_USAGE = 2, 4
@@ -168,7 +169,7 @@ def run_cmd(
         with held_rig_file(url, rig_file) as held:
             argv = [a.replace("{rigs}", str(held.rig_file)) for a in cmd]
             env = dict(os.environ, STBLAB_LABGRID_STATUS=str(status_path(held.rig_file)))
-            proc = subprocess.Popen(argv, env=env)
+            proc = subprocess.Popen(tied(argv), env=env)  # no run outlives its places
             try:
                 code = proc.wait()
             finally:

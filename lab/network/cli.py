@@ -7,7 +7,7 @@ Examples::
     stblab net shape rigs/emulated.yaml --rig stb-a burst-loss --seconds 60
     stblab net traffic rigs/emulated.yaml --rig stb-a igmp-storm --pps 2000 --seconds 10
     stblab net check-ts capture.ts --json                # or udp://239.1.1.1:5000 --seconds 5
-    stblab net headend rigs/emulated.yaml --rig stb-a    # play the channel map on the rig's link
+    stblab net headend rigs/emulated.yaml --rig stb-a    # (lab.emulator.net_cli) the channel map on the link
     stblab net down rigs/emulated.yaml --rig stb-a ; stblab net cleanup
 """
 
@@ -17,7 +17,6 @@ import contextlib
 import json
 import signal
 import threading
-import time
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -28,7 +27,8 @@ from lab.errors import StblabError
 app = typer.Typer(help="lab network: namespaces, impairment profiles, traffic, TS checks", no_args_is_help=True)
 
 
-def _rig(rigs_file: Path, name: str):  # noqa: ANN202 - a lab.rig.Rig
+def rig_named(rigs_file: Path, name: str):  # noqa: ANN202 - a lab.rig.Rig
+    """The rig ``name`` of ``rigs_file`` (a usage error naming the rigs there when it is not one)."""
     from lab.rig import load_rigs
 
     rigs = load_rigs(rigs_file)
@@ -37,12 +37,14 @@ def _rig(rigs_file: Path, name: str):  # noqa: ANN202 - a lab.rig.Rig
     return rigs[name]
 
 
-def _fail(exc: Exception) -> None:
+def fail(exc: Exception) -> None:
+    """End the command with exit 2 and the problem on stderr."""
     typer.echo(f"stblab net: {exc}", err=True)
     raise typer.Exit(2)
 
 
-def _wait(seconds: float | None) -> None:
+def wait_until_stopped(seconds: float | None) -> None:
+    """Block for ``seconds`` (None: for ever) or until Ctrl-C / SIGTERM."""
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     with contextlib.suppress(KeyboardInterrupt):
@@ -70,7 +72,7 @@ def profile(name: str = typer.Argument(..., help="profile name or YAML path")) -
     try:
         typer.echo(json.dumps(load_profile(name).as_record(), indent=2))
     except StblabError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("up")
@@ -83,9 +85,9 @@ def up(
     from lab.network.netns import open_link
 
     try:
-        link = open_link(_rig(rigs_file, rig))
+        link = open_link(rig_named(rigs_file, rig))
     except StblabError as exc:
-        _fail(exc)
+        fail(exc)
     if keep and link.namespace:
         import lab.network.netns as netns
 
@@ -103,7 +105,7 @@ def down(rigs_file: Path = typer.Argument(...), rig: str = typer.Option(..., "--
     """Remove the rig's namespace and link."""
     from lab.network.netns import attach_link
 
-    r = _rig(rigs_file, rig)
+    r = rig_named(rigs_file, rig)
     link = attach_link(r)
     if link is None:
         typer.echo(f"rig {rig}: no link up")
@@ -135,16 +137,16 @@ def shape(
     from lab.network.netns import open_link
 
     try:
-        link = open_link(_rig(rigs_file, rig))
+        link = open_link(rig_named(rigs_file, rig))
         shaper = Shaper(link, backend=backend)
         shaper.apply(profile_name)
         typer.echo(f"rig {rig}: {shaper.profile.name} applied ({shaper.backend}); Ctrl-C to stop")
-        _wait(seconds)
+        wait_until_stopped(seconds)
         rec = shaper.record()
         shaper.clear()
         typer.echo(json.dumps(rec, indent=2))
     except StblabError as exc:
-        _fail(exc)
+        fail(exc)
 
 
 @app.command("traffic")
@@ -164,7 +166,7 @@ def traffic(
     from lab.network.traffic import TrafficGenerator
 
     try:
-        link = open_link(_rig(rigs_file, rig))
+        link = open_link(rig_named(rigs_file, rig))
         gen = TrafficGenerator(link)
         if kind == "udp":
             stats = gen.udp_stream(dst or link.box_ip, pps=pps, seconds=seconds)
@@ -181,7 +183,7 @@ def traffic(
         else:
             raise typer.BadParameter(f"unknown traffic kind '{kind}'")
     except StblabError as exc:
-        _fail(exc)
+        fail(exc)
     typer.echo(json.dumps(stats.as_dict()))
 
 
@@ -200,7 +202,7 @@ def check_ts(
         report = check_multicast(str(u.hostname), int(u.port or 5000), seconds, namespace=namespace)
     else:
         if not Path(source).is_file():
-            _fail(FileNotFoundError(f"{source}: no such file"))
+            fail(FileNotFoundError(f"{source}: no such file"))
         report = check_file(source)
     if as_json:
         typer.echo(json.dumps(report.as_dict(), indent=2))
@@ -211,29 +213,4 @@ def check_ts(
     raise typer.Exit(0 if report.ok and report.packets else 1)
 
 
-@app.command("headend")
-def headend(
-    rigs_file: Path = typer.Argument(...),
-    rig: str = typer.Option(..., "--rig"),
-    channels: int = typer.Option(10, help="channels 1..N on 239.1.1.N:5000"),
-    channel_map: Path = typer.Option(None, help="channel map YAML instead of the default"),
-    seconds: float = typer.Option(None, help="how long (default: until Ctrl-C)"),
-) -> None:
-    """Play the IPTV channels on the rig's link (lab side) until Ctrl-C."""
-    from lab.emulator.headend import ChannelMap, Headend
-    from lab.network.netns import open_link
-
-    try:
-        link = open_link(_rig(rigs_file, rig))
-        cmap = ChannelMap.load(channel_map) if channel_map else ChannelMap.default(channels)
-        demand = link.lab_if if link.namespace else None  # IGMP-driven, as a multicast router
-        with Headend(cmap, interface_ip=link.lab_ip, on_demand_interface=demand) as head:
-            typer.echo(f"headend on {link.lab_ip}: {len(cmap.channels)} channels; Ctrl-C to stop")
-            t0 = time.monotonic()
-            _wait(seconds)
-            typer.echo(json.dumps({"seconds": round(time.monotonic() - t0, 1), "datagrams": head.stats()}))
-    except (StblabError, ValueError) as exc:
-        _fail(exc)
-
-
-__all__ = ["app"]
+__all__ = ["app", "fail", "rig_named", "wait_until_stopped"]

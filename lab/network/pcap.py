@@ -23,6 +23,7 @@ import time
 from pathlib import Path
 
 from lab.errors import InfraError
+from lab.lifeline import tied
 from lab.network.netns import RigLink
 from lab.steps import step
 
@@ -53,7 +54,7 @@ class PcapRecorder:
             argv = [tcpdump, "-i", str(self.interface), "-w", str(self.path), "-U", "-n", "-s", str(self.snaplen)]
             if self.bpf:
                 argv.append(self.bpf)
-            self._proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            self._proc = subprocess.Popen(tied(argv), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             assert self._proc.stderr is not None
             # tcpdump says "listening on ..." once the capture is armed
             end = time.monotonic() + timeout

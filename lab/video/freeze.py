@@ -40,13 +40,29 @@ def tile_size(width: int) -> int:
     return next(b for b in (8, 4, 2, 1) if b == 1 or width // b >= 160)
 
 
-def shrink(grey: np.ndarray, block: int, out: np.ndarray | None = None) -> np.ndarray:
-    """``grey`` averaged over ``block`` x ``block`` tiles (halvings: each an exact 2x2 mean, fast)."""
+def shrink(
+    grey: np.ndarray, block: int, out: np.ndarray | None = None, scratch: list[np.ndarray] | None = None
+) -> np.ndarray:
+    """``grey`` averaged over ``block`` x ``block`` tiles (halvings: each an exact 2x2 mean, fast).
+
+    ``scratch`` (a list, empty at first) keeps the intermediate halvings' buffers between calls on
+    pictures of one size: written again while still in the cache instead of freshly allocated.
+    """
     h, w = grey.shape[:2]
     size = (max(1, w // block), max(1, h // block))
     image = grey
+    step = 0
     while block > 2 and block % 2 == 0:
-        image = cv2.resize(image, (image.shape[1] // 2, image.shape[0] // 2), interpolation=cv2.INTER_LINEAR)
+        half = (image.shape[1] // 2, image.shape[0] // 2)
+        if scratch is None:
+            image = cv2.resize(image, half, interpolation=cv2.INTER_LINEAR)
+        else:
+            shape = (half[1], half[0], *image.shape[2:])
+            if len(scratch) <= step or scratch[step].shape != shape or scratch[step].dtype != image.dtype:
+                del scratch[step:]
+                scratch.append(np.empty(shape, image.dtype))
+            image = cv2.resize(image, half, dst=scratch[step], interpolation=cv2.INTER_LINEAR)
+        step += 1
         block //= 2
     interpolation = cv2.INTER_LINEAR if block == 2 and image.shape[1] // 2 == size[0] else cv2.INTER_AREA
     if out is not None:

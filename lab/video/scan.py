@@ -187,20 +187,20 @@ def _scan(path: str | Path, opts: ScanOptions, backend: str, threads: int) -> Sc
             gap.update(True, previous.time + period)
             gap.close(t)
         report.frames += 1
-        is_dark, moved, since = measure.update(pic)
-        black.update(is_dark, t)
-        moving.update(moved, t)
-        still = since is not None and t - since + period >= opts.freeze_duration - 1e-6
-        frozen.update(still, t, start=since if still else None)
         if pic.corrupt:
             damaged = True
         elif pic.key_frame:
             damaged = False
         flagged = False
-        if opts.detect_artifacts and not damaged:
+        if opts.detect_artifacts and not damaged:  # before the tile averages: 2-4% less for the two (A/B)
             score = measure.blocks.score(pic.y, measure.step_threshold)
             flagged = artifacts.judge(score)[0]
         blocky.update(damaged or flagged, t)
+        is_dark, moved, since = measure.update(pic)
+        black.update(is_dark, t)
+        moving.update(moved, t)
+        still = since is not None and t - since + period >= opts.freeze_duration - 1e-6
+        frozen.update(still, t, start=since if still else None)
         if opts.detect_no_signal:
             nosig.update(measure.no_signal(pic), t)
         previous = pic
@@ -236,6 +236,7 @@ class _Measures:
             self.step_threshold = 3.0 * 219 / 255
         self.n_pixels = h * w
         self.blocks = BlockGrid((h, w), opts.artifact_block_size, every=8)  # 1 in 8 block rows and columns
+        self._halvings: list[np.ndarray] = []  # shrink()'s intermediate pictures, reused
         self._small = shrink(np.zeros((h, w), np.uint8), self.block)
         self._previous = np.empty_like(self._small)
         self._diff = np.empty_like(self._small)
@@ -252,7 +253,7 @@ class _Measures:
     def update(self, pic: LumaPicture) -> tuple[bool, bool, float | None]:
         """(black, moved since the previous frame, start of the current still run)."""
         y = pic.y
-        shrink(y, self.block, out=self._small)
+        shrink(y, self.block, out=self._small, scratch=self._halvings)
         dark = cv2.mean(self._small)[0] <= self.dark_mean and self._black(y)
         moved = False
         if self._have_previous:

@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import logging
 import re
+from typing import Any
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, HTTPException, Request
 from fastapi.responses import FileResponse, JSONResponse, Response
 
 from lab.rma import RmaStore
@@ -20,17 +21,24 @@ log = logging.getLogger("stblab.web")
 router = APIRouter()
 
 
-@router.get("/artifacts/{sha256}/{name}")
-async def artifact(request: Request, sha256: str, name: str, download: bool = False) -> Response:
-    """A stored evidence file by content hash; only hashes the database knows, only under the store."""
+def _known(request: Request, sha256: str, *, unknown: str) -> tuple[RmaStore, dict[str, Any]]:
+    """For a logged-in user: the store and the database row of a well-formed hash the database
+    knows; a 404 (``{"detail": ...}``) for a malformed hash or, saying ``unknown``, an unknown one."""
     session_of(request)
     store: RmaStore = request.app.state.store
     if not SHA256.match(sha256):
-        return JSONResponse({"detail": "not an artifact hash"}, status_code=404)
+        raise HTTPException(404, "not an artifact hash")
     with store.session() as s:
         row = data.artifact_known(s, sha256)
     if row is None:
-        return JSONResponse({"detail": "no such artifact"}, status_code=404)
+        raise HTTPException(404, unknown)
+    return store, row
+
+
+@router.get("/artifacts/{sha256}/{name}")
+async def artifact(request: Request, sha256: str, name: str, download: bool = False) -> Response:
+    """A stored evidence file by content hash; only hashes the database knows, only under the store."""
+    store, row = _known(request, sha256, unknown="no such artifact")
     root = store.artifacts.root.resolve()
     path = store.artifacts.path_of(sha256).resolve()
     if not path.is_relative_to(root) or not path.is_file():
@@ -48,13 +56,8 @@ async def artifact(request: Request, sha256: str, name: str, download: bool = Fa
 @router.get("/clips/{sha256}.webm")
 async def clip(request: Request, sha256: str) -> Response:
     """A stored video clip converted to VP8/WebM for the browser (cached after the first request)."""
-    session_of(request)
-    store: RmaStore = request.app.state.store
-    if not SHA256.match(sha256):
-        return JSONResponse({"detail": "not an artifact hash"}, status_code=404)
-    with store.session() as s:
-        row = data.artifact_known(s, sha256)
-    if row is None or not row["media_type"].startswith("video/"):
+    store, row = _known(request, sha256, unknown="no such clip")
+    if not row["media_type"].startswith("video/"):
         return JSONResponse({"detail": "no such clip"}, status_code=404)
     if not store.artifacts.path_of(sha256).is_file():
         return JSONResponse({"detail": "clip file missing from the store"}, status_code=404)

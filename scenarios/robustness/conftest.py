@@ -6,6 +6,7 @@ These scenarios are long (minutes to hours), so the main job leaves them out; ru
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,13 @@ import pytest
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("stblab robustness")
     group.addoption("--update-image", metavar="FILE", default=None, help="signed image the update scenario installs")
+    group.addoption(
+        "--previous-image",
+        metavar="FILE",
+        default=None,
+        help="signed image of the firmware the box runs before the update: the scenario alternates it with "
+        "--update-image, so every cut writes a version other than the running one",
+    )
     group.addoption("--cut-points", type=int, default=20, help="power cuts (seeded points) in the update scenario")
     group.addoption("--soak-minutes", type=float, default=30.0, help="length of the soak scenario")
     group.addoption("--soak-interval", type=float, default=20.0, help="seconds between soak samples")
@@ -47,3 +55,31 @@ def update_image(request: pytest.FixtureRequest, rig: Any, tmp_path: Path) -> Pa
     path = tmp_path / "update-2.0.1.img"
     path.write_bytes(build_image(model=rig.model, version="2.0.1", key=load_private_key(key), build_id="b2001"))
     return path
+
+
+@pytest.fixture
+def previous_image(request: pytest.FixtureRequest, rig: Any, tmp_path: Path) -> Callable[[str], Path | None]:
+    """``previous_image(version)``: a signed image of ``version`` (the firmware the box ran before
+    the update) to alternate with the update image: ``--previous-image`` (its version must be
+    ``version``), or for an emulated rig one built with the emulated vendor key; None when neither
+    exists (then every cut rewrites the update image)."""
+    from lab.errors import TestError
+    from lab.firmware import build_image, load_private_key, parse_image
+
+    given = request.config.getoption("--previous-image")
+
+    def image(version: str) -> Path | None:
+        if given:
+            found = parse_image(Path(given).read_bytes()).version
+            if found != version:
+                raise TestError(f"--previous-image {given} is version {found}; the box ran {version} before the update")
+            return Path(given)
+        key = Path(rig.ssh.key).parent / "vendor_ed25519" if rig.emulated and rig.ssh else None
+        if key is None or not key.exists():
+            return None
+        path = tmp_path / f"previous-{version}.img"
+        build = "b" + "".join(c for c in version if c.isdigit())
+        path.write_bytes(build_image(model=rig.model, version=version, key=load_private_key(key), build_id=build))
+        return path
+
+    return image

@@ -8,6 +8,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from xml.etree import ElementTree
 
 import pytest
 
@@ -39,10 +40,23 @@ def rig_file(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
 
 def test_update_power_cuts_pass_on_good_firmware_and_find_a_torn_update(rig_file: Path, tmp_path: Path) -> None:
     args = ("scenarios/robustness/test_update_power_cuts.py", "--cut-points", "6", "--seed", "5")
-    runs = run_together({rig: scenario_cmd(rig_file, rig, tmp_path / f"run-{rig}", *args) for rig in ("good", "torn")})
+    runs = run_together(
+        {
+            rig: scenario_cmd(rig_file, rig, tmp_path / f"run-{rig}", *args, f"--junitxml={tmp_path / rig}.xml")
+            for rig in ("good", "torn")
+        }
+    )
     good, bad = runs["good"], runs["torn"]
     assert good.returncode == 0, good.stdout[-3000:] + good.stderr[-2000:]
     assert "1 passed" in good.stdout
+    # The box went back to 2.0.0 before each cut, so every cut interrupted 2.0.0 -> 2.0.1 and the
+    # outcome tells a completed update from one that was stopped or fell back.
+    props = {p.get("name"): p.get("value") for p in ElementTree.parse(tmp_path / "good.xml").iter("property")}
+    assert props["restores_to"] == "2.0.0", props
+    cuts = props["cuts"].split(", ")
+    assert len(cuts) == 6 and all("2.0.0->2.0.1:" in c for c in cuts), cuts
+    assert any("(updated)" in c for c in cuts) and any("(kept)" in c or "(fell back)" in c for c in cuts), cuts
+    assert int(props["restores"]) == 1 + sum("(updated)" in c for c in cuts[:-1]), props
     assert bad.returncode == 1, bad.stdout[-3000:]
     assert "update-bricked" in bad.stdout and "bricked: no login prompt" in bad.stdout
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 
 from lab.explore.events import Event
-from lab.explore.walk import Walker, WalkOptions
+from lab.explore.walk import Walker, WalkOptions, key_family
 
 KEYS = ["KEY_OK", "KEY_BACK", "KEY_MENU", "KEY_CHANNELUP", "KEY_INFO"]
 
@@ -26,8 +26,8 @@ def test_the_same_seed_walks_the_same_way_and_another_seed_does_not() -> None:
 
 
 def test_keys_that_change_nothing_fade_and_keys_that_lead_somewhere_grow() -> None:
-    opts = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, storm=0.0, power_cut=0, power_cycle=0)
-    w = Walker(random.Random(1), KEYS, opts)
+    opts = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, mash=0.0, storm=0.0, power_cut=0, power_cycle=0)
+    w = Walker(random.Random(1), KEYS, WalkOptions(**{**opts.__dict__, "families": False}))
     for _ in range(300):
         burst = w.burst("home")
         moved = any(e.arg == "KEY_MENU" for e in burst)
@@ -58,9 +58,10 @@ def test_power_events_and_hostile_gaps_are_drawn() -> None:
 
 
 def test_fast_runs_press_several_keys_with_every_pause_hostile() -> None:
-    w = Walker(random.Random(4), KEYS, WalkOptions(fast=1.0, mutate=0.0, storm=0.0, power_cut=0, power_cycle=0))
+    opts = WalkOptions(fast=1.0, mutate=0.0, mash=0.0, storm=0.0, power_cut=0, power_cycle=0)
+    w = Walker(random.Random(4), KEYS, opts)
     bursts = [w.burst("live") for _ in range(50)]
-    assert all(4 <= len(b) <= 8 for b in bursts)
+    assert all(5 <= len(b) <= 12 for b in bursts)
     assert all(0.03 <= e.gap <= 0.25 for b in bursts for e in b[1:])
 
 
@@ -81,3 +82,52 @@ def test_power_storms_cut_again_before_the_box_can_have_booted() -> None:
     storms = [w.burst("live") for _ in range(30)]
     assert all(3 <= len(b) <= 6 and {e.kind for e in b} == {"power_cut"} for b in storms)
     assert all(0.1 <= e.gap <= 2.0 for b in storms for e in b[1:])
+
+
+REMOTE = [f"KEY_{d}" for d in range(10)] + ["KEY_UP", "KEY_DOWN", "KEY_LEFT", "KEY_RIGHT", "KEY_OK", "KEY_BACK"]
+REMOTE += ["KEY_EXIT", "KEY_CHANNELUP", "KEY_CHANNELDOWN", "KEY_MENU", "KEY_HOME", "KEY_EPG", "KEY_SETUP", "KEY_INFO"]
+REMOTE += ["KEY_MUTE", "KEY_POWER"]
+
+
+def test_keys_fall_into_families_by_their_names() -> None:
+    assert {key_family(k) for k in ("KEY_0", "KEY_9", "KEY_NUMERIC_5")} == {"digit"}
+    assert key_family("KEY_CHANNELUP") == key_family("KEY_CHANNELDOWN") == "zap"
+    assert key_family("KEY_SETUP") == key_family("KEY_INFO") == "menu"  # SETUP is no UP key
+    assert key_family("KEY_VOLUMEUP") == key_family("KEY_MUTE") == "media"
+    assert key_family("KEY_UP") == key_family("KEY_BACK") == "nav"
+    assert key_family("KEY_POWER") == "power"
+
+
+def test_families_keep_ten_digit_keys_from_drowning_the_two_zapping_keys() -> None:
+    opts = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, mash=0.0, storm=0.0, power_cut=0, power_cycle=0)
+    flat = Walker(random.Random(1), REMOTE, WalkOptions(**{**opts.__dict__, "families": False}))
+    grouped = Walker(random.Random(1), REMOTE, opts)
+    share, power = {}, {}
+    for name, w in (("flat", flat), ("grouped", grouped)):
+        keys = [e.arg for _ in range(3000) for e in w.burst("live")]
+        share[name] = sum(k.startswith("KEY_CHANNEL") for k in keys) / len(keys)
+        power[name] = keys.count("KEY_POWER") / len(keys)
+    # 2 of 26 keys (0.077) vs a family weighed by the root of its size: sqrt(2) of 10.6 (0.13)
+    assert share["flat"] < 0.095 < 0.11 < share["grouped"]
+    assert power["grouped"] < 0.02 < power["flat"]  # standby is a dead end: power keys get a small share
+
+
+def test_a_key_that_changed_nothing_on_a_screen_fades_there_but_not_elsewhere() -> None:
+    opts = WalkOptions(repeat=0.0, mutate=0.0, fast=0.0, mash=0.0, storm=0.0, power_cut=0, power_cycle=0)
+    w = Walker(random.Random(2), ["KEY_UP", "KEY_DOWN"], opts)
+    for _ in range(3):
+        w.learn("live", [Event("key", "KEY_UP", 0.1)], "live", new=False)
+    assert w._weight("live", "KEY_UP") < 0.5 * w._weight("live", "KEY_DOWN")
+    assert w._weight("menu", "KEY_UP") == w._weight("menu", "KEY_DOWN")
+    w.learn("live", [Event("key", "KEY_UP", 0.1)], "menu", new=False)  # it did something after all
+    assert w._weight("live", "KEY_UP") >= w._weight("live", "KEY_DOWN")
+
+
+def test_mashes_press_a_small_hot_set_of_keys_fast_and_often_twice_in_a_row() -> None:
+    opts = WalkOptions(mash=1.0, mutate=0.0, storm=0.0, power_cut=0, power_cycle=0)
+    w = Walker(random.Random(3), REMOTE, opts)
+    mashes = [w.burst("live") for _ in range(100)]
+    assert all(5 <= len(m) <= 10 and 2 <= len({e.arg for e in m}) <= 3 for m in mashes)
+    assert all(0.03 <= e.gap <= 0.25 for m in mashes for e in m[1:])
+    doubles = sum(any(a.arg == b.arg for a, b in zip(m, m[1:], strict=False)) for m in mashes)
+    assert doubles > 80

@@ -23,6 +23,7 @@ from lab.emulator.testing import free_port
 from lab.labgrid.coordinator import CoordinatorLink
 from lab.labgrid.exporter_config import write_exporter_config
 from lab.labgrid.sync import sync_places
+from lab.lifeline import tied
 from lab.rig import Rig
 
 
@@ -54,7 +55,7 @@ class Proc:
         self.name = name
         self.lines: list[str] = []
         self.proc = subprocess.Popen(
-            argv,
+            tied(argv),  # a killed pytest takes its coordinator and exporters along
             cwd=cwd,
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,

@@ -19,6 +19,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from lab.lifeline import tied  # a killed pytest takes its peers along
+
 PROGRAMS = {
     "ser2net": "ser2net",
     "socat": "socat",
@@ -98,7 +100,7 @@ def start(name: str, argv: list[str], folder: Path, env: dict[str, str] | None =
     log = folder / f"{name}.log"
     fh = log.open("wb")
     popen = subprocess.Popen(  # noqa: S603 - fixed argv of a test peer
-        argv, stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
+        tied(argv), stdout=fh, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True, env=env
     )
     fh.close()
     return Proc(name, popen, log)

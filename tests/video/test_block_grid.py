@@ -54,3 +54,13 @@ def test_block_grid_scores_the_rule_exactly(h: int, w: int, b: int, every: int) 
     assert 0.0 < grid.score(view) <= 1.0
     with pytest.raises(ValueError, match="grid was made for"):
         grid.score(grey[:-1])
+
+
+def test_edge_rule_in_saturating_uint8_matches_the_integer_rule() -> None:
+    """BlockGrid tests ``(step & ~1) >= min(|b-a| + |d-c| + 2, 255)`` (saturating uint8): the rule
+    ``step > 2 * ((|b-a| + |d-c| + 1) >> 1) + 1`` for every step 0-255 and every sum 0-510."""
+    step = np.arange(256)[:, None]
+    beside_sum = np.arange(511)[None, :]
+    rule = step > 2 * ((beside_sum + 1) >> 1) + 1
+    saturating = (step & 0xFE) >= np.minimum(beside_sum + 2, 255)
+    assert (rule == saturating).all()

@@ -83,3 +83,21 @@ def test_check_command_on_a_screenshot(tmp_path) -> None:
     assert set(verdicts) == {"black", "black_ratio", "colour_bars", "no_signal", "blockiness"}
     missing = _run("check", str(tmp_path / "nope.png"))
     assert missing.returncode == 2 and "cannot read image" in missing.stderr
+
+
+def test_scan_in_process_leaves_the_garbage_collector_as_it_found_it(segments_clip: Clip, capsys) -> None:
+    """The scan imports with the collector off and freezes what the imports made; a caller in the same
+    process (the typer entry, a script) gets its collector back, enabled or not, with nothing frozen."""
+    import gc
+
+    from lab.video.scan_cli import main
+
+    for enabled in (True, False):
+        (gc.enable if enabled else gc.disable)()
+        try:
+            main([str(segments_clip.path), "--json", "--freeze-duration", "1"])
+            assert gc.isenabled() is enabled
+            assert gc.get_freeze_count() == 0
+        finally:
+            gc.enable()
+    assert json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")["frames"] == 263

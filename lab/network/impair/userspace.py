@@ -26,6 +26,7 @@ import threading
 import time
 from typing import Any
 
+from lab.lifeline import tied
 from lab.network.impair.engine import Impairment
 from lab.network.profile import Profile
 
@@ -66,7 +67,12 @@ class UserspaceBridge:
     def start(self, timeout: float = 10.0) -> UserspaceBridge:
         argv = [sys.executable, "-m", "lab.network.impair.userspace", self.box_if, self.lab_if, repr(self.start_time)]
         self._proc = subprocess.Popen(
-            argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, bufsize=1
+            tied(argv),
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
         )
         assert self._proc.stdin is not None
         self._proc.stdin.write(json.dumps(self.profile.model_dump(mode="json")) + "\n")
