@@ -179,5 +179,7 @@ def emulated_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Callable[
     try:
         yield get
     finally:
+        for lab in labs.values():
+            lab.terminate()  # all labs stop at once, not one after another
         for lab in reversed(list(labs.values())):
             lab.stop()

@@ -182,6 +182,18 @@ class EmulatedLab:
         with self._cond:
             return "\n".join(self.stderr[-20:]) or "(no output)"
 
+    def terminate(self) -> None:
+        """Ask the emulator to stop (SIGTERM) without waiting: stop several labs at once, then ``stop()`` each.
+
+        Example::
+
+            for lab in labs: lab.terminate()
+            for lab in labs: lab.stop()      # the waits overlap
+        """
+        if self.proc is not None and self.proc.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                self.proc.send_signal(signal.SIGTERM)
+
     def stop(self, timeout: float = 10.0) -> int | None:
         """SIGTERM, wait, then SIGKILL the whole process group; returns the exit status."""
         proc = self.proc
