@@ -483,21 +483,22 @@ def test_udp_mpegts_stream_is_captured_and_its_end_reads_as_no_signal() -> None:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     url = f"udp://127.0.0.1:{port}?overrun_nonfatal=1&fifo_size=50000"
-    # The stream lasts 6 s: FFmpeg's probe of a UDP source on a busy host takes seconds before the first frame.
-    cap = capture(url, fps_hint=25, no_signal_after=0.5, open_timeout=5.0, read_timeout=1.0).start()
+    # The stream lasts 10 s: FFmpeg's probe of a UDP source takes 1.6-4.5 s before the first frame even on
+    # an idle host (measured), and a probe that outlasts the open timeout is retried; both must fit in it.
+    cap = capture(url, fps_hint=25, no_signal_after=0.5, open_timeout=8.0, read_timeout=1.0).start()
     sender = subprocess.Popen(
-        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "6"]
+        ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "10"]
         + ["-c:v", "mpeg2video", "-q:v", "5", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"],
         stdin=subprocess.DEVNULL,
     )
     try:
-        first = cap.next_frame(timeout=8)
+        first = cap.next_frame(timeout=10)
         assert first.image.shape == (240, 320, 3)
         seqs = [f.seq for f in cap.frames(timeout=1.0)]
         assert len(seqs) >= 15 and seqs == sorted(seqs)
         assert not cap.raw_jpeg and cap.ring.newest() is not None  # re-encoded into the ring
         assert cap.ring.newest().jpeg[:2] == b"\xff\xd8"  # type: ignore[union-attr]
-        sender.wait(timeout=10)
+        sender.wait(timeout=15)
         cap.wait_for_no_signal(timeout=5)
         assert cap.signal == NO_SIGNAL  # nothing to probe on udp: silence is no signal, not lost
     finally:
