@@ -13,6 +13,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from support import udp_bound
 
 from lab.drivers.capture import LOST, NO_SIGNAL, SIGNAL, Capture, CaptureTimeout
 from lab.errors import InfraError, TestError
@@ -486,6 +487,7 @@ def test_udp_mpegts_stream_is_captured_and_its_end_reads_as_no_signal() -> None:
     # The stream lasts 10 s: FFmpeg's probe of a UDP source takes 1.6-4.5 s before the first frame even on
     # an idle host (measured), and a probe that outlasts the open timeout is retried; both must fit in it.
     cap = capture(url, fps_hint=25, no_signal_after=0.5, open_timeout=8.0, read_timeout=1.0).start()
+    udp_bound(port)  # datagrams sent before the capture listens are lost, and the probe with them
     sender = subprocess.Popen(
         ["ffmpeg", "-loglevel", "error", "-re", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25", "-t", "10"]
         + ["-c:v", "mpeg2video", "-q:v", "5", "-f", "mpegts", f"udp://127.0.0.1:{port}?pkt_size=1316"],

@@ -23,6 +23,7 @@ from lab.emulator.testing import free_port
 from lab.video import FreezeDetector, is_black, wait_for_black
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "video"))
+from support import udp_bound  # noqa: E402
 from video_clips import make_ffmpeg_clip  # noqa: E402
 
 pytestmark = [
@@ -47,20 +48,6 @@ def live_clip(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict]:
 def _serve(clip: Path, url: str, *extra: str) -> subprocess.Popen:
     cmd = ["ffmpeg", "-v", "error", "-re", "-i", str(clip), "-c", "copy", *extra, url]
     return subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-
-
-def _udp_bound(port: int, timeout: float = 10.0) -> None:
-    """Wait until the capture has bound UDP ``port``: datagrams sent before that are lost, and with them
-    the stream's first key frame (the capture would start at the next one, seconds in)."""
-    deadline = time.monotonic() + timeout
-    suffix = f":{port:04X}"
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/udp", "/proc/net/udp6"):
-            rows = Path(table).read_text().splitlines()[1:] if Path(table).exists() else []
-            if any(row.split()[1].endswith(suffix) for row in rows if len(row.split()) > 1):
-                return
-        time.sleep(0.02)  # polling the kernel's socket table, bounded by the deadline
-    raise AssertionError(f"the capture did not bind UDP port {port} within {timeout} s")
 
 
 def _listening(port: int, timeout: float = 10.0) -> None:
@@ -115,7 +102,7 @@ def test_h264_over_udp_frame_time_from_pts(live_clip) -> None:
     clip, _ = live_clip
     port = free_port()
     with Capture(f"udp://127.0.0.1:{port}", rig_name="udp-rig", fps_hint=25, open_timeout=10) as capture:
-        _udp_bound(port)  # an IPTV stream is judged from its first frame: send once the capture listens
+        udp_bound(port)  # an IPTV stream is judged from its first frame: send once the capture listens
         sender = _serve(clip, f"udp://127.0.0.1:{port}?pkt_size=1316", "-f", "mpegts")
         frames = _take(capture, 10.5, sender)
     _judge(frames, capture)
@@ -137,7 +124,7 @@ def test_waiters_judge_the_live_stream_in_frame_time(live_clip) -> None:
     clip, _ = live_clip
     port = free_port()
     with Capture(f"udp://127.0.0.1:{port}", rig_name="udp-rig", fps_hint=25, open_timeout=10) as capture:
-        _udp_bound(port)  # an IPTV stream is judged from its first frame: send once the capture listens
+        udp_bound(port)  # an IPTV stream is judged from its first frame: send once the capture listens
         sender = _serve(clip, f"udp://127.0.0.1:{port}?pkt_size=1316", "-f", "mpegts")
         capture.next_frame(timeout=15)
         first = capture.ring.entries()[0]  # the stream's first frame, still in the ring
