@@ -94,15 +94,16 @@ def start_lab(
 def udp_bound(port: int, timeout: float = 10.0) -> None:
     """Wait until the capture has bound UDP ``port``: datagrams sent before that are lost, and with them
     the stream's first key frame (the capture would start at the next one, seconds in)."""
-    deadline = time.monotonic() + timeout
     suffix = f":{port:04X}"
-    while time.monotonic() < deadline:
-        for table in ("/proc/net/udp", "/proc/net/udp6"):
-            rows = Path(table).read_text().splitlines()[1:] if Path(table).exists() else []
-            if any(row.split()[1].endswith(suffix) for row in rows if len(row.split()) > 1):
-                return
-        time.sleep(0.02)  # polling the kernel's socket table, bounded by the deadline
-    raise AssertionError(f"the capture did not bind UDP port {port} within {timeout} s")
+
+    def bound() -> bool:
+        for table in (Path("/proc/net/udp"), Path("/proc/net/udp6")):
+            rows = table.read_text().splitlines()[1:] if table.exists() else []
+            if any(len(row.split()) > 1 and row.split()[1].endswith(suffix) for row in rows):
+                return True
+        return False
+
+    eventually(bound, timeout, what=f"the capture binding UDP port {port}")
 
 
 __all__ = ["FAST_BOOT", "eventually", "start_lab", "udp_bound", "wait_for"]
