@@ -87,6 +87,9 @@ def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
     return all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
 
 
+_IMPORTS = (  # the libraries' imports as the scan makes them: collector off, objects frozen, no teardown
+    "import gc, os\ngc.disable()\nimport numpy, cv2, av\ngc.freeze()\nos._exit(0)"
+)
 _DECODE = (  # decoding alone, as the scan decodes (one thread), the frames dropped
     "import sys, av\nc = av.open(sys.argv[1])\nc.streams.video[0].thread_count = 1\nfor _ in c.decode(video=0): pass"
 )
@@ -96,7 +99,8 @@ def breakdown(clip: Path, args: argparse.Namespace) -> str:
     """Medians of the parts of both programs' CPU time on ``clip``, as table cells."""
     quiet = ["ffmpeg", "-hide_banner", "-nostats", "-threads", "1", "-i", str(clip)]
     cmds = [
-        ([sys.executable, "-c", "import numpy, cv2, av"], {"OPENBLAS_NUM_THREADS": "1"}),  # as the scan sets it
+        ([sys.executable, "-c", "pass"], None),  # the interpreter and site (with this host's .pth files)
+        ([sys.executable, "-c", _IMPORTS], {"OPENBLAS_NUM_THREADS": "1"}),  # as the scan sets it
         ([sys.executable, "-c", _DECODE, str(clip)], {"OPENBLAS_NUM_THREADS": "1"}),
         ([*quiet, "-f", "null", "-"], None),
         ([*quiet, "-vf", "blackdetect,freezedetect", "-f", "null", "-"], None),
@@ -177,10 +181,10 @@ def measure(args: argparse.Namespace) -> None:
                     parts.append(f"| {size} {codec} {args.seconds:g} s | {cells} {sc:.2f} | {fc:.2f} |")
         if parts:
             print("\nWhere the time goes (CPU s, median of the same number of runs, each part alternating):\n")
-            print("| file | python + numpy, OpenCV, PyAV imports | PyAV decoding alone (1 thread, `import av`) "
-                  "| ffmpeg decoding alone, 1 thread | ffmpeg + filters, 1 thread | scan "
-                  "| ffmpeg + filters |")  # fmt: skip
-            print("|---|---:|---:|---:|---:|---:|---:|")
+            print("| file | python alone | python + numpy, OpenCV, PyAV imports "
+                  "| PyAV decoding alone (1 thread, `import av`) | ffmpeg decoding alone, 1 thread "
+                  "| ffmpeg + filters, 1 thread | scan | ffmpeg + filters |")  # fmt: skip
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
             print("\n".join(parts))
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 
