@@ -172,16 +172,20 @@ def measure(args: argparse.Namespace) -> None:
                               "blackdetect,freezedetect", "-f", "null", "-"]  # fmt: skip
                 s_cpu, s_wall, f_cpu, f_wall, o_cpu = [], [], [], [], []
                 s_text = f_text = o_text = ""
-                for _ in range(args.runs):  # alternate, so load changes hit both alike
-                    c, w, s_text = run(scan_cmd, args.repo)
-                    s_cpu.append(c)
-                    s_wall.append(w)
-                    c, w, f_text = run(ffmpeg_cmd)
-                    f_cpu.append(c)
-                    f_wall.append(w)
-                    if args.against:
-                        c, _, o_text = run(scan_cmd, args.against)
-                        o_cpu.append(c)
+                order = ["scan", "ffmpeg", "other"] if args.against else ["scan", "ffmpeg"]
+                for i in range(args.runs):  # alternate, and rotate who goes first, so load changes hit all alike
+                    for who in order[i % len(order) :] + order[: i % len(order)]:
+                        if who == "scan":
+                            c, w, s_text = run(scan_cmd, args.repo)
+                            s_cpu.append(c)
+                            s_wall.append(w)
+                        elif who == "ffmpeg":
+                            c, w, f_text = run(ffmpeg_cmd)
+                            f_cpu.append(c)
+                            f_wall.append(w)
+                        else:
+                            c, _, o_text = run(scan_cmd, args.against)
+                            o_cpu.append(c)
                 ours, theirs = scan_intervals(s_text), ffmpeg_intervals(f_text)
                 same = all(agree(ours[k], theirs[k]) for k in ("black", "frozen"))
                 sc, fc = statistics.median(s_cpu), statistics.median(f_cpu)
