@@ -57,8 +57,12 @@ def _parser() -> argparse.ArgumentParser:
     return p
 
 
-def main(argv: list[str] | None = None) -> None:
-    """Run ``stblab video scan`` with ``argv`` (the arguments after ``scan``); exits 2 on bad input."""
+def main(argv: list[str] | None = None, *, standalone: bool | None = None) -> None:
+    """Run ``stblab video scan`` with ``argv`` (the arguments after ``scan``); exits 2 on bad input.
+
+    ``standalone``: the command is the whole process, so it ends it once the report is flushed
+    (:func:`_exit_now`); ``None`` decides from ``argv`` (:func:`_owns_process`).
+    """
     args = _parser().parse_args(sys.argv[1:] if argv is None else argv)
     if not args.file.is_file():
         print(f"{PROG}: no such file: {args.file}", file=sys.stderr)
@@ -76,7 +80,7 @@ def main(argv: list[str] | None = None) -> None:
         gc.freeze()  # ... and keep the scan's collections from walking them again
         if collecting:
             gc.enable()
-    if not _owns_process(argv):
+    if not (_owns_process(argv) if standalone is None else standalone):
         try:
             _scan(args)
         finally:
