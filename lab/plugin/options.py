@@ -18,7 +18,7 @@ from lab.plugin.outcomes import _SummaryFeed
 from lab.plugin.session import EMULATE_MODES, worker_identity
 from lab.plugin.state import LAB_KEY, LabState
 from lab.plugin.summary import SessionSummary
-from lab.plugin.timeouts import DEFAULT_TEST_TIMEOUT, TimeLimits, install_stack_dump
+from lab.plugin.timeouts import DEFAULT_TEST_TIMEOUT, TimeLimits, install_stack_dump, obey_interrupt
 from lab.rig import Rig, load_rigs, select_rigs
 
 
@@ -191,6 +191,7 @@ def pytest_configure(config: pytest.Config) -> None:
             state.summary.events = Path(events)
             state.summary.events.parent.mkdir(parents=True, exist_ok=True)
             install_stack_dump(state.summary.events.with_name("hung-stack.txt"))
+            obey_interrupt()  # a runner reads --events and stops this run with SIGINT first
         config.pluginmanager.register(_SummaryFeed(state.summary), "stblab-summary")
     limit = config.getoption("stblab_test_timeout")
     if limit is None:  # the rig file's ``timeouts: {test: S}`` of the (first) selected rig, else the default

@@ -128,6 +128,18 @@ def install_stack_dump(path: Path) -> None:
     faulthandler.register(signal.SIGUSR1, file=fh, all_threads=True)
 
 
+def obey_interrupt() -> None:
+    """Take ``SIGINT`` as Ctrl-C again (``KeyboardInterrupt``) when this process inherited it ignored.
+
+    A shell starting a job in the background (``cmd &``, cron, a CI step) makes it ignore SIGINT,
+    and children inherit that. A runner stopping a rig's pytest sends SIGINT first so pytest ends
+    the test and writes its JUnit and summary; ignored, that stop would wait out its grace and
+    come down to SIGTERM with nothing written. Main thread only (where Python handles signals).
+    """
+    if threading.current_thread() is threading.main_thread() and signal.getsignal(signal.SIGINT) == signal.SIG_IGN:
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+
+
 class TimeLimits:
     """The pytest plugin object that puts every test under its limit (registered by the lab plugin)."""
 

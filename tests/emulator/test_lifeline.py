@@ -145,6 +145,9 @@ from lab.emulator.launcher import EmulatedLab
 
 STACKS = open(Path(os.environ["LIFELINE_PID"]).with_name("stacks.txt"), "w")
 faulthandler.register(signal.SIGUSR1, file=STACKS, all_threads=True)  # if it outlives its signal
+# Ctrl-C of a pytest started from a terminal; a suite run in the background (CI, nohup ... &) hands
+# this pytest SIGINT ignored, and the SIGINT below would then do nothing
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 
 def test_holds_the_lab():
