@@ -17,6 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from lab.firmware.image import build_image
+
 REPO = Path(__file__).resolve().parents[1]
 
 #: Runs ``stblab ARGS``, then prints which of the heavy modules the command imported.
@@ -45,6 +47,7 @@ def _stblab(tmp_path: Path, *args: str) -> tuple[int, str, list[str]]:
         (["lab", "--rigs", "bad.yaml"], []),
         (["warranty", "check", "1", "--rig", "rma-1", "--rigs", "bad.yaml"], []),
         (["firmware", "gate", "missing.img", "--rigs", "bad.yaml"], []),
+        (["firmware", "gate", "fw.img", "--rigs", "bad.yaml"], []),  # an image it reads, then the rig file
         (["emulate", "bad.yaml"], ["lab.emulate_schema"]),  # the emulator's own command reads it
         (["firmware", "--help"], []),
         (["warranty", "--help"], []),
@@ -53,6 +56,7 @@ def _stblab(tmp_path: Path, *args: str) -> tuple[int, str, list[str]]:
 )
 def test_bad_input_and_help_answer_before_the_heavy_imports(tmp_path: Path, args: list[str], allowed: list[str]):
     (tmp_path / "bad.yaml").write_text(BAD_YAML)
+    (tmp_path / "fw.img").write_bytes(build_image(model="STB-4K-X1", version="2.1.0", key=None))
     code, said, loaded = _stblab(tmp_path, *args)
     if "--help" in args:
         assert code == 0, said
