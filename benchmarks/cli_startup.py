@@ -8,6 +8,7 @@ Run::
 
 Times the commands a user (or the suite) starts most for an answer rather than a long job: the
 top-level help, a command group's help, bad input (a malformed rig file, the error a user waits for),
+the gate on a good image with a malformed rig file,
 and the per-rig emulator process up to its rig-file check (``python -m lab.emulator.process``, one
 per emulated rig, so its imports are paid once per rig). Each command runs ``--runs`` times per tree,
 the two trees alternating (which goes first alternates too) so load changes hit both. Wall time and
@@ -47,6 +48,17 @@ COMMANDS: dict[str, list[str]] = {
         "a",
         "--rigs",
         "bad.yaml",
+    ],  # fmt: skip
+    "stblab firmware gate, good image, malformed rig file": [
+        "-m",
+        "lab.cli",
+        "firmware",
+        "gate",
+        "fw.img",
+        "--rigs",
+        "bad.yaml",
+        "--emulate",
+        "never",
     ],  # fmt: skip
     "stblab firmware --help": ["-m", "lab.cli", "firmware", "--help"],
     "stblab emulate, malformed rig file": ["-m", "lab.cli", "emulate", "bad.yaml"],
@@ -114,6 +126,10 @@ def main() -> None:
         work = scratch / "work"
         work.mkdir()
         (work / "bad.yaml").write_text(BAD_YAML)
+        build = ["-m", "lab.cli", "firmware", "build", "--model", "STB-4K-X1", "--version", "2.1.0", "--unsigned",
+                 "-o", "fw.img"]  # fmt: skip
+        subprocess.run([sys.executable, *build], cwd=work, env=dict(os.environ, PYTHONPATH=str(REPO)),
+                       check=True, capture_output=True)  # fmt: skip
         load0 = os.getloadavg()
         print(f"machine: {platform.machine()}, {os.cpu_count()} CPUs, {platform.platform()}, "
               f"Python {platform.python_version()}")  # fmt: skip
