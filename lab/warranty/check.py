@@ -205,6 +205,7 @@ def _check_on(case_id: int, rig_name: str, held: Any, *, reference: str | None, 
     candidates = [rigs[reference]] if reference else reference_candidates(rigs, unit)
     from lab.device import Stb  # the input is good: now the drivers and SQLAlchemy (~0.5 s to import)
     from lab.rma import RmaStore
+
     with RmaStore.open(rma_db) as store:  # closed on every way out, a refusal or a lab failure too
         case = store.case(case_id)
         if case is None:
