@@ -181,9 +181,7 @@ def _lab_job(held: Any, rig: list[str] | None, firmware: list[str] | None, all_g
              rma_db: str | None, reproduce: int, suite: list[str] | None, network: bool, pytest_args: str,
              test_timeout: float | None, rig_timeout: float | None, job_timeout: float | None) -> int:  # fmt: skip
     """The body of ``stblab lab`` on a rig file that is ours for the whole call; returns the exit code."""
-    from lab.jobs import JobInputError, JobSpec, lines, run_job, write_all
-    from lab.jobs.result import TestResult
-    from lab.outcome import Outcome
+    from lab.jobs.spec import JobInputError, JobSpec
 
     rigs = held.rig_file
     try:
@@ -210,6 +208,12 @@ def _lab_job(held: Any, rig: list[str] | None, firmware: list[str] | None, all_g
     except RigFileError as exc:
         typer.echo(f"stblab lab: {exc}", err=True)
         raise typer.Exit(ExitCode.BAD_INPUT) from None
+    # the job runner imports pytest and the plugin: only now that the input is known to be good
+    from lab.jobs.report import lines, write_all
+    from lab.jobs.result import TestResult
+    from lab.jobs.runner import run_job
+    from lab.outcome import Outcome
+
     suite_paths = [str(Path(s).absolute()) if Path(s).exists() else s for s in (suite or [str(REPO / "scenarios")])]
     if not suite and not network:
         suite_paths += ["--ignore", str(REPO / "scenarios" / "network")]

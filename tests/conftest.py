@@ -11,11 +11,9 @@ Markers are applied here from what a test uses, so ``-m`` selects reliably:
 
 from __future__ import annotations
 
-import inspect
 import os
 import sys
 from collections.abc import Callable, Iterator
-from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -25,56 +23,10 @@ TESTS = Path(__file__).resolve().parent
 if str(TESTS) not in sys.path:  # `from support import ...` from any test folder
     sys.path.insert(0, str(TESTS))
 
+from marking import uses_emulator  # noqa: E402
 from support import start_lab  # noqa: E402
 
 from lab.emulator.launcher import EmulatedLab  # noqa: E402
-
-#: Words in a test's code (its function, its fixtures, the module helpers it calls) that start the emulator.
-_EMULATOR_WORDS = ("EmulatedLab(", "emulated_lab", "start_lab(", "stblab emulate", "ensure_emulated", "--emulate")
-
-
-@cache
-def _source(obj: object) -> str:
-    """The source of a function or class ("" when it has none); cached: collection asks for each many times."""
-    try:
-        return inspect.getsource(obj)  # type: ignore[arg-type]
-    except (OSError, TypeError):
-        return ""
-
-
-@cache
-def _starts(obj: object) -> bool:
-    return any(word in _source(obj) for word in _EMULATOR_WORDS)
-
-
-@cache
-def _starting_helpers(module: object) -> tuple[str, ...]:
-    """Names of the module's own functions and classes whose code starts the emulator."""
-    own = getattr(module, "__name__", None)
-    return tuple(
-        name
-        for name, value in vars(module).items()
-        if (inspect.isfunction(value) or inspect.isclass(value))
-        and getattr(value, "__module__", None) == own
-        and _starts(value)
-    )
-
-
-def _uses_emulator(item: pytest.Item) -> bool:
-    func = getattr(item, "function", None)
-    if func is None:
-        return False
-    if _starts(func):
-        return True
-    body = _source(func)
-    if any(name in body for name in _starting_helpers(item.module)):  # type: ignore[attr-defined]
-        return True
-    info = getattr(item, "_fixtureinfo", None)
-    for name in getattr(item, "fixturenames", ()):
-        for fixturedef in info.name2fixturedefs.get(name, ()) if info is not None else ():
-            if _starts(fixturedef.func):
-                return True
-    return False
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -97,7 +49,7 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     except ImportError:  # pragma: no cover - the network package is part of lab
         NO_NETNS_REASON = None
     for item in items:
-        if _uses_emulator(item):
+        if uses_emulator(item):
             item.add_marker(pytest.mark.emulator)
         if any(m.kwargs.get("reason") == NO_NETNS_REASON for m in item.iter_markers("skipif")):
             item.add_marker(pytest.mark.needs_root)

@@ -20,15 +20,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
 
-from lab.emulator.box import Box
-from lab.emulator.config import EmulateSettings, load_emulated
-from lab.emulator.console import ConsoleHub
-from lab.emulator.pdu import PduServer
-from lab.emulator.provision import ensure_client_key, ensure_host_key, ensure_known_host, ensure_vendor_keys
-from lab.emulator.sshd import SshServer
-from lab.errors import RigFileError
-from lab.firmware import ImageError
-from lab.rig import Rig
+if __name__ == "__main__":  # the rig's own process, not a program importing this module
+    # paramiko imports `invoke` (~70 ms, a tenth of this process's start-up) only to run the `Match
+    # exec` lines of an ssh_config; the emulated box's sshd reads none, so its process does without it.
+    sys.modules.setdefault("invoke", None)  # type: ignore[arg-type]
+
+from lab.emulator.box import Box  # noqa: E402
+from lab.emulator.config import EmulateSettings, load_emulated  # noqa: E402
+from lab.emulator.console import ConsoleHub  # noqa: E402
+from lab.emulator.pdu import PduServer  # noqa: E402
+from lab.emulator.provision import ensure_client_key, ensure_host_key, ensure_known_host, ensure_vendor_keys  # noqa: E402
+from lab.emulator.sshd import SshServer  # noqa: E402
+from lab.errors import RigFileError  # noqa: E402
+from lab.firmware import ImageError  # noqa: E402
+from lab.rig import Rig  # noqa: E402
 
 EXIT_SETUP = 3
 #: The pid file in the rig's state folder; the lab's liveness probe (lab.device_health) reads it by this name.

@@ -407,13 +407,13 @@ def _gate_on(image_path: Path, held: Any, run: Path, *, select: str | None, suit
              extra_keys: list[Path] | None, emulate: str, test_timeout: float | None, rig_timeout: float | None,
              job_timeout: float | None, echo: Any) -> GateResult:  # fmt: skip
     """:func:`run_gate` on a rig file that is ours for the whole gate (``held``: lab.jobs.rigsource.HeldRigs)."""
-    from lab.device import Stb
-    from lab.jobs import JobSpec, make_plan, run_job, write_all
-
     rig_file = Path(held.rig_file).absolute()  # the suite runs in the repository's folder, not this one
     rma_db = _db_for_child(rma_db)
     rigs = select_rigs(load_rigs(rig_file), select)
     image = validate(image_path, rigs, extra_keys)
+    from lab.device import Stb  # the input is good: now the drivers and the job runner (pytest)
+    from lab.jobs import JobSpec, make_plan, run_job, write_all
+
     run.mkdir(parents=True, exist_ok=True)
     info = {
         "model": image.model,

@@ -9,13 +9,13 @@ from pathlib import Path
 
 import typer
 
-from lab.emulated_lab import EMULATE_MODES
 from lab.errors import InfraError, RigFileError
-from lab.firmware.gate import EXIT_INFRA, EXIT_INTERNAL, EXIT_REFUSED, EXIT_USAGE, run_gate
 from lab.firmware.image import ImageError
-from lab.jobs import JobInputError
-from lab.outcome import exit_code_help
+from lab.outcome import ExitCode, exit_code_help
 from lab.textsafe import for_terminal
+
+EXIT_INFRA, EXIT_INTERNAL = ExitCode.INFRA_ERROR, ExitCode.INTERNAL_ERROR
+EXIT_USAGE = EXIT_REFUSED = ExitCode.BAD_INPUT  # as lab.firmware.gate: a refused image is bad input
 
 
 def gate(
@@ -39,6 +39,11 @@ def gate(
     errors or timed-out tests; 3 test errors; 4 bad input (incl. a refused image, a selection with
     no tests); 5 incomplete (a rig or test did not run, a skip); 6 internal error.
     """
+    # imported here: `stblab firmware build/info/--help` need neither rigs nor the job runner
+    from lab.emulated_lab import EMULATE_MODES
+    from lab.firmware.gate import run_gate
+    from lab.jobs.spec import JobInputError
+
     if emulate not in EMULATE_MODES:
         print(f"stblab firmware gate: --emulate must be one of {', '.join(EMULATE_MODES)}", file=sys.stderr)
         raise typer.Exit(EXIT_USAGE)

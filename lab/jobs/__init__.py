@@ -5,13 +5,38 @@ plans it (bad input before any rig is touched), runs one pytest process per rig 
 process group under per-test, per-rig and per-job limits, and returns a :class:`JobResult`: per
 rig, per test, the :class:`~lab.outcome.Outcome`, duration, evidence and filed faults, plus what
 was planned and did not run. The three commands are policies over it (what to run, how to decide).
+
+The names below are loaded when first used (PEP 562): ``from lab.jobs.rigsource import ...`` or
+``from lab.jobs import JobInputError`` does not import the runner, which imports pytest and the
+plugin (~0.3 s), so a command answers bad input before paying for them.
 """
 
-from lab.jobs.plan import RigPlan, make_plan
-from lab.jobs.report import lines, write_all
-from lab.jobs.result import JobResult, RigResult, TestResult
-from lab.jobs.runner import kill_group, run_job
-from lab.jobs.spec import JobInputError, JobSpec
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from lab.jobs.plan import RigPlan, make_plan
+    from lab.jobs.report import lines, write_all
+    from lab.jobs.result import JobResult, RigResult, TestResult
+    from lab.jobs.runner import kill_group, run_job
+    from lab.jobs.spec import JobInputError, JobSpec
+
+#: public name -> the submodule defining it
+_HOME = {
+    "JobInputError": "spec",
+    "JobResult": "result",
+    "JobSpec": "spec",
+    "RigPlan": "plan",
+    "RigResult": "result",
+    "TestResult": "result",
+    "kill_group": "runner",
+    "lines": "report",
+    "make_plan": "plan",
+    "run_job": "runner",
+    "write_all": "report",
+}
 
 __all__ = [
     "JobInputError",
@@ -26,3 +51,17 @@ __all__ = [
     "run_job",
     "write_all",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    """Import the submodule that defines ``name`` the first time it is asked for."""
+    home = _HOME.get(name)
+    if home is None:
+        raise AttributeError(f"module 'lab.jobs' has no attribute {name!r}")
+    value = getattr(importlib.import_module(f"lab.jobs.{home}"), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_HOME))

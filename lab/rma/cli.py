@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from sqlalchemy.exc import DatabaseError
 
 from lab.errors import InfraError, TestError
 from lab.textsafe import DEFAULT_LIMIT, for_terminal
@@ -111,6 +110,8 @@ def _fail(message: str, code: int) -> None:
 
 
 def _run(fn: Any) -> Any:
+    from sqlalchemy.exc import DatabaseError  # here: `stblab rma --help` and bad options need no SQLAlchemy
+
     try:
         return fn()
     except InfraError as exc:
@@ -533,6 +534,8 @@ def audit(
     Exit codes (the shared table): 0 intact; 1 tampering found (each problem named); 2 database
     unreachable; 4 bad --expect-head.
     """
+    from sqlalchemy.exc import DatabaseError
+
     from lab.outcome import ExitCode
     from lab.rma.audit import parse_head
 

@@ -195,9 +195,6 @@ def _check_on(case_id: int, rig_name: str, held: Any, *, reference: str | None, 
               run_dir: Path, runs: int, emulate: str, actor: str, scenarios: list[str] | None,
               test_timeout: float | None, job_timeout: float | None, echo: Any) -> WarrantyResult:  # fmt: skip
     """:func:`check_case` on a rig file that is ours for the whole check (lab.jobs.rigsource.HeldRigs)."""
-    from lab.device import Stb
-    from lab.rma import RmaStore
-
     rig_file = Path(held.rig_file).absolute()  # the scenarios run in the repository's folder, not this one
     rigs = load_rigs(rig_file)
     if rig_name not in rigs:
@@ -206,6 +203,9 @@ def _check_on(case_id: int, rig_name: str, held: Any, *, reference: str | None, 
     if reference and reference not in rigs:
         raise TestError(f"no reference rig named {reference!r} in {rig_file}")
     candidates = [rigs[reference]] if reference else reference_candidates(rigs, unit)
+    from lab.device import Stb  # the input is good: now the drivers and SQLAlchemy (~0.5 s to import)
+    from lab.rma import RmaStore
+
     with RmaStore.open(rma_db) as store:  # closed on every way out, a refusal or a lab failure too
         case = store.case(case_id)
         if case is None:

@@ -23,8 +23,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
 
+from lab.lifeline import tied
+
 MAX_LINES = 5000
 CHECK_TIMEOUT_S = 900.0
+SPAWN_TIMEOUT_S = 60.0  # starting the process (fork and exec), not the check
 
 
 @dataclass
@@ -71,7 +74,11 @@ class CheckRunner(Protocol):
 
 
 class SubprocessCheckRunner:
-    """Runs ``stblab warranty check`` in a child process per check, one check per rig at a time."""
+    """Runs ``stblab warranty check`` in a child process per check, one check per rig at a time.
+
+    Each child is tied to the web server (:func:`lab.lifeline.tied`): a server that is killed, even
+    with SIGKILL, leaves no check running on a bench rig.
+    """
 
     def __init__(
         self,
@@ -129,20 +136,38 @@ class SubprocessCheckRunner:
             self._jobs[job.id] = job
         run_dir = self.run_root / f"case{case_id}-job{job.id}-{time.strftime('%Y%m%d-%H%M%S')}"
         env = dict(os.environ, STBLAB_RMA_URL=self.db_url, PYTHONUNBUFFERED="1")
-        cmd = self.command(case_id, rig, runs, run_dir)
-        proc = subprocess.Popen(
-            cmd,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            text=True,
-            errors="replace",
-            env=env,
-            start_new_session=True,
-        )
-        self._procs[job.id] = proc
-        threading.Thread(target=self._follow, args=(job, proc), daemon=True, name=f"check-{job.id}").start()
+        cmd = tied(self.command(case_id, rig, runs, run_dir))
+        spawned = threading.Event()
+        # The check's own thread starts the child and lives as long as it: the death signal is tied to
+        # the forking thread, and the request thread calling start() ends when idle (AnyIO's pool).
+        threading.Thread(target=self._run, args=(job, cmd, env, spawned), daemon=True, name=f"check-{job.id}").start()
+        if not spawned.wait(SPAWN_TIMEOUT_S):
+            self._end(job, None, f"the check did not start within {SPAWN_TIMEOUT_S:.0f} s")
         return job
+
+    def _run(self, job: CheckJob, cmd: list[str], env: dict[str, str], spawned: threading.Event) -> None:
+        """Start the check's process and follow it to its end (run in the check's own thread)."""
+        try:
+            proc = subprocess.Popen(
+                cmd,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                text=True,
+                errors="replace",
+                env=env,
+                start_new_session=True,
+            )
+        except OSError as exc:
+            self._end(job, None, f"could not start the check: {exc}")
+            return
+        finally:
+            spawned.set()
+        self._procs[job.id] = proc
+        if job.state != "running":  # start() gave up waiting: the rig is free again, so no check runs on it
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, 9)
+        self._follow(job, proc)
 
     def _append(self, job: CheckJob, line: str) -> None:
         with job.changed:
@@ -160,15 +185,19 @@ class SubprocessCheckRunner:
             code = proc.wait()
         finally:
             timer.cancel()
+        self._procs.pop(job.id, None)
+        self._end(job, code, f"check stopped after {self.timeout:.0f} s: no verdict" if code == -9 else None)
+
+    def _end(self, job: CheckJob, code: int | None, why: str | None) -> None:
+        """Record how the check ended: ``code`` None when it never ran, -9 when it was stopped at its limit."""
         with job.changed:
+            if job.state != "running":  # already ended (start() gave up waiting for the process)
+                return
             job.exit_code = code
             job.ended = time.time()
-            self._procs.pop(job.id, None)
-            if code == -9:
-                job.state = "timed_out"
-                job.lines.append(f"check stopped after {self.timeout:.0f} s: no verdict")
-            else:
-                job.state = "done" if code == 0 else "failed"
+            job.state = "timed_out" if code == -9 else "done" if code == 0 else "failed"
+            if why is not None:
+                job.lines.append(why)
             job.changed.notify_all()
 
     def stop_all(self) -> None:
