@@ -1,0 +1,63 @@
+"""The rig's network in exploration, on an emulated IPTV box whose live TV crosses its own link (a
+namespace, root needed): the explorer switches the link's impairment profile as one of its actions
+(on the real shaper) and finds nothing on good firmware."""
+
+from __future__ import annotations
+
+import random
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from explore.runs import FAST_BOOT, REPO
+from lab.emulator.testing import EmulatedLab, write_rig_file
+from lab.network.netns import NO_NETNS_REASON, namespaces, netns_available
+
+pytestmark = [
+    pytest.mark.explore,
+    pytest.mark.slow,
+    pytest.mark.skipif(not netns_available(), reason=NO_NETNS_REASON),
+]
+
+
+def iptv_rig(directory: Path, name: str = "tv") -> tuple[Path, str]:
+    """A rig file with one emulated IPTV box on a network namespace of its own; (path, namespace)."""
+    net = random.Random().randrange(40, 250)
+    namespace = f"stblab-x20-{net}"
+    network = {
+        "namespace": namespace,
+        "box_address": f"10.232.{net}.2/24",
+        "lab_address": f"10.232.{net}.1/24",
+        "lab_addresses": [f"10.232.{net}.0/24", "239.1.1.0/24"],
+    }
+    path = write_rig_file(
+        directory, [name], boot=FAST_BOOT, network=network, iptv={}, features=["hdmi", "ir", "ssh", "iptv"]
+    )
+    return path, namespace
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
+    path, namespace = iptv_rig(tmp_path_factory.mktemp("netexplore") / "lab")
+    with EmulatedLab(path):
+        yield path, namespace
+
+
+def test_the_walk_switches_the_rig_link_profile_on_the_real_shaper(lab: tuple[Path, str], tmp_path: Path) -> None:
+    rig_file, namespace = lab
+    cmd = [sys.executable, "-m", "lab.cli", "explore", "--rigs", str(rig_file), "--rig", "tv", "--seed", "3"]
+    cmd += ["--budget", "30s", "--keys", "KEY_CHANNELUP,KEY_CHANNELDOWN,KEY_INFO,KEY_OK", "--episode", "12"]
+    cmd += ["--net-profile", "lossy-2pct", "--net-profile", "congested-wifi", "--net-rate", "0.4"]
+    cmd += ["--power-events", "0", "--out", str(tmp_path / "found"), "--run-dir", str(tmp_path / "run")]
+    run = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=REPO)
+    assert run.returncode == 0, run.stdout + run.stderr[-4000:]
+    assert ", 0 faults" in run.stdout
+    switched = [line for line in run.stderr.splitlines() if line.startswith("network profile ")]
+    # applied on the rig's real link: the userspace bridge (no netem on this kernel) or netem
+    assert any("lossy-2pct on tv's link (userspace)" in s or "(netem)" in s for s in switched), run.stderr[-3000:]
+    assert any("congested-wifi" in s for s in switched), switched
+    # the explorer built the link for itself and removed it again
+    assert namespace not in namespaces()
