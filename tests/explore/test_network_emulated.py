@@ -9,6 +9,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -23,27 +24,32 @@ pytestmark = [
 ]
 
 
-def iptv_rig(directory: Path, name: str = "tv") -> tuple[Path, str]:
-    """A rig file with one emulated IPTV box on a network namespace of its own; (path, namespace)."""
-    net = random.Random().randrange(40, 250)
-    namespace = f"stblab-x20-{net}"
-    network = {
-        "namespace": namespace,
-        "box_address": f"10.232.{net}.2/24",
-        "lab_address": f"10.232.{net}.1/24",
-        "lab_addresses": [f"10.232.{net}.0/24", "239.1.1.0/24"],
-    }
+def iptv_rig(
+    directory: Path, names: tuple[str, ...] = ("tv",), per_rig: dict[str, dict[str, Any]] | None = None
+) -> tuple[Path, dict[str, str]]:
+    """A rig file with emulated IPTV boxes, each on a network namespace of its own; (path, namespaces)."""
+    nets = random.Random().sample(range(40, 250), len(names))
+    spaces = {name: f"stblab-x20-{net}" for name, net in zip(names, nets, strict=True)}
+    extra: dict[str, dict[str, Any]] = {}
+    for name, net in zip(names, nets, strict=True):
+        network = {
+            "namespace": spaces[name],
+            "box_address": f"10.232.{net}.2/24",
+            "lab_address": f"10.232.{net}.1/24",
+            "lab_addresses": [f"10.232.{net}.0/24", "239.1.1.0/24"],
+        }
+        extra[name] = {**(per_rig or {}).get(name, {}), "network": network}
     path = write_rig_file(
-        directory, [name], boot=FAST_BOOT, network=network, iptv={}, features=["hdmi", "ir", "ssh", "iptv"]
+        directory, list(names), boot=FAST_BOOT, iptv={}, features=["hdmi", "ir", "ssh", "iptv"], per_rig=extra
     )
-    return path, namespace
+    return path, spaces
 
 
 @pytest.fixture(scope="module")
 def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Path, str]]:
-    path, namespace = iptv_rig(tmp_path_factory.mktemp("netexplore") / "lab")
+    path, spaces = iptv_rig(tmp_path_factory.mktemp("netexplore") / "lab")
     with EmulatedLab(path):
-        yield path, namespace
+        yield path, spaces["tv"]
 
 
 def test_the_walk_switches_the_rig_link_profile_on_the_real_shaper(lab: tuple[Path, str], tmp_path: Path) -> None:
