@@ -2,9 +2,9 @@
 
 :func:`shrink` takes a sequence that made the box fail and a ``fails`` callable that replays a
 candidate from a known state and says whether the fault came back. It first looks for the shortest
-failing *suffix* (rare faults are mostly local: the last few events); when none up to half of the
-sequence fails, the fault was seen long after its cause (a frozen picture is judged once the walk is
-back on a moving screen), and the shortest failing *prefix* is bisected, each candidate ending with
+failing *suffix* (rare faults are mostly local: the last few events); when what is left is still
+long, the fault was seen long after its cause (a frozen picture is judged once the walk is back on
+a moving screen), and the shortest failing *prefix* of it is bisected, each candidate ending with
 the event after which the fault was seen (so it does not pass for the wrong reason, ending under a
 menu); the suffixes of that prefix come next. Zeller's ddmin then makes what remains 1-minimal
 (short sequences go straight to single removals), and each short pause is tried at a human's pace
