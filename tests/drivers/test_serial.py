@@ -479,6 +479,43 @@ def test_login_never_stops_the_autoboot_countdown(console_peer: ConsolePeer, min
     assert typed == [b""]  # nothing was typed while the countdown ran
 
 
+def test_login_after_a_power_on_does_not_type_into_a_bootloader_slow_to_start(console_peer: ConsolePeer) -> None:
+    # A busy host: the box was just powered on (new_incident) and U-Boot prints its banner only
+    # 2.5 s later. A newline typed into that silence would reach the countdown and stop the boot.
+    with SerialConsole(console_peer.url) as c:
+        c.new_incident()
+        typed: list[bytes] = []
+
+        def boot() -> None:
+            time.sleep(2.5)  # the box's slow start (the peer's behaviour, not synchronisation)
+            typed.append(bytes(console_peer.received))
+            console_peer.send(b"U-Boot 2024.01\r\nHit any key to stop autoboot:  1")
+            time.sleep(1.0)
+            typed.append(bytes(console_peer.received))
+            console_peer.send(b"\b\b\b 0\r\nStarting kernel ...\r\n\r\nstb login: ")
+
+        console_peer.on_line = lambda line: b"root@stb:~# " if line == "root" else b""
+        threading.Thread(target=boot).start()
+        c.login("root", timeout=15)
+    assert typed == [b"", b""]  # nothing before the banner, nothing during the countdown
+
+
+def test_login_boots_a_box_left_idle_at_the_bootloader_prompt(console_peer: ConsolePeer, tmp_path: Path) -> None:
+    # Line noise stopped the countdown: the box waits at "=> " and will never show a login prompt.
+    def box(line: str) -> bytes:
+        if line == "boot":
+            return b"## Booting kernel from slot A\r\nStarting kernel ...\r\n\r\nstb login: "
+        return b"root@stb:~# " if line == "root" else b"=> "
+
+    console_peer.on_line = box
+    log = tmp_path / "c.log"
+    with SerialConsole(console_peer.url, log_path=log) as c:
+        console_peer.send(b"U-Boot 2024.01\r\nHit any key to stop autoboot:  2\b\b\b 0 \r\n=> ")
+        c.login("root", timeout=10)  # returns at the shell prompt
+    assert bytes(console_peer.received).count(b"boot\n") == 1
+    assert "login: the box sits at the bootloader prompt; typing 'boot'" in log.read_text()
+
+
 def test_match_split_across_chunks_after_a_flood(con: SerialConsole, console_peer: ConsolePeer) -> None:
     flood = b"".join(b"[%12.6f] noisy driver message %d\r\n" % (i / 100, i) for i in range(20000))  # ~900 KB
     console_peer.send(flood)

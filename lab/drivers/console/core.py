@@ -136,7 +136,7 @@ class SerialConsole(ShellMixin, BootloaderMixin, ExpectMixin, ReaderMixin, PortM
         #: characters cut from the expect buffer's head while no run() was collecting them
         self.dropped_chars = 0
         self._last_rx = 0.0
-        self._phase = "unknown"  # bootloader | linux, from the last boot marker seen
+        self._phase = "unknown"  # bootloader | linux from the last boot marker seen; booting after new_incident()
         #: bytes received from the box since the console was created (0: never heard from it)
         self.received_bytes = 0
         self.search_window = search_window

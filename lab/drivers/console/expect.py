@@ -274,7 +274,7 @@ class ExpectMixin(ConsoleBase):
         """
         with self._cond:
             self._watch.new_incident()
-            self._phase = "unknown"  # the last boot's phase is stale: no login nudge may reach the bootloader
+            self._phase = "booting"  # the last boot's phase is stale: no login nudge may reach the bootloader
 
     def drain(self) -> str:
         """Drop (and return) console text not yet consumed by expect."""

@@ -20,6 +20,10 @@ KERNEL_LINE = re.compile(r"\[\s*\d+\.\d+\] [^\n]*(?:\n|$)")
 LOGIN_PROMPT = r"login: ?$"
 PASSWORD_PROMPT = r"[Pp]assword: ?$"
 LOGIN_INCORRECT = r"Login incorrect|Authentication failure|Permission denied"
+#: seconds the bootloader prompt must sit idle before login() types the boot command
+BOOTLOADER_IDLE = 1.0
+#: seconds of silence after a power-on or reset (nothing heard yet) before login() nudges with a newline
+SILENT_BOOT_NUDGE = 10.0
 
 
 def clean_output(text: str) -> str:
@@ -56,6 +60,9 @@ def refuse_control_bytes(cmd: str) -> None:
 class ShellMixin(ConsoleBase):
     """Shell half of :class:`lab.drivers.console.SerialConsole`."""
 
+    #: what login() types at an idle bootloader prompt to let the box go on booting
+    boot_command: str = "boot"
+
     # -- shell and bootloader ------------------------------------------------------------------
 
     def _quiet_for(self) -> float:
@@ -67,7 +74,10 @@ class ShellMixin(ConsoleBase):
         """Log in on the console and wait for the shell prompt (no-op when already at a prompt).
 
         Waits through a boot in progress; nudges with a newline (backing off) when Linux runs but
-        no prompt shows -- never while the bootloader runs, where a newline would stop it. A
+        no prompt shows -- never while the bootloader runs, where a newline would stop it, nor
+        soon after a power-on or reset (:meth:`new_incident`) that has printed nothing yet. A box
+        that sits idle at the bootloader prompt (its countdown stopped by line noise or a stray
+        key) is told to boot (``boot``, at most three times, each noted in the console log). A
         refused login or a password prompt without a configured password is an ``InfraError``
         (the lab's credentials are wrong, not the box). ``password`` is keyword-only, so the step
         log always shows it as ``***``.
@@ -75,24 +85,38 @@ class ShellMixin(ConsoleBase):
         user = user or self.login_user
         password = password if password is not None else self._login_password
         deadline = time.monotonic() + timeout
-        patterns = [self.login_prompt, self.password_prompt, self.prompt, self.login_refused]
+        patterns = [self.login_prompt, self.password_prompt, self.prompt, self.login_refused, self.bootloader_prompt]
         sent_user = sent_password = False
         user_sent_count = 0
         last_nudge, nudge_every = 0.0, 1.0
+        at_bootloader, boots_typed = False, 0
         while True:
             remaining = deadline - time.monotonic()
             # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
             m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0, overall=timeout)
             if m is None:
+                quiet = self._quiet_for()
+                if at_bootloader and self._phase == "bootloader" and quiet >= BOOTLOADER_IDLE and boots_typed < 3:
+                    # stopped at the bootloader prompt and idle there: nothing will bring a login
+                    self.log.note(f"login: the box sits at the bootloader prompt; typing {self.boot_command!r}")
+                    self._write(self._encode(self.boot_command + self.newline))
+                    at_bootloader, boots_typed = False, boots_typed + 1
+                    continue
                 # Nudge a box idling at a prompt printed before we looked (or buried under kernel
                 # chatter) -- but only once Linux runs: a newline typed while the bootloader runs,
-                # even before its countdown shows, can stop the boot. Back off each time.
+                # even before its countdown shows, can stop the boot. A box we just powered on or
+                # reset that printed nothing yet is given much longer: its bootloader may be slow
+                # to print on a busy host. Back off each time.
                 since_nudge = time.monotonic() - last_nudge
-                never_heard = self.received_bytes == 0 and self._quiet_for() >= 1.0
-                in_linux = self._phase == "linux" and (self._quiet_for() >= 1.0 or since_nudge >= 2 * nudge_every)
+                silent_for = SILENT_BOOT_NUDGE if self._phase == "booting" else 1.0
+                never_heard = self.received_bytes == 0 and quiet >= silent_for
+                in_linux = self._phase == "linux" and (quiet >= 1.0 or since_nudge >= 2 * nudge_every)
                 if since_nudge >= nudge_every and (never_heard or in_linux):
                     self._write(self._encode(self.newline))
                     last_nudge, nudge_every = time.monotonic(), min(nudge_every * 2, 8.0)
+                continue
+            at_bootloader = m.index == 4
+            if at_bootloader:
                 continue
             if m.index == 0:
                 if (sent_user and sent_password) or user_sent_count >= 3:
