@@ -2,7 +2,7 @@
 
 Example::
 
-    box = known_state(stb, net)     # power cycle to a shell and a picture, on a clean link
+    box = known_state(stb, network=request)   # power cycle to a shell and a picture, clean link
     remote.press("KEY_CHANNELUP")
     pause(0.120)
     box.network("lossy-2pct")       # the rig's link impaired from here on
@@ -12,6 +12,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import time
 from typing import Any
 
@@ -52,10 +53,29 @@ class KnownState:
         self.target.expect_no_fault(moving=moving)
 
 
-def known_state(stb: Any, net: Any | None = None) -> KnownState:
-    """Power-cycle the rig's box to a logged-in shell and a picture (see :class:`KnownState`); with
-    ``net`` (the pytest ``net`` fixture) on a clean link, and :meth:`KnownState.network` switches it."""
-    return KnownState(stb, network=net)
+def known_state(stb: Any, network: Any | None = None) -> KnownState:
+    """Power-cycle the rig's box to a logged-in shell and a picture (see :class:`KnownState`).
+
+    ``network``: the test's pytest ``request`` when the replay switches network profiles: the rig's
+    link is opened with its shaper (:func:`lab.explore.network.rig_shaper`) for this test, clean at
+    the start, and at its end the last profile applied is recorded in the test's properties
+    (``net_profile``) and the link is clean again.
+    """
+    if network is None:
+        return KnownState(stb)
+    import json
+
+    from lab.explore.network import rig_shaper
+
+    stack = contextlib.ExitStack()
+    shaper = stack.enter_context(rig_shaper(stb.rig))
+
+    def done() -> None:
+        network.node.user_properties.append(("net_profile", json.dumps(shaper.record(), sort_keys=True)))
+        stack.close()
+
+    network.addfinalizer(done)
+    return KnownState(stb, network=shaper)
 
 
 def pause(seconds: float) -> None:

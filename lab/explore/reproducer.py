@@ -58,11 +58,10 @@ def render_scenario(*, title: str, seed: int, events: Sequence[Event], meta: Map
     # A frozen picture is judged on a screen that moves: the explorer saw the last screen move.
     check = "box.expect_no_fault(moving=True)" if title == "video-frozen" else "box.expect_no_fault()"
     docstring = "\n".join(doc).replace('"""', "'''")
-    # A walk that switched network profiles replays on the rig's shaper (the ``net`` fixture),
-    # starting from the clean link.
+    # A walk that switched network profiles replays on the rig's shaper, from the clean link.
     networked = any(e.kind == "net" for e in events)
-    fixtures = "stb, remote, capture, net" if networked else "stb, remote, capture"
-    start = "known_state(stb, net)" if networked else "known_state(stb)"
+    fixtures = "stb, remote, capture, request" if networked else "stb, remote, capture"
+    start = "known_state(stb, network=request)" if networked else "known_state(stb)"
     return f'''"""{docstring}
 """
 

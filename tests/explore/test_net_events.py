@@ -110,11 +110,11 @@ def test_the_reproducer_switches_the_rig_link_on_its_own_line() -> None:
     lines = [line.strip() for line in text.splitlines()]
     assert "box.network('lossy-2pct')" in lines
     assert lines.index("box.network('lossy-2pct')") == lines.index("pause(0.500)") + 1
-    assert "def test_video_frozen_seed5(stb, remote, capture, net):" in lines
-    assert "box = known_state(stb, net)  # the pauses below are the timing: the remote's own pacing is off" in lines
+    assert "def test_video_frozen_seed5(stb, remote, capture, request):" in lines
+    assert any(line.startswith("box = known_state(stb, network=request)") for line in lines)
     # without network events the reproducer needs no shaper
     plain = render_scenario(title="video-frozen", seed=5, events=[events[0], events[2]], meta={})
-    assert "net" not in plain.split("def test_", 1)[1].split(")")[0] and "known_state(stb)" in plain
+    assert "request" not in plain and "known_state(stb)" in plain
 
 
 def test_a_profile_the_lab_does_not_have_is_bad_input_before_any_rig_is_touched() -> None:

@@ -10,11 +10,14 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+from xml.etree import ElementTree
 
 import pytest
 
-from explore.runs import FAST_BOOT, REPO
+from explore.runs import FAST_BOOT, REPO, run_together, scenario_cmd
 from lab.emulator.testing import EmulatedLab, write_rig_file
+from lab.explore.events import Event
+from lab.explore.reproducer import write_scenario
 from lab.network.netns import NO_NETNS_REASON, namespaces, netns_available
 
 pytestmark = [
@@ -67,3 +70,24 @@ def test_the_walk_switches_the_rig_link_profile_on_the_real_shaper(lab: tuple[Pa
     assert any("congested-wifi" in s for s in switched), switched
     # the explorer built the link for itself and removed it again
     assert namespace not in namespaces()
+
+
+def test_a_written_reproducer_switches_the_link_and_replays_on_the_rig(lab: tuple[Path, str], tmp_path: Path) -> None:
+    """The reproducer's ``box.network(...)`` line runs on the rig's shaper (the ``net`` fixture), from a
+    clean link; on good firmware the replay passes and the profile it switched to is recorded."""
+    rig_file, _ = lab
+    events = [
+        Event("key", "KEY_CHANNELUP", 0.0),
+        Event("net", "lossy-2pct", 0.3),
+        Event("key", "KEY_CHANNELUP", 0.12),
+        Event("key", "KEY_INFO", 0.5),
+    ]
+    path = write_scenario(tmp_path / "found", title="video-frozen", seed=9, events=events, meta={"rig": "tv"})
+    assert "    box.network('lossy-2pct')" in path.read_text().splitlines()
+    junit = tmp_path / "junit.xml"
+    cmd = scenario_cmd(rig_file, "tv", tmp_path / "run", "--rootdir", str(tmp_path), str(path), f"--junitxml={junit}")
+    run = run_together({"tv": cmd}, cwd=tmp_path, timeout=300)["tv"]
+    assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-2000:]
+    props = {p.get("name"): p.get("value") for p in ElementTree.parse(junit).iter("property")}
+    # the net fixture's record: the last profile applied was the reproducer's, on the real bridge
+    assert '"name": "lossy-2pct"' in props["net_profile"] and '"userspace"' in props["net_profile"], props
