@@ -6,11 +6,11 @@ failing *suffix* (rare faults are mostly local: the last few events); when what 
 long, the fault was seen long after its cause (a frozen picture is judged once the walk is back on
 a moving screen), and the shortest failing *prefix* of it is bisected, each candidate ending with
 the event after which the fault was seen (so it does not pass for the wrong reason, ending under a
-menu); the suffixes of that prefix come next. Zeller's ddmin then makes what remains 1-minimal
-(short sequences go straight to single removals), and each short pause is tried at a human's pace
-so that only the timing that matters stays hostile. Every replay costs a reboot, so the search is
-bounded by ``max_runs``; when the budget runs out the smallest failing sequence found so far is
-returned.
+menu); suffix and prefix cuts alternate while they shrink a long sequence. Zeller's ddmin then
+makes what remains 1-minimal (short sequences go straight to single removals), and each short
+pause is tried at a human's pace so that only the timing that matters stays hostile. Every
+replay costs a reboot, so the search is bounded by ``max_runs``; when the budget runs out the
+smallest failing sequence found so far is returned.
 
 Example::
 
@@ -184,14 +184,16 @@ def shrink(
     steps: list[str] = []
     exhausted = False
     try:
-        for name, phase in (("suffix", _suffix), ("prefix", _prefix)):
+        # Cut from both ends in turn while that shrinks a long sequence: each cut is a bisection
+        # (a few reruns), ddmin's chunks cost more on a long sequence than on what the cuts leave.
+        phase_of = {"suffix": _suffix, "prefix": _prefix}
+        name, stale = "suffix", 0
+        while stale < 2 and len(best) > _SHORT:
             before = len(best)
-            best = phase(best, test)
+            best = phase_of[name](best, test)
             steps.append(f"{name}: {before} -> {len(best)} events ({test.runs} reruns so far)")
-        if len(best) < before and len(best) > _SHORT:  # a shorter prefix: its own suffixes are new candidates
-            before = len(best)
-            best = _suffix(best, test)
-            steps.append(f"suffix: {before} -> {len(best)} events ({test.runs} reruns so far)")
+            stale = stale + 1 if len(best) == before else 0
+            name = "prefix" if name == "suffix" else "suffix"
         for name, phase in (("ddmin", _ddmin), ("timing", _relax)):
             before = len(best)
             best = phase(best, test)

@@ -4,18 +4,16 @@ namespace, root needed): the explorer switches the link's impairment profile as 
 
 from __future__ import annotations
 
-import random
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 from xml.etree import ElementTree
 
 import pytest
 
-from explore.runs import FAST_BOOT, REPO, run_together, scenario_cmd
-from lab.emulator.testing import EmulatedLab, write_rig_file
+from explore.runs import REPO, iptv_rig, run_together, scenario_cmd
+from lab.emulator.testing import EmulatedLab
 from lab.explore.events import Event
 from lab.explore.reproducer import write_scenario
 from lab.network.netns import NO_NETNS_REASON, namespaces, netns_available
@@ -25,27 +23,6 @@ pytestmark = [
     pytest.mark.slow,
     pytest.mark.skipif(not netns_available(), reason=NO_NETNS_REASON),
 ]
-
-
-def iptv_rig(
-    directory: Path, names: tuple[str, ...] = ("tv",), per_rig: dict[str, dict[str, Any]] | None = None
-) -> tuple[Path, dict[str, str]]:
-    """A rig file with emulated IPTV boxes, each on a network namespace of its own; (path, namespaces)."""
-    nets = random.Random().sample(range(40, 250), len(names))
-    spaces = {name: f"stblab-x20-{net}" for name, net in zip(names, nets, strict=True)}
-    extra: dict[str, dict[str, Any]] = {}
-    for name, net in zip(names, nets, strict=True):
-        network = {
-            "namespace": spaces[name],
-            "box_address": f"10.232.{net}.2/24",
-            "lab_address": f"10.232.{net}.1/24",
-            "lab_addresses": [f"10.232.{net}.0/24", "239.1.1.0/24"],
-        }
-        extra[name] = {**(per_rig or {}).get(name, {}), "network": network}
-    path = write_rig_file(
-        directory, list(names), boot=FAST_BOOT, iptv={}, features=["hdmi", "ir", "ssh", "iptv"], per_rig=extra
-    )
-    return path, spaces
 
 
 @pytest.fixture(scope="module")

@@ -8,8 +8,7 @@ from xml.etree import ElementTree
 
 import pytest
 
-from explore.runs import run_together, scenario_cmd
-from explore.test_network_emulated import iptv_rig
+from explore.runs import iptv_rig, run_together, scenario_cmd
 from lab.emulator.testing import EmulatedLab
 from lab.network.netns import NO_NETNS_REASON, netns_available
 
