@@ -6,6 +6,7 @@ Run::
     python benchmarks/video_scan.py --runs 5 --seconds 60 --codecs mpeg4 h264
     python benchmarks/video_scan.py --repo ../main --runs 3     # an older tree's scan, same files
     python benchmarks/video_scan.py --load 2                     # under `stress-ng --cpu 2` (a busy host)
+    python benchmarks/video_scan.py --against ../main --sizes 1280x720 --runs 9  # two trees, one alternation
 
 Makes 720p25 and 1080p25 clips with ffmpeg alone (testsrc2 with a cut to black, a still and
 motion again; MPEG-4 and H.264 in MP4), then times, alternately, the whole ``stblab video scan
@@ -87,6 +88,9 @@ def agree(a: list[tuple[float, float]], b: list[tuple[float, float]]) -> bool:
     return all(abs(x - z) <= 0.041 and abs(y - w) <= 0.041 for (x, y), (z, w) in zip(a, b, strict=True))
 
 
+_IMPORTS = (  # the libraries' imports as the scan makes them: collector off, objects frozen, no teardown
+    "import gc, os\ngc.disable()\nimport numpy, cv2, av\ngc.freeze()\nos._exit(0)"
+)
 _DECODE = (  # decoding alone, as the scan decodes (one thread), the frames dropped
     "import sys, av\nc = av.open(sys.argv[1])\nc.streams.video[0].thread_count = 1\nfor _ in c.decode(video=0): pass"
 )
@@ -96,7 +100,8 @@ def breakdown(clip: Path, args: argparse.Namespace) -> str:
     """Medians of the parts of both programs' CPU time on ``clip``, as table cells."""
     quiet = ["ffmpeg", "-hide_banner", "-nostats", "-threads", "1", "-i", str(clip)]
     cmds = [
-        ([sys.executable, "-c", "import numpy, cv2, av"], {"OPENBLAS_NUM_THREADS": "1"}),  # as the scan sets it
+        ([sys.executable, "-c", "pass"], None),  # the interpreter and site (with this host's .pth files)
+        ([sys.executable, "-c", _IMPORTS], {"OPENBLAS_NUM_THREADS": "1"}),  # as the scan sets it
         ([sys.executable, "-c", _DECODE, str(clip)], {"OPENBLAS_NUM_THREADS": "1"}),
         ([*quiet, "-f", "null", "-"], None),
         ([*quiet, "-vf", "blackdetect,freezedetect", "-f", "null", "-"], None),
@@ -115,6 +120,12 @@ def main() -> None:
     parser.add_argument("--sizes", nargs="+", default=["1280x720", "1920x1080"])
     parser.add_argument("--codecs", nargs="+", default=["mpeg4", "h264"], choices=sorted(CODECS))
     parser.add_argument("--repo", type=Path, default=REPO, help="stblab tree whose scan is timed")
+    parser.add_argument(
+        "--against",
+        type=Path,
+        default=None,
+        help="another stblab tree whose scan is timed in the same alternation (and its JSON compared)",
+    )
     parser.add_argument("--load", type=int, default=0, help="run `stress-ng --cpu N` while timing (0: none)")
     parser.add_argument(
         "--breakdown", action="store_true", help="also time the parts: start-up, decoding alone, ffmpeg on one thread"
@@ -139,7 +150,8 @@ def measure(args: argparse.Namespace) -> None:
 
     # byte-compile the timed tree first, as `pip install` does: with PYTHONDONTWRITEBYTECODE set (this
     # lab's shells) every run would otherwise compile stblab's modules from source again
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(args.repo / "lab")], check=True)
+    for tree in (args.repo, args.against) if args.against else (args.repo,):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "lab")], check=True)
     ffmpeg_version = subprocess.run(["ffmpeg", "-version"], capture_output=True, text=True).stdout.split("\n")[0]
     hog = f", under `stress-ng --cpu {args.load}`" if args.load else ""
     print(f"machine: {platform.machine()}, {os.cpu_count()} cores, load {os.getloadavg()[0]:.1f}{hog}; "
@@ -149,6 +161,7 @@ def measure(args: argparse.Namespace) -> None:
     print("| file | scan CPU s | ffmpeg CPU s | **CPU ratio** | scan wall s | ffmpeg wall s | same intervals |")
     print("|---|---:|---:|---:|---:|---:|---|")
     parts: list[str] = []
+    versus: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             for codec in args.codecs:
@@ -157,30 +170,46 @@ def measure(args: argparse.Namespace) -> None:
                 scan_cmd = [sys.executable, "-m", "lab.cli", "video", "scan", str(clip), "--json"]
                 ffmpeg_cmd = ["ffmpeg", "-hide_banner", "-nostats", "-i", str(clip), "-vf",
                               "blackdetect,freezedetect", "-f", "null", "-"]  # fmt: skip
-                s_cpu, s_wall, f_cpu, f_wall = [], [], [], []
-                s_text = f_text = ""
-                for _ in range(args.runs):  # alternate, so load changes hit both alike
-                    c, w, s_text = run(scan_cmd, args.repo)
-                    s_cpu.append(c)
-                    s_wall.append(w)
-                    c, w, f_text = run(ffmpeg_cmd)
-                    f_cpu.append(c)
-                    f_wall.append(w)
+                s_cpu, s_wall, f_cpu, f_wall, o_cpu = [], [], [], [], []
+                s_text = f_text = o_text = ""
+                order = ["scan", "ffmpeg", "other"] if args.against else ["scan", "ffmpeg"]
+                for i in range(args.runs):  # alternate, and rotate who goes first, so load changes hit all alike
+                    for who in order[i % len(order) :] + order[: i % len(order)]:
+                        if who == "scan":
+                            c, w, s_text = run(scan_cmd, args.repo)
+                            s_cpu.append(c)
+                            s_wall.append(w)
+                        elif who == "ffmpeg":
+                            c, w, f_text = run(ffmpeg_cmd)
+                            f_cpu.append(c)
+                            f_wall.append(w)
+                        else:
+                            c, _, o_text = run(scan_cmd, args.against)
+                            o_cpu.append(c)
                 ours, theirs = scan_intervals(s_text), ffmpeg_intervals(f_text)
                 same = all(agree(ours[k], theirs[k]) for k in ("black", "frozen"))
                 sc, fc = statistics.median(s_cpu), statistics.median(f_cpu)
                 print(f"| {size} {codec} {args.seconds:g} s | {sc:.2f} | {fc:.2f} | **{sc / fc:.2f}x** | "
                       f"{statistics.median(s_wall):.2f} | {statistics.median(f_wall):.2f} | "
                       f"{'yes' if same else f'no: {ours} vs {theirs}'} |")  # fmt: skip
+                if args.against:
+                    oc = statistics.median(o_cpu)
+                    versus.append(f"| {size} {codec} {args.seconds:g} s | {sc:.2f} | {oc:.2f} | **{sc / oc:.2f}x** | "
+                                  f"{fc:.2f} | {oc / fc:.2f}x | {'yes' if o_text == s_text else 'NO'} |")  # fmt: skip
                 if args.breakdown:
                     cells = breakdown(clip, args)
                     parts.append(f"| {size} {codec} {args.seconds:g} s | {cells} {sc:.2f} | {fc:.2f} |")
+        if versus:
+            print(f"\nThis tree against {args.against} (same alternation, CPU s, medians):\n")
+            print("| file | this tree | other tree | **this / other** | ffmpeg | other / ffmpeg | same JSON |")
+            print("|---|---:|---:|---:|---:|---:|---|")
+            print("\n".join(versus))
         if parts:
             print("\nWhere the time goes (CPU s, median of the same number of runs, each part alternating):\n")
-            print("| file | python + numpy, OpenCV, PyAV imports | PyAV decoding alone (1 thread, `import av`) "
-                  "| ffmpeg decoding alone, 1 thread | ffmpeg + filters, 1 thread | scan "
-                  "| ffmpeg + filters |")  # fmt: skip
-            print("|---|---:|---:|---:|---:|---:|---:|")
+            print("| file | python alone | python + numpy, OpenCV, PyAV imports "
+                  "| PyAV decoding alone (1 thread, `import av`) | ffmpeg decoding alone, 1 thread "
+                  "| ffmpeg + filters, 1 thread | scan | ffmpeg + filters |")  # fmt: skip
+            print("|---|---:|---:|---:|---:|---:|---:|---:|")
             print("\n".join(parts))
     print(f"\nload average at the end: {os.getloadavg()[0]:.1f}")
 

@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
     if args[:2] == ["video", "scan"]:  # a lean start-up path, no typer: see lab/video/scan_cli.py
         from lab.video.scan_cli import main as scan_main
 
-        scan_main(args[2:])
+        scan_main(args[2:], standalone=argv is None)  # from the command line: the whole process
         return
     module = importlib.import_module(GROUPS[args[0]][0])
     module.app(args[1:], prog_name=f"stblab {args[0]}")

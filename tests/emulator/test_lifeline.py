@@ -87,9 +87,22 @@ def _parent(argv: list[str], log: Path, env: dict[str, str]) -> Iterator[tuple[s
         _reap(started)
 
 
-def _kill_and_expect_no_survivor(parent: subprocess.Popen[str], sig: signal.Signals, started: list[Proc]) -> None:
+def _kill_and_expect_no_survivor(
+    parent: subprocess.Popen[str], sig: signal.Signals, started: list[Proc], log: Path | None = None
+) -> None:
     parent.send_signal(sig)
-    parent.wait(timeout=60)
+    try:
+        parent.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        # a parent that outlives its signal: what was it doing? (SUITE dumps its stacks on SIGUSR1)
+        with contextlib.suppress(ProcessLookupError):
+            parent.send_signal(signal.SIGUSR1)
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            parent.wait(timeout=3)
+        tail = ""
+        for path in (log, log.with_name("stacks.txt")) if log is not None else ():
+            tail += f"--- {path.name}:\n" + (path.read_text(errors="replace")[-6000:] if path.exists() else "(none)\n")
+        raise AssertionError(f"the parent did not exit within 60 s of {sig.name}:\n{tail}") from None
     eventually(lambda: not [p for p in started if _alive(p)], timeout=30,
                what=f"every process the {sig.name}ed parent started gone: {started}")  # fmt: skip
 
@@ -121,11 +134,17 @@ def test_a_tied_child_dies_with_its_parent_and_a_loose_one_does_not(sig):
 
 
 SUITE = """
+import faulthandler
 import os
+import signal
 import threading
 from pathlib import Path
 
 from lab.emulator.launcher import EmulatedLab
+
+
+STACKS = open(Path(os.environ["LIFELINE_PID"]).with_name("stacks.txt"), "w")
+faulthandler.register(signal.SIGUSR1, file=STACKS, all_threads=True)  # if it outlives its signal
 
 
 def test_holds_the_lab():
@@ -154,7 +173,7 @@ def test_a_killed_pytest_leaves_no_emulator_process_behind(tmp_path, sig):
                                  what=f"the emulated lab up ({log})"))  # fmt: skip
         # stblab emulate and one emulator process per rig
         started += eventually(lambda: len(d := _descendants(emulate)) >= 3 and d, timeout=10, what="the rig processes")
-        _kill_and_expect_no_survivor(child, sig, started)
+        _kill_and_expect_no_survivor(child, sig, started, log)
 
 
 BLOCKING = """

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -101,3 +102,33 @@ def test_scan_in_process_leaves_the_garbage_collector_as_it_found_it(segments_cl
         finally:
             gc.enable()
     assert json.loads(capsys.readouterr().out.split("\n}\n")[0] + "\n}")["frames"] == 263
+
+
+def test_scan_ends_its_own_process_quickly_only(monkeypatch) -> None:
+    """The command skips the interpreter's teardown only when it is the whole process (its arguments are
+    the command line's); a caller's list in a longer-lived process returns normally (test above)."""
+    from lab.video.scan_cli import _owns_process
+
+    monkeypatch.setattr(sys, "argv", ["/usr/bin/stblab", "video", "scan", "clip.ts", "--json"])
+    assert _owns_process(["clip.ts", "--json"]) and _owns_process(None)
+    assert not _owns_process(["other.ts", "--json"])
+    monkeypatch.setattr(sys, "argv", ["pytest", "tests/video"])
+    assert not _owns_process(["clip.ts", "--json"])
+
+
+def test_scan_report_is_whole_through_a_pipe_and_a_file(segments_clip: Clip, tmp_path) -> None:
+    """The process ends without the interpreter's teardown, so its output must be flushed first
+    (block-buffered here: PYTHONUNBUFFERED, set in some shells, would hide a missing flush)."""
+    out = tmp_path / "report.json"
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONUNBUFFERED"}
+    with out.open("w") as sink:
+        done = subprocess.run(
+            [*STBLAB, "video", "scan", str(segments_clip.path), "--json", "--freeze-duration", "1"],
+            stdout=sink,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+            env=env,
+        )
+    assert done.returncode == 0, done.stderr
+    assert json.loads(out.read_text())["frames"] == 263
