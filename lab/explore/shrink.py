@@ -6,7 +6,8 @@ failing *suffix* (rare faults are mostly local: the last few events); when what 
 long, the fault was seen long after its cause (a frozen picture is judged once the walk is back on
 a moving screen), and the shortest failing *prefix* of it is bisected, each candidate ending with
 the event after which the fault was seen (so it does not pass for the wrong reason, ending under a
-menu); suffix and prefix cuts alternate while they shrink a long sequence. Zeller's ddmin then
+menu; a suffix keeps in front the standby toggle the cut-off events left in effect); suffix and
+prefix cuts alternate while they shrink a long sequence. Zeller's ddmin then
 makes what remains 1-minimal (short sequences go straight to single removals), and each short
 pause is tried at a human's pace so that only the timing that matters stays hostile. Every
 replay costs a reboot, so the search is bounded by ``max_runs``; when the budget runs out the
@@ -24,6 +25,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from lab.explore.events import RELAXED_GAP, Event
+from lab.explore.walk import key_family
 
 
 @dataclass
@@ -84,12 +86,27 @@ class _Oracle:
         return failed
 
 
+def _toggles(events: Sequence[Event]) -> list[Event]:
+    """The power-key toggle still in effect after ``events``: the last power key when an odd number
+    of them was pressed (the box is in standby), else nothing. A suffix cut keeps it in front, so a
+    candidate does not start awake where the original was in standby (and end in standby where the
+    original had resumed, passing for the wrong reason)."""
+    presses = [e for e in events if e.kind == "key" and key_family(e.arg) == "power"]
+    return presses[-1:] if len(presses) % 2 else []
+
+
+def _tail(events: list[Event], length: int) -> list[Event]:
+    """The last ``length`` events, after the standby toggle the events before them left in effect."""
+    cut = len(events) - length
+    return _toggles(events[:cut]) + events[cut:]
+
+
 def _suffix(events: list[Event], test: _Oracle) -> list[Event]:
     """The shortest failing suffix, looked for with lengths 1, 2, 4, ... then bisected."""
     n = len(events)
     length, last_pass = 1, 0
     while length < n:
-        if test(events[n - length :]):
+        if test(_tail(events, length)):
             break
         last_pass = length
         length *= 2
@@ -98,11 +115,11 @@ def _suffix(events: list[Event], test: _Oracle) -> list[Event]:
     lo, hi = last_pass, length  # suffix of lo passes, of hi fails
     while hi - lo > 1:
         mid = (lo + hi) // 2
-        if test(events[n - mid :]):
+        if test(_tail(events, mid)):
             hi = mid
         else:
             lo = mid
-    return events[n - hi :]
+    return _tail(events, hi)
 
 
 def _prefix(events: list[Event], test: _Oracle) -> list[Event]:

@@ -150,3 +150,25 @@ def test_a_fault_seen_four_times_in_five_still_shrinks_to_at_most_ten_events() -
         result = shrink(_late_judged_walk(seed), _freeze_seen(0.8, random.Random(seed)), max_runs=40, confirm=2)
         sizes.append(len(result.events))
     assert sorted(sizes)[len(sizes) // 2] == 3 and sum(s <= 10 for s in sizes) >= 8, sizes
+
+
+def test_a_suffix_cut_keeps_the_standby_the_events_before_it_left() -> None:
+    """key_window seed 4 (round 4): the walk pressed POWER (standby), met the triple, and the freeze
+    was seen after POWER again (resume). A bare suffix without the first POWER ends in standby and
+    passes for the wrong reason; the cut keeps the toggle in effect, so the minimal is the triple
+    between the two POWER presses."""
+    rng = random.Random(3)
+    noise = ["KEY_OK", "KEY_BACK", "KEY_UP", "KEY_1", "KEY_MUTE"]
+    walk = [Event("key", "KEY_POWER", 0.1)] + [Event("key", rng.choice(noise), 0.2) for _ in range(8)]
+    walk += [Event("key", k, g) for k, g in zip(TRIPLE, (0.3, 0.1, 0.15), strict=True)]
+    walk += [Event("key", rng.choice(noise), 0.2) for _ in range(60)] + [Event("key", "KEY_POWER", 0.3)]
+
+    def fails(seq: list[Event]) -> bool:  # frozen, and seen only when the box is awake at the end
+        names = [e.arg for e in seq]
+        fired = any(names[i : i + 3] == TRIPLE for i in range(len(seq) - 2))
+        return fired and names.count("KEY_POWER") % 2 == 0
+
+    assert fails(walk)
+    result = shrink(walk, fails, max_runs=40, confirm=2)
+    assert [e.arg for e in result.events] in (TRIPLE, ["KEY_POWER", *TRIPLE, "KEY_POWER"]), result.steps
+    assert not result.exhausted, result.steps
