@@ -7,6 +7,7 @@ Example::
 
 from __future__ import annotations
 
+import contextlib
 import random
 import re
 import sys
@@ -18,6 +19,7 @@ import typer
 
 from lab.errors import DeviceFault, InfraError, TestError
 from lab.explore.explorer import ExploreOptions, ExploreResult
+from lab.explore.network import rig_shaper
 from lab.explore.walk import WalkOptions
 from lab.outcome import ExitCode
 from lab.rig import Rig
@@ -58,18 +60,29 @@ def explore(
         typer.Option("--shell", help="a shell action the walk may run (repeatable), e.g. 'hog mem 256', 'hog stop'"),
     ] = None,
     shell_rate: Annotated[float, typer.Option("--shell-rate", help="probability per step of a shell action")] = 0.05,
+    net_profile: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--net-profile",
+            help="an impairment profile the walk may switch the rig's link to (repeatable; a name in rigs/profiles "
+            "or a path; 'all': every profile there); needs the rig's network link (root)",
+        ),
+    ] = None,
+    net_rate: Annotated[float, typer.Option("--net-rate", help="probability per step of a profile switch")] = 0.03,
     out: Annotated[Path, typer.Option("--out", help="where reproducers are written")] = Path("scenarios/found"),
     run_dir: Annotated[Path | None, typer.Option("--run-dir", help="evidence folder")] = None,
     rma_db: Annotated[str | None, typer.Option("--rma-db", help="file found faults in this RMA database")] = None,
     emulate: Annotated[str, typer.Option("--emulate", help="start emulated rigs: auto, always, never")] = "auto",
 ) -> None:
     """Walk the rig's remote, power and shell steered to unseen screens; shrink and file what fails."""
+    from lab.network.profile import ProfileError
     from lab.rig import RigFileError, load_rigs
 
     try:
         seconds = parse_duration(budget)
         all_rigs = load_rigs(rigs)
-    except (ValueError, RigFileError) as exc:
+        profiles = net_profiles(net_profile or [])
+    except (ValueError, RigFileError, ProfileError) as exc:
         raise _fail(str(exc), ExitCode.BAD_INPUT) from None
     if rig not in all_rigs:
         raise _fail(f"{rigs}: no rig named {rig!r} (rigs: {', '.join(all_rigs)})", ExitCode.BAD_INPUT)
@@ -80,7 +93,13 @@ def explore(
         out_dir=out, evidence_dir=run,
     )  # fmt: skip
     try:
-        walk = WalkOptions(power_cut=power_events, shell_actions=tuple(shell or ()), shell=shell_rate if shell else 0.0)
+        walk = WalkOptions(
+            power_cut=power_events,
+            shell_actions=tuple(shell or ()),
+            shell=shell_rate if shell else 0.0,
+            net_profiles=tuple(profiles),
+            net=net_rate if profiles else 0.0,
+        )
         result = _run(rigs, chosen, seed, options, walk, keys=keys, rma_db=rma_db, emulate=emulate)
     except InfraError as exc:
         raise _fail(f"lab failure, nothing filed: {exc}", ExitCode.INFRA_ERROR) from None
@@ -98,6 +117,20 @@ def explore(
             + (f", fault #{f.fault_id}" if f.fault_id else "")
         )
     raise typer.Exit(int(ExitCode.DEVICE_FAULT if result.found else ExitCode.OK))
+
+
+def net_profiles(names: list[str]) -> list[str]:
+    """The profiles the walk may switch to, each loaded once to fail early on a bad one ("all": every
+    profile in rigs/profiles but ``clean``, which the walk returns to anyway)."""
+    from lab.network.profile import list_profiles, load_profile
+
+    out: list[str] = []
+    for name in names:
+        for each in sorted(set(list_profiles()) - {"clean"}) if name == "all" else [name]:
+            load_profile(each)  # ProfileError names the file, the key and the problem
+            if each not in out:
+                out.append(each)
+    return out
 
 
 def _run(
@@ -122,7 +155,10 @@ def _run(
     def echo(line: str) -> None:
         print(line, file=sys.stderr, flush=True)
 
-    with ensure_emulated(rig_file, [chosen], emulate, echo=echo), Stb(chosen, run_dir=options.evidence_dir) as stb:
+    with contextlib.ExitStack() as stack:
+        stack.enter_context(ensure_emulated(rig_file, [chosen], emulate, echo=echo))
+        stb = stack.enter_context(Stb(chosen, run_dir=options.evidence_dir))
+        shaper = stack.enter_context(rig_shaper(chosen)) if walk.net_profiles else None
         key_list = (
             [k.strip() for k in keys.split(",") if k.strip()]
             if keys
@@ -132,8 +168,10 @@ def _run(
         if unknown:
             raise TestError(f"keys not on the rig's remote: {', '.join(unknown)}")
         walker = Walker(random.Random(seed), key_list, walk)
-        target = RigTarget(stb, regions=load_regions(chosen.model), boot_timeout=stb.boot_timeout)
+        target = RigTarget(stb, regions=load_regions(chosen.model), boot_timeout=stb.boot_timeout, network=shaper)
         meta = {"rig": chosen.name, "model": chosen.model, "profile": chosen.model}
+        if walk.net_profiles:
+            meta["network profiles"] = ", ".join(walk.net_profiles)
         filer = None
         if rma_db:
             from lab.explore.filing import filer_for

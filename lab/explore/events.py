@@ -1,6 +1,7 @@
 """What the explorer does to a box: events with the pause before each one.
 
-An :class:`Event` is one action (an IR key, a power event, a shell command, a pause) and ``gap``,
+An :class:`Event` is one action (an IR key, a power event, a shell command, a switch of the rig's
+network impairment profile, a pause) and ``gap``,
 the seconds waited before it. Sequences are plain lists, saved as JSON and written as Python.
 
 Example::
@@ -16,8 +17,8 @@ import json
 from dataclasses import asdict, dataclass, replace
 from typing import Literal
 
-Kind = Literal["key", "power_cycle", "power_cut", "shell", "wait"]
-KINDS: tuple[str, ...] = ("key", "power_cycle", "power_cut", "shell", "wait")
+Kind = Literal["key", "power_cycle", "power_cut", "shell", "net", "wait"]
+KINDS: tuple[str, ...] = ("key", "power_cycle", "power_cut", "shell", "net", "wait")
 
 #: the pause the shrinker tries in place of a short one: "a human's pace" (s)
 RELAXED_GAP = 1.0
@@ -25,8 +26,9 @@ RELAXED_GAP = 1.0
 
 @dataclass(frozen=True)
 class Event:
-    """One action and the pause before it (s). ``arg``: the key, the shell command, the off time or
-    the pause length."""
+    """One action and the pause before it (s). ``arg``: the key, the shell command, the off time,
+    the network profile's name (``net``: a name in rigs/profiles, ``clean`` for none) or the pause
+    length."""
 
     kind: Kind
     arg: str = ""
@@ -49,6 +51,7 @@ class Event:
             "power_cycle": f"power cycle (off {self.arg or 'default'} s)",
             "power_cut": f"power cut {self.arg} s",
             "shell": f"shell: {self.arg}",
+            "net": f"network profile {self.arg}",
             "wait": f"wait {self.arg} s",
         }[self.kind]
         return f"+{self.gap:.2f}s {what}"

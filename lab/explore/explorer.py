@@ -114,6 +114,9 @@ class Explorer:
                 done = Event(event.kind, event.arg, round(gap, 3))
                 target.apply(done)
                 burst.append(done)
+                if done.kind == "net":
+                    backend = getattr(target.network, "active_backend", "?")
+                    self.progress(f"network profile {done.arg} on {target.rig}'s link ({backend})")
             episode += burst
             result.events += len(burst)
             result.steps += 1
@@ -134,6 +137,7 @@ class Explorer:
                     break
             if finding is not None or len(episode) >= opts.episode:
                 target.reset()
+                self.walker.restart()
                 result.resets += 1
                 episode = []
                 target.check()

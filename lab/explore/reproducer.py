@@ -1,7 +1,8 @@
 """Writing a found fault as a readable pytest scenario a firmware engineer can replay.
 
-The file ``scenarios/found/test_<title>_<seed>.py`` has one ``remote.press`` / ``power`` line per
-event with the pauses between them, the seed, rig, firmware and profile in its docstring, and the
+The file ``scenarios/found/test_<title>_<seed>.py`` has one ``remote.press`` / ``power`` /
+``box.network`` (the rig's impairment profile) line per event with the pauses between them, the
+seed, rig, firmware and profile in its docstring, and the
 same checks the explorer used (:func:`lab.explore.replay.known_state`). It runs with the stblab
 plugin like any scenario: ``pytest --rigs rigs/emulated.yaml --rig stb-b scenarios/found/...``.
 
@@ -37,6 +38,8 @@ def _line(e: Event) -> list[str]:
         lines.append(f"    box.power_cut(off_seconds={float(e.arg or 1.0):.2f})")
     elif e.kind == "power_cycle":
         lines.append(f"    box.power_cycle(off_seconds={float(e.arg or 1.0):.2f})")
+    elif e.kind == "net":
+        lines.append(f"    box.network({(e.arg or 'clean')!r})")
     elif e.kind == "shell":
         lines.append(f"    stb.run({e.arg!r})")
     elif e.kind == "wait":
@@ -55,6 +58,10 @@ def render_scenario(*, title: str, seed: int, events: Sequence[Event], meta: Map
     # A frozen picture is judged on a screen that moves: the explorer saw the last screen move.
     check = "box.expect_no_fault(moving=True)" if title == "video-frozen" else "box.expect_no_fault()"
     docstring = "\n".join(doc).replace('"""', "'''")
+    # A walk that switched network profiles replays on the rig's shaper, from the clean link.
+    networked = any(e.kind == "net" for e in events)
+    fixtures = "stb, remote, capture, request" if networked else "stb, remote, capture"
+    start = "known_state(stb, network=request)" if networked else "known_state(stb)"
     return f'''"""{docstring}
 """
 
@@ -66,9 +73,9 @@ from lab.explore.replay import known_state, pause
 
 
 @pytest.mark.stb(features={features!r})
-def {name}(stb, remote, capture):
+def {name}({fixtures}):
     """{title}: {len(events)} events from a known state."""
-    box = known_state(stb)  # the pauses below are the timing: the remote's own pacing is off
+    box = {start}  # the pauses below are the timing: the remote's own pacing is off
 {body}
     {check}
 '''

@@ -8,6 +8,10 @@ this screen before and is now frozen. Before a fault is reported the lab's own i
 probed (PDU answers, console transport up, capture delivering frames): when they are not healthy
 the result is an :class:`~lab.errors.InfraError` naming the rig and the instrument, never a fault.
 
+With ``network`` (the rig's :class:`~lab.network.impair.shaper.Shaper`, or a pytest ``net``
+session) ``net`` events switch the rig's impairment profile; every :meth:`~RigTarget.reset` puts
+the clean profile back first, so each episode and each shrink candidate starts from a clean link.
+
 Example::
 
     target = RigTarget(stb, regions=load_regions(stb.rig.model))
@@ -55,6 +59,7 @@ class RigTarget:
         confirm: float = 2.0,
         boot_timeout: float = 60.0,
         reboot: str = "auto",
+        network: Any | None = None,
     ) -> None:
         if reboot not in ("auto", "power"):
             raise ValueError(f"reboot must be 'auto' or 'power', got {reboot!r}")
@@ -65,6 +70,8 @@ class RigTarget:
         self.confirm = confirm
         self.boot_timeout = boot_timeout
         self.reboot = reboot
+        self.network = network  # has .apply(profile name); None: the rig has no shaper
+        self.net_profile = "clean"
         self.healthy = False  # the last check found nothing and the shell answered: a soft reboot will do
         self.soft_reboots = 0
         self.power_cycles = 0
@@ -97,6 +104,7 @@ class RigTarget:
         from lab.drivers.serial import ExpectTimeout
 
         stb = self.stb
+        self._clean_network()
         stb.console.clear_deaths()  # what the last run printed was judged already
         soft = self.reboot == "auto" and self.healthy and not self.pending_boot and str(stb.state) == "shell"
         self.healthy = False
@@ -117,6 +125,12 @@ class RigTarget:
         self.pending_boot = False
         self._wait_picture(10.0)
         self.last_action = time.monotonic()
+
+    def _clean_network(self) -> None:
+        """The clean link again (a known state includes the network)."""
+        if self.network is not None:
+            self.network.apply("clean")
+        self.net_profile = "clean"
 
     def _wait_picture(self, timeout: float) -> None:
         """Until a frame that is not black arrives (bounded): the UI is up."""
@@ -153,6 +167,11 @@ class RigTarget:
             if self.pending_boot:
                 self._wait_boot()
             stb.run(event.arg, timeout=15)
+        elif event.kind == "net":
+            if self.network is None:
+                raise TestError(f"rig {self.rig}: a network profile event ({event.arg}) needs the rig's network shaper")
+            self.network.apply(event.arg or "clean")
+            self.net_profile = event.arg or "clean"
         elif event.kind == "wait":
             time.sleep(min(float(event.arg or 0), MAX_GAP))
         self.last_action = time.monotonic()

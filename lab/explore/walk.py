@@ -17,7 +17,9 @@ weighs more, a key that changed nothing on this screen in its last tries weighs 
 last key is repeated with some probability (people press twice). *Mashes* press a small hot set of
 2-3 such keys 5-10 times in any order at hostile speed (n-grams of effective keys: a double zap
 and a banner key, a menu key twice and back), and fast runs are longer than a human burst, so that
-more short windows of keys are tried per minute. Everything is drawn from one
+more short windows of keys are tried per minute. When the rig has a network shaper and the walk is
+given impairment profiles, a step may switch the link to another of them (or back to clean): the
+profile then stays while the walk goes on, as a network's weather does. Everything is drawn from one
 ``random.Random(seed)``, so a walk is reproducible from its seed.
 
 Example::
@@ -89,6 +91,8 @@ class WalkOptions:
     family_share: dict[str, float] = field(default_factory=lambda: {"power": 0.1})
     recent: int = 8  # bursts that changed the screen lately, kept beside the corpus for mutation
     shell_actions: Sequence[str] = ()
+    net: float = 0.0  # probability per step of switching the network profile (when some are given)
+    net_profiles: Sequence[str] = ()  # impairment profiles the walk may switch to (names in rigs/profiles)
 
 
 @dataclass
@@ -105,6 +109,7 @@ class Walker:
     last_key: str | None = None
     corpus: list[list[Event]] = field(default_factory=list)
     lately: list[list[Event]] = field(default_factory=list)
+    net_profile: str = "clean"  # the profile the walk last switched to (clean after a restart)
 
     def __post_init__(self) -> None:
         self.keys = sorted(set(self.keys))
@@ -114,6 +119,16 @@ class Walker:
         self.by_family: dict[str, list[str]] = defaultdict(list)
         for k in self.keys:
             self.by_family[self.family_of[k]].append(k)
+
+    def restart(self) -> None:
+        """The target went back to its known state (a reset): the link is clean again."""
+        self.net_profile = "clean"
+
+    def _net(self) -> Event:
+        """A switch to another network profile than the current one (``clean`` among them)."""
+        names = [p for p in dict.fromkeys(["clean", *self.options.net_profiles]) if p != self.net_profile]
+        self.net_profile = self.rng.choice(names) if names else "clean"
+        return Event("net", self.net_profile, self._gap(True))
 
     def _gap(self, first: bool) -> float:
         if first:
@@ -169,6 +184,9 @@ class Walker:
         if opts.shell_actions and roll < opts.shell:
             return [Event("shell", self.rng.choice(list(opts.shell_actions)), self._gap(True))]
         roll -= opts.shell if opts.shell_actions else 0.0
+        if opts.net_profiles and roll < opts.net:
+            return [self._net()]
+        roll -= opts.net if opts.net_profiles else 0.0
         if (self.corpus or self.lately) and roll < opts.mutate:
             return self._mutant(screen or "?")
         roll -= opts.mutate

@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from iptv_net import iptv_link, lab_network  # noqa: F401 (fixtures of the scenarios under impairment)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:

@@ -5,10 +5,14 @@ so running the good and the bad rig side by side halves the wall time and costs 
 from __future__ import annotations
 
 import os
+import random
 import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
+from typing import Any
+
+from lab.emulator.testing import write_rig_file
 
 REPO = Path(__file__).resolve().parents[2]
 #: fast emulated boots: no U-Boot countdown, no kernel chatter
@@ -41,3 +45,24 @@ def run_together(
                 proc.kill()
                 proc.wait(timeout=10)
     return out
+
+
+def iptv_rig(
+    directory: Path, names: tuple[str, ...] = ("tv",), per_rig: dict[str, dict[str, Any]] | None = None
+) -> tuple[Path, dict[str, str]]:
+    """A rig file with emulated IPTV boxes, each on a network namespace of its own; (path, namespaces)."""
+    nets = random.Random().sample(range(40, 250), len(names))
+    spaces = {name: f"stblab-x20-{net}" for name, net in zip(names, nets, strict=True)}
+    extra: dict[str, dict[str, Any]] = {}
+    for name, net in zip(names, nets, strict=True):
+        network = {
+            "namespace": spaces[name],
+            "box_address": f"10.232.{net}.2/24",
+            "lab_address": f"10.232.{net}.1/24",
+            "lab_addresses": [f"10.232.{net}.0/24", "239.1.1.0/24"],
+        }
+        extra[name] = {**(per_rig or {}).get(name, {}), "network": network}
+    path = write_rig_file(
+        directory, list(names), boot=FAST_BOOT, iptv={}, features=["hdmi", "ir", "ssh", "iptv"], per_rig=extra
+    )
+    return path, spaces
