@@ -11,8 +11,9 @@ the plugin and the job commands import in every run) does not pay for the emulat
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lab.lazy import lazy_names
 
 if TYPE_CHECKING:
     from lab.emulator.config import EmulateSettings, load_emulated
@@ -31,15 +32,4 @@ _HOME = {
 __all__ = ["EmulateSettings", "EmulatedLab", "EmulatorFailed", "load_emulated", "write_rig_file"]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` the first time it is asked for."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lab.emulator' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lab.emulator.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
+__getattr__, __dir__ = lazy_names(__name__, _HOME)

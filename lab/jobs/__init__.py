@@ -13,8 +13,9 @@ plugin (~0.3 s), so a command answers bad input before paying for them.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from lab.lazy import lazy_names
 
 if TYPE_CHECKING:
     from lab.jobs.plan import RigPlan, make_plan
@@ -53,15 +54,4 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str) -> Any:
-    """Import the submodule that defines ``name`` the first time it is asked for."""
-    home = _HOME.get(name)
-    if home is None:
-        raise AttributeError(f"module 'lab.jobs' has no attribute {name!r}")
-    value = getattr(importlib.import_module(f"lab.jobs.{home}"), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_HOME))
+__getattr__, __dir__ = lazy_names(__name__, _HOME)
