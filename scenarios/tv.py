@@ -18,6 +18,7 @@ Example::
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -136,6 +137,25 @@ class Tv:
         """Wait for a picture that is not black (after resume)."""
         result = wait_for_picture(self.capture, timeout_secs=timeout, since=since, rig=self.rig)
         return self._waited(result, since)
+
+    def zap_up(self, remote: Any, start: int, zaps: int, *, banner_bound: float, motion_bound: float) -> list[float]:
+        """Press CHANNELUP ``zaps`` times from channel ``start``: each press must bring the next
+        channel's banner within ``banner_bound`` and moving live TV within ``motion_bound`` seconds.
+        Returns the seconds from each press to moving live TV.
+
+        Example::
+
+            times = tv.zap_up(remote, 1, 5, banner_bound=3, motion_bound=4)
+        """
+        channel, times = start, []
+        for _ in range(zaps):
+            expected = self.next_channel(channel)
+            pressed = time.monotonic()
+            remote.press("KEY_CHANNELUP")
+            self.expect_banner(expected, timeout=banner_bound, since=pressed)
+            times.append(self.expect_motion(timeout=motion_bound, since=pressed).seconds)
+            channel = expected
+        return times
 
     def expect_no_signal(self, timeout: float = 5.0, *, since: float | None = None) -> Waited:
         """Wait for the box's own "no signal on this channel" screen (the stream stopped reaching it)."""

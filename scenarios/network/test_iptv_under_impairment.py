@@ -34,16 +34,7 @@ def _zap_through(tv: Any, remote: Any, stb: Any, record_measurement: Any, label:
     start = tv.channels[0]
     stb.run(f"tune {start}").check()
     tv.expect_banner(start, timeout=BANNER_BOUND_S + 2)
-    channel = start
-    times = []
-    for _ in range(ZAPS):
-        expected = tv.next_channel(channel)
-        pressed = time.monotonic()
-        remote.press("KEY_CHANNELUP")
-        tv.expect_banner(expected, timeout=BANNER_BOUND_S, since=pressed)
-        motion = tv.expect_motion(timeout=MOTION_BOUND_S, since=pressed)
-        times.append(motion.seconds)
-        channel = expected
+    times = tv.zap_up(remote, start, ZAPS, banner_bound=BANNER_BOUND_S, motion_bound=MOTION_BOUND_S)
     record_measurement(f"{label}_zap_to_motion_median_s", f"{statistics.median(times):.3f}")
     record_measurement(f"{label}_zap_to_motion_max_s", f"{max(times):.3f}")
 

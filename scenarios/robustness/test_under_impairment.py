@@ -85,13 +85,6 @@ def test_zapping_under_impairment(iptv_link, net, net_profile, stb, remote, tv, 
     assert not net.profile.is_clean
     channel = tv.channels[0]
     _live(stb, tv, channel)
-    times = []
-    for _ in range(ZAPS):
-        expected = tv.next_channel(channel)
-        pressed = time.monotonic()
-        remote.press("KEY_CHANNELUP")
-        tv.expect_banner(expected, timeout=BANNER_BOUND_S, since=pressed)
-        times.append(tv.expect_motion(timeout=MOTION_BOUND_S, since=pressed).seconds)
-        channel = expected
+    times = tv.zap_up(remote, channel, ZAPS, banner_bound=BANNER_BOUND_S, motion_bound=MOTION_BOUND_S)
     record_measurement("zap_to_motion_median_s", f"{statistics.median(times):.3f}")
     _impaired(net, stb, record_measurement)
