@@ -490,7 +490,7 @@ def test_login_after_a_power_on_does_not_type_into_a_bootloader_slow_to_start(co
             time.sleep(2.5)  # the box's slow start (the peer's behaviour, not synchronisation)
             typed.append(bytes(console_peer.received))
             console_peer.send(b"U-Boot 2024.01\r\nHit any key to stop autoboot:  1")
-            time.sleep(1.0)
+            time.sleep(1.0)  # the countdown's second: a window in which nothing may be typed
             typed.append(bytes(console_peer.received))
             console_peer.send(b"\b\b\b 0\r\nStarting kernel ...\r\n\r\nstb login: ")
 
