@@ -516,6 +516,21 @@ def test_login_boots_a_box_left_idle_at_the_bootloader_prompt(console_peer: Cons
     assert "login: the box sits at the bootloader prompt; typing 'boot'" in log.read_text()
 
 
+def test_login_leaves_a_box_whose_boot_failed_at_the_bootloader_prompt(console_peer: ConsolePeer) -> None:
+    # U-Boot ran its boot command, the image was bad, and it dropped to "=> ": the box's own state
+    # (a bricked unit), which login must not paper over by typing "boot" until it happens to work.
+    console_peer.on_line = lambda line: b"=> "
+    with SerialConsole(console_peer.url) as c:
+        console_peer.send(
+            b"U-Boot 2024.01\r\nHit any key to stop autoboot:  0 \r\nLoading kernel from mmc 0:1 ...\r\n"
+            b"Wrong Image Format for bootm command\r\nERROR: can't get kernel image!\r\n=> "
+        )
+        with pytest.raises(ExpectTimeout) as err:
+            c.login("root", timeout=3)
+    assert b"boot" not in bytes(console_peer.received)
+    assert "Wrong Image Format" in err.value.tail
+
+
 def test_match_split_across_chunks_after_a_flood(con: SerialConsole, console_peer: ConsolePeer) -> None:
     flood = b"".join(b"[%12.6f] noisy driver message %d\r\n" % (i / 100, i) for i in range(20000))  # ~900 KB
     console_peer.send(flood)

@@ -57,6 +57,28 @@ def refuse_control_bytes(cmd: str) -> None:
         )
 
 
+_COUNTDOWN_LEFT = re.compile(r"[\s\d\x08:=>]*")  # what a stopped countdown prints up to its prompt
+
+
+def stopped_countdown(before: str, autoboot: str, stopped_before: bool = False) -> bool:
+    r"""Whether the bootloader prompt that followed ``before`` is an interrupted countdown's.
+
+    True when the last countdown line in ``before`` is followed only by the countdown's digits,
+    backspaces and fresh prompts (a key stopped it); False when anything else was printed (a boot
+    command that failed, a command's output). ``before`` without a countdown and with nothing but
+    blank lines keeps ``stopped_before`` (another prompt for a key pressed at the same one).
+
+    Example::
+
+        stopped_countdown("Hit any key to stop autoboot:  2 \b\b\b 0 \n", AUTOBOOT)  # True
+        stopped_countdown("autoboot:  0\nWrong Image Format for bootm command\n", AUTOBOOT)  # False
+    """
+    countdowns = list(re.finditer(autoboot, before))
+    if not countdowns:
+        return stopped_before and not before.strip()
+    return _COUNTDOWN_LEFT.fullmatch(before[countdowns[-1].end() :]) is not None
+
+
 class ShellMixin(ConsoleBase):
     """Shell half of :class:`lab.drivers.console.SerialConsole`."""
 
@@ -76,8 +98,9 @@ class ShellMixin(ConsoleBase):
         Waits through a boot in progress; nudges with a newline (backing off) when Linux runs but
         no prompt shows -- never while the bootloader runs, where a newline would stop it, nor
         soon after a power-on or reset (:meth:`new_incident`) that has printed nothing yet. A box
-        that sits idle at the bootloader prompt (its countdown stopped by line noise or a stray
-        key) is told to boot (``boot``, at most three times, each noted in the console log). A
+        that sits idle at the bootloader prompt right after its countdown (stopped by line noise
+        or a stray key) is told to boot (``boot``, at most three times, each noted in the console
+        log); a prompt after a failed boot is left alone, for the timeout to report. A
         refused login or a password prompt without a configured password is an ``InfraError``
         (the lab's credentials are wrong, not the box). ``password`` is keyword-only, so the step
         log always shows it as ``***``.
@@ -89,15 +112,16 @@ class ShellMixin(ConsoleBase):
         sent_user = sent_password = False
         user_sent_count = 0
         last_nudge, nudge_every = 0.0, 1.0
-        at_bootloader, boots_typed = False, 0
+        at_bootloader, boots_typed, prompt_rx = False, 0, 0.0
         while True:
             remaining = deadline - time.monotonic()
             # at the deadline: one last look, ExpectTimeout (with the tail) only if nothing is there
             m = self._expect(patterns, max(0.0, min(remaining, 0.5)), raise_timeout=remaining <= 0, overall=timeout)
             if m is None:
                 quiet = self._quiet_for()
-                if at_bootloader and self._phase == "bootloader" and quiet >= BOOTLOADER_IDLE and boots_typed < 3:
-                    # stopped at the bootloader prompt and idle there: nothing will bring a login
+                idle_at_prompt = at_bootloader and self._last_rx == prompt_rx and quiet >= BOOTLOADER_IDLE
+                if idle_at_prompt and self._phase == "bootloader" and boots_typed < 3:
+                    # its countdown was stopped and it idles at the prompt: nothing will bring a login
                     self.log.note(f"login: the box sits at the bootloader prompt; typing {self.boot_command!r}")
                     self._write(self._encode(self.boot_command + self.newline))
                     at_bootloader, boots_typed = False, boots_typed + 1
@@ -115,9 +139,13 @@ class ShellMixin(ConsoleBase):
                     self._write(self._encode(self.newline))
                     last_nudge, nudge_every = time.monotonic(), min(nudge_every * 2, 8.0)
                 continue
-            at_bootloader = m.index == 4
-            if at_bootloader:
+            if m.index == 4:
+                # only a countdown stopped by a stray key is booted on; a prompt after a failed
+                # boot (bad image, no kernel) is the box's own state: left for the timeout to show
+                at_bootloader = stopped_countdown(m.before, self.autoboot, at_bootloader)
+                prompt_rx = self._last_rx  # typed only if nothing arrives after this prompt
                 continue
+            at_bootloader = False
             if m.index == 0:
                 if (sent_user and sent_password) or user_sent_count >= 3:
                     raise self._infra(f"console login as {user!r} failed: login prompt came back")
