@@ -13,7 +13,8 @@ How it behaves (docs/wire.md, "HDMI output"):
   newest frame when it is ready for one).
 * Static screens (menus, standby, a frozen picture) reuse the previous JPEG when nothing changed.
 * Each part also carries ``X-Timestamp`` (wall-clock seconds of its frame slot) and
-  ``X-Frame-Seq`` (frame number; a gap is a frame this client missed), as mjpg-streamer-style
+  ``X-Frame-Seq`` (the number of its slot on that grid; a gap is a frame this client missed, or a
+  slot the encoder itself was too late for under load), as mjpg-streamer-style
   encoders do; clients that only want JPEGs (OpenCV/FFmpeg) ignore them.
 * While the box is powered off (``get_state().kind == "off"``) there is no signal: new requests
   get ``503 Service Unavailable`` and open streams are closed, so a capture sees no frames at all
@@ -291,6 +292,7 @@ class HdmiServer(SocketServerService):
                 return
             t0 = time.monotonic()
             k = 0
+            first_seq = self._seq + 1  # slot k is frame first_seq + k: a slot skipped is a gap in X-Frame-Seq
             while not self._stopped.is_set():
                 with self._cond:
                     if self._clients == 0:
@@ -305,6 +307,7 @@ class HdmiServer(SocketServerService):
                     self.ticks_skipped += missed
                     k += missed
                     tick = t0 + k * period
+                slot = first_seq + k
                 k += 1
                 state_at = time.monotonic()
                 try:
@@ -313,7 +316,7 @@ class HdmiServer(SocketServerService):
                     log.exception("hdmi: get_state failed; frame skipped")
                     continue
                 if state.kind == "off":
-                    self._publish(None, tick, state_at)
+                    self._publish(None, tick, state_at, slot)
                     last_key = last_jpeg = None
                     continue
                 try:
@@ -327,11 +330,11 @@ class HdmiServer(SocketServerService):
                 except Exception:
                     log.exception("hdmi: rendering %s failed; frame skipped", state.kind)
                     continue
-                self._publish(jpeg, tick, state_at)
+                self._publish(jpeg, tick, state_at, slot)
 
-    def _publish(self, jpeg: bytes | None, tick: float, state_at: float) -> None:
+    def _publish(self, jpeg: bytes | None, tick: float, state_at: float, slot: int) -> None:
         with self._cond:
-            self._seq += 1
+            self._seq = max(slot, self._seq + 1)
             self._state_at = state_at
             self._jpeg = jpeg
             self._stamp = tick + self._wall_offset

@@ -175,3 +175,35 @@ def test_mjpeg_over_http_from_ffmpeg(live_clip) -> None:
     t0 = frames[0].time
     black = [f.time - t0 for f in frames if is_black(f)]
     assert abs(black[0] - 4.0) <= 0.25 and abs(black[-1] - 5.96) <= 0.25, (black[0], black[-1])
+
+
+def test_slots_the_encoder_was_late_for_are_counted_as_drops_and_time_stays_on_its_grid() -> None:
+    """A producer held up for a fifth of a second (a busy host) skips those slots: they are gaps in
+    X-Frame-Seq, so the capture counts them as dropped and frame time still follows the slots."""
+    from lab.emulator.mjpeg import HdmiServer
+    from lab.emulator.screen import ScreenState
+
+    calls = 0
+
+    def state() -> ScreenState:
+        nonlocal calls
+        calls += 1
+        if calls == 30:
+            time.sleep(0.2)  # the encoder is late: five slots go by
+        return ScreenState(kind="live", channel=2)
+
+    server = HdmiServer("127.0.0.1", 0, state, width=320, height=180, fps=25)
+    server.start()
+    try:
+        with Capture(f"http://127.0.0.1:{server.port}/stream.mjpg", rig_name="emu", fps_hint=25) as capture:
+            frames = []
+            for frame in capture.frames(timeout=20, since=0.0):
+                frames.append(frame)
+                if frame.time - frames[0].time >= 2.5:
+                    break
+            gaps = sum(b.seq - a.seq - 1 for a, b in zip(frames, frames[1:], strict=False))
+            assert capture.dropped == gaps >= 4, (capture.dropped, gaps)
+            worst = max(abs(f.time - frames[0].time - (f.seq - frames[0].seq) * PERIOD) for f in frames)
+            assert worst <= 3 * PERIOD, worst
+    finally:
+        server.stop()
